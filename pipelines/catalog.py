@@ -1,0 +1,267 @@
+"""The catalog: one DuckDB file holding records, quarantine, difficulty history, contamination
+findings, filter decisions and runs.
+
+Every write of a batch is one transaction, and every table that ingestion writes is keyed, so
+a batch is either wholly in the catalog or not at all, and writing it again adds nothing. The
+file carries a schema version, checked on open, so an old assay never misreads a newer
+catalog and vice versa.
+
+Where the catalog lives: `--catalog PATH`, else the environment variable ASSAY_CATALOG, else
+./assay.duckdb (see `resolve_catalog_path`).
+
+Example:
+    >>> with Catalog.open("/tmp/doc-example.duckdb") as cat:  # doctest: +SKIP
+    ...     cat.stats().tables["records"]
+    0
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from assay.pipelines.errors import AssayError
+from assay.pipelines.schema import QUARANTINE_SCHEMA, make_qid, raw_excerpt
+
+SCHEMA_VERSION = 1
+DEFAULT_CATALOG = "assay.duckdb"
+CATALOG_ENV = "ASSAY_CATALOG"
+
+# Difficulty is history: offline pass@k and online trainer observations are rows of one
+# table and are never updated in place.
+_DDL = """
+CREATE TABLE assay_meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
+CREATE TABLE runs (
+    run_id VARCHAR PRIMARY KEY, kind VARCHAR NOT NULL, args VARCHAR NOT NULL,
+    status VARCHAR NOT NULL, started_at TIMESTAMPTZ NOT NULL, finished_at TIMESTAMPTZ,
+    summary VARCHAR
+);
+CREATE TABLE records (
+    uid VARCHAR PRIMARY KEY, source VARCHAR NOT NULL, split VARCHAR NOT NULL,
+    prompt VARCHAR NOT NULL, answer VARCHAR NOT NULL, verifier VARCHAR NOT NULL,
+    domain VARCHAR NOT NULL, meta VARCHAR NOT NULL,
+    run_id VARCHAR NOT NULL, ingested_at TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE quarantine (
+    qid VARCHAR PRIMARY KEY, source VARCHAR NOT NULL, split VARCHAR NOT NULL,
+    location VARCHAR NOT NULL, reason VARCHAR NOT NULL, detail VARCHAR NOT NULL,
+    raw VARCHAR NOT NULL, run_id VARCHAR NOT NULL, quarantined_at TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE difficulty (
+    uid VARCHAR NOT NULL, model VARCHAR NOT NULL, sampling_hash VARCHAR NOT NULL,
+    verifier_version VARCHAR NOT NULL, k INTEGER NOT NULL, n_correct INTEGER NOT NULL,
+    mean_reward DOUBLE, mean_tokens DOUBLE, origin VARCHAR NOT NULL, step BIGINT,
+    run_id VARCHAR NOT NULL, observed_at TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE contamination (
+    uid VARCHAR NOT NULL, benchmark VARCHAR NOT NULL, benchmark_id VARCHAR NOT NULL,
+    method VARCHAR NOT NULL, score DOUBLE NOT NULL, span VARCHAR NOT NULL,
+    run_id VARCHAR NOT NULL, found_at TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE decisions (
+    uid VARCHAR NOT NULL, filter VARCHAR NOT NULL, keep BOOLEAN NOT NULL,
+    reason VARCHAR NOT NULL, scores VARCHAR NOT NULL, run_id VARCHAR NOT NULL,
+    decided_at TIMESTAMPTZ NOT NULL
+);
+"""
+
+TABLES = ("records", "quarantine", "difficulty", "contamination", "decisions", "runs")
+
+@dataclass(frozen=True)
+class BatchResult:
+    added: int  # new records
+    already_present: int  # same uid, same content: re-ingestion, nothing to do
+    conflicts: int  # same uid already in the catalog with another split or answer: quarantined
+    quarantined: int  # new quarantine rows (conflicts included)
+
+
+@dataclass(frozen=True)
+class CatalogStats:
+    path: str
+    file_bytes: int
+    tables: dict[str, int]  # rows per table
+    records: list[tuple[str, str, int]]  # (source, split, rows)
+    quarantine: list[tuple[str, str, int]]  # (source, reason, rows)
+    runs: list[tuple[str, str, str, str]] = field(default_factory=list)  # latest runs
+
+
+def resolve_catalog_path(cli_value: str | os.PathLike[str] | None) -> Path:
+    """--catalog wins, then $ASSAY_CATALOG, then ./assay.duckdb."""
+    if cli_value:
+        return Path(cli_value)
+    return Path(os.environ.get(CATALOG_ENV) or DEFAULT_CATALOG)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def new_run_id(kind: str) -> str:
+    return f"{kind}-{_now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+
+class Catalog:
+    """A connection to one catalog file. Use as a context manager; one writer at a time."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path):
+        self.con = con
+        self.path = path
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], read_only: bool = False) -> "Catalog":
+        path = Path(path)
+        if read_only and not path.exists():
+            raise AssayError(f"no catalog at {path} (run `assay ingest` first, or pass --catalog)")
+        if path.parent != Path("") and not path.parent.exists():
+            path.parent.mkdir(parents=True)
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            raise AssayError(f"cannot open catalog {path}: {str(exc).splitlines()[0]}") from None
+        except duckdb.Error as exc:
+            raise AssayError(f"{path} is not a DuckDB catalog: {str(exc).splitlines()[0]}") from None
+        catalog = cls(con, path)
+        try:
+            catalog._check_or_create_schema(read_only)
+        except BaseException:
+            con.close()
+            raise
+        return catalog
+
+    def _check_or_create_schema(self, read_only: bool) -> None:
+        tables = {row[0] for row in self.con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        if not tables and not read_only:
+            self.con.execute("BEGIN")
+            self.con.execute(_DDL)
+            self.con.execute("INSERT INTO assay_meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+            self.con.execute("COMMIT")
+            return
+        if "assay_meta" not in tables:
+            raise AssayError(f"{self.path} is a DuckDB file but not an assay catalog (no assay_meta table)")
+        row = self.con.execute("SELECT value FROM assay_meta WHERE key = 'schema_version'").fetchone()
+        found = int(row[0]) if row else None
+        if found != SCHEMA_VERSION:
+            raise AssayError(
+                f"catalog {self.path} has schema version {found}, this assay expects {SCHEMA_VERSION}; "
+                "use the assay version that wrote it, or start a new catalog"
+            )
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> "Catalog":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- runs -----------------------------------------------------------------------------
+
+    def start_run(self, kind: str, args: dict[str, Any]) -> str:
+        run_id = new_run_id(kind)
+        self.con.execute(
+            "INSERT INTO runs VALUES (?, ?, ?, 'running', ?, NULL, NULL)",
+            [run_id, kind, json.dumps(args, sort_keys=True, default=str), _now()],
+        )
+        return run_id
+
+    def finish_run(self, run_id: str, status: str, summary: dict[str, Any]) -> None:
+        self.con.execute(
+            "UPDATE runs SET status = ?, finished_at = ?, summary = ? WHERE run_id = ?",
+            [status, _now(), json.dumps(summary, sort_keys=True, default=str), run_id],
+        )
+
+    # -- ingestion ------------------------------------------------------------------------
+
+    def add_batch(self, records: pa.Table, quarantine: pa.Table, run_id: str) -> BatchResult:
+        """Write one batch of records and quarantine rows in a single transaction.
+
+        `records` has the RECORD_SCHEMA columns plus `location` (where the row came from).
+        A record whose uid is already stored with the same split, prompt and answer is a
+        re-ingestion and is skipped; one stored with another split or answer is a conflicting
+        duplicate and goes to quarantine naming both versions.
+        """
+        now = _now()
+        con = self.con
+        con.register("_batch", records)
+        con.execute("BEGIN")
+        try:
+            conflicts = con.execute(
+                """
+                SELECT b.source, b.split, b.location, b.prompt, b.answer, r.split, r.answer
+                FROM _batch b JOIN records r USING (uid)
+                WHERE r.split <> b.split OR r.answer <> b.answer OR r.prompt <> b.prompt
+                """
+            ).fetchall()
+            con.register("_quarantine", pa.concat_tables([quarantine, _conflict_rows(conflicts)]))
+            added = self._insert_counted(
+                "records",
+                "SELECT uid, source, split, prompt, answer, verifier, domain, meta, $run, $now FROM _batch",
+                run_id,
+                now,
+            )
+            quarantined = self._insert_counted(
+                "quarantine",
+                "SELECT qid, source, split, location, reason, detail, raw, $run, $now FROM _quarantine",
+                run_id,
+                now,
+            )
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        finally:
+            con.unregister("_batch")
+            con.unregister("_quarantine")
+        return BatchResult(
+            added=added,
+            already_present=records.num_rows - added - len(conflicts),
+            conflicts=len(conflicts),
+            quarantined=quarantined,
+        )
+
+    def _insert_counted(self, table: str, select: str, run_id: str, now: datetime) -> int:
+        before = self.con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        self.con.execute(f"INSERT INTO {table} {select} ON CONFLICT DO NOTHING", {"run": run_id, "now": now})
+        return self.con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] - before
+
+    # -- reading --------------------------------------------------------------------------
+
+    def stats(self) -> CatalogStats:
+        con = self.con
+        tables = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
+        records = con.execute(
+            "SELECT source, split, count(*) FROM records GROUP BY ALL ORDER BY source, split"
+        ).fetchall()
+        quarantine = con.execute(
+            "SELECT source, reason, count(*) FROM quarantine GROUP BY ALL ORDER BY source, count(*) DESC"
+        ).fetchall()
+        runs = con.execute(
+            "SELECT run_id, kind, status, coalesce(summary, '') FROM runs ORDER BY started_at DESC LIMIT 5"
+        ).fetchall()
+        size = self.path.stat().st_size if self.path.exists() else 0
+        return CatalogStats(str(self.path), size, tables, records, quarantine, runs)
+
+
+def _conflict_rows(conflicts: list[tuple]) -> pa.Table:
+    rows: dict[str, list[str]] = {name: [] for name in QUARANTINE_SCHEMA.names}
+    for source, split, location, prompt, answer, old_split, old_answer in conflicts:
+        rows["qid"].append(make_qid(source, location, "conflicting_duplicate"))
+        rows["source"].append(source)
+        rows["split"].append(split)
+        rows["location"].append(location)
+        rows["reason"].append("conflicting_duplicate")
+        rows["detail"].append(
+            f"prompt already in the catalog as split={old_split!r} answer={old_answer!r}; "
+            f"this row has split={split!r} answer={answer!r}"
+        )
+        rows["raw"].append(raw_excerpt({"prompt": prompt, "answer": answer}))
+    return pa.table(rows, schema=QUARANTINE_SCHEMA)

@@ -1,0 +1,164 @@
+"""The `assay` command line.
+
+Every command is a thin shell over plain functions in pipelines/ (and the leaf packages):
+parse options, open the catalog, call, print. Problems with input come back as AssayError and
+are printed as one line on stderr with exit status 2; anything else is a bug and keeps its
+traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from assay.pipelines.catalog import Catalog, CatalogStats, resolve_catalog_path
+from assay.pipelines.errors import AssayError
+from assay.pipelines.ingest import IngestReport, ingest, resolve_source
+from assay.pipelines.presets import PRESETS, resolve_preset
+
+app = typer.Typer(
+    help="assay: curated, verified, difficulty-scored RLVR data, and a trainer that closes the loop.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+catalog_app = typer.Typer(help="Inspect the catalog.", no_args_is_help=True)
+app.add_typer(catalog_app, name="catalog")
+
+console = Console()
+_state: dict[str, Optional[str]] = {"catalog": None}
+
+
+@app.callback()
+def _global(
+    catalog: Optional[str] = typer.Option(
+        None, "--catalog", help="Catalog DuckDB file. Default: $ASSAY_CATALOG, else ./assay.duckdb.", show_default=False
+    ),
+) -> None:
+    _state["catalog"] = catalog
+
+
+def _catalog_path() -> Path:
+    return resolve_catalog_path(_state["catalog"])
+
+
+@contextmanager
+def _progress(description: str, total: int, unit: str) -> Iterator[Progress]:
+    count = DownloadColumn() if unit == "bytes" else MofNCompleteColumn()
+    columns = (TextColumn("{task.description}"), BarColumn(), count, TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        progress.add_task(description, total=total)
+        yield progress
+
+
+@app.command("ingest")
+def ingest_cmd(
+    source: str = typer.Argument(..., help="A .jsonl/.json/.parquet/.csv file or folder, a Hugging Face dataset id, or builtin:arithmetic."),
+    name: Optional[str] = typer.Option(None, "--name", help="Source name recorded on every row (part of the uid). Default: the file stem, dataset id or built-in name."),
+    preset: Optional[str] = typer.Option(None, "--preset", help=f"Column layout of a known dataset: {', '.join(PRESETS)}."),
+    split: Optional[str] = typer.Option(None, "--split", help="Split to record (files) or load (hub). Default: from file names, else train; all splits of a hub dataset."),
+    prompt_col: Optional[str] = typer.Option(None, "--prompt-col", help="Column holding the prompt (instead of --preset)."),
+    answer_col: Optional[str] = typer.Option(None, "--answer-col", help="Column holding the gold answer (instead of --preset)."),
+    answer_regex: Optional[str] = typer.Option(None, "--answer-regex", help="Regex with one group that extracts the gold from the answer column."),
+    verifier: Optional[str] = typer.Option(None, "--verifier", help="Verifier for a --prompt-col/--answer-col mapping: math, numeric, mc, exact, code. Default: math."),
+    subset: Optional[str] = typer.Option(None, "--subset", help="Hugging Face dataset configuration (e.g. 'main' for openai/gsm8k)."),
+    count: Optional[int] = typer.Option(None, "--count", help="Built-in corpora: how many problems (default 1000)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Built-in corpora: generator seed (default 0)."),
+) -> None:
+    """Ingest a corpus into the catalog; bad rows go to quarantine with a reason."""
+    resolved, default_name, implied = resolve_source(source, split, subset, count, seed)
+    mapping = implied if implied and not (preset or prompt_col or answer_col) else resolve_preset(
+        preset, prompt_col, answer_col, answer_regex, verifier
+    )
+    with Catalog.open(_catalog_path()) as cat:
+        report = _run_ingest(cat, resolved, mapping, name or default_name, {"spec": source, "preset": preset})
+    _print_report(report)
+
+
+def _run_ingest(cat: Catalog, resolved, mapping, name: str, args: dict) -> IngestReport:
+    with _progress(f"ingest {name}", resolved.total, resolved.unit) as progress:
+        task = progress.task_ids[0]
+        report = ingest(cat, resolved, mapping, name, args, advance=lambda n: progress.advance(task, n))
+        progress.update(task, completed=resolved.total)
+    return report
+
+
+def _print_report(report: IngestReport) -> None:
+    quarantined = sum(report.quarantined.values())
+    console.print(
+        f"[bold]{report.source}[/]: {report.rows_read:,} rows read, {report.added:,} added, "
+        f"{report.already_present:,} already in the catalog, {quarantined:,} quarantined"
+    )
+    for reason, n in report.quarantined.most_common():
+        console.print(f"  quarantine  {reason:<24} {n:,}")
+    console.print(f"  run {report.run_id}")
+
+
+@catalog_app.command("stats")
+def stats_cmd() -> None:
+    """Rows per source and split, quarantine reasons, and the size of each table."""
+    with Catalog.open(_catalog_path(), read_only=True) as cat:
+        _print_stats(cat.stats())
+
+
+def _print_stats(stats: CatalogStats) -> None:
+    console.print(f"catalog [bold]{stats.path}[/] ({stats.file_bytes / 1e6:.1f} MB)")
+    tables = Table("table", "rows", title="tables", title_justify="left")
+    for table, rows in stats.tables.items():
+        tables.add_row(table, f"{rows:,}")
+    console.print(tables)
+    records = Table("source", "split", "records", title="records", title_justify="left")
+    for source, split, rows in stats.records:
+        records.add_row(source, split, f"{rows:,}")
+    console.print(records)
+    if stats.quarantine:
+        quarantine = Table("source", "reason", "rows", title="quarantine", title_justify="left")
+        for source, reason, rows in stats.quarantine:
+            quarantine.add_row(source, reason, f"{rows:,}")
+        console.print(quarantine)
+
+
+@app.command("quickstart")
+def quickstart_cmd(
+    count: int = typer.Option(2000, "--count", help="Problems drawn from the built-in arithmetic corpus."),
+) -> None:
+    """Run the whole loop on the built-in corpus and toy model, with no network and no server."""
+    path = _catalog_path()
+    console.print(f"[bold]assay quickstart[/]: catalog {path}")
+    resolved, name, mapping = resolve_source("builtin:arithmetic", count=count, seed=0)
+    assert mapping is not None
+    with Catalog.open(path) as cat:
+        console.rule("1. ingest the built-in arithmetic corpus")
+        _print_report(_run_ingest(cat, resolved, mapping, name, {"spec": "builtin:arithmetic", "count": count}))
+        console.rule("catalog")
+        _print_stats(cat.stats())
+
+
+def main() -> None:
+    try:
+        app()
+    except AssayError as exc:
+        print(f"assay: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("assay: interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
