@@ -267,6 +267,7 @@ def hf_source(dataset_id: str, subset: str | None, split: str | None) -> Source:
     import datasets  # heavy import, only when a hub dataset is asked for
 
     datasets.disable_progress_bars()  # ours replaces it
+    datasets.logging.set_verbosity_error()  # cache fallbacks are normal here, not warnings
     try:
         loaded = datasets.load_dataset(dataset_id, subset, split=split)
     except Exception as exc:  # datasets raises many types: DatasetNotFoundError, ConnectionError, ...

@@ -82,5 +82,6 @@ def raw_excerpt(row: object) -> str:
     """The offending row as JSON (anything not JSON-able as its repr), cut to a readable size."""
     text = json.dumps(row, ensure_ascii=False, default=repr)
     if len(text) > RAW_EXCERPT_CHARS:
-        return text[:RAW_EXCERPT_CHARS] + f"... [{len(text) - RAW_EXCERPT_CHARS} more chars]"
-    return text
+        text = text[:RAW_EXCERPT_CHARS] + f"... [{len(text) - RAW_EXCERPT_CHARS} more chars]"
+    # A lone surrogate (from a JSON escape such as \ud800) cannot be stored: spell it out.
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")

@@ -1,0 +1,232 @@
+"""Ingestion of each preset's real layout, bad rows to quarantine, idempotence, transactions."""
+
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from assay.pipelines import readers
+from assay.pipelines.catalog import Catalog
+from assay.pipelines.errors import AssayError
+from assay.pipelines.ingest import ingest, resolve_source
+from assay.pipelines.presets import PRESETS, resolve_preset
+from assay.pipelines.schema import make_uid
+from conftest import write_jsonl
+import dataset_shapes as shapes
+
+
+def run(cat, spec, preset=None, name=None, **flags):
+    source, default_name, implied = resolve_source(str(spec), flags.pop("split", None))
+    mapping = implied or resolve_preset(preset, **{k: flags.get(k) for k in ("prompt_col", "answer_col", "answer_regex", "verifier")})
+    report = ingest(cat, source, mapping, name or default_name)
+    assert report.accounted(), report
+    return report
+
+
+def records(cat, source):
+    return cat.con.execute(
+        "SELECT prompt, answer, verifier, domain, split, meta FROM records WHERE source = ? ORDER BY prompt", [source]
+    ).fetchall()
+
+
+def quarantine(cat):
+    return sorted(cat.con.execute("SELECT location, reason FROM quarantine").fetchall())
+
+
+def test_gsm8k_preset_extracts_the_final_answer(catalog, tmp_path):
+    report = run(catalog, write_jsonl(tmp_path / "gsm8k" / "train.jsonl", shapes.GSM8K), "gsm8k", "gsm8k")
+    assert (report.rows_read, report.added) == (3, 3)
+    answers = {prompt[:9]: answer for prompt, answer, *_ in records(catalog, "gsm8k")}
+    assert answers == {"Natalia s": "72", "Weng earn": "10", "A stadium": "5000"}
+    assert {r[2:5] for r in records(catalog, "gsm8k")} == {("math", "math", "train")}
+
+
+def test_math_preset_prefers_answer_column_else_last_boxed(catalog, tmp_path):
+    write_jsonl(tmp_path / "math500" / "test.jsonl", shapes.MATH500)
+    write_jsonl(tmp_path / "hendrycks.jsonl", shapes.HENDRYCKS)
+    run(catalog, tmp_path / "math500", "math", "math500")
+    run(catalog, tmp_path / "hendrycks.jsonl", "math", "hendrycks")
+    assert [r[1] for r in records(catalog, "math500")] == ["\\left( 3, \\frac{\\pi}{2} \\right)", "\\frac{14}{3}"]
+    assert {r[4] for r in records(catalog, "math500")} == {"test"}  # split from the file name
+    assert sorted(r[1] for r in records(catalog, "hendrycks")) == ["10", "2"]
+    meta = json.loads(records(catalog, "math500")[0][5])
+    assert meta == {"subject": "Precalculus", "level": 2, "unique_id": "test/precalculus/807.json"}
+
+
+def test_numina_preset_quarantines_proofs_without_a_boxed_answer(catalog, tmp_path):
+    report = run(catalog, write_jsonl(tmp_path / "numina.jsonl", shapes.NUMINA), "numina")
+    assert report.added == 1 and report.quarantined == {"no_gold": 1}
+    assert records(catalog, "numina")[0][1] == "24"
+    assert json.loads(records(catalog, "numina")[0][5])["source"] == "synthetic_math"
+
+
+def test_answer_preset_reads_deepscaler_layout_from_parquet(catalog, tmp_path):
+    path = tmp_path / "deepscaler.parquet"
+    pq.write_table(pa.Table.from_pylist(shapes.DEEPSCALER), path)
+    run(catalog, path, "answer")
+    assert sorted(r[1] for r in records(catalog, "deepscaler")) == ["35", "869"]
+
+
+def test_mc_preset_handles_index_answers_and_arc_labels(catalog, tmp_path):
+    run(catalog, write_jsonl(tmp_path / "mmlu.jsonl", shapes.MMLU), "mc")
+    run(catalog, write_jsonl(tmp_path / "arc.jsonl", shapes.ARC), "mc")
+    mmlu = records(catalog, "mmlu")
+    assert [r[1] for r in mmlu] == ["B", "B"]
+    assert mmlu[1][0].endswith("A. Abdominal\nB. Cranial\nC. Pleural\nD. Spinal")
+    assert mmlu[0][2:4] == ("mc", "multiple_choice")
+    assert sorted(r[1] for r in records(catalog, "arc")) == ["A", "A"]  # label "1" is the first choice
+
+
+def test_code_preset_keeps_tests_as_text(catalog, tmp_path):
+    run(catalog, write_jsonl(tmp_path / "code.jsonl", shapes.CODE), "code")
+    rows = records(catalog, "code")
+    assert rows[0][1] == json.dumps({"inputs": ["2 3\n", "10 10\n"], "outputs": ["6\n", "100\n"]})
+    assert rows[1][1].startswith("assert add(1, 2) == 3")
+    assert {r[2] for r in rows} == {"code"}
+
+
+def test_csv_with_column_flags_and_answer_regex(catalog, tmp_path):
+    path = tmp_path / "custom.csv"
+    path.write_text('q,a\n"What is 6*7?","The answer: 42"\n"Half of 10?","nothing here"\n')
+    report = run(catalog, path, prompt_col="q", answer_col="a", answer_regex=r"answer: (\d+)")
+    assert report.added == 1 and report.quarantined == {"no_gold": 1}
+    assert records(catalog, "custom")[0][1] == "42"
+
+
+def test_json_array_and_json_lines_under_json_suffix(catalog, tmp_path):
+    (tmp_path / "array.json").write_text(json.dumps(shapes.DEEPSCALER))
+    write_jsonl(tmp_path / "lines.json", shapes.DEEPSCALER)
+    assert run(catalog, tmp_path / "array.json", "answer").added == 2
+    assert run(catalog, tmp_path / "lines.json", "answer").added == 2
+
+
+def test_bad_rows_go_to_quarantine_with_reasons(catalog, tmp_path):
+    path = tmp_path / "messy.jsonl"
+    lines = [
+        json.dumps({"problem": "What is 1+1?", "answer": "2"}),
+        json.dumps({"answer": "3"}),  # 2: no prompt
+        json.dumps({"problem": "   ", "answer": "3"}),  # 3: blank prompt
+        json.dumps({"problem": "What is 2+2?", "answer": ""}),  # 4: empty answer
+        json.dumps({"problem": ["not", "text"], "answer": "1"}),  # 5: wrong type
+        '{"problem": "broken", "answer": ',  # 6: broken JSON line
+        json.dumps({"problem": "x" * 10_000_001, "answer": "1"}),  # 7: a 10 MB field
+        json.dumps(["an", "array"]),  # 8: not an object
+        json.dumps({"problem": "What is  1+1?", "answer": "2"}),  # 9: same prompt after normalisation
+        json.dumps({"problem": "Lone \ud800 surrogate", "answer": "1"}),  # 10: escaped lone surrogate
+        "",  # blank line: no row
+        json.dumps({"problem": "What is 3+3?", "answer": 6}),  # 12: numbers are fine as answers
+    ]
+    data = ("\n".join(lines) + "\n").encode() + b'{"problem": "caf\xe9?", "answer": "1"}\n'  # 13: Latin-1 byte
+    path.write_bytes(data)
+    report = run(catalog, path, "answer")
+    assert report.rows_read == 12 and report.added == 2
+    expected = {
+        2: "missing_prompt", 3: "empty_prompt", 4: "empty_answer", 5: "wrong_type", 6: "bad_json",
+        7: "field_too_large", 8: "not_an_object", 9: "duplicate_prompt", 10: "invalid_utf8", 13: "invalid_utf8",
+    }
+    assert quarantine(catalog) == sorted((f"{path}:{line}", reason) for line, reason in expected.items())
+    raw, detail = catalog.con.execute("SELECT raw, detail FROM quarantine WHERE reason = 'field_too_large'").fetchone()
+    assert len(raw) < 2100 and "10,000,001 characters" in detail
+    assert sorted(r[1] for r in records(catalog, "messy")) == ["2", "6"]
+
+
+def test_reingesting_adds_nothing(catalog, tmp_path):
+    path = write_jsonl(tmp_path / "gsm8k.jsonl", shapes.GSM8K + [{"question": "no answer", "answer": "none"}])
+    first = run(catalog, path, "gsm8k")
+    second = run(catalog, path, "gsm8k")
+    assert (first.added, second.added, second.already_present) == (3, 0, 3)
+    assert second.quarantined == {"no_gold": 1}  # reported again, stored once
+    assert catalog.stats().tables["records"] == 3 and catalog.stats().tables["quarantine"] == 1
+    assert catalog.con.execute("SELECT count(*), count(DISTINCT status) FROM runs").fetchone() == (2, 1)
+
+
+def test_same_prompt_in_another_split_is_a_quarantined_conflict(catalog, tmp_path):
+    write_jsonl(tmp_path / "train.jsonl", shapes.DEEPSCALER)
+    write_jsonl(tmp_path / "test.jsonl", shapes.DEEPSCALER[:1])
+    run(catalog, tmp_path / "train.jsonl", "answer", "ds")
+    report = run(catalog, tmp_path / "test.jsonl", "answer", "ds")
+    assert report.quarantined == {"conflicting_duplicate": 1}
+    assert catalog.con.execute("SELECT reason, location FROM quarantine").fetchone() == (
+        "conflicting_duplicate", f"{tmp_path / 'test.jsonl'}:1",
+    )
+
+
+def test_a_crash_inside_a_batch_leaves_whole_batches_only(catalog, tmp_path, monkeypatch):
+    monkeypatch.setattr(readers, "BLOCK_ROWS", 2)
+    rows = [{"problem": f"Problem {i}", "answer": str(i)} for i in range(5)] + [{"problem": "x", "answer": ""}]
+    path = write_jsonl(tmp_path / "p.jsonl", rows)
+    calls = {"n": 0}
+    original = Catalog._insert_counted
+
+    def crash_on_second_batch(self, table, *args):
+        if table == "quarantine":
+            calls["n"] += 1
+            if calls["n"] == 2:  # records of batch 2 are written, then the process "dies"
+                raise RuntimeError("simulated crash")
+        return original(self, table, *args)
+
+    monkeypatch.setattr(Catalog, "_insert_counted", crash_on_second_batch)
+    with pytest.raises(RuntimeError):
+        run(catalog, path, "answer")
+    assert catalog.stats().tables["records"] == 2  # batch 1 whole, batch 2 rolled back
+    assert catalog.con.execute("SELECT status FROM runs").fetchone() == ("failed",)
+    monkeypatch.setattr(Catalog, "_insert_counted", original)
+    report = run(catalog, path, "answer")
+    assert (report.added, report.already_present, report.quarantined) == (3, 2, {"empty_answer": 1})
+
+
+def test_uid_is_stable_and_normalised():
+    assert make_uid("s", "What is\u00a02+2?\n") == make_uid("s", " What is 2+2? ")  # NFKC turns NBSP into space
+    assert make_uid("s", "What is 2+2?") != make_uid("t", "What is 2+2?")
+    # Pinned: changing the uid silently would orphan every stored difficulty observation.
+    assert make_uid("s", "What is 2+2?") == "2aec5a0c0da8edd0157cbf39fa12a453"
+
+
+def test_folder_of_files_infers_splits(catalog, tmp_path):
+    folder = tmp_path / "gsm8k" / "main"
+    pq.write_table(pa.Table.from_pylist(shapes.GSM8K[:2]), folder.mkdir(parents=True) or folder / "train-00000-of-00001.parquet")
+    pq.write_table(pa.Table.from_pylist(shapes.GSM8K[2:]), folder / "test-00000-of-00001.parquet")
+    run(catalog, tmp_path / "gsm8k", "gsm8k")
+    assert catalog.stats().records == [("gsm8k", "test", 1), ("gsm8k", "train", 2)]
+
+
+def test_broken_files_give_one_line_errors(catalog, tmp_path):
+    good = tmp_path / "good.parquet"
+    pq.write_table(pa.Table.from_pylist(shapes.DEEPSCALER), good)
+    truncated = tmp_path / "truncated.parquet"
+    truncated.write_bytes(good.read_bytes()[:-20])
+    with pytest.raises(AssayError, match=r"truncated\.parquet: not a readable Parquet file"):
+        run(catalog, truncated, "answer")
+    broken_array = tmp_path / "broken.json"
+    broken_array.write_text('[\n{"problem": "a", "answer": "1"},\n{"problem": "b" "answer": "2"}\n]')
+    with pytest.raises(AssayError, match=r"broken\.json:3: broken JSON array"):
+        run(catalog, broken_array, "answer")
+    with pytest.raises(AssayError, match="no such file"):
+        run(catalog, tmp_path / "missing.jsonl", "answer")
+
+
+def test_preset_and_flag_errors_name_the_options():
+    with pytest.raises(AssayError, match="valid: gsm8k, math, numina, answer, mc, code"):
+        resolve_preset("gsm8", None, None, None, None)
+    with pytest.raises(AssayError, match="--prompt-col and --answer-col"):
+        resolve_preset(None, "q", None, None, None)
+    with pytest.raises(AssayError, match="exactly one capture group"):
+        resolve_preset(None, "q", "a", r"\d+", None)
+    with pytest.raises(AssayError, match="--verifier 'maths' is unknown"):
+        resolve_preset(None, "q", "a", None, "maths")
+    assert set(PRESETS) == {"gsm8k", "math", "numina", "answer", "mc", "code"}
+
+
+def test_builtin_arithmetic_is_seeded_and_idempotent(catalog):
+    first = run(catalog, "builtin:arithmetic")
+    assert first.added == 1000
+    source, name, preset = resolve_source("builtin:arithmetic", count=1000, seed=0)
+    assert ingest(catalog, source, preset, name).added == 0
+    source, name, preset = resolve_source("builtin:arithmetic", count=50, seed=1)
+    assert ingest(catalog, source, preset, name).added > 0
+    prompt, answer, verifier, domain, split, meta = records(catalog, "arithmetic")[0]
+    assert prompt.startswith("Compute ") and verifier == "math" and split == "train"
+    assert set(json.loads(meta)) == {"steps", "solution"}
+    with pytest.raises(AssayError, match="only to builtin"):
+        resolve_source("data.jsonl", count=5)
