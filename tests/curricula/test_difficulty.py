@@ -63,7 +63,9 @@ def test_adaptive_k_stops_degenerate_prompts_at_first_k():
     n, c = _sample(AdaptiveK(), p, 0)
     assert (n[:600] == 4).mean() > 0.95  # solved-always and solved-never need no more
     assert n[600:].max() > 8  # middle prompts that looked degenerate at first get more
-    assert AdaptiveK().is_learnable(n, c)[600:].mean() > 0.9
+    # A p=0.5 prompt shows 0/4 or 4/4 one time in 8; among 600 exactly-degenerate prompts that
+    # is rightly read as degenerate, so about 1/8 of the middle is the price of stopping early.
+    assert AdaptiveK().is_learnable(n, c)[600:].mean() > 0.8
 
 
 def test_adaptive_k_matches_fixed_16_at_half_the_rollouts():
