@@ -31,7 +31,6 @@ import pyarrow as pa
 from assay.pipelines.errors import AssayError
 from assay.pipelines.schema import QUARANTINE_SCHEMA, make_qid, raw_excerpt
 
-SCHEMA_VERSION = 1
 DEFAULT_CATALOG = "assay.duckdb"
 CATALOG_ENV = "ASSAY_CATALOG"
 
@@ -72,6 +71,11 @@ CREATE TABLE decisions (
     decided_at TIMESTAMPTZ NOT NULL
 );
 """
+
+# Schema changes after version 1: _MIGRATIONS[v] takes a version-v catalog to version v + 1.
+# Append, never edit: a catalog written by any earlier assay must still open (and upgrade).
+_MIGRATIONS: dict[int, str] = {}
+SCHEMA_VERSION = 1 + len(_MIGRATIONS)
 
 TABLES = ("records", "quarantine", "difficulty", "contamination", "decisions", "runs")
 
@@ -141,18 +145,37 @@ class Catalog:
         if not tables and not read_only:
             self.con.execute("BEGIN")
             self.con.execute(_DDL)
-            self.con.execute("INSERT INTO assay_meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
-            self.con.execute("COMMIT")
+            self.con.execute("INSERT INTO assay_meta VALUES ('schema_version', '1')")
+            self._migrate(1)  # commits
             return
         if "assay_meta" not in tables:
             raise AssayError(f"{self.path} is a DuckDB file but not an assay catalog (no assay_meta table)")
         row = self.con.execute("SELECT value FROM assay_meta WHERE key = 'schema_version'").fetchone()
         found = int(row[0]) if row else None
-        if found != SCHEMA_VERSION:
+        if found is None or found > SCHEMA_VERSION:
             raise AssayError(
                 f"catalog {self.path} has schema version {found}, this assay expects {SCHEMA_VERSION}; "
                 "use the assay version that wrote it, or start a new catalog"
             )
+        if found < SCHEMA_VERSION:
+            if read_only:
+                raise AssayError(
+                    f"catalog {self.path} has schema version {found}; any writing command (e.g. `assay ingest`) "
+                    f"upgrades it to {SCHEMA_VERSION}"
+                )
+            self.con.execute("BEGIN")
+            self._migrate(found)
+
+    def _migrate(self, found: int) -> None:
+        """Apply the migrations from `found` to SCHEMA_VERSION inside the open transaction."""
+        try:
+            for version in range(found, SCHEMA_VERSION):
+                self.con.execute(_MIGRATIONS[version])
+            self.con.execute("UPDATE assay_meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)])
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
 
     def close(self) -> None:
         self.con.close()

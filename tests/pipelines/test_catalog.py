@@ -46,3 +46,17 @@ def test_catalog_path_precedence(monkeypatch):
     monkeypatch.setenv("ASSAY_CATALOG", "/data/env.duckdb")
     assert str(resolve_catalog_path(None)) == "/data/env.duckdb"
     assert str(resolve_catalog_path("cli.duckdb")) == "cli.duckdb"
+
+
+def test_older_catalog_is_upgraded_by_its_migrations(tmp_path, monkeypatch):
+    from assay.pipelines import catalog as catalog_module
+
+    path = tmp_path / "c.duckdb"
+    Catalog.open(path).close()  # written at the current version
+    monkeypatch.setattr(catalog_module, "_MIGRATIONS", {**catalog_module._MIGRATIONS, SCHEMA_VERSION: "CREATE TABLE extra (x INT)"})
+    monkeypatch.setattr(catalog_module, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    with pytest.raises(AssayError, match="any writing command"):
+        Catalog.open(path, read_only=True)
+    with Catalog.open(path) as cat:
+        assert cat.con.execute("SELECT value FROM assay_meta").fetchone() == (str(SCHEMA_VERSION + 1),)
+        assert cat.con.execute("SELECT count(*) FROM extra").fetchone() == (0,)
