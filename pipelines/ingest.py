@@ -131,7 +131,10 @@ def map_block(block: RawBlock, preset: Preset, source: str, seen: set[str]) -> t
         if uid in seen:
             rejects.append(Reject(location, "duplicate_prompt", "same prompt as an earlier row of this source", row))
             continue
-        meta = json.dumps({k: v for k, v in row.items() if k not in preset.columns}, ensure_ascii=False, default=str)
+        extra = {k: v for k, v in row.items() if k not in preset.columns}
+        if mapped.options:
+            extra["verifier_options"] = mapped.options
+        meta = json.dumps(extra, ensure_ascii=False, default=str)
         if len(meta) > MAX_FIELD_CHARS:
             rejects.append(Reject(location, "field_too_large", f"extra columns hold {len(meta):,} characters", row))
             continue
@@ -149,6 +152,11 @@ def map_block(block: RawBlock, preset: Preset, source: str, seen: set[str]) -> t
         ):
             columns[name].append(value)
     return pa.table(columns, schema=BATCH_SCHEMA), rejects
+
+
+def verifier_options(meta: str) -> dict[str, Any]:
+    """The options a record's verifier needs besides the gold, from its meta JSON."""
+    return json.loads(meta).get("verifier_options") or {}
 
 
 def quarantine_table(rejects: list[Reject], source: str, split: str) -> pa.Table:

@@ -13,7 +13,8 @@ datasets:
 | mc      | MMLU, ARC, GPQA-style                     | question + lettered choices | the choice letter                |
 | code    | prompt + tests layouts                    | prompt               | tests (JSON text)                      |
 
-Every column a preset does not consume is kept in the record's `meta` JSON.
+Every column a preset does not consume is kept in the record's `meta` JSON, and what the
+verifier needs besides the gold (the mc choice texts) under meta["verifier_options"].
 
 Example:
     >>> PRESETS["gsm8k"].map_row({"question": "2+2?", "answer": "2+2=4\\n#### 4"})
@@ -34,6 +35,9 @@ from assay.pipelines.errors import AssayError
 class Mapped:
     prompt: str
     answer: str
+    # Options the record's verifier needs besides the gold (the mc verifier's choice texts),
+    # kept in the record's meta under "verifier_options".
+    options: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -180,7 +184,7 @@ def _map_mc(row: dict[str, Any]) -> Mapped | Rejected:
     else:
         return Rejected("no_gold", f"answer {answer!r} names none of the {len(texts)} choices")
     lines = "\n".join(f"{LETTERS[i]}. {text}" for i, text in enumerate(texts))
-    return Mapped(f"{question.strip()}\n\n{lines}", LETTERS[index])
+    return Mapped(f"{question.strip()}\n\n{lines}", LETTERS[index], {"choices": texts})
 
 
 def _map_code(row: dict[str, Any]) -> Mapped | Rejected:

@@ -9,7 +9,7 @@ import pytest
 from assay.pipelines import readers
 from assay.pipelines.catalog import Catalog
 from assay.pipelines.errors import AssayError
-from assay.pipelines.ingest import ingest, resolve_source
+from assay.pipelines.ingest import ingest, resolve_source, verifier_options
 from assay.pipelines.presets import PRESETS, resolve_preset
 from assay.pipelines.schema import make_uid
 from conftest import write_jsonl
@@ -76,6 +76,8 @@ def test_mc_preset_handles_index_answers_and_arc_labels(catalog, tmp_path):
     assert mmlu[1][0].endswith("A. Abdominal\nB. Cranial\nC. Pleural\nD. Spinal")
     assert mmlu[0][2:4] == ("mc", "multiple_choice")
     assert sorted(r[1] for r in records(catalog, "arc")) == ["A", "A"]  # label "1" is the first choice
+    assert verifier_options(mmlu[1][5]) == {"choices": ["Abdominal", "Cranial", "Pleural", "Spinal"]}
+    assert json.loads(mmlu[1][5])["subject"] == "anatomy"
 
 
 def test_code_preset_keeps_tests_as_text(catalog, tmp_path):
