@@ -23,6 +23,7 @@ Example:
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -59,7 +60,7 @@ _ANCHORS = (
 )
 _MATH_SEGMENT = re.compile(r"\$\$(?P<d>[^$]+)\$\$|\$(?P<i>[^$\n]+)\$|\\\((?P<p>.+?)\\\)|\\\[(?P<b>.+?)\\\]", re.DOTALL)
 _BOLD = re.compile(r"\*\*(?P<a>[^*\n]{1,120})\*\*")
-_NUMBER = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?%?|-?\d+(?:\.\d+)?(?:/\d+)?%?|-?\.\d+%?")
+_NUMBER = re.compile(r"-?\d{1,3}(?:(?:,|\\,|\{,\})\d{3})+(?:\.\d+)?%?|-?\d+(?:\.\d+)?(?:/\d+)?%?|-?\.\d+%?")
 _SENTENCE_END = re.compile(r"\.(?:\s|$)|;|\s(?:because|since|which|so|as)\s", re.IGNORECASE)
 
 
@@ -68,6 +69,8 @@ def extract_answer(response: str) -> str | None:
     boxed = last_boxed(response)
     if boxed is not None:
         return boxed
+    if "\\boxed{" in response or "\\fbox{" in response:
+        return None  # the response was cut off inside its box: no final answer
     anchored = None
     for pattern in _ANCHORS:
         for match in pattern.finditer(response):
@@ -114,7 +117,7 @@ def _unanchored(response: str) -> str | None:
 # Normalization
 
 _DELIMITERS = re.compile(r"\\[()\[\]]|\$")
-_SPACING = re.compile(r"\\[,;:! ]|\\quad|\\qquad|~|\\left|\\right|\\displaystyle|\\big|\\Big")
+_SPACING = re.compile(r"(?<!\\)\\[,;:! ]|\\quad|\\qquad|~|\\left|\\right|\\displaystyle|\\big|\\Big")
 _TEXT_WRAP = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mbox|operatorname)\s*\{([^{}]*)\}")
 _DEGREES = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°|\\degree")
 _THOUSANDS = re.compile(r"^-?\d{1,3}(?:,\d{3})+(?:\.\d+)?%?$")
@@ -133,7 +136,7 @@ _WORDS.update({"hundred": "100", "one hundred": "100", "a hundred": "100", "thou
 
 def normalize(answer: str) -> str:
     """Canonical LaTeX for an answer: same meaning, one spelling, single spaces."""
-    s = answer.strip()
+    s = "".join(ch for ch in answer if ch.isascii() or unicodedata.category(ch) != "Cf").strip()
     s = _DELIMITERS.sub(" ", s)
     s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("\\dbinom", "\\binom").replace("\\tbinom", "\\binom")
     s = s.replace("{,}", ",").replace("\\%", "%").replace("\\cdot", "\\cdot ").replace("\\infty", "\\infty ")

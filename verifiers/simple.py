@@ -58,7 +58,7 @@ def verify_numeric(response: str, gold: str, rel_tol: float = 1e-6, abs_tol: flo
 # A choice letter written as the whole answer: B, (B), B), B., {B}, \text{B}, "B: text", "B) text".
 _LETTER_ANSWER = re.compile(r"^\(?\{?([A-Z])\}?\)?(?:[.):]\s.*|[.):])?$", re.DOTALL)
 _OPTION_MARK = re.compile(r"\(([A-Z])\)|(?:^|\n)\s*([A-Z])\)")
-_MC_ANCHOR = re.compile(r"(?i)\b(?:answer|choice|option)\b(?:\s+is)?\**\s*[:：]?\s*\**\s*(?P<a>[^\n]{1,200})")
+_MC_ANCHOR = re.compile(r"(?i)\b(?:answer|choice|option)\b\**(?:\s+is\s*:?|\s*[:：])\s*\**\s*(?P<a>[^\n]{1,200})")
 
 
 def _choice_key(text: str) -> str:
@@ -85,7 +85,7 @@ def verify_mc(response: str, gold: str, choices: Sequence[str] | None = None) ->
     `choices` (texts in letter order) lets an answer that quotes a choice's text count, and
     limits the valid letters; without it any letter A..Z counts.
     """
-    gold_letter = _letter(gold, _LETTERS, None)
+    gold_letter = _letter(gold.upper(), _LETTERS, None)
     valid = _LETTERS[: len(choices)] if choices else _LETTERS
     if gold_letter is None or gold_letter not in valid:
         return Verdict.fail("bad_gold", f"gold {gold[:40]!r} is not one of the letters {valid[0]}..{valid[-1]}")
