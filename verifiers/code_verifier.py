@@ -74,7 +74,7 @@ class Limits:
 
 
 @dataclass
-class Tests:
+class Suite:
     mode: str  # "stdio" | "call" | "assert"
     inputs: list[Any] = field(default_factory=list)  # stdio: stdin texts; call: argument lists
     outputs: list[Any] = field(default_factory=list)  # stdio: expected stdout; call: expected return values
@@ -109,8 +109,8 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def parse_tests(gold: str) -> Tests | str:
-    """Tests from the gold text, or a reason why they are unusable."""
+def parse_tests(gold: str) -> Suite | str:
+    """Suite from the gold text, or a reason why they are unusable."""
     try:
         data = json.loads(gold)
     except (json.JSONDecodeError, ValueError):
@@ -122,19 +122,19 @@ def parse_tests(gold: str) -> Tests | str:
         if not isinstance(inputs, list) or not isinstance(outputs, list) or len(inputs) != len(outputs) or not inputs:
             return "tests need equal, non-empty lists 'inputs' and 'outputs'"
         if data.get("fn_name"):
-            return Tests("call", [a if isinstance(a, list) else [a] for a in inputs], outputs, str(data["fn_name"]))
-        return Tests("stdio", [_text(i) for i in inputs], [_text(o) for o in outputs])
+            return Suite("call", [a if isinstance(a, list) else [a] for a in inputs], outputs, str(data["fn_name"]))
+        return Suite("stdio", [_text(i) for i in inputs], [_text(o) for o in outputs])
     if isinstance(data, list):
         if not data or not all(isinstance(c, dict) and "input" in c and "output" in c for c in data):
             return "a list of tests must hold {'input': ..., 'output': ...} objects"
-        return Tests("stdio", [_text(c["input"]) for c in data], [_text(c["output"]) for c in data])
+        return Suite("stdio", [_text(c["input"]) for c in data], [_text(c["output"]) for c in data])
     if data is not None:
         return f"tests are JSON of type {type(data).__name__}, expected an object or a list"
     try:
         module = ast.parse(gold)
     except (SyntaxError, ValueError) as exc:
         return f"tests are neither JSON nor Python: {exc}"
-    tests = Tests("assert")
+    tests = Suite("assert")
     for node in module.body:
         source = ast.get_source_segment(gold, node) or ast.unparse(node)
         (tests.tests if isinstance(node, (ast.Assert, ast.Expr)) else tests.setup).append(source)
@@ -188,13 +188,13 @@ def _namespaces_work() -> bool:
     """Whether `unshare` can build the full sandbox here (probed once per process)."""
     if sys.platform != "linux" or shutil.which("unshare") is None:
         return False
-    result = run_sandbox("pass", Tests("assert", tests=["assert True"]), Limits(time_limit_s=10), namespaces=True)
+    result = run_sandbox("pass", Suite("assert", tests=["assert True"]), Limits(time_limit_s=10), namespaces=True)
     return {"readonly_fs", "userns"} <= set(result.layers) and result.cases.get(0, {}).get("ok") is True
 
 
 def sandbox_layers() -> list[str]:
     """The protections the sandbox uses on this machine, as the harness reports them."""
-    result = run_sandbox("pass", Tests("assert", tests=["assert True"]), Limits(time_limit_s=10))
+    result = run_sandbox("pass", Suite("assert", tests=["assert True"]), Limits(time_limit_s=10))
     return (["netns", "pidns"] if _namespaces_work() else []) + result.layers
 
 
@@ -208,7 +208,7 @@ class SandboxResult:
     stderr: str = ""
 
 
-def run_sandbox(code: str, tests: Tests, limits: Limits, namespaces: bool | None = None, guards: bool = True) -> SandboxResult:
+def run_sandbox(code: str, tests: Suite, limits: Limits, namespaces: bool | None = None, guards: bool = True) -> SandboxResult:
     """Run `code` against `tests` in a fresh sandbox; never raises for anything the code does.
 
     namespaces=None uses them when they work here; guards=False drops the audit hook (tests use
