@@ -42,7 +42,9 @@ __all__ = [
     "VERIFIERS",
     "VERIFIER_VERSION",
     "Verdict",
+    "check_gold",
     "get_verifier",
+    "gold_as_response",
     "sandbox_layers",
     "verify",
     "verify_batch",
@@ -93,6 +95,26 @@ def verify(response: str, gold: str, verifier: str = "math", **options: Any) -> 
         return verdict
     except (Exception, RecursionError, MemoryError) as exc:  # noqa: BLE001 - a failure is a value
         return Verdict.fail("error", f"{type(exc).__name__}: {str(exc)[:200]}")
+
+
+def check_gold(gold: str, verifier: str = "math", **options: Any) -> Verdict:
+    """The gold round trip: a usable gold verifies as correct against itself.
+
+    For `code` the gold is a test suite, not a solution: it is checked to parse as one.
+    The gold-verifiable filter and `assay verify --audit` use this.
+    """
+    if verifier == "code":
+        from assay.verifiers.code_verifier import parse_tests
+
+        suite = parse_tests(gold) if isinstance(gold, str) else "gold is not text"
+        return Verdict.fail("bad_gold", suite) if isinstance(suite, str) else Verdict.of(True, None, f"{len(suite)} test cases")
+    return verify(gold_as_response(gold), gold, verifier, **options)
+
+
+def gold_as_response(gold: str) -> str:
+    """The response that states `gold` as its final answer: the gold in a \\boxed{}, so the
+    round trip tests parsing and comparison, not extraction from prose."""
+    return f"\\boxed{{{gold}}}"
 
 
 def _verify_call(response: str, gold: str, verifier: str, options: dict[str, Any]) -> Verdict:

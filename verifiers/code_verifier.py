@@ -110,7 +110,7 @@ def _text(value: Any) -> str:
 
 
 def parse_tests(gold: str) -> Suite | str:
-    """Suite from the gold text, or a reason why they are unusable."""
+    """The test suite in the gold text, or the reason it is unusable."""
     try:
         data = json.loads(gold)
     except (json.JSONDecodeError, ValueError):
