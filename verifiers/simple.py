@@ -68,6 +68,8 @@ def _choice_key(text: str) -> str:
 def _letter(text: str, valid: str, choices: Sequence[str] | None) -> str | None:
     """The choice `text` names: a letter in one of its usual forms, or a choice's own text."""
     cleaned = normalize(text).strip().strip("*").strip()
+    if len(cleaned) <= 4:
+        cleaned = cleaned.upper()  # "b", "(b)": a lone lowercase letter is still a choice
     match = _LETTER_ANSWER.match(cleaned)
     if match and match.group(1) in valid:
         return match.group(1)
