@@ -224,3 +224,59 @@ def numbers_equal(gold: Num, pred: Num) -> bool:
             if g == p or (not exact and round(g, 6) == round(p, 6)):
                 return True
     return False
+
+
+_BRACKETS = {"(": ")", "[": "]", "\\{": "\\}"}
+INFINITY = {"\\infty": "oo", "+\\infty": "oo", "-\\infty": "-oo", "\\infinity": "oo"}
+
+
+def parse_number_list(normalized: str) -> tuple[str, list[Num | str]] | None:
+    """A list of plain numbers (or +-infinity): `1, 2, 3`, `(1, 2)`, `[a, \\infty)`, `\\{1, 2\\}`;
+    returns (brackets, elements), brackets being e.g. "" or "()" or "[)"; None otherwise."""
+    s = normalized.strip()
+    if "," not in s or len(s) > MAX_NUMBER_CHARS:
+        return None
+    opening = next((o for o in ("\\{", "(", "[") if s.startswith(o)), "")
+    closing = ""
+    if opening:
+        closing = next((c for c in ("\\}", ")", "]") if s.endswith(c)), "")
+        if not closing or (opening == "\\{") != (closing == "\\}"):
+            return None
+        s = s[len(opening) : -len(closing)]
+    elements: list[Num | str] = []
+    for part in s.split(","):
+        part = part.strip()
+        if part in INFINITY:
+            elements.append(INFINITY[part])
+            continue
+        number = parse_number(part)
+        if number is None or number.percent:
+            return None
+        elements.append(number)
+    return opening + closing, elements
+
+
+def _element_equal(a: Num | str, b: Num | str) -> bool:
+    if isinstance(a, str) or isinstance(b, str):
+        return a == b
+    return numbers_equal(a, b)
+
+
+def number_lists_equal(gold: tuple[str, list[Num | str]], pred: tuple[str, list[Num | str]]) -> bool | None:
+    """Equal lists of numbers: in order for tuples and intervals, as multisets for bare lists and
+    sets; None when the bracket types differ (a question for sympy: (1, 2) may be a tuple or an
+    open interval, `1, 2` a set)."""
+    (gold_kind, gold_items), (pred_kind, pred_items) = gold, pred
+    if gold_kind != pred_kind:
+        return None
+    if len(gold_items) != len(pred_items):
+        return False
+    if gold_kind in ("", "\\{\\}"):
+        remaining = list(pred_items)
+        for g in gold_items:
+            match = next((i for i, p in enumerate(remaining) if _element_equal(g, p)), None)
+            if match is None:
+                return False
+            remaining.pop(match)
+        return True
+    return all(_element_equal(g, p) for g, p in zip(gold_items, pred_items))

@@ -3,7 +3,8 @@
 Order of work for one (response, gold):
   1. extract the final answer (verifiers/extract.py); none -> no_answer;
   2. normalize both; equal strings -> correct (no sympy);
-  3. both plain numbers (integer, decimal, fraction, percent, repeating decimal) -> decided
+  3. both plain numbers (integer, decimal, fraction, percent, repeating decimal), or both
+     lists of them with the same brackets (tuples, sets, intervals with \\infty) -> decided
      exactly with Fractions (no sympy);
   4. guards: an answer too long or too deeply nested for sympy, or a numeric power tower such
      as 10^{10^{10}}, is reported as error `too_complex` instead of being handed to sympy;
@@ -14,7 +15,8 @@ Order of work for one (response, gold):
      1/2006!), and two equations with variables must be proportional (two different lines are
      not equal).
 
-Gold parses are cached per process: in pass@k the same gold comes k times.
+Gold parses are cached per process (in pass@k the same gold comes k times), and so are sympy
+comparisons of a (gold, answer) pair (the k samples often agree on an answer).
 
 Example:
     >>> verify_math("so x = 3, i.e. $\\\\boxed{x = 3}$", "3").status
@@ -28,7 +30,17 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from assay.verifiers.extract import Num, extract_answer, last_boxed, normalize, numbers_equal, parse_number, string_key
+from assay.verifiers.extract import (
+    Num,
+    extract_answer,
+    last_boxed,
+    normalize,
+    number_lists_equal,
+    numbers_equal,
+    parse_number,
+    parse_number_list,
+    string_key,
+)
 from assay.verifiers.verdict import Verdict
 
 MAX_SYMPY_CHARS = 1000  # no real final answer is longer; long text only feeds sympy's slow paths
@@ -54,11 +66,13 @@ class _Answer:
     normalized: str
     key: str
     number: Num | None
+    numbers: tuple[str, list] | None  # a list, tuple, set or interval of plain numbers
 
 
 def _answer(text: str) -> _Answer:
     normalized = normalize(text)
-    return _Answer(normalized, string_key(normalized), parse_number(normalized))
+    number = parse_number(normalized)
+    return _Answer(normalized, string_key(normalized), number, None if number else parse_number_list(normalized))
 
 
 @lru_cache(maxsize=8192)
@@ -162,17 +176,21 @@ def compare_math(candidate: str, gold: str, response: str | None = None) -> Verd
                 return Verdict.of(True, candidate, "string")
     if gold_answer.number is not None and pred.number is not None:
         return Verdict.of(numbers_equal(gold_answer.number, pred.number), candidate, "number")
+    if gold_answer.numbers is not None and pred.numbers is not None:
+        equal = number_lists_equal(gold_answer.numbers, pred.numbers)
+        if equal is not None:
+            return Verdict.of(equal, candidate, "numbers")
     why = too_complex(gold_answer.normalized)
     if why:
         return Verdict.fail("bad_gold", f"too_complex: {why}")
     why = too_complex(pred.normalized)
     if why:
         return Verdict.fail("error", f"too_complex: {why}", candidate)
-    gold_parsed = _parse_gold(gold_answer.normalized)
-    if not gold_parsed:
-        return Verdict.fail("bad_gold", "gold does not parse", candidate)
-    pred_parsed = _parse(pred.normalized)
-    if not pred_parsed and response is not None and len(response) <= MAX_FALLBACK_CHARS:
+    status, reason = _compare_parsed(gold_answer.normalized, pred.normalized)
+    if status != "unparsed":
+        return Verdict(status, 1.0 if status == "correct" else 0.0, candidate, reason)  # type: ignore[arg-type]
+    pred_parsed = []
+    if response is not None and len(response) <= MAX_FALLBACK_CHARS:
         # Our candidate is not LaTeX sympy can read; let math-verify's own extraction try.
         from math_verify import parse
 
@@ -181,7 +199,20 @@ def compare_math(candidate: str, gold: str, response: str | None = None) -> Verd
             pred_parsed = []
     if not pred_parsed:
         return Verdict.of(False, candidate, "answer does not parse")
-    return Verdict.of(_mv_equal(gold_parsed, pred_parsed), candidate, "sympy")
+    return Verdict.of(_mv_equal(_parse_gold(gold_answer.normalized), pred_parsed), candidate, "sympy")
+
+
+@lru_cache(maxsize=16384)
+def _compare_parsed(gold: str, pred: str) -> tuple[str, str]:
+    """(status, reason) for two normalized answers through sympy; "unparsed" when the
+    prediction does not parse. Cached: the k samples of one prompt often share an answer."""
+    gold_parsed = _parse_gold(gold)
+    if not gold_parsed:
+        return "bad_gold", "gold does not parse"
+    pred_parsed = _parse(pred)
+    if not pred_parsed:
+        return "unparsed", ""
+    return ("correct" if _mv_equal(gold_parsed, pred_parsed) else "incorrect"), "sympy"
 
 
 def verify_math(response: str, gold: str) -> Verdict:

@@ -57,7 +57,7 @@ def _context() -> multiprocessing.context.BaseContext:
     ctx = multiprocessing.get_context("forkserver")
     # The server imports these once; every worker is a fork of it. '__main__' is imported there
     # too, so workers do not each re-import the calling script.
-    ctx.set_forkserver_preload(["__main__", "assay.verifiers"])
+    ctx.set_forkserver_preload(["__main__", "assay.verifiers", "assay.verifiers.warmup"])
     return ctx
 
 

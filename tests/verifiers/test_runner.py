@@ -7,7 +7,7 @@ import time
 import pytest
 
 from assay.verifiers import MAX_INPUT_CHARS, VERIFIERS, RunStats, verify, verify_batch
-from assay.verifiers.math_verifier import _gold_answer, _parse_gold
+from assay.verifiers.math_verifier import _compare_parsed, _gold_answer, _parse_gold
 from assay.verifiers.runner import Killed, run_isolated
 
 
@@ -103,10 +103,12 @@ def test_non_text_inputs_are_values_not_exceptions():
 def test_gold_parses_are_cached():
     _gold_answer.cache_clear()
     _parse_gold.cache_clear()
+    _compare_parsed.cache_clear()
     for _ in range(8):
         assert verify("$\\boxed{\\frac{1}{\\sqrt{2}}}$", "\\frac{\\sqrt2}{2}").reason == "sympy"
     assert _gold_answer.cache_info().hits == 7
     assert _parse_gold.cache_info().misses == 1
+    assert _compare_parsed.cache_info().hits == 7
 
 
 @pytest.mark.timeout(60)
