@@ -124,3 +124,16 @@ def test_verify_works_off_the_main_thread():
 def test_fast_paths_skip_sympy():
     assert verify("#### 1,234.0", "1234").reason == "number"
     assert verify("\\boxed{x+1}", "x + 1").reason == "string"
+
+
+def test_verifiers_import_nothing_else_of_ours():
+    import ast
+    from pathlib import Path
+
+    import assay.verifiers
+
+    for path in Path(assay.verifiers.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            for name in names:
+                assert not name.startswith("assay.") or name.startswith("assay.verifiers"), (path.name, name)
