@@ -149,6 +149,41 @@ def quickstart_cmd(
         _print_stats(cat.stats())
 
 
+@app.command("verify")
+def verify_cmd(
+    input_path: Optional[Path] = typer.Option(None, "--input", help="JSONL lines {response, gold, verifier?, options?}; other keys pass through."),
+    output_path: Optional[Path] = typer.Option(None, "--output", help="Where the same lines go, in order, with status and score added."),
+    audit: Optional[Path] = typer.Option(None, "--audit", help="JSONL lines that also hold an 'expected' boolean: print agreement and a gold round trip."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Worker processes. Default: one per CPU."),
+    timeout: float = typer.Option(2.0, "--timeout", help="Seconds one item may hold a worker before it is killed (code items: their sandbox limit)."),
+) -> None:
+    """Verify responses against gold answers; exit 0 even when some are incorrect."""
+    from assay.pipelines import verify_io
+
+    if audit is not None:
+        if input_path or output_path:
+            raise AssayError("--audit reads its own file; drop --input/--output or --audit")
+        _print_audit(verify_io.audit_file(audit, workers, timeout))
+        return
+    if input_path is None or output_path is None:
+        raise AssayError("give --input and --output, or --audit")
+    report = verify_io.verify_file(input_path, output_path, workers, timeout)
+    counts = ", ".join(f"{status} {n:,}" for status, n in report.counts.most_common())
+    console.print(f"verified {report.rows:,} lines -> {output_path}: {counts}")
+
+
+def _print_audit(report) -> None:
+    console.print(f"agreement with labels: {report.agree:,}/{report.rows:,} ({report.agreement:.1%}); "
+                  f"false positives {report.false_positives:,}, false negatives {report.false_negatives:,}")
+    statuses = Table("status", "rows", title="statuses", title_justify="left")
+    for status, n in report.counts.most_common():
+        statuses.add_row(status, f"{n:,}")
+    console.print(statuses)
+    console.print(f"gold round trip: {report.golds - len(report.gold_failures):,}/{report.golds:,} golds verify against themselves")
+    for verifier, gold, verdict in report.gold_failures[:20]:
+        console.print(f"  {verifier:<8} {gold[:60]!r}: {verdict.status} ({verdict.reason[:80]})", markup=False)
+
+
 def main() -> None:
     try:
         app()

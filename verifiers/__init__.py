@@ -1,1 +1,170 @@
+"""Reward verification: correct, fast, and impossible to hang.
 
+A verifier is a top-level, picklable, signal-free function
+`(response: str, gold: str, **options) -> Verdict`, chosen from the one table VERIFIERS:
+
+| key     | checks                                                        | options                       |
+|---------|---------------------------------------------------------------|-------------------------------|
+| math    | final answer equals gold as mathematics (math-verify + sympy) | -                             |
+| numeric | final number within tolerance of gold                         | rel_tol, abs_tol              |
+| mc      | chosen letter equals gold letter (or the choice text)         | choices (texts, letter order) |
+| exact   | final answer equals gold after string normalization           | -                             |
+| code    | Python solution passes the tests in gold, in a sandbox        | time_limit_s, memory_mb       |
+
+`verify` runs one check in this process: no timeout (the code verifier's sandbox has its own).
+`verify_batch` runs many in a process pool where a timeout kills the work: use it for anything
+that came from a model. Inputs over MAX_INPUT_CHARS are not parsed (status error).
+VERIFIER_VERSION changes whenever a verdict can change; the difficulty table records it.
+
+Example:
+    >>> verify("... so the answer is $\\\\boxed{\\\\dfrac{1}{2}}$.", "0.5")
+    Verdict(status='correct', score=1.0, extracted='\\\\dfrac{1}{2}', reason='number')
+    >>> [v.status for v in verify_batch([{"response": "#### 18", "gold": "18"},
+    ...                                  {"response": "B", "gold": "C", "verifier": "mc"}], workers=2)]
+    ['correct', 'incorrect']
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, Callable, Mapping, Sequence
+
+from assay.verifiers.code_verifier import STARTUP_GRACE_S, Limits, sandbox_layers, verify_code
+from assay.verifiers.math_verifier import verify_math
+from assay.verifiers.runner import Killed, RunStats, default_workers, run_isolated
+from assay.verifiers.simple import verify_exact, verify_mc, verify_numeric
+from assay.verifiers.verdict import STATUSES, Status, Verdict
+
+__all__ = [
+    "MAX_INPUT_CHARS",
+    "STATUSES",
+    "Status",
+    "VERIFIERS",
+    "VERIFIER_VERSION",
+    "Verdict",
+    "check_gold",
+    "get_verifier",
+    "gold_as_response",
+    "sandbox_layers",
+    "verify",
+    "verify_batch",
+]
+
+VERIFIER_VERSION = "assay-verifiers-1"
+
+VERIFIERS: dict[str, Callable[..., Verdict]] = {
+    "math": verify_math,
+    "numeric": verify_numeric,
+    "mc": verify_mc,
+    "exact": verify_exact,
+    "code": verify_code,
+}
+
+MAX_INPUT_CHARS = 50_000  # a response (and a non-code gold) longer than this is not parsed
+MAX_EXTRACTED_CHARS = 2000  # longer extracted answers are cut in the Verdict
+DEFAULT_TIMEOUT_S = 2.0  # per item, in verify_batch
+
+
+def get_verifier(name: str) -> Callable[..., Verdict]:
+    """The verifier called `name`; an unknown name fails listing the valid ones."""
+    try:
+        return VERIFIERS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown verifier {name!r}; valid: {', '.join(VERIFIERS)}") from None
+
+
+def verify(response: str, gold: str, verifier: str = "math", **options: Any) -> Verdict:
+    """Check one response against its gold with the named verifier, in this process.
+
+    Never raises for bad input: a crash inside a verifier is a Verdict with status error.
+    Only an unknown verifier name raises ValueError.
+    """
+    fn = get_verifier(verifier)
+    if not isinstance(response, str):
+        return Verdict.fail("error", f"response is a {type(response).__name__}, expected text")
+    if not isinstance(gold, str):
+        return Verdict.fail("bad_gold", f"gold is a {type(gold).__name__}, expected text")
+    if len(response) > MAX_INPUT_CHARS:
+        return Verdict.fail("error", f"input_too_large: response has {len(response):,} characters (limit {MAX_INPUT_CHARS:,})")
+    if verifier != "code" and len(gold) > MAX_INPUT_CHARS:
+        return Verdict.fail("bad_gold", f"input_too_large: gold has {len(gold):,} characters (limit {MAX_INPUT_CHARS:,})")
+    try:
+        verdict = fn(response, gold, **options)
+        if verdict.extracted is not None and len(verdict.extracted) > MAX_EXTRACTED_CHARS:
+            verdict = replace(verdict, extracted=verdict.extracted[:MAX_EXTRACTED_CHARS] + "...")
+        return verdict
+    except (Exception, RecursionError, MemoryError) as exc:  # noqa: BLE001 - a failure is a value
+        return Verdict.fail("error", f"{type(exc).__name__}: {str(exc)[:200]}")
+
+
+def check_gold(gold: str, verifier: str = "math", **options: Any) -> Verdict:
+    """The gold round trip: a usable gold verifies as correct against itself.
+
+    For `code` the gold is a test suite, not a solution: it is checked to parse as one.
+    The gold-verifiable filter and `assay verify --audit` use this.
+    """
+    if verifier == "code":
+        from assay.verifiers.code_verifier import parse_tests
+
+        suite = parse_tests(gold) if isinstance(gold, str) else "gold is not text"
+        return Verdict.fail("bad_gold", suite) if isinstance(suite, str) else Verdict.of(True, None, f"{len(suite)} test cases")
+    return verify(gold_as_response(gold), gold, verifier, **options)
+
+
+def gold_as_response(gold: str) -> str:
+    """The response that states `gold` as its final answer: the gold in a \\boxed{}, so the
+    round trip tests parsing and comparison, not extraction from prose."""
+    return f"\\boxed{{{gold}}}"
+
+
+def _verify_call(response: str, gold: str, verifier: str, options: dict[str, Any]) -> Verdict:
+    return verify(response, gold, verifier, **options)
+
+
+def _item_timeout(verifier: str, options: Mapping[str, Any], timeout_s: float) -> float:
+    if verifier != "code":
+        return timeout_s
+    # The sandbox enforces the solution's own limit; the runner's kill is the backstop after it.
+    limit = options.get("time_limit_s", Limits.time_limit_s)
+    limit = limit if isinstance(limit, (int, float)) else Limits.time_limit_s
+    return max(timeout_s, float(limit) + STARTUP_GRACE_S + 1.0)
+
+
+def verify_batch(
+    items: Sequence[Mapping[str, Any]],
+    workers: int | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    stats: RunStats | None = None,
+) -> list[Verdict]:
+    """Verify many items in a process pool; one Verdict per item, in input order.
+
+    Each item is a mapping with "response", "gold", optional "verifier" (default "math") and
+    optional "options" (a dict of verifier options). An item still running after `timeout_s`
+    seconds has its worker killed and gets status timeout; a worker that dies gives its item
+    status error; either way the batch completes. Code items may run for their sandbox's own
+    `time_limit_s` (plus start-up) before the runner steps in. Pass a RunStats to receive
+    per-item timings. An unknown verifier name raises ValueError before anything runs.
+    """
+    if timeout_s <= 0:
+        raise ValueError(f"timeout_s must be positive, got {timeout_s}")
+    calls, timeouts = [], []
+    for index, item in enumerate(items):
+        verifier = item.get("verifier") or "math"
+        get_verifier(verifier)
+        options = item.get("options") or {}
+        if not isinstance(options, Mapping):
+            raise ValueError(f"item {index}: options must be a mapping, got {type(options).__name__}")
+        calls.append((item.get("response"), item.get("gold"), verifier, dict(options)))
+        timeouts.append(_item_timeout(verifier, options, timeout_s))
+    results, run_stats = run_isolated(_verify_call, calls, workers or default_workers(), timeouts)
+    if stats is not None:
+        stats.__dict__.update(run_stats.__dict__)
+    return [_as_verdict(r) for r in results]
+
+
+def _as_verdict(result: Any) -> Verdict:
+    if isinstance(result, Verdict):
+        return result
+    if isinstance(result, Killed):
+        return Verdict.fail("timeout" if result.reason == "timeout" else "error", f"{result.reason}: {result.detail}")
+    return Verdict.fail("error", f"verifier returned a {type(result).__name__}")

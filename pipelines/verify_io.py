@@ -1,0 +1,126 @@
+"""`assay verify`: JSONL in, JSONL out, through the batch runner; and the verifier audit.
+
+Input lines are `{"response": ..., "gold": ..., "verifier": "math", "options": {...}}`
+(verifier and options optional; every other key passes through untouched). The output has the
+same lines in the same order with `status` and `score` added. Incorrect answers are results,
+not errors; only unusable input (a missing file, a line that is not a JSON object, a missing
+or non-text field, an unknown verifier) raises AssayError.
+
+Example:
+    >>> report = verify_file("in.jsonl", "out.jsonl", workers=2, timeout_s=2.0)  # doctest: +SKIP
+    >>> report.counts
+    Counter({'correct': 7, 'incorrect': 1})
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from assay.pipelines.errors import AssayError
+from assay.verifiers import VERIFIERS, Verdict, check_gold, gold_as_response, verify_batch
+
+
+@dataclass
+class VerifyReport:
+    rows: int = 0
+    counts: Counter[str] = field(default_factory=Counter)  # status -> rows
+
+
+@dataclass
+class AuditReport:
+    rows: int = 0
+    agree: int = 0  # (status == correct) == expected
+    counts: Counter[str] = field(default_factory=Counter)  # status -> rows
+    false_positives: int = 0  # labelled wrong, verified correct
+    false_negatives: int = 0  # labelled right, not verified correct
+    golds: int = 0  # distinct (gold, verifier, options) checked against themselves
+    gold_failures: list[tuple[str, str, Verdict]] = field(default_factory=list)  # (verifier, gold, verdict)
+
+    @property
+    def agreement(self) -> float:
+        return self.agree / self.rows if self.rows else 0.0
+
+
+def read_items(path: str | Path, labelled: bool = False) -> list[dict[str, Any]]:
+    """The lines of a JSONL file as verification items, checked; AssayError names the line."""
+    path = Path(path)
+    if not path.is_file():
+        raise AssayError(f"{path}: no such file")
+    items = []
+    with path.open(encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            where = f"{path}:{number}"
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise AssayError(f"{where}: not valid JSON ({exc.msg})") from None
+            if not isinstance(item, dict):
+                raise AssayError(f"{where}: expected a JSON object, got {type(item).__name__}")
+            for key in ("response", "gold"):
+                if not isinstance(item.get(key), str):
+                    raise AssayError(f"{where}: {key!r} must be a string")
+            verifier = item.get("verifier") or "math"
+            if verifier not in VERIFIERS:
+                raise AssayError(f"{where}: unknown verifier {verifier!r}; valid: {', '.join(VERIFIERS)}")
+            if not isinstance(item.get("options") or {}, dict):
+                raise AssayError(f"{where}: 'options' must be an object")
+            if labelled and not isinstance(item.get("expected"), bool):
+                raise AssayError(f"{where}: 'expected' must be true or false")
+            items.append(item)
+    if not items:
+        raise AssayError(f"{path}: no lines to verify")
+    return items
+
+
+def verify_file(input_path: str | Path, output_path: str | Path, workers: int | None, timeout_s: float) -> VerifyReport:
+    """Verify every line of `input_path`; write them, in order, with status and score added."""
+    _check_run_options(workers, timeout_s)
+    items = read_items(input_path)
+    verdicts = verify_batch(items, workers=workers, timeout_s=timeout_s)
+    report = VerifyReport(rows=len(items))
+    output_path = Path(output_path)
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    with output_path.open("w", encoding="utf-8") as f:
+        for item, verdict in zip(items, verdicts):
+            report.counts[verdict.status] += 1
+            f.write(json.dumps({**item, "status": verdict.status, "score": verdict.score}, ensure_ascii=False) + "\n")
+    return report
+
+
+def audit_file(path: str | Path, workers: int | None, timeout_s: float) -> AuditReport:
+    """Agreement of the verifiers with hand labels, and a gold round trip: every distinct gold
+    must verify as correct against itself (a gold that does not is unusable as a reference)."""
+    _check_run_options(workers, timeout_s)
+    items = read_items(path, labelled=True)
+    golds: dict[str, dict[str, Any]] = {}
+    for item in items:
+        key = json.dumps([item.get("verifier") or "math", item["gold"], item.get("options") or {}], sort_keys=True)
+        golds.setdefault(key, item)
+    checks = [{"response": gold_as_response(g["gold"]), "gold": g["gold"], "verifier": g.get("verifier") or "math", "options": g.get("options") or {}} for g in golds.values()]
+    verdicts = verify_batch(items + [c for c in checks if c["verifier"] != "code"], workers=workers, timeout_s=timeout_s)
+    report = AuditReport(rows=len(items), golds=len(checks))
+    for item, verdict in zip(items, verdicts[: len(items)]):
+        report.counts[verdict.status] += 1
+        verified = verdict.status == "correct"
+        report.agree += verified == item["expected"]
+        report.false_positives += verified and not item["expected"]
+        report.false_negatives += item["expected"] and not verified
+    roundtrip = iter(verdicts[len(items) :])
+    for check in checks:
+        verdict = check_gold(check["gold"], "code", **check["options"]) if check["verifier"] == "code" else next(roundtrip)
+        if verdict.status != "correct":
+            report.gold_failures.append((check["verifier"], check["gold"], verdict))
+    return report
+
+
+def _check_run_options(workers: int | None, timeout_s: float) -> None:
+    if workers is not None and workers < 1:
+        raise AssayError(f"--workers must be at least 1, got {workers}")
+    if not timeout_s > 0:
+        raise AssayError(f"--timeout must be positive, got {timeout_s}")
