@@ -9,8 +9,8 @@ import sys
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-import dataset_shapes as shapes
-from conftest import write_jsonl
+from tests.pipelines import dataset_shapes as shapes
+from tests.helpers import write_jsonl
 
 
 def assay(*args, cwd, env=None):

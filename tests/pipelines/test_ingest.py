@@ -12,8 +12,8 @@ from assay.pipelines.errors import AssayError
 from assay.pipelines.ingest import ingest, resolve_source, verifier_options
 from assay.pipelines.presets import PRESETS, resolve_preset
 from assay.pipelines.schema import make_uid
-from conftest import write_jsonl
-import dataset_shapes as shapes
+from tests.helpers import write_jsonl
+from tests.pipelines import dataset_shapes as shapes
 
 
 def run(cat, spec, preset=None, name=None, **flags):
