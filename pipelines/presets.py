@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from assay.pipelines.errors import AssayError
+from assay.verifiers import VERIFIERS
 
 
 @dataclass(frozen=True)
@@ -212,14 +213,15 @@ PRESETS: dict[str, Preset] = {
     "code": Preset(("prompt", "tests"), "code", "code", _map_code),
 }
 
-# The domain a custom mapping's records get, from the verifier that checks them.
+# The domain a custom mapping's records get, from the verifier that checks them (one entry
+# per key of assay.verifiers.VERIFIERS; a test holds the two in step).
 VERIFIER_DOMAINS = {"math": "math", "numeric": "math", "mc": "multiple_choice", "exact": "text", "code": "code"}
 
 
 def column_preset(prompt_col: str, answer_col: str, answer_regex: str | None, verifier: str) -> Preset:
     """A mapping given by flags: --prompt-col, --answer-col, --answer-regex, --verifier."""
-    if verifier not in VERIFIER_DOMAINS:
-        raise AssayError(f"--verifier {verifier!r} is unknown; valid: {', '.join(VERIFIER_DOMAINS)}")
+    if verifier not in VERIFIERS:
+        raise AssayError(f"--verifier {verifier!r} is unknown; valid: {', '.join(VERIFIERS)}")
     pattern = _compile_answer_regex(answer_regex) if answer_regex else None
 
     def map_row(row: dict[str, Any]) -> Mapped | Rejected:

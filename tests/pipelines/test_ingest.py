@@ -10,7 +10,8 @@ from assay.pipelines import readers
 from assay.pipelines.catalog import Catalog
 from assay.pipelines.errors import AssayError
 from assay.pipelines.ingest import ingest, resolve_source, verifier_options
-from assay.pipelines.presets import PRESETS, resolve_preset
+from assay.pipelines.presets import PRESETS, VERIFIER_DOMAINS, resolve_preset
+from assay.verifiers import VERIFIERS
 from assay.pipelines.schema import make_uid
 from tests.helpers import write_jsonl
 from tests.pipelines import dataset_shapes as shapes
@@ -218,6 +219,8 @@ def test_preset_and_flag_errors_name_the_options():
     with pytest.raises(AssayError, match="--verifier 'maths' is unknown"):
         resolve_preset(None, "q", "a", None, "maths")
     assert set(PRESETS) == {"gsm8k", "math", "numina", "answer", "mc", "code"}
+    assert set(VERIFIER_DOMAINS) == set(VERIFIERS)
+    assert all(preset.verifier in VERIFIERS for preset in PRESETS.values())
 
 
 def test_builtin_arithmetic_is_seeded_and_idempotent(catalog):
