@@ -256,6 +256,41 @@ class Catalog:
         self.con.execute(f"INSERT INTO {table} {select} ON CONFLICT DO NOTHING", {"run": run_id, "now": now})
         return self.con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] - before
 
+    # -- difficulty history ---------------------------------------------------------------
+
+    def add_difficulty(
+        self,
+        rows: list[tuple[str, int, int, float, float]],
+        model: str,
+        sampling_hash: str,
+        verifier_version: str,
+        run_id: str,
+        origin: str = "offline",
+        step: int | None = None,
+    ) -> None:
+        """Append observations (uid, k, n_correct, mean_reward, mean_tokens) in one transaction.
+
+        Never updates a row: difficulty is history. `origin` is "offline" (pass@k estimation)
+        or "online" (the trainer, with its policy `step`)."""
+        if not rows:
+            return
+        uid, k, n_correct, mean_reward, mean_tokens = (list(col) for col in zip(*rows))
+        self.con.register("_obs", pa.table({"uid": uid, "k": k, "n_correct": n_correct,
+                                            "mean_reward": mean_reward, "mean_tokens": mean_tokens}))
+        try:
+            self.con.execute(
+                """
+                INSERT INTO difficulty
+                SELECT uid, $model, $hash, $version, k, n_correct, mean_reward, mean_tokens,
+                       $origin, $step, $run, $now
+                FROM _obs
+                """,
+                {"model": model, "hash": sampling_hash, "version": verifier_version, "origin": origin,
+                 "step": step, "run": run_id, "now": _now()},
+            )
+        finally:
+            self.con.unregister("_obs")
+
     # -- reading --------------------------------------------------------------------------
 
     def stats(self) -> CatalogStats:

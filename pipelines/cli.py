@@ -184,6 +184,84 @@ def _print_audit(report) -> None:
         console.print(f"  {verifier:<8} {gold[:60]!r}: {verdict.status} ({verdict.reason[:80]})", markup=False)
 
 
+@app.command("difficulty")
+def difficulty_cmd(
+    model: str = typer.Option("toy", "--model", help="A local checkpoint folder, or the built-in toy policy."),
+    k: int = typer.Option(16, "--k", help="Samples per prompt (fixed), or the most any prompt gets (adaptive)."),
+    policy: str = typer.Option("adaptive", "--policy", help="adaptive: stop early on sure calls, half the rollouts; fixed: exactly k."),
+    engine: str = typer.Option("transformers", "--engine", help="transformers (CPU or GPU) or vllm (GPU)."),
+    source: Optional[str] = typer.Option(None, "--source", help="Only this source's records. Default: all."),
+    temperature: float = typer.Option(1.0, "--temperature", help="Sampling temperature (0: greedy)."),
+    top_p: float = typer.Option(1.0, "--top-p", help="Nucleus sampling mass."),
+    max_tokens: int = typer.Option(1024, "--max-tokens", help="Most generated tokens per response."),
+    seed: int = typer.Option(0, "--seed", help="Sampling seed; part of the config hash."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Verifier processes. Default: one per CPU."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Write one JSON line of difficulty per prompt here."),
+    trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Run the checkpoint's own Python code. Only for code you have read."),
+) -> None:
+    """Estimate each prompt's difficulty with pass@k sampling; observations append to the catalog."""
+    from assay.pipelines import difficulty
+    from assay.trainers.engines import EngineError, SamplingConfig
+
+    try:
+        sampling = SamplingConfig(temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed)
+    except EngineError as exc:
+        raise AssayError(str(exc)) from None
+    config = difficulty.DifficultyConfig(
+        model=model, k=k, policy=policy, engine=engine, source=source, sampling=sampling,
+        workers=workers, trust_remote_code=trust_remote_code,
+    )
+    with Catalog.open(_catalog_path()) as cat:
+        result = _run_difficulty(cat, config)
+    if report:
+        difficulty.write_report(result, report)
+        console.print(f"per-prompt difficulty -> {report}")
+
+
+def _run_difficulty(cat: Catalog, config):
+    from assay.pipelines import difficulty
+
+    # The total is what fixed k would draw; adaptive runs finish early, and stored samples are reused.
+    prompts = cat.con.execute(
+        "SELECT count(*) FROM records" + (" WHERE source = ?" if config.source else ""),
+        [config.source] if config.source else [],
+    ).fetchone()[0]
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console) as progress:
+        task = progress.add_task(f"sample {config.model} ({config.policy}, k<={config.k})", total=prompts * config.k)
+        result = difficulty.estimate_difficulty(cat, config, progress=lambda n: progress.advance(task, n))
+        progress.update(task, total=progress.tasks[0].completed or 1)
+    _print_difficulty(result)
+    return result
+
+
+def _print_difficulty(result) -> None:
+    from assay.pipelines.difficulty import summary_of
+
+    summary = summary_of(result)
+    console.print(
+        f"[bold]{result.model_id}[/] on {summary['prompts']:,} prompts: {result.sampled:,} samples drawn now "
+        f"({result.tokens:,} tokens, {result.rounds} rounds); "
+        + ("nothing to sample, all reused from the catalog" if result.sampled == 0 else "observations appended")
+    )
+    if result.skipped:
+        console.print("  skipped by the engine: " + ", ".join(f"{r} {n:,}" for r, n in result.skipped.items()))
+    bins = [("0", lambda p: p == 0), ("(0, .25]", lambda p: 0 < p <= 0.25), ("(.25, .5]", lambda p: 0.25 < p <= 0.5),
+            ("(.5, .75]", lambda p: 0.5 < p <= 0.75), ("(.75, 1)", lambda p: 0.75 < p < 1), ("1", lambda p: p == 1)]
+    sources = sorted({p.source for p in result.prompts})
+    table = Table("pass rate", *sources, title="prompts by pass rate", title_justify="left")
+    for label, test in bins:
+        table.add_row(label, *(f"{sum(1 for p in result.prompts if p.source == s and test(p.pass_rate)):,}" for s in sources))
+    console.print(table)
+    examples = Table("uid", "n", "correct", "pass@1", "pass@4", "posterior 90%", "p(1-p)", title="examples", title_justify="left")
+    for p in sorted(result.prompts, key=lambda p: -p.learnability)[:5]:
+        lo, hi = p.interval90
+        examples.add_row(p.uid[:12], str(p.n), str(p.n_correct), f"{p.pass_at[1]:.2f}",
+                         f"{p.pass_at[4]:.2f}" if 4 in p.pass_at else "-", f"{p.posterior_mean:.2f} [{lo:.2f}, {hi:.2f}]",
+                         f"{p.learnability:.3f}")
+    console.print(examples)
+
+
 def main() -> None:
     try:
         app()

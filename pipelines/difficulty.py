@@ -1,0 +1,359 @@
+"""`assay difficulty`: sample k responses per prompt, verify them, and append what was seen to
+the catalog's difficulty history; then summarise each prompt's difficulty.
+
+Steps, each a plain function:
+1. `select_prompts`: the records to score (optionally one source).
+2. `stored_counts`: what the history already holds for this model, sampling config, sampling
+   policy and verifier version. A rerun with the same settings finds every prompt done and
+   samples nothing; a new model or config starts from zero and appends: history is never
+   overwritten.
+3. `run_rounds`: the sampling policy (fixed k, or adaptive k) says how many more samples each
+   prompt needs; prompts are sampled, their responses verified in the verifiers' process
+   pool, and each round's observations are appended in one transaction. The policy is a pure
+   function of the stored counts, and each round's sampling seed is derived from how many
+   samples a prompt already has, so a run killed mid-way and started again continues where
+   it stopped and ends with the counts an uninterrupted run would have.
+4. `summarize`: pass rate, unbiased pass@k for several k, Beta posterior mean and 90%
+   interval, learnability p(1-p), per prompt.
+
+Example (`assay difficulty --model toy --k 16`):
+    >>> with Catalog.open("assay.duckdb") as cat:  # doctest: +SKIP
+    ...     result = estimate_difficulty(cat, DifficultyConfig(model="toy", k=16))
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+import numpy as np
+import pyarrow as pa
+
+from assay.curricula.difficulty import AdaptiveK, BetaPosterior, learnability, pass_at_k
+from assay.pipelines.catalog import Catalog
+from assay.pipelines.errors import AssayError
+from assay.pipelines.ingest import verifier_options
+from assay.trainers.engines import Completion, EngineError, SamplingConfig, Skipped, resolve_model
+from assay.verifiers import VERIFIER_VERSION, verify_batch
+
+PASS_AT = (1, 2, 4, 8, 16, 32, 64)
+CHUNK_PROMPTS = 128  # prompts sampled, verified and recorded together (one transaction)  # the k of pass@k reported, where a prompt has that many samples
+
+
+# -- sampling policies: how many more samples each prompt gets, from its counts so far --------
+
+Policy = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (n [P], c [P]) -> more [P]
+
+
+def fixed_policy(k: int) -> Policy:
+    """Exactly k samples per prompt."""
+    return lambda n, c: np.maximum(k - np.asarray(n), 0)
+
+
+def adaptive_policy(k: int) -> Policy:
+    """Adaptive k (curricula.difficulty.AdaptiveK): at most k per prompt, half of fixed k's
+    rollouts in all, spent where the learnable call is uncertain."""
+    return AdaptiveK(first_k=min(4, k), max_k=k, budget=max(k / 2, min(4, k))).more_samples
+
+
+POLICIES: dict[str, Callable[[int], Policy]] = {"adaptive": adaptive_policy, "fixed": fixed_policy}
+
+
+class Engine(Protocol):
+    def generate(self, prompts: list[str], n: int, sampling: SamplingConfig) -> list[list[Completion] | Skipped]: ...
+
+
+def _transformers_engine(path: Path, trust_remote_code: bool) -> Engine:
+    from assay.trainers.engines import TransformersEngine
+
+    return TransformersEngine(path, trust_remote_code=trust_remote_code)
+
+
+def _vllm_engine(path: Path, trust_remote_code: bool) -> Engine:
+    from assay.trainers.engines import VLLMEngine
+
+    return VLLMEngine(path, trust_remote_code=trust_remote_code)
+
+
+ENGINES: dict[str, Callable[[Path, bool], Engine]] = {"transformers": _transformers_engine, "vllm": _vllm_engine}
+
+
+@dataclass(frozen=True)
+class DifficultyConfig:
+    model: str  # "toy" or a local checkpoint folder
+    k: int = 16  # samples per prompt (fixed), or the most any prompt gets (adaptive)
+    policy: str = "adaptive"  # a key of POLICIES
+    engine: str = "transformers"  # a key of ENGINES
+    source: str | None = None  # only records of this source; None: all
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    workers: int | None = None  # verifier processes; None: one per core
+    trust_remote_code: bool = False  # only for models whose code the user has read
+
+    def __post_init__(self) -> None:
+        if self.k < 1:
+            raise AssayError(f"--k must be a positive number of samples, got {self.k}")
+        for option, value, table in (("--policy", self.policy, POLICIES), ("--engine", self.engine, ENGINES)):
+            if value not in table:
+                raise AssayError(f"{option} {value!r} is unknown; valid: {', '.join(table)}")
+
+
+@dataclass(frozen=True)
+class Prompt:
+    uid: str
+    source: str
+    prompt: str
+    answer: str
+    verifier: str
+    options: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PromptDifficulty:
+    uid: str
+    source: str
+    n: int
+    n_correct: int
+    pass_rate: float
+    pass_at: dict[int, float]  # k -> unbiased pass@k, for each k in PASS_AT with k <= n
+    posterior_mean: float  # Beta(1 + c, 1 + n - c)
+    interval90: tuple[float, float]
+    learnability: float  # p(1-p) at the posterior mean
+    mean_tokens: float
+
+
+@dataclass
+class DifficultyResult:
+    run_id: str
+    model_id: str
+    sampling_hash: str
+    prompts: list[PromptDifficulty]
+    sampled: int = 0  # completions generated by this run
+    tokens: int = 0  # tokens generated by this run
+    rounds: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)  # reason -> prompts the engine could not take
+
+
+def model_fingerprint(path: Path) -> str:
+    """A short id of a checkpoint's content: its config plus the names and sizes of its weight
+    files (hashing multi-GB weights on every run would cost more than the sampling)."""
+    digest = hashlib.sha256((path / "config.json").read_bytes())
+    for weights in sorted(path.glob("*.safetensors")):
+        digest.update(f"{weights.name}:{weights.stat().st_size}".encode())
+    return digest.hexdigest()[:12]
+
+
+def sampling_hash(sampling: SamplingConfig, policy: str, k: int) -> str:
+    blob = json.dumps({"sampling": asdict(sampling), "policy": policy, "k": k}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def select_prompts(catalog: Catalog, source: str | None) -> list[Prompt]:
+    where, params = ("WHERE source = ?", [source]) if source else ("", [])
+    rows = catalog.con.execute(
+        f"SELECT uid, source, prompt, answer, verifier, meta FROM records {where} ORDER BY uid", params
+    ).fetchall()
+    if not rows:
+        known = [r[0] for r in catalog.con.execute("SELECT DISTINCT source FROM records ORDER BY 1").fetchall()]
+        raise AssayError(
+            f"no records of source {source!r}; sources: {', '.join(known) or 'none (run assay ingest first)'}"
+            if source
+            else "the catalog holds no records; run `assay ingest` first"
+        )
+    return [Prompt(uid, src, prompt, answer, verifier, verifier_options(meta)) for uid, src, prompt, answer, verifier, meta in rows]
+
+
+def stored_counts(catalog: Catalog, model_id: str, config_hash: str) -> dict[str, tuple[int, int, float]]:
+    """uid -> (samples, correct, total tokens) already in the history for these settings."""
+    rows = catalog.con.execute(
+        """
+        SELECT uid, sum(k), sum(n_correct), sum(mean_tokens * k) FROM difficulty
+        WHERE model = ? AND sampling_hash = ? AND verifier_version = ? AND origin = 'offline'
+        GROUP BY uid
+        """,
+        [model_id, config_hash, VERIFIER_VERSION],
+    ).fetchall()
+    return {uid: (int(n), int(c), float(tokens or 0.0)) for uid, n, c, tokens in rows}
+
+
+def _round_seed(base: int, n_before: int) -> int:
+    """The seed of the samples a prompt draws after its first n_before: fixed by the counts."""
+    return int.from_bytes(hashlib.sha256(f"{base}:{n_before}".encode()).digest()[:4], "little")
+
+
+@dataclass(frozen=True)
+class Observation:
+    index: int  # position in the prompt list
+    k: int  # samples drawn this round
+    n_correct: int
+    mean_reward: float
+    mean_tokens: float
+
+
+def run_rounds(
+    catalog: Catalog,
+    engine: Engine,
+    prompts: list[Prompt],
+    config: DifficultyConfig,
+    model_id: str,
+    config_hash: str,
+    run_id: str,
+    progress: Callable[[int], None] = lambda samples: None,
+) -> DifficultyResult:
+    """Sample, verify and record, round by round, until the policy asks for nothing more.
+
+    `progress(samples)` is called after each chunk with the samples it asked for."""
+    result = DifficultyResult(run_id, model_id, config_hash, [])
+    policy = POLICIES[config.policy](config.k)
+    stored = stored_counts(catalog, model_id, config_hash)
+    n = np.array([stored.get(p.uid, (0, 0, 0.0))[0] for p in prompts], dtype=int)
+    c = np.array([stored.get(p.uid, (0, 0, 0.0))[1] for p in prompts], dtype=int)
+    skipped = np.zeros(len(prompts), dtype=bool)
+    while True:
+        more = np.where(skipped, 0, policy(n, c))
+        if not more.any():
+            break
+        result.rounds += 1
+        # Prompts that had the same number of samples draw their next ones with the same seed.
+        groups: dict[tuple[int, int], list[int]] = defaultdict(list)
+        for i in np.flatnonzero(more):
+            groups[(int(n[i]), int(more[i]))].append(int(i))
+        for (n_before, m), members in sorted(groups.items()):
+            sampling = SamplingConfig(**{**asdict(config.sampling), "seed": _round_seed(config.sampling.seed, n_before)})
+            # Chunks bound the work lost to a kill and keep the progress bar moving.
+            for start in range(0, len(members), CHUNK_PROMPTS):
+                chunk = members[start : start + CHUNK_PROMPTS]
+                outputs = engine.generate([prompts[i].prompt for i in chunk], m, sampling)
+                observations = _observe(prompts, chunk, outputs, config.workers, result, skipped)
+                catalog.add_difficulty(
+                    [(prompts[o.index].uid, o.k, o.n_correct, o.mean_reward, o.mean_tokens) for o in observations],
+                    model_id,
+                    config_hash,
+                    VERIFIER_VERSION,
+                    run_id,
+                )
+                for o in observations:
+                    n[o.index] += o.k
+                    c[o.index] += o.n_correct
+                progress(len(chunk) * m)
+    return result
+
+
+def _observe(
+    prompts: list[Prompt],
+    members: list[int],
+    outputs: list[list[Completion] | Skipped],
+    workers: int | None,
+    result: DifficultyResult,
+    skipped: np.ndarray,
+) -> list[Observation]:
+    """Verify one group's completions; a prompt the engine skipped is marked and counted."""
+    items, owners = [], []
+    for i, samples in zip(members, outputs):
+        if isinstance(samples, Skipped):
+            skipped[i] = True
+            result.skipped[samples.reason] = result.skipped.get(samples.reason, 0) + 1
+            continue
+        p = prompts[i]
+        for completion in samples:
+            items.append({"response": completion.text, "gold": p.answer, "verifier": p.verifier, "options": p.options})
+            owners.append((i, completion.tokens))
+    verdicts = verify_batch(items, workers=workers) if items else []
+    seen: dict[int, list[tuple[float, int]]] = defaultdict(list)
+    for (i, tokens), verdict in zip(owners, verdicts):
+        # A code answer passing 3 of 4 tests earns 0.75 reward but is not a solve for pass@k.
+        seen[i].append((verdict.score if verdict.status == "correct" else 0.0, tokens))
+        result.sampled += 1
+        result.tokens += tokens
+    return [
+        Observation(
+            index=i,
+            k=len(rows),
+            n_correct=sum(score >= 1.0 for score, _ in rows),
+            mean_reward=sum(score for score, _ in rows) / len(rows),
+            mean_tokens=sum(tokens for _, tokens in rows) / len(rows),
+        )
+        for i, rows in seen.items()
+    ]
+
+
+def summarize(prompts: list[Prompt], counts: dict[str, tuple[int, int, float]]) -> list[PromptDifficulty]:
+    """Per-prompt difficulty from (samples, correct, tokens); prompts never sampled are left out."""
+    out = []
+    for p in prompts:
+        n, c, tokens = counts.get(p.uid, (0, 0, 0.0))
+        if n == 0:
+            continue
+        posterior = BetaPosterior.from_counts(n, c)
+        out.append(
+            PromptDifficulty(
+                uid=p.uid,
+                source=p.source,
+                n=n,
+                n_correct=c,
+                pass_rate=c / n,
+                pass_at={k: pass_at_k(n, c, k) for k in PASS_AT if k <= n},
+                posterior_mean=posterior.mean,
+                interval90=posterior.interval(0.9),
+                learnability=learnability(posterior.mean),
+                mean_tokens=tokens / n,
+            )
+        )
+    return out
+
+
+def estimate_difficulty(
+    catalog: Catalog,
+    config: DifficultyConfig,
+    engine: Engine | None = None,
+    progress: Callable[[int], None] = lambda sampled: None,
+) -> DifficultyResult:
+    """The whole command: select, reuse what is stored, sample the rest, summarise."""
+    prompts = select_prompts(catalog, config.source)
+    try:
+        path = resolve_model(config.model)
+    except EngineError as exc:
+        raise AssayError(str(exc)) from None
+    model_id = f"{config.model}@{model_fingerprint(path)}"
+    config_hash = sampling_hash(config.sampling, config.policy, config.k)
+    run_id = catalog.start_run("difficulty", {**asdict(config), "model_id": model_id, "sampling_hash": config_hash})
+    try:
+        if engine is None:
+            try:
+                engine = ENGINES[config.engine](path, config.trust_remote_code)
+            except EngineError as exc:
+                raise AssayError(str(exc)) from None
+        result = run_rounds(catalog, engine, prompts, config, model_id, config_hash, run_id, progress)
+        result.prompts = summarize(prompts, stored_counts(catalog, model_id, config_hash))
+    except BaseException as exc:
+        catalog.finish_run(run_id, "failed", {"error": str(exc) or type(exc).__name__})
+        raise
+    catalog.finish_run(run_id, "ok", summary_of(result))
+    return result
+
+
+def summary_of(result: DifficultyResult) -> dict[str, Any]:
+    rates = np.array([p.pass_rate for p in result.prompts])
+    return {
+        "model": result.model_id,
+        "sampling_hash": result.sampling_hash,
+        "prompts": len(result.prompts),
+        "sampled": result.sampled,
+        "tokens": result.tokens,
+        "rounds": result.rounds,
+        "skipped": result.skipped,
+        "solved_never": int((rates == 0).sum()),
+        "solved_always": int((rates == 1).sum()),
+        "in_between": int(((rates > 0) & (rates < 1)).sum()),
+    }
+
+
+def write_report(result: DifficultyResult, path: Path) -> None:
+    """One JSON line per prompt: the per-prompt difficulty summary."""
+    with open(path, "w", encoding="utf-8") as fh:
+        for p in result.prompts:
+            fh.write(json.dumps({**asdict(p), "pass_at": {str(k): v for k, v in p.pass_at.items()}}) + "\n")
