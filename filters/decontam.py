@@ -56,6 +56,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from assay.filters.decision import Decision
+
 DEFAULT_N = 8  # open-r1's decontamination n-gram size
 DEFAULT_MIN_CONTAINMENT = 0.5
 DEFAULT_MAX_PROBLEM_DF = 8
@@ -391,3 +393,25 @@ def release_window(released: Iterable[date | None], cutoff: date) -> dict[str, i
     for day in released:
         counts["undated" if day is None else "after_cutoff" if day > cutoff else "at_risk"] += 1
     return counts
+
+
+# -- the Filter contract ------------------------------------------------------------------------
+
+
+def contamination_decision(num_rows: int, findings: Iterable[Finding]) -> Decision:
+    """Decision for a batch of `num_rows` rows: drop every row with a finding.
+
+    The reason names the strongest finding (`contaminated: BENCH/ID (method score)`); the score
+    column `contamination` holds the highest score per row (0 for clean rows).
+    """
+    best: dict[int, Finding] = {}
+    for f in findings:
+        if f.row not in best or f.score > best[f.row].score:
+            best[f.row] = f
+    keep = [i not in best for i in range(num_rows)]
+    reason = [
+        None if i not in best else f"contaminated: {best[i].benchmark}/{best[i].benchmark_id} ({best[i].method} {best[i].score:.2f})"
+        for i in range(num_rows)
+    ]
+    score = [best[i].score if i in best else 0.0 for i in range(num_rows)]
+    return Decision(pa.array(keep, pa.bool_()), pa.array(reason, pa.string()), {"contamination": pa.array(score, pa.float64())})
