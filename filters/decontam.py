@@ -23,10 +23,13 @@ Scoring: a benchmark problem's *indexed grams* are its distinct n-grams, minus b
 grams that occur in more than `max_problem_df` problems of the registered benchmarks (AtCoder's
 "The input is given from Standard Input in the following format" and the like). A prompt
 matches a problem when the share of the problem's indexed grams found in the prompt (the
-containment score, 0..1) is at least `min_containment` (default 0.5). One stock phrase shared
+containment score, 0..1) is at least `min_containment` (default 0.5), and, when the problem
+has numbers, at least one matched gram holds a number (an *anchor*). One stock phrase shared
 with a problem ("find the number of ordered pairs of positive integers such that") covers a
-few grams of a problem's dozens and does not fire; a copy, even inside a longer prompt,
-covers all of them. Problems shorter than n tokens have no n-gram: they match a prompt whose
+few grams of a problem's dozens and does not fire; where a short problem is mostly such a
+phrase, the anchor rule still keeps the phrase alone from firing: stock phrases are words, and
+what makes a problem that problem is its numbers and formulas. A copy, even inside a longer
+prompt, covers all of the grams. Problems shorter than n tokens have no n-gram: they match a prompt whose
 whole token sequence equals theirs (score 1.0).
 
 A problem matched by a stricter layer is not reported again by a looser one for the same row.
@@ -144,6 +147,7 @@ class _Tokens:
     plain: np.ndarray  # uint64
     masked: np.ndarray  # uint64
     offsets: np.ndarray  # int64
+    number: np.ndarray  # bool: the token is a number
     words: pa.Array | None = None  # the token strings (kept for benchmark problems only)
 
 
@@ -156,14 +160,14 @@ def _tokenize(texts: pa.Array, keep_words: bool = False) -> _Tokens:
     flat = split.flatten()
     if len(flat) == 0:
         empty = np.zeros(0, np.uint64)
-        return _Tokens(empty, empty, offsets - offsets[0], flat if keep_words else None)
+        return _Tokens(empty, empty, offsets - offsets[0], np.zeros(0, bool), flat if keep_words else None)
     encoded = pc.dictionary_encode(flat)
     vocab = encoded.dictionary.to_pylist()
     codes = encoded.indices.to_numpy(zero_copy_only=False)
     vocab_plain = np.fromiter((_token_hash(t) for t in vocab), np.uint64, len(vocab))
     is_number = np.fromiter((t[0].isdigit() or t[0].isnumeric() for t in vocab), bool, len(vocab))
     vocab_masked = np.where(is_number, _NUMBER, vocab_plain)
-    return _Tokens(vocab_plain[codes], vocab_masked[codes], offsets - offsets[0], flat if keep_words else None)
+    return _Tokens(vocab_plain[codes], vocab_masked[codes], offsets - offsets[0], is_number[codes], flat if keep_words else None)
 
 
 def _gram_rows(offsets: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -212,7 +216,9 @@ class _Layer:
     gram: np.ndarray  # (P,) uint64, sorted
     problem: np.ndarray  # (P,) int64
     pos: np.ndarray  # (P,) int64, the gram's start token in the problem
+    anchor: np.ndarray  # (P,) bool, the gram holds a number token
     indexed: np.ndarray  # (problems,) indexed grams per problem
+    has_anchor: np.ndarray  # (problems,) bool, some indexed gram of the problem is an anchor
     bitmap: np.ndarray  # (2**_BITMAP_BITS,) bool: some indexed gram has these top bits
     short_hash: np.ndarray  # (S,) uint64 whole-sequence hashes of problems shorter than n, sorted
     short_problem: np.ndarray  # (S,) int64
@@ -245,22 +251,26 @@ class NgramIndex:
         tokens = _tokenize(pa.array([p.prompt for p in self.problems], pa.large_string()), keep_words=True)
         self._words = tokens.words
         self._offsets = tokens.offsets
-        self._layers = {"ngram": self._build(tokens.plain, tokens.offsets)}
+        self._layers = {"ngram": self._build(tokens.plain, tokens.offsets, tokens.number)}
         if masked:
-            self._layers["ngram_masked"] = self._build(tokens.masked, tokens.offsets)
+            self._layers["ngram_masked"] = self._build(tokens.masked, tokens.offsets, tokens.number)
 
-    def _build(self, hashes: np.ndarray, offsets: np.ndarray) -> _Layer:
+    def _build(self, hashes: np.ndarray, offsets: np.ndarray, number: np.ndarray) -> _Layer:
         inside, row, pos = _gram_rows(offsets, self.n)
         gram = _grams(hashes, self.n, inside)
+        # A gram is an anchor when it holds a number token (see the module docstring).
+        numbers_before = np.concatenate([[0], np.cumsum(number)])
+        start = np.flatnonzero(inside)
+        anchor = numbers_before[start + self.n] > numbers_before[start]
         # Keep one posting per (gram, problem, position), then drop boilerplate grams.
         order = np.lexsort((pos, row, gram))
-        gram, row, pos = gram[order], row[order], pos[order]
+        gram, row, pos, anchor = gram[order], row[order], pos[order], anchor[order]
         distinct_pair = np.ones(len(gram), bool)
         distinct_pair[1:] = (gram[1:] != gram[:-1]) | (row[1:] != row[:-1])
         uniq, start, counts = np.unique(gram[distinct_pair], return_index=True, return_counts=True)
         boiler = set(uniq[counts > self.max_problem_df].tolist())
         keep = ~np.isin(gram, np.fromiter(boiler, np.uint64, len(boiler))) if boiler else np.ones(len(gram), bool)
-        gram, row, pos = gram[keep], row[keep], pos[keep]
+        gram, row, pos, anchor = gram[keep], row[keep], pos[keep], anchor[keep]
         first = np.ones(len(gram), bool)  # distinct grams per problem, counted once
         first[1:] = (gram[1:] != gram[:-1]) | (row[1:] != row[:-1])
         indexed = np.bincount(row[first], minlength=len(self.problems))
@@ -270,7 +280,8 @@ class NgramIndex:
         short = np.flatnonzero((lengths > 0) & (lengths < self.n))
         short_hash = _whole_hashes(hashes, offsets, short)
         order = np.argsort(short_hash)
-        return _Layer(gram, row, pos, indexed, bitmap, short_hash[order], short[order], lengths[short][order])
+        has_anchor = np.bincount(row[anchor], minlength=len(self.problems)) > 0
+        return _Layer(gram, row, pos, anchor, indexed, has_anchor, bitmap, short_hash[order], short[order], lengths[short][order])
 
     def stats(self) -> dict[str, int]:
         """Problems, indexed grams, and problems that no layer can match (all boilerplate)."""
@@ -325,6 +336,10 @@ class NgramIndex:
             pairs, counts = np.unique(keyed[:2], axis=1, return_counts=True)
             share = counts / np.maximum(layer.indexed[pairs[1]], 1)
             fire = share >= self.min_containment - 1e-12
+            # A problem with numbers must be matched on at least one gram holding one of them.
+            stride = len(self.problems) + 1
+            anchored = np.unique(rows[layer.anchor[post]] * stride + problems[layer.anchor[post]])
+            fire &= ~layer.has_anchor[pairs[1]] | np.isin(pairs[0] * stride + pairs[1], anchored)
             if fire.any():
                 firing = {(int(r), int(p)): float(s) for r, p, s in zip(pairs[0][fire], pairs[1][fire], share[fire])}
                 yield from self._runs(firing, rows, problems, positions)
