@@ -186,10 +186,18 @@ def main() -> None:
     parser.add_argument("--baseline-rows", type=int, default=None,
                         help="measure the baseline on the first N rows and scale its time linearly (default: all rows)")
     parser.add_argument("--no-semantic", action="store_true")
+    parser.add_argument("--generate-into", help=argparse.SUPPRESS)  # internal: write the inputs, print the planted count
     args = parser.parse_args()
+    if args.generate_into:
+        print(write_scale_inputs(Path(args.generate_into), args.rows)[2])
+        return
     base_rows = min(args.baseline_rows or args.rows, args.rows)
     with tempfile.TemporaryDirectory() as tmp:
-        problems, prompts, planted = write_scale_inputs(Path(tmp), args.rows)
+        # Generated in a child: the max RSS a child reports includes its parent's size at fork
+        # time on Linux, so the parent must stay small.
+        planted = int(subprocess.run([sys.executable, __file__, "--rows", str(args.rows), "--generate-into", tmp],
+                                     check=True, capture_output=True, text=True).stdout)
+        problems, prompts = Path(tmp) / "problems.parquet", Path(tmp) / "prompts.parquet"
         assay_t, assay_mem, assay_out = measure(ASSAY, str(problems), str(prompts), f"{tmp}/out.jsonl")
         base_t, base_mem, base_out = measure(BASELINE, str(problems), str(prompts), str(base_rows))
     assay_found = eval(assay_out)["contaminated"]  # noqa: S307 (our own child's JSON)
