@@ -74,10 +74,26 @@ CREATE TABLE decisions (
 
 # Schema changes after version 1: _MIGRATIONS[v] takes a version-v catalog to version v + 1.
 # Append, never edit: a catalog written by any earlier assay must still open (and upgrade).
-_MIGRATIONS: dict[int, str] = {}
+_MIGRATIONS: dict[int, str] = {
+    # v1 -> v2: the benchmark registry (`assay bench add`). One row per registered evaluation
+    # set with the content hash of its problems, and the problems themselves, which the
+    # decontamination index and the memorization audit read.
+    1: """
+    CREATE TABLE benchmarks (
+        name VARCHAR PRIMARY KEY, source VARCHAR NOT NULL, preset VARCHAR NOT NULL,
+        content_hash VARCHAR NOT NULL, problems INTEGER NOT NULL, dated INTEGER NOT NULL,
+        skipped VARCHAR NOT NULL, run_id VARCHAR NOT NULL, added_at TIMESTAMPTZ NOT NULL
+    );
+    CREATE TABLE benchmark_problems (
+        benchmark VARCHAR NOT NULL, benchmark_id VARCHAR NOT NULL, position INTEGER NOT NULL,
+        prompt VARCHAR NOT NULL, answer VARCHAR NOT NULL, released DATE, meta VARCHAR NOT NULL,
+        PRIMARY KEY (benchmark, benchmark_id)
+    );
+    """,
+}
 SCHEMA_VERSION = 1 + len(_MIGRATIONS)
 
-TABLES = ("records", "quarantine", "difficulty", "contamination", "decisions", "runs")
+TABLES = ("records", "quarantine", "difficulty", "contamination", "decisions", "runs", "benchmarks", "benchmark_problems")
 
 @dataclass(frozen=True)
 class BatchResult:

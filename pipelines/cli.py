@@ -26,6 +26,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from assay.pipelines import benchmarks as bench
+from assay.pipelines import decontaminate as decon
 from assay.pipelines.catalog import Catalog, CatalogStats, resolve_catalog_path
 from assay.pipelines.errors import AssayError
 from assay.pipelines.ingest import IngestReport, ingest, resolve_source
@@ -39,6 +41,8 @@ app = typer.Typer(
 )
 catalog_app = typer.Typer(help="Inspect the catalog.", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
+bench_app = typer.Typer(help="Register evaluation benchmarks (for decontamination and audits).", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
 
 console = Console()
 _state: dict[str, Optional[str]] = {"catalog": None}
@@ -131,6 +135,124 @@ def _print_stats(stats: CatalogStats) -> None:
         for source, reason, rows in stats.quarantine:
             quarantine.add_row(source, reason, f"{rows:,}")
         console.print(quarantine)
+
+
+@bench_app.command("add")
+def bench_add_cmd(
+    name: str = typer.Argument(..., help="Name to register the benchmark under (a preset name picks that preset)."),
+    source: str = typer.Argument(..., help="A .jsonl/.json/.parquet/.csv file or folder, or a Hugging Face dataset id."),
+    preset: Optional[str] = typer.Option(None, "--preset", help=f"Layout of a known benchmark: {', '.join(bench.BENCH_PRESETS)}."),
+    prompt_col: Optional[str] = typer.Option(None, "--prompt-col", help="Column holding the problem (instead of --preset)."),
+    answer_col: Optional[str] = typer.Option(None, "--answer-col", help="Column holding the gold answer (instead of --preset)."),
+    id_col: Optional[str] = typer.Option(None, "--id-col", help="Column holding the problem id. Default: the row number."),
+    date_col: Optional[str] = typer.Option(None, "--date-col", help="Column holding the release date (dated benchmarks)."),
+    split: Optional[str] = typer.Option(None, "--split", help="Hub split to load. Default: the preset's (e.g. test), else all."),
+    subset: Optional[str] = typer.Option(None, "--subset", help="Hugging Face configuration (e.g. gpqa_diamond, main)."),
+) -> None:
+    """Register (or update) an evaluation set; stored in the catalog with a content hash."""
+    bench.check_name(name)
+    label, mapping = bench.resolve_bench_preset(name, preset, prompt_col, answer_col, id_col, date_col)
+    resolved, _, _ = resolve_source(source, split or mapping.hub_split, subset)
+    with _progress(f"read {name}", resolved.total, resolved.unit) as progress:
+        task = progress.task_ids[0]
+        rows, unreadable = bench.read_source_rows(resolved, lambda n: progress.advance(task, n))
+        progress.update(task, completed=resolved.total)
+    problems, skipped = bench.map_rows(name, rows, mapping)
+    if unreadable:
+        skipped["unreadable_row"] += unreadable
+    with Catalog.open(_catalog_path()) as cat:
+        done = bench.register_benchmark(cat, name, problems, skipped, source, label)
+    console.print(f"[bold]{name}[/]: {done.status}, {done.problems:,} problems, content hash {done.content_hash[:16]}")
+    for reason, n in done.skipped.most_common():
+        console.print(f"  skipped  {reason:<16} {n:,}")
+
+
+@bench_app.command("list")
+def bench_list_cmd() -> None:
+    """Registered benchmarks: problems, dated problems, layout, source, content hash."""
+    with Catalog.open(_catalog_path(), read_only=True) as cat:
+        infos = bench.list_benchmarks(cat)
+    if not infos:
+        console.print("no benchmarks registered; add one with `assay bench add NAME SOURCE`")
+        return
+    table = Table("name", "problems", "dated", "preset", "source", "content hash", "added")
+    for b in infos:
+        table.add_row(b.name, f"{b.problems:,}", f"{b.dated:,}", b.preset, b.source, b.content_hash[:16], f"{b.added_at:%Y-%m-%d %H:%M}")
+    console.print(table)
+
+
+@app.command("decontaminate")
+def decontaminate_cmd(
+    benchmark: list[str] = typer.Option(..., "--benchmark", help="A registered benchmark (repeat for several)."),
+    input: Optional[Path] = typer.Option(None, "--input", help="A .jsonl/.parquet/.json/.csv file to check. Default: the catalog's records."),
+    output: Optional[Path] = typer.Option(None, "--output", help="JSON Lines result, one line per input row (with --input)."),
+    semantic: Optional[str] = typer.Option(None, "--semantic", help="Local sentence-transformers model folder: adds the paraphrase layer."),
+    semantic_threshold: float = typer.Option(0.85, "--semantic-threshold", help="Cosine at or above which the semantic layer fires."),
+    ngram: int = typer.Option(decon.DEFAULT_N, "--ngram", help="n-gram size in normalised tokens."),
+    min_containment: float = typer.Option(decon.DEFAULT_MIN_CONTAINMENT, "--min-containment", help="Share of a problem's n-grams a prompt must contain."),
+    prompt_col: Optional[str] = typer.Option(None, "--prompt-col", help="Input column holding the prompt. Default: prompt, problem or question."),
+    date_col: str = typer.Option("date", "--date-col", help="Row field (record meta key) with the row's date, for the temporal rule."),
+    data_date: Optional[str] = typer.Option(None, "--data-date", help="YYYY-MM-DD: when rows without a date were collected (the data cutoff)."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Report path prefix (writes PREFIX.json and PREFIX.html)."),
+) -> None:
+    """Check prompts against registered benchmarks; write findings and an HTML + JSON report."""
+    if (input is None) != (output is None):
+        raise AssayError("--input and --output go together (without both, the catalog's records are checked)")
+    day = None
+    if data_date is not None:
+        day = bench.parse_release_date(data_date)
+        if day is None or len(data_date.strip()) != 10:
+            raise AssayError(f"--data-date {data_date!r}: expected YYYY-MM-DD")
+    settings = decon.Settings(ngram, min_containment, semantic, semantic_threshold, date_col, day)
+    if input is not None:
+        decon.check_input_suffix(input)
+    path = _catalog_path()
+    with Catalog.open(path, read_only=input is not None) as cat:
+        problems = bench.load_problems(cat, benchmark)
+        hashes = {b.name: b.content_hash for b in bench.list_benchmarks(cat)}
+        with console.status("indexing benchmarks" + (" and embedding them" if semantic else "")):
+            matchers = decon.build_matchers(problems, settings)
+        if input is not None:
+            rep = decon.new_report("file", str(input), problems, hashes, settings)
+            rep.output = str(output)
+            source_total = max(sum(f.stat().st_size for f in ([input] if input.is_file() else input.rglob("*")) if f.is_file()), 1) if input.exists() else 1
+            with _progress("decontaminate", source_total, "bytes") as progress:
+                task = progress.task_ids[0]
+                decon.decontaminate_file(input, output, matchers, rep, prompt_col, lambda n: progress.advance(task, n))
+                progress.update(task, completed=source_total)
+            written = None
+        else:
+            run_id = cat.start_run("decontaminate", {"benchmarks": benchmark, **{k: str(v) for k, v in settings.__dict__.items()}})
+            rep = decon.new_report("catalog", str(path), problems, hashes, settings, run_id)
+            total = cat.con.execute("SELECT count(*) FROM records").fetchone()[0]
+            try:
+                with _progress("decontaminate", total, "rows") as progress:
+                    task = progress.task_ids[0]
+                    written = decon.decontaminate_catalog(cat, matchers, rep, run_id, lambda n: progress.advance(task, n))
+            except BaseException as exc:
+                cat.finish_run(run_id, "failed", {"error": str(exc) or type(exc).__name__})
+                raise
+            cat.finish_run(run_id, "ok", {"rows": rep.rows, "rows_contaminated": rep.rows_contaminated, "findings": written})
+        summary = rep.to_json(problems)
+    json_path, html_path = decon.write_report(summary, report or decon.default_report_prefix(output, path, rep.run_id))
+    _print_decontamination(summary, written, json_path, html_path)
+
+
+def _print_decontamination(r: dict, written: Optional[int], json_path: Path, html_path: Path) -> None:
+    console.print(f"[bold]decontaminate[/]: {r['rows_contaminated']:,} of {r['rows']:,} rows contaminated"
+                  + (f", {sum(r['skipped'].values()):,} not checked" if r["skipped"] else ""))
+    table = Table("benchmark", "problems", *decon.METHODS, "rows matched", "dismissed by date")
+    for b in r["benchmarks"]:
+        table.add_row(b["name"], f"{b['problems']:,}", *(f"{b['findings'][m]:,}" for m in decon.METHODS),
+                      f"{b['rows_matched']:,}", f"{b['dismissed_by_date']:,}")
+    console.print(table)
+    for reason, n in r["skipped"].items():
+        console.print(f"  not checked  {reason:<16} {n:,}")
+    if written is not None:
+        console.print(f"  {written:,} findings written to the contamination table (run {r['run_id']})")
+    elif r.get("output"):
+        console.print(f"  results: {r['output']}")
+    console.print(f"  report: {html_path} and {json_path.name}")
 
 
 @app.command("quickstart")

@@ -1,0 +1,431 @@
+"""`assay decontaminate`: check prompts against registered benchmarks, write findings and a report.
+
+Two modes, the same steps:
+- a file (`--input F.jsonl|F.parquet|F.json|F.csv`): one JSON line per input row, in order,
+  `{"id", "contaminated", "matches": [{"benchmark", "benchmark_id", "method", "score", "span"}]}`
+  (`id` is the row's `id` field, else its `uid` field, else make_uid(file stem, prompt)); a row
+  that could not be checked (unparsable line, missing, empty or oversized prompt) gets
+  `"contaminated": false` and a `"skipped"` reason code, so nothing is dropped silently;
+- the catalog (no `--input`): every record is checked and the findings replace the earlier
+  findings for the same benchmarks in the `contamination` table, in one transaction;
+  `contamination_filter` turns them into a Filter decision for the curation steps.
+
+Every run writes a report, PREFIX.json and PREFIX.html (see `write_report`).
+
+The steps are plain functions: `build_matchers` (index the benchmarks), `check_block` (one
+block of prompts through every layer and the temporal rule), `decontaminate_file`,
+`decontaminate_catalog`, `write_report`.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import pyarrow as pa
+
+from assay.filters.decision import Decision
+from assay.filters.decontam import (
+    DEFAULT_MIN_CONTAINMENT,
+    DEFAULT_N,
+    METHODS,
+    BenchmarkProblem,
+    Finding,
+    NgramIndex,
+    contamination_decision,
+    impossible_by_date,
+    release_window,
+)
+from assay.pipelines.benchmarks import parse_release_date
+from assay.pipelines.catalog import Catalog, _now, new_run_id
+from assay.pipelines.errors import AssayError
+from assay.pipelines.readers import FILE_SUFFIXES, file_source
+from assay.pipelines.schema import MAX_FIELD_CHARS, make_uid
+
+PROMPT_COLUMNS = ("prompt", "problem", "question")  # read in this order when --prompt-col is not given
+EXAMPLES_PER_CELL = 5  # report examples per (benchmark, method)
+EXAMPLE_CHARS = 2000  # prompts in the report are cut to this length
+CATALOG_BATCH = 50_000
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How a run matches. Every field is recorded in the report."""
+
+    n: int = DEFAULT_N  # n-gram size in tokens
+    min_containment: float = DEFAULT_MIN_CONTAINMENT  # share of a problem's grams a prompt must hold
+    semantic_model: str | None = None  # local sentence-transformers folder; None: no semantic layer
+    semantic_threshold: float = 0.85  # cosine at or above which a paraphrase is reported
+    date_col: str = "date"  # row field (or record meta key) holding the row's date
+    data_date: date | None = None  # date of rows without one (when the data was collected)
+
+
+@dataclass
+class Matchers:
+    problems: list[BenchmarkProblem]
+    ngram: NgramIndex
+    semantic: Any | None  # assay.filters.semantic.SemanticIndex
+    by_key: dict[tuple[str, str], BenchmarkProblem]
+
+
+def build_matchers(problems: list[BenchmarkProblem], settings: Settings) -> Matchers:
+    if settings.n < 1:
+        raise AssayError(f"--ngram must be at least 1, got {settings.n}")
+    if not 0 < settings.min_containment <= 1:
+        raise AssayError(f"--min-containment must be in (0, 1], got {settings.min_containment}")
+    semantic = None
+    if settings.semantic_model:
+        semantic = _semantic_index(problems, settings)
+    index = NgramIndex(problems, settings.n, settings.min_containment)
+    return Matchers(problems, index, semantic, {(p.benchmark, p.benchmark_id): p for p in problems})
+
+
+def _semantic_index(problems: list[BenchmarkProblem], settings: Settings):
+    import importlib.util
+
+    if importlib.util.find_spec("sentence_transformers") is None:
+        raise AssayError("--semantic needs sentence-transformers: pip install 'assay[semantic]'")
+    path = Path(settings.semantic_model).expanduser()
+    if not (path / "config.json").exists() and not (path / "modules.json").exists():
+        raise AssayError(f"--semantic {settings.semantic_model}: not a local sentence-transformers model folder "
+                         "(no modules.json or config.json); the semantic layer never downloads models")
+    from assay.filters.semantic import SemanticIndex
+
+    return SemanticIndex(problems, str(path), threshold=settings.semantic_threshold)
+
+
+# -- the report ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Report:
+    run_id: str
+    mode: str  # file or catalog
+    input: str
+    benchmarks: dict[str, dict[str, Any]]  # name -> {problems, content_hash, dated}
+    settings: Settings
+    rows: int = 0
+    rows_contaminated: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    findings: Counter[tuple[str, str]] = field(default_factory=Counter)  # (benchmark, method) -> findings
+    rows_matched: Counter[str] = field(default_factory=Counter)  # benchmark -> rows with a finding
+    problems_matched: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    dismissed_by_date: Counter[str] = field(default_factory=Counter)  # benchmark -> findings dismissed
+    latest_row_date: date | None = None
+    examples: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    started: float = field(default_factory=time.perf_counter)
+    output: str | None = None
+
+    def add(self, row_id: Any, prompt: str, findings: list[Finding], matchers: Matchers) -> None:
+        self.rows += 1
+        if findings:
+            self.rows_contaminated += 1
+        for benchmark in {f.benchmark for f in findings}:
+            self.rows_matched[benchmark] += 1
+        for f in findings:
+            self.findings[(f.benchmark, f.method)] += 1
+            self.problems_matched[f.benchmark].add(f.benchmark_id)
+            cell = self.examples[(f.benchmark, f.method)]
+            if len(cell) < EXAMPLES_PER_CELL:
+                problem = matchers.by_key[(f.benchmark, f.benchmark_id)]
+                cell.append({
+                    "id": row_id, "benchmark": f.benchmark, "benchmark_id": f.benchmark_id, "method": f.method,
+                    "score": round(f.score, 4), "span": f.span, "prompt": _cut(prompt), "benchmark_prompt": _cut(problem.prompt),
+                })
+
+    def to_json(self, problems: list[BenchmarkProblem]) -> dict[str, Any]:
+        cutoff = self.settings.data_date or self.latest_row_date
+        benchmarks = []
+        for name, info in self.benchmarks.items():
+            entry = {
+                "name": name, **info,
+                "rows_matched": self.rows_matched[name],
+                "problems_matched": len(self.problems_matched.get(name, ())),
+                "findings": {m: self.findings[(name, m)] for m in METHODS},
+                "dismissed_by_date": self.dismissed_by_date[name],
+            }
+            if info["dated"]:
+                released = [p.released for p in problems if p.benchmark == name]
+                entry["temporal"] = {"cutoff": cutoff.isoformat(), **release_window(released, cutoff)} if cutoff else None
+            benchmarks.append(entry)
+        return {
+            "run_id": self.run_id, "mode": self.mode, "input": self.input, "output": self.output,
+            "finished_at": _now().isoformat(timespec="seconds"), "seconds": round(time.perf_counter() - self.started, 2),
+            "settings": {k: (v.isoformat() if isinstance(v, date) else v) for k, v in self.settings.__dict__.items()},
+            "rows": self.rows, "rows_contaminated": self.rows_contaminated, "skipped": dict(self.skipped),
+            "findings": {m: sum(n for (_, method), n in self.findings.items() if method == m) for m in METHODS},
+            "benchmarks": benchmarks,
+            "examples": [e for cell in self.examples.values() for e in cell],
+        }
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= EXAMPLE_CHARS else text[:EXAMPLE_CHARS] + f" ... [{len(text) - EXAMPLE_CHARS:,} more chars]"
+
+
+# -- checking -------------------------------------------------------------------------------------
+
+
+def _safe_text(text: str) -> str:
+    """Text Arrow can hold: a lone surrogate (from a JSON escape) becomes U+FFFD."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def check_block(prompts: Sequence[str | None], row_dates: Sequence[date | None], matchers: Matchers,
+                report: Report) -> list[list[Finding]]:
+    """Findings per prompt (None: not checked) after every layer and the temporal rule."""
+    per_row: list[list[Finding]] = [[] for _ in prompts]
+    checked = [i for i, p in enumerate(prompts) if p is not None]
+    texts = [prompts[i] for i in checked]
+    found = matchers.ngram.match(pa.array(texts, pa.large_string()))
+    if matchers.semantic is not None:
+        seen = {(f.row, f.benchmark, f.benchmark_id) for f in found}
+        found += [f for f in matchers.semantic.match(texts) if (f.row, f.benchmark, f.benchmark_id) not in seen]
+    for f in found:
+        row = checked[f.row]
+        problem = matchers.by_key[(f.benchmark, f.benchmark_id)]
+        if impossible_by_date(row_dates[row], problem.released):
+            report.dismissed_by_date[f.benchmark] += 1
+            continue
+        per_row[row].append(f)
+    return per_row
+
+
+def _prompt_of(row: dict[str, Any], prompt_col: str | None) -> tuple[str | None, str | None]:
+    """(prompt, skip reason)."""
+    columns = (prompt_col,) if prompt_col else PROMPT_COLUMNS
+    column = next((c for c in columns if c in row), None)
+    value = row.get(column) if column else None
+    if value is None:
+        return None, "missing_prompt"
+    if not isinstance(value, str):
+        return None, "wrong_type"
+    if not value.strip():
+        return None, "empty_prompt"
+    if len(value) > MAX_FIELD_CHARS:
+        return None, "field_too_large"
+    return _safe_text(value), None
+
+
+def _row_id(row: dict[str, Any], source: str, prompt: str | None) -> Any:
+    for key in ("id", "uid"):
+        if row.get(key) is not None:
+            return row[key]
+    return make_uid(source, prompt) if prompt is not None else None
+
+
+def _line_number(location: str) -> int:
+    tail = location.rsplit(":", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
+def decontaminate_file(input_path: Path, output_path: Path, matchers: Matchers, report: Report,
+                       prompt_col: str | None = None, advance: Callable[[int], None] = lambda n: None) -> None:
+    """Check every row of a file (or folder of files) and write one JSON line per row, in order."""
+    if not input_path.exists():
+        raise AssayError(f"--input {input_path}: no such file or folder")
+    source = file_source(input_path, None)
+    stem = input_path.stem
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(output_path, "w", encoding="utf-8") as out:
+        for block in source.blocks():
+            # Rows and unparsable lines, back in file order (readers keep them apart).
+            items: list[tuple[str, Any]] = [("row", r) for r in block.rows] + [("reject", r) for r in block.rejects]
+            if block.rejects:
+                keys = [_line_number(loc) for loc in block.locations] + [_line_number(r.location) for r in block.rejects]
+                items = [item for _, item in sorted(zip(keys, items), key=lambda pair: pair[0])]
+            prompts: list[str | None] = []
+            dates: list[date | None] = []
+            skips: list[str | None] = []
+            ids: list[Any] = []
+            for kind, item in items:
+                if kind == "reject":
+                    prompts.append(None), dates.append(None), skips.append(item.reason), ids.append(None)
+                    continue
+                prompt, skip = _prompt_of(item, prompt_col)
+                prompts.append(prompt)
+                skips.append(skip)
+                ids.append(_row_id(item, stem, prompt if prompt is not None else ""))
+                dates.append(_row_date(item.get(report.settings.date_col), report))
+            per_row = check_block(prompts, dates, matchers, report)
+            for row_id, prompt, skip, findings in zip(ids, prompts, skips, per_row):
+                line: dict[str, Any] = {"id": row_id, "contaminated": bool(findings), "matches": [_match_json(f) for f in findings]}
+                if skip:
+                    line["skipped"] = skip
+                    report.skipped[skip] += 1
+                report.add(row_id, prompt or "", findings, matchers)
+                out.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
+            advance(block.progress)
+
+
+def _row_date(value: Any, report: Report) -> date | None:
+    day = parse_release_date(value) if value is not None else None
+    if day is not None and (report.latest_row_date is None or day > report.latest_row_date):
+        report.latest_row_date = day
+    return day or report.settings.data_date
+
+
+def _match_json(f: Finding) -> dict[str, Any]:
+    return {"benchmark": f.benchmark, "benchmark_id": f.benchmark_id, "method": f.method, "score": round(f.score, 4), "span": f.span}
+
+
+def decontaminate_catalog(cat: Catalog, matchers: Matchers, report: Report, run_id: str,
+                          advance: Callable[[int], None] = lambda n: None) -> int:
+    """Check every record; replace the findings for these benchmarks in `contamination`. Returns findings written."""
+    rows: list[tuple] = []
+    reader = cat.con.execute("SELECT uid, prompt, meta FROM records ORDER BY uid").to_arrow_reader(CATALOG_BATCH)
+    for batch in reader:
+        uids, texts, metas = (batch.column(i).to_pylist() for i in range(3))
+        prompts, dates = [], []
+        for text, meta in zip(texts, metas):
+            prompt = _safe_text(text) if text and text.strip() else None
+            if prompt is None:
+                report.skipped["empty_prompt"] += 1
+            prompts.append(prompt)
+            dates.append(_row_date(_meta_value(meta, report.settings.date_col), report))
+        per_row = check_block(prompts, dates, matchers, report)
+        now = _now()
+        for uid, prompt, findings in zip(uids, prompts, per_row):
+            report.add(uid, prompt or "", findings, matchers)
+            rows.extend((uid, f.benchmark, f.benchmark_id, f.method, f.score, f.span, run_id, now) for f in findings)
+        advance(batch.num_rows)
+    names = list(report.benchmarks)
+    cat.con.execute("BEGIN")
+    try:
+        cat.con.execute(f"DELETE FROM contamination WHERE benchmark IN ({', '.join('?' for _ in names)})", names)
+        if rows:
+            cat.con.executemany("INSERT INTO contamination VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        cat.con.execute("COMMIT")
+    except BaseException:
+        cat.con.execute("ROLLBACK")
+        raise
+    return len(rows)
+
+
+def _meta_value(meta: str | None, key: str) -> Any:
+    try:
+        value = json.loads(meta) if meta else None
+    except json.JSONDecodeError:
+        return None
+    return value.get(key) if isinstance(value, dict) else None
+
+
+def contamination_filter(cat: Catalog, batch: pa.Table) -> Decision:
+    """The Filter decision for a batch of records (it needs `uid`): rows with a stored finding are dropped."""
+    uids = batch.column("uid").to_pylist()
+    cat.con.register("_uids", pa.table({"uid": uids}))
+    try:
+        rows = cat.con.execute(
+            "SELECT uid, benchmark, benchmark_id, method, score, span FROM contamination JOIN _uids USING (uid)"
+        ).fetchall()
+    finally:
+        cat.con.unregister("_uids")
+    position = {uid: i for i, uid in enumerate(uids)}
+    findings = [Finding(position[u], b, bid, m, s, span) for u, b, bid, m, s, span in rows]
+    return contamination_decision(len(uids), findings)
+
+
+def new_report(mode: str, input_desc: str, problems: list[BenchmarkProblem], hashes: dict[str, str], settings: Settings,
+               run_id: str | None = None) -> Report:
+    benchmarks: dict[str, dict[str, Any]] = {}
+    for p in problems:
+        info = benchmarks.setdefault(p.benchmark, {"problems": 0, "dated": 0, "content_hash": hashes.get(p.benchmark, "")})
+        info["problems"] += 1
+        info["dated"] += p.released is not None
+    return Report(run_id or new_run_id("decontaminate"), mode, input_desc, benchmarks, settings)
+
+
+def default_report_prefix(output: Path | None, catalog_path: Path, run_id: str) -> Path:
+    if output is not None:
+        name = output.name[: -len(output.suffix)] if output.suffix else output.name
+        return output.with_name(name + ".report")
+    return catalog_path.parent / "reports" / run_id
+
+
+def check_input_suffix(path: Path) -> None:
+    if path.is_file() and path.suffix.lower() not in FILE_SUFFIXES:
+        raise AssayError(f"--input {path}: unsupported file type {path.suffix!r}; assay reads {', '.join(FILE_SUFFIXES)}")
+
+
+# -- report files ---------------------------------------------------------------------------------
+
+_CSS = """
+body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}
+table{border-collapse:collapse;margin:1em 0}
+td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top;text-align:left}
+th{background:#f3f3f3}
+.num{text-align:right;font-variant-numeric:tabular-nums}
+.pair td{width:50%;white-space:pre-wrap;word-break:break-word;font-family:ui-monospace,monospace;font-size:12px}
+.span{background:#fff3b0}
+.meta{color:#555;font-size:12px}
+"""
+
+
+def write_report(report_json: dict[str, Any], prefix: Path) -> tuple[Path, Path]:
+    """PREFIX.json (the numbers) and PREFIX.html (the same, for people; self-contained, no scripts,
+    every piece of text escaped: prompts are untrusted input)."""
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    json_path, html_path = prefix.with_name(prefix.name + ".json"), prefix.with_name(prefix.name + ".html")
+    json_path.write_text(json.dumps(report_json, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    html_path.write_text(render_html(report_json), encoding="utf-8")
+    return json_path, html_path
+
+
+def render_html(r: dict[str, Any]) -> str:
+    e = lambda value: html.escape(str(value), quote=True)  # noqa: E731
+    out = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; style-src 'unsafe-inline'\">",
+        f"<title>assay decontaminate {e(r['run_id'])}</title><style>{_CSS}</style></head><body>",
+        f"<h1>Decontamination report</h1><p class='meta'>run {e(r['run_id'])} · {e(r['mode'])} · input {e(r['input'])}"
+        f" · finished {e(r['finished_at'])} · {e(r['seconds'])} s</p>",
+        f"<p><b>{r['rows_contaminated']:,}</b> of {r['rows']:,} rows contaminated.</p>",
+        "<table><tr><th>setting</th><th>value</th></tr>",
+        *(f"<tr><td>{e(k)}</td><td>{e(v)}</td></tr>" for k, v in r["settings"].items()),
+        "</table>",
+    ]
+    if r["skipped"]:
+        out.append("<h2>Rows not checked</h2><table><tr><th>reason</th><th>rows</th></tr>")
+        out += [f"<tr><td>{e(k)}</td><td class='num'>{v:,}</td></tr>" for k, v in r["skipped"].items()]
+        out.append("</table>")
+    out.append("<h2>Findings per benchmark and layer</h2><table><tr><th>benchmark</th><th>problems</th>"
+               + "".join(f"<th>{e(m)}</th>" for m in METHODS)
+               + "<th>rows matched</th><th>problems matched</th><th>dismissed by date</th><th>content hash</th></tr>")
+    for b in r["benchmarks"]:
+        out.append(f"<tr><td>{e(b['name'])}</td><td class='num'>{b['problems']:,}</td>"
+                   + "".join(f"<td class='num'>{b['findings'][m]:,}</td>" for m in METHODS)
+                   + f"<td class='num'>{b['rows_matched']:,}</td><td class='num'>{b['problems_matched']:,}</td>"
+                   f"<td class='num'>{b['dismissed_by_date']:,}</td><td class='meta'>{e(b['content_hash'][:16])}</td></tr>")
+    out.append("</table>")
+    dated = [b for b in r["benchmarks"] if b.get("temporal")]
+    if dated:
+        out.append("<h2>Dated benchmarks</h2><p>Problems released after the data cutoff cannot be in the data "
+                   "(a clean evaluation window); those released on or before it are at risk.</p>"
+                   "<table><tr><th>benchmark</th><th>cutoff</th><th>released after</th><th>at risk</th><th>undated</th></tr>")
+        for b in dated:
+            t = b["temporal"]
+            out.append(f"<tr><td>{e(b['name'])}</td><td>{e(t['cutoff'])}</td><td class='num'>{t['after_cutoff']:,}</td>"
+                       f"<td class='num'>{t['at_risk']:,}</td><td class='num'>{t['undated']:,}</td></tr>")
+        out.append("</table>")
+    out.append("<h2>Examples</h2>")
+    if not r["examples"]:
+        out.append("<p>No findings.</p>")
+    for x in r["examples"]:
+        out.append(
+            f"<table class='pair'><tr><th>input row {e(x['id'])}</th><th>{e(x['benchmark'])} / {e(x['benchmark_id'])}"
+            f" · {e(x['method'])} · score {e(x['score'])}</th></tr>"
+            f"<tr><td>{e(x['prompt'])}</td><td>{e(x['benchmark_prompt'])}</td></tr>"
+            f"<tr><td colspan='2'>matched span: <span class='span'>{e(x['span'])}</span></td></tr></table>"
+        )
+    out.append("</body></html>\n")
+    return "\n".join(out)
