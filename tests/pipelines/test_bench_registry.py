@@ -5,7 +5,7 @@ from datetime import date
 
 import pytest
 
-import benchmark_shapes as shapes
+from tests.pipelines import benchmark_shapes as shapes
 from assay.pipelines.benchmarks import (
     BENCH_PRESETS,
     content_hash,

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-import benchmark_shapes as shapes
-from conftest import write_jsonl
+from tests.pipelines import benchmark_shapes as shapes
+from tests.helpers import write_jsonl
 
 
 def assay(*args, cwd, env=None):
