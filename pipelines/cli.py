@@ -384,6 +384,41 @@ def _print_difficulty(result) -> None:
     console.print(examples)
 
 
+@app.command("audit-model")
+def audit_model_cmd(
+    benchmark: list[str] = typer.Option(..., "--benchmark", help="A registered benchmark (repeatable); see `assay bench list`."),
+    model: str = typer.Option("toy", "--model", help="A local checkpoint folder, or the built-in toy policy."),
+    k: int = typer.Option(8, "--k", help="Samples per item for the diversity probe."),
+    max_items: Optional[int] = typer.Option(None, "--max-items", help="Audit only the first N items of each benchmark."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the control variants and the sampling."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Report prefix (writes PREFIX.json). Default: reports/<model>-audit beside the catalog."),
+    trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Run the checkpoint's own Python code. Only for code you have read."),
+) -> None:
+    """Probe a model for memorized benchmark items: partial-prompt completion and output diversity."""
+    from assay.pipelines import audit
+
+    config = audit.AuditConfig(model=model, benchmarks=tuple(benchmark), k=k, max_items=max_items, seed=seed,
+                               trust_remote_code=trust_remote_code)
+    path = _catalog_path()
+    with Catalog.open(path, read_only=True) as cat:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=console) as progress:
+            task = progress.add_task(f"audit {model}", total=None)
+            result = audit.audit_model(cat, config, progress=lambda n: progress.advance(task, n))
+    table = Table("benchmark", "items", "completion ROUGE-L", "exact", "answer", "diversity", "items > control",
+                  title="memorization audit (item / clean control)", title_justify="left")
+    for name, b in result.by_benchmark().items():
+        table.add_row(name, str(int(b["items"])),
+                      f"{b['completion_rouge']:.3f} / {b['control_completion_rouge']:.3f}",
+                      f"{b['exact_rate']:.2f} / {b['control_exact_rate']:.2f}",
+                      f"{b['answer_rate']:.2f} / {b['control_answer_rate']:.2f}",
+                      f"{b['diversity']:.3f} / {b['control_diversity']:.3f}",
+                      f"{b['items_above_control']:.0%}")
+    console.print(table)
+    prefix = report or path.parent / "reports" / f"{Path(model).name}-audit"
+    console.print(f"per-item scores -> {audit.write_audit(result, prefix)}")
+
+
 def main() -> None:
     try:
         app()

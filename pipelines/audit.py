@@ -1,0 +1,200 @@
+"""`assay audit-model`: has a model memorized a benchmark?
+
+Two probes per benchmark item, each with a matched clean control (the same problem with its
+numbers changed: same shape and length, text never published, see
+assay.filters.memorization.number_variant):
+
+1. Partial-prompt completion ("Reasoning or Memorization?", 2025): the first 40/60/80% of the
+   problem, as plain text without a chat template, greedy-completed. Scored by ROUGE-L and
+   exact match of the completion (cut to the true rest's length in words) against the true
+   rest, and by whether the completion states the item's answer (the math verifier on it).
+   A model that has seen the item reproduces its rest; one that has not guesses.
+2. Output diversity (in the spirit of Self-Critique): k samples at temperature 1 with the
+   chat template; diversity = 1 - mean pairwise ROUGE-L. Memorized solutions collapse the
+   samples onto one text, so diversity on benchmark items below the controls' is a sign.
+
+Per item: `completion_score` (mean ROUGE-L over the cuts), exact matches, answer hits,
+diversity, and the same for its control. Per benchmark: the means, the controls' means (the
+clean baseline), and the share of items whose completion score beats their control's.
+
+Example:
+    >>> with Catalog.open("assay.duckdb") as cat:  # doctest: +SKIP
+    ...     result = audit_model(cat, AuditConfig(model="toy", benchmarks=("aime24",)))
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from statistics import fmean
+from typing import Any, Callable, Sequence
+
+from assay.filters.decontam import BenchmarkProblem
+from assay.filters.memorization import continues_exactly, cut_prompt, diversity, number_variant, rouge_l, words
+from assay.pipelines.benchmarks import load_problems
+from assay.pipelines.catalog import Catalog
+from assay.pipelines.errors import AssayError
+from assay.trainers.engines import EngineError, SamplingConfig, Skipped, TransformersEngine
+from assay.verifiers import verify_batch
+
+FRACTIONS = (0.4, 0.6, 0.8)
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    model: str  # "toy" or a local checkpoint folder
+    benchmarks: tuple[str, ...]
+    k: int = 8  # samples per item (and per control) for the diversity probe
+    max_items: int | None = None  # audit only the first N items of each benchmark
+    seed: int = 0  # control variants and sampling
+    trust_remote_code: bool = False
+
+    def __post_init__(self) -> None:
+        if self.k < 2:
+            raise AssayError(f"--k must be at least 2 (diversity compares samples), got {self.k}")
+        if self.max_items is not None and self.max_items < 1:
+            raise AssayError(f"--max-items must be positive, got {self.max_items}")
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One text's scores under both probes."""
+
+    rouge: dict[float, float]  # cut fraction -> ROUGE-L of completion vs true rest
+    exact: dict[float, bool]  # cut fraction -> completion reproduces the rest
+    answer: dict[float, bool]  # cut fraction -> completion states the answer
+    diversity: float
+
+    @property
+    def completion_score(self) -> float:
+        return fmean(self.rouge.values())
+
+
+@dataclass(frozen=True)
+class ItemAudit:
+    benchmark: str
+    benchmark_id: str
+    item: Probe
+    control: Probe  # the number-changed variant
+
+
+@dataclass
+class AuditResult:
+    model: str
+    items: list[ItemAudit] = field(default_factory=list)
+
+    def by_benchmark(self) -> dict[str, dict[str, float]]:
+        out: dict[str, dict[str, float]] = {}
+        for name in dict.fromkeys(i.benchmark for i in self.items):
+            items = [i for i in self.items if i.benchmark == name]
+            out[name] = {
+                "items": len(items),
+                "completion_rouge": fmean(i.item.completion_score for i in items),
+                "control_completion_rouge": fmean(i.control.completion_score for i in items),
+                "exact_rate": fmean(fmean(i.item.exact.values()) for i in items),
+                "control_exact_rate": fmean(fmean(i.control.exact.values()) for i in items),
+                "answer_rate": fmean(fmean(i.item.answer.values()) for i in items),
+                "control_answer_rate": fmean(fmean(i.control.answer.values()) for i in items),
+                "diversity": fmean(i.item.diversity for i in items),
+                "control_diversity": fmean(i.control.diversity for i in items),
+                "items_above_control": fmean(i.item.completion_score > i.control.completion_score for i in items),
+            }
+        return out
+
+
+def _truncate_words(text: str, n: int) -> str:
+    """The completion cut to the first n word tokens' worth of text, for a fair ROUGE-L."""
+    kept, count = [], 0
+    for token in text.split():
+        count += len(words(token))
+        kept.append(token)
+        if count >= n:
+            break
+    return " ".join(kept)
+
+
+def completion_probe(engine: TransformersEngine, texts: Sequence[str], answers: Sequence[str]) -> list[dict[str, Any]]:
+    """Greedy completions of each text's cuts: per text, {fraction: (rouge, exact, answer)}."""
+    jobs = [(t, f, *cut_prompt(text, f)) for t, text in enumerate(texts) for f in FRACTIONS]
+    # Room for the rest, generously: a tokenizer never needs more tokens than characters.
+    longest = max(len(rest) for *_, rest in jobs)
+    outputs = engine.generate([head for _, _, head, _ in jobs], 1, SamplingConfig(temperature=0.0, max_tokens=longest + 8))
+    completions = [out[0].text if not isinstance(out, Skipped) else "" for out in outputs]
+    verdicts = verify_batch(
+        [{"response": c, "gold": answers[t], "verifier": "math"} for c, (t, *_) in zip(completions, jobs)]
+    )
+    per_text: list[dict[str, Any]] = [{} for _ in texts]
+    for (t, fraction, _, rest), completion, verdict in zip(jobs, completions, verdicts):
+        clipped = _truncate_words(completion, len(words(rest)))
+        per_text[t][fraction] = (rouge_l(clipped, rest), continues_exactly(completion, rest), verdict.status == "correct")
+    return per_text
+
+
+def diversity_probe(engine: TransformersEngine, texts: Sequence[str], k: int, seed: int) -> list[float]:
+    outputs = engine.generate(list(texts), k, SamplingConfig(temperature=1.0, max_tokens=512, seed=seed))
+    return [0.0 if isinstance(out, Skipped) else diversity([c.text for c in out]) for out in outputs]
+
+
+def audit_problems(
+    raw: TransformersEngine,
+    chat: TransformersEngine,
+    problems: Sequence[BenchmarkProblem],
+    k: int,
+    seed: int,
+    progress: Callable[[int], None] = lambda n: None,
+) -> list[ItemAudit]:
+    """Both probes on each problem and its number-changed control."""
+    rng = random.Random(seed)
+    controls = [number_variant(p.prompt, rng) for p in problems]
+    texts = [p.prompt for p in problems] + controls
+    # A control keeps its item's answer: stating the original answer to the changed problem is
+    # recall, not reasoning, so the controls' answer rate is the clean floor of that signal.
+    answers = [p.answer for p in problems] * 2
+    completions = completion_probe(raw, texts, answers)
+    progress(len(problems))
+    diversities = diversity_probe(chat, texts, k, seed)
+    progress(len(problems))
+
+    def probe(i: int) -> Probe:
+        scores = completions[i]
+        return Probe(
+            rouge={f: s[0] for f, s in scores.items()},
+            exact={f: s[1] for f, s in scores.items()},
+            answer={f: s[2] for f, s in scores.items()},
+            diversity=diversities[i],
+        )
+
+    n = len(problems)
+    return [ItemAudit(p.benchmark, p.benchmark_id, probe(i), probe(n + i)) for i, p in enumerate(problems)]
+
+
+def audit_model(
+    catalog: Catalog, config: AuditConfig, progress: Callable[[int], None] = lambda n: None
+) -> AuditResult:
+    problems = load_problems(catalog, list(config.benchmarks))
+    if config.max_items:
+        taken: Counter[str] = Counter()
+        selected = []
+        for p in problems:
+            if taken[p.benchmark] < config.max_items:
+                taken[p.benchmark] += 1
+                selected.append(p)
+        problems = selected
+    try:
+        raw = TransformersEngine(config.model, chat_template=False, trust_remote_code=config.trust_remote_code)
+        chat = TransformersEngine(config.model, trust_remote_code=config.trust_remote_code)
+    except EngineError as exc:
+        raise AssayError(str(exc)) from None
+    return AuditResult(config.model, audit_problems(raw, chat, problems, config.k, config.seed, progress))
+
+
+def write_audit(result: AuditResult, prefix: Path) -> Path:
+    """Per-item and per-benchmark scores as JSON at PREFIX.json."""
+    path = prefix.with_suffix(".json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"model": result.model, "benchmarks": result.by_benchmark(), "items": [asdict(i) for i in result.items]}
+    path.write_text(json.dumps(payload, indent=1, default=str), encoding="utf-8")
+    return path

@@ -1,0 +1,58 @@
+"""The memorization audit, validated for real: plant memorization by fine-tuning the toy on half
+of a benchmark and check the audit tells the halves apart, while the untouched toy does not."""
+
+import random
+
+import pytest
+
+from assay.filters.decontam import BenchmarkProblem
+from assay.filters.memorization import auc
+from assay.pipelines.audit import audit_problems
+from assay.trainers.engines import TransformersEngine
+from assay.trainers.sft import TextFinetune, finetune_text
+
+TEMPLATES = [
+    "{a} buys {x} apples at the market and gives {y} of them to her neighbour. How many apples does {a} keep?",
+    "A train leaves the station at {x} km per hour and travels for {y} hours. How far does the train go?",
+    "The rectangle has a length of {x} meters and a width of {y} meters. What is its perimeter in meters?",
+    "{a} reads {x} pages every evening for {y} evenings in a row. How many pages has {a} read in total?",
+    "A box holds {x} red pens and {y} blue pens. If two pens are taken out at random, what is the chance both are red?",
+    "Find the remainder when {x} to the power of {y} is divided by seven, and explain each step of the reasoning.",
+]
+NAMES = ["Mara", "Tomas", "Ines", "Kofi", "Lena", "Ravi", "Yuki", "Omar"]
+
+
+def fixture_benchmark(per_template=4, seed=0):
+    rng = random.Random(seed)
+    problems = []
+    for t, template in enumerate(TEMPLATES):
+        for j in range(per_template):
+            x, y = rng.randint(12, 97), rng.randint(2, 9)
+            text = template.format(a=rng.choice(NAMES), x=x, y=y)
+            problems.append(BenchmarkProblem("fixture", f"{t}-{j}", text, str(x + y)))
+    return problems
+
+
+def separation(items, memorized_ids):
+    scores = {i.benchmark_id: i.item.completion_score for i in items}
+    inside = [s for b, s in scores.items() if b in memorized_ids]
+    outside = [s for b, s in scores.items() if b not in memorized_ids]
+    return auc(inside, outside)
+
+
+@pytest.mark.timeout(600)
+def test_audit_separates_planted_memorization_and_not_the_untouched_toy(tmp_path):
+    problems = fixture_benchmark()
+    memorized = problems[::2]  # two of each template: the held-out half shares every template
+    memorized_ids = {p.benchmark_id for p in memorized}
+    tuned = finetune_text("toy", [p.prompt for p in memorized], tmp_path / "tuned", TextFinetune(steps=150, lr=2e-3))
+
+    planted = audit_problems(TransformersEngine(tuned, chat_template=False), TransformersEngine(tuned), problems, k=3, seed=0)
+    untouched = audit_problems(TransformersEngine("toy", chat_template=False), TransformersEngine("toy"), problems, k=3, seed=0)
+
+    assert separation(planted, memorized_ids) >= 0.9
+    assert 0.25 <= separation(untouched, memorized_ids) <= 0.75
+    # Memorized items are completed far better than their number-changed controls.
+    memorized_items = [i for i in planted if i.benchmark_id in memorized_ids]
+    assert sum(i.item.completion_score > i.control.completion_score for i in memorized_items) >= 0.75 * len(memorized_items)
+    assert sum(any(i.item.exact.values()) for i in memorized_items) >= len(memorized_items) // 2
