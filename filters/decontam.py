@@ -32,6 +32,11 @@ what makes a problem that problem is its numbers and formulas. A copy, even insi
 prompt, covers all of the grams. Problems shorter than n tokens have no n-gram: they match a prompt whose
 whole token sequence equals theirs (score 1.0).
 
+The masked layer indexes only grams at least half of whose tokens are words, and skips
+problems shorter than n tokens: with numbers masked, "compute N N N N N N N" names no template
+and would match every expression of that length, and a short problem's numbers are most of
+what makes it that problem.
+
 A problem matched by a stricter layer is not reported again by a looser one for the same row.
 
 Scale: tokens are produced by Arrow's vectorised string kernels, hashed once per distinct
@@ -251,17 +256,24 @@ class NgramIndex:
         tokens = _tokenize(pa.array([p.prompt for p in self.problems], pa.large_string()), keep_words=True)
         self._words = tokens.words
         self._offsets = tokens.offsets
-        self._layers = {"ngram": self._build(tokens.plain, tokens.offsets, tokens.number)}
+        self._layers = {"ngram": self._build(tokens.plain, tokens.offsets, tokens.number, masked=False)}
         if masked:
-            self._layers["ngram_masked"] = self._build(tokens.masked, tokens.offsets, tokens.number)
+            self._layers["ngram_masked"] = self._build(tokens.masked, tokens.offsets, tokens.number, masked=True)
 
-    def _build(self, hashes: np.ndarray, offsets: np.ndarray, number: np.ndarray) -> _Layer:
+    def _build(self, hashes: np.ndarray, offsets: np.ndarray, number: np.ndarray, masked: bool) -> _Layer:
         inside, row, pos = _gram_rows(offsets, self.n)
         gram = _grams(hashes, self.n, inside)
         # A gram is an anchor when it holds a number token (see the module docstring).
         numbers_before = np.concatenate([[0], np.cumsum(number)])
         start = np.flatnonzero(inside)
-        anchor = numbers_before[start + self.n] > numbers_before[start]
+        numbers_in_gram = numbers_before[start + self.n] - numbers_before[start]
+        anchor = numbers_in_gram > 0
+        if masked:
+            # With numbers masked, a template is its words: a gram that is mostly numbers
+            # ("compute N N N N N N N") names no template and would match every expression
+            # of the same length.
+            wordy = self.n - numbers_in_gram >= (self.n + 1) // 2
+            gram, row, pos, anchor = gram[wordy], row[wordy], pos[wordy], anchor[wordy]
         # Keep one posting per (gram, problem, position), then drop boilerplate grams.
         order = np.lexsort((pos, row, gram))
         gram, row, pos, anchor = gram[order], row[order], pos[order], anchor[order]
@@ -277,7 +289,9 @@ class NgramIndex:
         bitmap = np.zeros(1 << _BITMAP_BITS, bool)
         bitmap[gram >> _BITMAP_SHIFT] = True
         lengths = np.diff(offsets)
-        short = np.flatnonzero((lengths > 0) & (lengths < self.n))
+        # A problem shorter than n tokens matches only as a whole; with its numbers masked it
+        # would match every other instance of its (tiny) template, so the masked layer skips it.
+        short = np.flatnonzero((lengths > 0) & (lengths < self.n) & (not masked))
         short_hash = _whole_hashes(hashes, offsets, short)
         order = np.argsort(short_hash)
         has_anchor = np.bincount(row[anchor], minlength=len(self.problems)) > 0

@@ -68,7 +68,9 @@ def test_containment_threshold_is_hand_countable():
 def test_short_problems_match_only_as_a_whole():
     index = _index()
     found = index.match(["compute \\binom{16}{5}", "Please compute binom 16 5 now", "Compute $\\binom{17}{4}$"])
-    assert [(f.row, f.benchmark_id, f.method) for f in found] == [(0, "short", "ngram"), (2, "short", "ngram_masked")]
+    # Row 2 changes both numbers of a 4-token problem: a new instance of a tiny template, not a
+    # copy, so the masked layer leaves it alone.
+    assert [(f.row, f.benchmark_id, f.method) for f in found] == [(0, "short", "ngram")]
 
 
 def test_boilerplate_grams_shared_by_many_problems_are_not_indexed():
