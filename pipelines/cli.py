@@ -153,6 +153,11 @@ def bench_add_cmd(
     bench.check_name(name)
     label, mapping = bench.resolve_bench_preset(name, preset, prompt_col, answer_col, id_col, date_col)
     resolved, _, _ = resolve_source(source, split or mapping.hub_split, subset)
+    with Catalog.open(_catalog_path()) as cat:
+        _bench_add(cat, name, source, resolved, label, mapping)
+
+
+def _bench_add(cat: Catalog, name: str, spec: str, resolved, label: str, mapping) -> None:
     with _progress(f"read {name}", resolved.total, resolved.unit) as progress:
         task = progress.task_ids[0]
         rows, unreadable = bench.read_source_rows(resolved, lambda n: progress.advance(task, n))
@@ -160,8 +165,7 @@ def bench_add_cmd(
     problems, skipped = bench.map_rows(name, rows, mapping)
     if unreadable:
         skipped["unreadable_row"] += unreadable
-    with Catalog.open(_catalog_path()) as cat:
-        done = bench.register_benchmark(cat, name, problems, skipped, source, label)
+    done = bench.register_benchmark(cat, name, problems, skipped, spec, label)
     console.print(f"[bold]{name}[/]: {done.status}, {done.problems:,} problems, content hash {done.content_hash[:16]}")
     for reason, n in done.skipped.most_common():
         console.print(f"  skipped  {reason:<16} {n:,}")
@@ -222,20 +226,25 @@ def decontaminate_cmd(
                 progress.update(task, completed=source_total)
             written = None
         else:
-            run_id = cat.start_run("decontaminate", {"benchmarks": benchmark, **{k: str(v) for k, v in settings.__dict__.items()}})
-            rep = decon.new_report("catalog", str(path), problems, hashes, settings, run_id)
-            total = cat.con.execute("SELECT count(*) FROM records").fetchone()[0]
-            try:
-                with _progress("decontaminate", total, "rows") as progress:
-                    task = progress.task_ids[0]
-                    written = decon.decontaminate_catalog(cat, matchers, rep, run_id, lambda n: progress.advance(task, n))
-            except BaseException as exc:
-                cat.finish_run(run_id, "failed", {"error": str(exc) or type(exc).__name__})
-                raise
-            cat.finish_run(run_id, "ok", {"rows": rep.rows, "rows_contaminated": rep.rows_contaminated, "findings": written})
+            rep, written = _decontaminate_catalog(cat, path, benchmark, problems, hashes, matchers, settings)
         summary = rep.to_json(problems)
     json_path, html_path = decon.write_report(summary, report or decon.default_report_prefix(output, path, rep.run_id))
     _print_decontamination(summary, written, json_path, html_path)
+
+
+def _decontaminate_catalog(cat: Catalog, path: Path, benchmark, problems, hashes, matchers, settings):
+    run_id = cat.start_run("decontaminate", {"benchmarks": benchmark, **{k: str(v) for k, v in settings.__dict__.items()}})
+    rep = decon.new_report("catalog", str(path), problems, hashes, settings, run_id)
+    total = cat.con.execute("SELECT count(*) FROM records").fetchone()[0]
+    try:
+        with _progress("decontaminate", total, "rows") as progress:
+            task = progress.task_ids[0]
+            written = decon.decontaminate_catalog(cat, matchers, rep, run_id, lambda n: progress.advance(task, n))
+    except BaseException as exc:
+        cat.finish_run(run_id, "failed", {"error": str(exc) or type(exc).__name__})
+        raise
+    cat.finish_run(run_id, "ok", {"rows": rep.rows, "rows_contaminated": rep.rows_contaminated, "findings": written})
+    return rep, written
 
 
 def _print_decontamination(r: dict, written: Optional[int], json_path: Path, html_path: Path) -> None:
@@ -257,16 +266,29 @@ def _print_decontamination(r: dict, written: Optional[int], json_path: Path, htm
 
 @app.command("quickstart")
 def quickstart_cmd(
-    count: int = typer.Option(2000, "--count", help="Problems drawn from the built-in arithmetic corpus."),
+    count: int = typer.Option(1000, "--count", help="Problems drawn from the built-in arithmetic corpus."),
 ) -> None:
     """Run the whole loop on the built-in corpus and toy model, with no network and no server."""
     path = _catalog_path()
     console.print(f"[bold]assay quickstart[/]: catalog {path}")
-    resolved, name, mapping = resolve_source("builtin:arithmetic", count=count, seed=0)
-    assert mapping is not None
     with Catalog.open(path) as cat:
         console.rule("1. ingest the built-in arithmetic corpus")
+        resolved, name, mapping = resolve_source("builtin:arithmetic", count=count, seed=0)
         _print_report(_run_ingest(cat, resolved, mapping, name, {"spec": "builtin:arithmetic", "count": count}))
+
+        console.rule("2. decontaminate against the built-in evaluation set (with planted overlaps)")
+        label, bench_mapping = bench.resolve_bench_preset("arith-eval", None, "problem", "answer", "id", None)
+        eval_source, _, _ = resolve_source("builtin:arithmetic-eval")
+        _bench_add(cat, "arith-eval", "builtin:arithmetic-eval", eval_source, label, bench_mapping)
+        settings = decon.Settings(decon.DEFAULT_N, decon.DEFAULT_MIN_CONTAINMENT, None, 0.85, "date", None)
+        problems = bench.load_problems(cat, ["arith-eval"])
+        hashes = {b.name: b.content_hash for b in bench.list_benchmarks(cat)}
+        rep, written = _decontaminate_catalog(cat, path, ["arith-eval"], problems, hashes,
+                                              decon.build_matchers(problems, settings), settings)
+        summary = rep.to_json(problems)
+        json_path, html_path = decon.write_report(summary, decon.default_report_prefix(None, path, rep.run_id))
+        _print_decontamination(summary, written, json_path, html_path)
+
         console.rule("catalog")
         _print_stats(cat.stats())
 

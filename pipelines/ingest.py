@@ -65,7 +65,31 @@ def _builtin_arithmetic(count: int, seed: int) -> list[dict[str, Any]]:
     ]
 
 
-BUILTINS: dict[str, Callable[[int, int], list[dict[str, Any]]]] = {"arithmetic": _builtin_arithmetic}
+# The built-in evaluation set: held-out problems (another seed), plus PLANTED problems copied
+# from the built-in corpus as the quickstart ingests it, so decontamination has real findings.
+EVAL_SEED = 1_000_003
+PLANTED = 8
+
+
+def _builtin_arithmetic_eval(count: int, seed: int) -> list[dict[str, Any]]:
+    corpus = generate_arithmetic(DEFAULT_BUILTIN_COUNT, 0)
+    planted = corpus[:: len(corpus) // PLANTED][:PLANTED]
+    held_out = generate_arithmetic(count, EVAL_SEED + seed)
+    return [{"id": f"eval-{i}", "problem": p.prompt, "answer": p.answer, "steps": p.steps} for i, p in enumerate(held_out)] + [
+        {"id": f"planted-{i}", "problem": p.prompt, "answer": p.answer, "steps": p.steps} for i, p in enumerate(planted)
+    ]
+
+
+@dataclass(frozen=True)
+class Builtin:
+    rows: Callable[[int, int], list[dict[str, Any]]]  # (count, seed) -> raw rows
+    default_count: int
+
+
+BUILTINS: dict[str, Builtin] = {
+    "arithmetic": Builtin(_builtin_arithmetic, DEFAULT_BUILTIN_COUNT),
+    "arithmetic-eval": Builtin(_builtin_arithmetic_eval, 200),
+}
 
 
 def resolve_source(
@@ -84,11 +108,11 @@ def resolve_source(
         name = spec[len(BUILTIN_PREFIX) :]
         if name not in BUILTINS:
             raise AssayError(f"unknown built-in corpus {spec!r}; valid: {', '.join(BUILTIN_PREFIX + b for b in BUILTINS)}")
-        count = DEFAULT_BUILTIN_COUNT if count is None else count
+        count = BUILTINS[name].default_count if count is None else count
         if count <= 0:
             raise AssayError(f"--count must be positive, got {count}")
-        rows = BUILTINS[name](count, 0 if seed is None else seed)
-        source = rows_source(f"built-in corpus {name} ({count} problems)", rows, split or "train", spec)
+        rows = BUILTINS[name].rows(count, 0 if seed is None else seed)
+        source = rows_source(f"built-in corpus {name} ({len(rows)} problems)", rows, split or "train", spec)
         return source, name, PRESETS["answer"]
     if count is not None or seed is not None:
         raise AssayError("--count and --seed apply only to builtin: sources")
