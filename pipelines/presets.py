@@ -30,6 +30,7 @@ from typing import Any, Callable
 
 from assay.pipelines.errors import AssayError
 from assay.verifiers import VERIFIERS
+from assay.verifiers.extract import last_boxed
 
 
 @dataclass(frozen=True)
@@ -71,27 +72,6 @@ def _text(row: dict[str, Any], column: str, role: str) -> str | Rejected:
 def _number_text(value: int | float) -> str:
     # 18.0 in a float column is the integer answer 18, not the string "18.0".
     return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
-
-
-def last_boxed(text: str) -> str | None:
-    """Content of the last \\boxed{...} or \\fbox{...}, braces balanced; None when there is none."""
-    start = max(text.rfind("\\boxed"), text.rfind("\\fbox"))
-    if start < 0:
-        return None
-    brace = text.find("{", start)
-    if brace < 0:
-        # `\boxed 5` (no braces) is valid LaTeX for a single token.
-        match = re.match(r"\\(?:boxed|fbox)\s+(\S+)", text[start:])
-        return match.group(1).rstrip("$.") if match else None
-    depth = 0
-    for i in range(brace, len(text)):
-        if text[i] == "{":
-            depth += 1
-        elif text[i] == "}":
-            depth -= 1
-            if depth == 0:
-                return text[brace + 1 : i].strip() or None
-    return None  # unbalanced braces
 
 
 def gsm8k_gold(solution: str) -> str | None:
