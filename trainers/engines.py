@@ -241,12 +241,19 @@ class TransformersEngine:
                 dtype = getattr(torch, dtype)
             if self.device.type == "cpu" and dtype in (torch.float16, torch.bfloat16):
                 dtype = torch.float32  # half-precision matmuls are slow or missing on many CPUs
+        from transformers.utils import logging as hf_logging
+
+        bar = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # no "Loading weights" bar in the CLI's output
         try:
             self.model = AutoModelForCausalLM.from_pretrained(self.path, dtype=dtype, use_safetensors=True, **local)
         except ValueError as e:  # transformers' "Unrecognized configuration class ..." for non-causal LMs
             raise EngineError(f"{self.path}: not a causal language model ({config.model_type}): {e}") from e
         except OSError as e:
             raise EngineError(f"{self.path}: cannot load the weights: {e}") from e
+        finally:
+            if bar:
+                hf_logging.enable_progress_bar()
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(self.path, **local)
         except (OSError, ValueError, TypeError) as e:
@@ -274,8 +281,9 @@ class TransformersEngine:
             text = self.tokenizer.apply_chat_template(
                 [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=False
             )
-            return self.tokenizer(text, add_special_tokens=False)["input_ids"]
-        return self.tokenizer(prompt)["input_ids"]
+            return self.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
+        # verbose=False: an over-long prompt is reported as Skipped, not as a tokenizer warning.
+        return self.tokenizer(prompt, verbose=False)["input_ids"]
 
     def generate(self, prompts: Sequence[str], n: int, sampling: SamplingConfig) -> list[Samples]:
         """Per prompt, in order: n completions, or Skipped with a reason.
@@ -569,8 +577,9 @@ class VLLMEngine:
             text = self.tokenizer.apply_chat_template(
                 [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=False
             )
-            return self.tokenizer(text, add_special_tokens=False)["input_ids"]
-        return self.tokenizer(prompt)["input_ids"]
+            return self.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
+        # verbose=False: an over-long prompt is reported as Skipped, not as a tokenizer warning.
+        return self.tokenizer(prompt, verbose=False)["input_ids"]
 
     def generate(self, prompts: Sequence[str], n: int, sampling: SamplingConfig) -> list[Samples]:
         _check_request(prompts, n)
