@@ -61,7 +61,8 @@ def run_hf_generate(engine: TransformersEngine, prompts: list[str], n: int, samp
             do_sample=sampling.temperature > 0,
             temperature=sampling.temperature,
             top_p=sampling.top_p,
-            max_new_tokens=sampling.max_tokens,
+            # Same cap as the engine: no further than the model's context.
+            max_new_tokens=min(sampling.max_tokens, engine.context - enc["input_ids"].shape[1]),
             num_return_sequences=n,
             pad_token_id=tok.pad_token_id,
         )

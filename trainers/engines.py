@@ -633,3 +633,19 @@ class VLLMEngine:
         for proc in self._procs:
             proc.join(timeout=60)
         self._procs, self._conns, self._local = [], [], None
+
+
+ENGINES = {"transformers": TransformersEngine, "vllm": VLLMEngine}
+
+
+def open_engine(kind: str, model: str | os.PathLike, **options) -> RolloutEngine:
+    """The engine named `kind` ("transformers" or "vllm") on `model` (a folder or "toy").
+
+    >>> open_engine("tpu", "toy")  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    ...
+    EngineError: unknown engine 'tpu'; valid: transformers, vllm
+    """
+    if kind not in ENGINES:
+        raise EngineError(f"unknown engine {kind!r}; valid: {', '.join(ENGINES)}")
+    return ENGINES[kind](model, **options)

@@ -39,7 +39,7 @@ import torch
 from tokenizers import Tokenizer, decoders, models
 from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from assay.curricula.arithmetic import ArithmeticSpec, generate_arithmetic
+from assay.curricula.arithmetic import generate_arithmetic
 
 SPECIAL_TOKENS = ["<pad>", "<bos>", "<eos>", "<unk>", "<|user|>", "<|assistant|>"]
 # Printable ASCII and newline: every character of the corpus, and enough that arbitrary
@@ -64,11 +64,8 @@ class Args:
     out: str = "toy-checkpoint"  # folder to write the checkpoint into
     seed: int = 0  # torch and data-order seed
     data_seed: int = 1  # generator seed of the training problems (not the corpus's 0)
-    train_problems: int = 120_000  # problems drawn (before removing held-out ones)
-    # Relative share of problems with 1, 2, ... 6 steps. Short problems are over-represented:
-    # they are cheap, teach the format and single operations, and leave long ones hard.
-    step_weights: str = "3,3,2,2,1,1"
-    steps: int = 2400  # optimizer steps
+    train_problems: int = 120_000  # distinct problems drawn (before removing held-out ones)
+    steps: int = 2000  # optimizer steps
     batch_size: int = 64  # sequences per step
     lr: float = 2e-3  # peak AdamW learning rate, after `warmup` linear steps; cosine to 10%
     warmup: int = 100
@@ -122,15 +119,7 @@ def build_model(args: Args, tokenizer: PreTrainedTokenizerFast) -> LlamaForCausa
 def encode_examples(args: Args, tokenizer: PreTrainedTokenizerFast) -> list[tuple[list[int], int]]:
     """(token ids, prompt length) per training problem; the loss starts after the prompt."""
     held_out = {p.prompt for p in generate_arithmetic(HELD_OUT_COUNT, HELD_OUT_SEED)}
-    weights = [float(w) for w in args.step_weights.split(",")]
-    problems = []
-    for steps, weight in enumerate(weights, start=1):
-        # Fixing min_steps = max_steps = s draws from the default spec's distribution
-        # conditioned on s steps: the same problems the built-in corpus has at that length.
-        spec = ArithmeticSpec(min_steps=steps, max_steps=steps)
-        count = round(args.train_problems * weight / sum(weights))
-        drawn = generate_arithmetic(count, seed=args.data_seed * 1000 + steps, spec=spec)
-        problems += [p for p in drawn if p.prompt not in held_out]
+    problems = [p for p in generate_arithmetic(args.train_problems, args.data_seed) if p.prompt not in held_out]
     prompts = [
         tokenizer.apply_chat_template([{"role": "user", "content": p.prompt}], add_generation_prompt=True, tokenize=False)
         for p in problems
