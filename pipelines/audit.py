@@ -48,6 +48,7 @@ class AuditConfig:
     model: str  # "toy" or a local checkpoint folder
     benchmarks: tuple[str, ...]
     k: int = 8  # samples per item (and per control) for the diversity probe
+    max_tokens: int = 256  # length of each diversity sample: the opening of a solution shows collapse
     max_items: int | None = None  # audit only the first N items of each benchmark
     seed: int = 0  # control variants and sampling
     trust_remote_code: bool = False
@@ -133,8 +134,8 @@ def completion_probe(engine: TransformersEngine, texts: Sequence[str], answers: 
     return per_text
 
 
-def diversity_probe(engine: TransformersEngine, texts: Sequence[str], k: int, seed: int) -> list[float]:
-    outputs = engine.generate(list(texts), k, SamplingConfig(temperature=1.0, max_tokens=512, seed=seed))
+def diversity_probe(engine: TransformersEngine, texts: Sequence[str], k: int, seed: int, max_tokens: int) -> list[float]:
+    outputs = engine.generate(list(texts), k, SamplingConfig(temperature=1.0, max_tokens=max_tokens, seed=seed))
     return [0.0 if isinstance(out, Skipped) else diversity([c.text for c in out]) for out in outputs]
 
 
@@ -144,6 +145,7 @@ def audit_problems(
     problems: Sequence[BenchmarkProblem],
     k: int,
     seed: int,
+    max_tokens: int = 256,
     progress: Callable[[int], None] = lambda n: None,
 ) -> list[ItemAudit]:
     """Both probes on each problem and its number-changed control."""
@@ -155,7 +157,7 @@ def audit_problems(
     answers = [p.answer for p in problems] * 2
     completions = completion_probe(raw, texts, answers)
     progress(len(problems))
-    diversities = diversity_probe(chat, texts, k, seed)
+    diversities = diversity_probe(chat, texts, k, seed, max_tokens)
     progress(len(problems))
 
     def probe(i: int) -> Probe:
@@ -188,7 +190,7 @@ def audit_model(
         chat = TransformersEngine(config.model, trust_remote_code=config.trust_remote_code)
     except EngineError as exc:
         raise AssayError(str(exc)) from None
-    return AuditResult(config.model, audit_problems(raw, chat, problems, config.k, config.seed, progress))
+    return AuditResult(config.model, audit_problems(raw, chat, problems, config.k, config.seed, config.max_tokens, progress))
 
 
 def write_audit(result: AuditResult, prefix: Path) -> Path:

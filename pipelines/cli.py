@@ -411,6 +411,7 @@ def audit_model_cmd(
     benchmark: list[str] = typer.Option(..., "--benchmark", help="A registered benchmark (repeatable); see `assay bench list`."),
     model: str = typer.Option("toy", "--model", help="A local checkpoint folder, or the built-in toy policy."),
     k: int = typer.Option(8, "--k", help="Samples per item for the diversity probe."),
+    max_tokens: int = typer.Option(256, "--max-tokens", help="Length of each diversity-probe sample."),
     max_items: Optional[int] = typer.Option(None, "--max-items", help="Audit only the first N items of each benchmark."),
     seed: int = typer.Option(0, "--seed", help="Seed of the control variants and the sampling."),
     report: Optional[Path] = typer.Option(None, "--report", help="Report prefix (writes PREFIX.json). Default: reports/<model>-audit beside the catalog."),
@@ -419,7 +420,7 @@ def audit_model_cmd(
     """Probe a model for memorized benchmark items: partial-prompt completion and output diversity."""
     from assay.pipelines import audit
 
-    config = audit.AuditConfig(model=model, benchmarks=tuple(benchmark), k=k, max_items=max_items, seed=seed,
+    config = audit.AuditConfig(model=model, benchmarks=tuple(benchmark), k=k, max_tokens=max_tokens, max_items=max_items, seed=seed,
                                trust_remote_code=trust_remote_code)
     path = _catalog_path()
     with Catalog.open(path, read_only=True) as cat:

@@ -283,7 +283,8 @@ def decontaminate_catalog(cat: Catalog, matchers: Matchers, report: Report, run_
                           advance: Callable[[int], None] = lambda n: None) -> int:
     """Check every record; replace the findings for these benchmarks in `contamination`. Returns findings written."""
     rows: list[tuple] = []
-    reader = cat.con.sql("SELECT uid, prompt, meta FROM records ORDER BY uid").to_arrow_reader(CATALOG_BATCH)
+    # Its own cursor: the stream stays open while findings are written on the main connection.
+    reader = cat.con.cursor().sql("SELECT uid, prompt, meta FROM records ORDER BY uid").to_arrow_reader(CATALOG_BATCH)
     for batch in reader:
         uids, texts, metas = (batch.column(i).to_pylist() for i in range(3))
         prompts, dates = [], []

@@ -207,6 +207,8 @@ class TransformersEngine:
         dtype: weights' dtype; default the checkpoint's (float32 on CPU if it is half precision).
         batch_size: sequences decoded together; the speed/memory knob.
         trust_remote_code: run the checkpoint's own Python code (never implied).
+        chat_template: False sends prompts as plain text to continue, template or not (the
+            memorization audit's partial-prompt probe needs raw continuation).
     """
 
     # Stop strings are looked for every this many steps (decoding text is per-row Python work,
@@ -220,6 +222,7 @@ class TransformersEngine:
         dtype: torch.dtype | None = None,
         batch_size: int = 256,
         trust_remote_code: bool = False,
+        chat_template: bool = True,
     ) -> None:
         from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
@@ -228,6 +231,7 @@ class TransformersEngine:
         self.path = resolve_model(model)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.batch_size = batch_size
+        self.chat_template = chat_template
         local = {"local_files_only": True, "trust_remote_code": trust_remote_code}
         try:
             config = AutoConfig.from_pretrained(self.path, **local)
@@ -277,7 +281,7 @@ class TransformersEngine:
 
     def encode(self, prompt: str) -> list[int]:
         """Prompt text -> the token ids the model sees (chat template when there is one)."""
-        if self.tokenizer.chat_template:
+        if self.chat_template and self.tokenizer.chat_template:
             text = self.tokenizer.apply_chat_template(
                 [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=False
             )

@@ -45,10 +45,10 @@ def test_audit_separates_planted_memorization_and_not_the_untouched_toy(tmp_path
     problems = fixture_benchmark()
     memorized = problems[::2]  # two of each template: the held-out half shares every template
     memorized_ids = {p.benchmark_id for p in memorized}
-    tuned = finetune_text("toy", [p.prompt for p in memorized], tmp_path / "tuned", TextFinetune(steps=150, lr=2e-3))
+    tuned = finetune_text("toy", [p.prompt for p in memorized], tmp_path / "tuned", TextFinetune(steps=300, lr=2e-3))
 
-    planted = audit_problems(TransformersEngine(tuned, chat_template=False), TransformersEngine(tuned), problems, k=3, seed=0)
-    untouched = audit_problems(TransformersEngine("toy", chat_template=False), TransformersEngine("toy"), problems, k=3, seed=0)
+    planted = audit_problems(TransformersEngine(tuned, chat_template=False), TransformersEngine(tuned), problems, 3, 0, 48)
+    untouched = audit_problems(TransformersEngine("toy", chat_template=False), TransformersEngine("toy"), problems, 3, 0, 48)
 
     assert separation(planted, memorized_ids) >= 0.9
     assert 0.25 <= separation(untouched, memorized_ids) <= 0.75
@@ -56,3 +56,4 @@ def test_audit_separates_planted_memorization_and_not_the_untouched_toy(tmp_path
     memorized_items = [i for i in planted if i.benchmark_id in memorized_ids]
     assert sum(i.item.completion_score > i.control.completion_score for i in memorized_items) >= 0.75 * len(memorized_items)
     assert sum(any(i.item.exact.values()) for i in memorized_items) >= len(memorized_items) // 2
+    assert not any(any(i.item.exact.values()) for i in planted if i.benchmark_id not in memorized_ids)
