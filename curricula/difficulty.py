@@ -154,7 +154,7 @@ class AdaptiveK:
     band_lo: float = 0.1  # the learnable band of pass rates, [band_lo, band_hi]
     band_hi: float = 0.9
     confidence: float = 0.95  # P(in band) beyond this (or below 1 - this) is a sure call
-    round_fraction: float = 0.1  # share of all prompts topped up per round
+    round_fraction: float = 0.25  # share of all prompts topped up per round
     prior_strength: float = 10.0  # uniform pseudo-prompts mixed into the pooled prior
 
     def __post_init__(self) -> None:

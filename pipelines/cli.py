@@ -331,8 +331,8 @@ def _print_audit(report) -> None:
 @app.command("difficulty")
 def difficulty_cmd(
     model: str = typer.Option("toy", "--model", help="A local checkpoint folder, or the built-in toy policy."),
-    k: int = typer.Option(16, "--k", help="Samples per prompt (fixed), or the most any prompt gets (adaptive)."),
-    policy: str = typer.Option("adaptive", "--policy", help="adaptive: stop early on sure calls, half the rollouts; fixed: exactly k."),
+    k: int = typer.Option(16, "--k", help="Samples per prompt (fixed); adaptive spends half as many in all, up to 2k on one prompt."),
+    policy: str = typer.Option("adaptive", "--policy", help="adaptive: stop early on sure calls, spend the saving on unsure ones; fixed: exactly k."),
     engine: str = typer.Option("transformers", "--engine", help="transformers (CPU or GPU) or vllm (GPU)."),
     source: Optional[str] = typer.Option(None, "--source", help="Only this source's records. Default: all."),
     temperature: float = typer.Option(1.0, "--temperature", help="Sampling temperature (0: greedy)."),
@@ -372,7 +372,7 @@ def _run_difficulty(cat: Catalog, config):
     ).fetchone()[0]
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console) as progress:
-        task = progress.add_task(f"sample {config.model} ({config.policy}, k<={config.k})", total=prompts * config.k)
+        task = progress.add_task(f"sample {config.model} ({config.policy}, k={config.k})", total=prompts * config.k)
         result = difficulty.estimate_difficulty(cat, config, progress=lambda n: progress.advance(task, n))
         progress.update(task, total=progress.tasks[0].completed or 1)
     _print_difficulty(result)

@@ -38,7 +38,16 @@ from assay.curricula.difficulty import AdaptiveK, BetaPosterior, learnability, p
 from assay.pipelines.catalog import Catalog
 from assay.pipelines.errors import AssayError
 from assay.pipelines.ingest import verifier_options
-from assay.trainers.engines import Completion, EngineError, SamplingConfig, Skipped, resolve_model
+from assay.trainers.engines import (
+    ENGINES,
+    Completion,
+    EngineError,
+    RolloutEngine,
+    SamplingConfig,
+    Skipped,
+    open_engine,
+    resolve_model,
+)
 from assay.verifiers import VERIFIER_VERSION, verify_batch
 
 PASS_AT = (1, 2, 4, 8, 16, 32, 64)
@@ -47,48 +56,37 @@ CHUNK_PROMPTS = 128  # prompts sampled, verified and recorded together (one tran
 
 # -- sampling policies: how many more samples each prompt gets, from its counts so far --------
 
-Policy = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (n [P], c [P]) -> more [P]
+
+class Policy(Protocol):
+    def more_samples(self, n: np.ndarray, c: np.ndarray) -> np.ndarray: ...  # (n [P], c [P]) -> [P]
 
 
-def fixed_policy(k: int) -> Policy:
+@dataclass(frozen=True)
+class FixedK:
     """Exactly k samples per prompt."""
-    return lambda n, c: np.maximum(k - np.asarray(n), 0)
+
+    k: int
+
+    def more_samples(self, n: np.ndarray, c: np.ndarray) -> np.ndarray:
+        return np.maximum(self.k - np.asarray(n), 0)
 
 
-def adaptive_policy(k: int) -> Policy:
-    """Adaptive k (curricula.difficulty.AdaptiveK): at most k per prompt, half of fixed k's
-    rollouts in all, spent where the learnable call is uncertain."""
-    return AdaptiveK(first_k=min(4, k), max_k=k, budget=max(k / 2, min(4, k))).more_samples
+def adaptive_k(k: int) -> AdaptiveK:
+    """Adaptive k (curricula.difficulty.AdaptiveK) in place of fixed k: half of fixed k's
+    rollouts in all, spent where the learnable call is uncertain, at most 2k on one prompt."""
+    first = min(4, k)
+    return AdaptiveK(first_k=first, max_k=2 * k, budget=max(k / 2, first))
 
 
-POLICIES: dict[str, Callable[[int], Policy]] = {"adaptive": adaptive_policy, "fixed": fixed_policy}
-
-
-class Engine(Protocol):
-    def generate(self, prompts: list[str], n: int, sampling: SamplingConfig) -> list[list[Completion] | Skipped]: ...
-
-
-def _transformers_engine(path: Path, trust_remote_code: bool) -> Engine:
-    from assay.trainers.engines import TransformersEngine
-
-    return TransformersEngine(path, trust_remote_code=trust_remote_code)
-
-
-def _vllm_engine(path: Path, trust_remote_code: bool) -> Engine:
-    from assay.trainers.engines import VLLMEngine
-
-    return VLLMEngine(path, trust_remote_code=trust_remote_code)
-
-
-ENGINES: dict[str, Callable[[Path, bool], Engine]] = {"transformers": _transformers_engine, "vllm": _vllm_engine}
+POLICIES: dict[str, Callable[[int], Policy]] = {"adaptive": adaptive_k, "fixed": FixedK}
 
 
 @dataclass(frozen=True)
 class DifficultyConfig:
     model: str  # "toy" or a local checkpoint folder
-    k: int = 16  # samples per prompt (fixed), or the most any prompt gets (adaptive)
+    k: int = 16  # samples per prompt (fixed); adaptive spends half as many, at most 2k on one
     policy: str = "adaptive"  # a key of POLICIES
-    engine: str = "transformers"  # a key of ENGINES
+    engine: str = "transformers"  # a key of assay.trainers.engines.ENGINES
     source: str | None = None  # only records of this source; None: all
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     workers: int | None = None  # verifier processes; None: one per core
@@ -147,8 +145,9 @@ def model_fingerprint(path: Path) -> str:
     return digest.hexdigest()[:12]
 
 
-def sampling_hash(sampling: SamplingConfig, policy: str, k: int) -> str:
-    blob = json.dumps({"sampling": asdict(sampling), "policy": policy, "k": k}, sort_keys=True)
+def sampling_hash(sampling: SamplingConfig, policy: Policy) -> str:
+    """Every setting that shapes what is sampled: the sampling config and the policy's fields."""
+    blob = json.dumps({"sampling": asdict(sampling), type(policy).__name__: asdict(policy)}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -196,7 +195,7 @@ class Observation:
 
 def run_rounds(
     catalog: Catalog,
-    engine: Engine,
+    engine: Callable[[], RolloutEngine],
     prompts: list[Prompt],
     config: DifficultyConfig,
     model_id: str,
@@ -206,7 +205,9 @@ def run_rounds(
 ) -> DifficultyResult:
     """Sample, verify and record, round by round, until the policy asks for nothing more.
 
-    `progress(samples)` is called after each chunk with the samples it asked for."""
+    `engine()` gives the rollout engine; it is called only once there is something to sample,
+    so a rerun that finds everything stored never loads the model. `progress(samples)` is
+    called after each chunk with the samples it asked for."""
     result = DifficultyResult(run_id, model_id, config_hash, [])
     policy = POLICIES[config.policy](config.k)
     stored = stored_counts(catalog, model_id, config_hash)
@@ -214,7 +215,7 @@ def run_rounds(
     c = np.array([stored.get(p.uid, (0, 0, 0.0))[1] for p in prompts], dtype=int)
     skipped = np.zeros(len(prompts), dtype=bool)
     while True:
-        more = np.where(skipped, 0, policy(n, c))
+        more = np.where(skipped, 0, policy.more_samples(n, c))
         if not more.any():
             break
         result.rounds += 1
@@ -227,7 +228,7 @@ def run_rounds(
             # Chunks bound the work lost to a kill and keep the progress bar moving.
             for start in range(0, len(members), CHUNK_PROMPTS):
                 chunk = members[start : start + CHUNK_PROMPTS]
-                outputs = engine.generate([prompts[i].prompt for i in chunk], m, sampling)
+                outputs = engine().generate([prompts[i].prompt for i in chunk], m, sampling)
                 observations = _observe(prompts, chunk, outputs, config.workers, result, skipped)
                 catalog.add_difficulty(
                     [(prompts[o.index].uid, o.k, o.n_correct, o.mean_reward, o.mean_tokens) for o in observations],
@@ -309,8 +310,8 @@ def summarize(prompts: list[Prompt], counts: dict[str, tuple[int, int, float]]) 
 def estimate_difficulty(
     catalog: Catalog,
     config: DifficultyConfig,
-    engine: Engine | None = None,
-    progress: Callable[[int], None] = lambda sampled: None,
+    engine: RolloutEngine | None = None,
+    progress: Callable[[int], None] = lambda samples: None,
 ) -> DifficultyResult:
     """The whole command: select, reuse what is stored, sample the rest, summarise."""
     prompts = select_prompts(catalog, config.source)
@@ -319,15 +320,20 @@ def estimate_difficulty(
     except EngineError as exc:
         raise AssayError(str(exc)) from None
     model_id = f"{config.model}@{model_fingerprint(path)}"
-    config_hash = sampling_hash(config.sampling, config.policy, config.k)
-    run_id = catalog.start_run("difficulty", {**asdict(config), "model_id": model_id, "sampling_hash": config_hash})
-    try:
-        if engine is None:
+    config_hash = sampling_hash(config.sampling, POLICIES[config.policy](config.k))
+    opened: list[RolloutEngine] = [engine] if engine is not None else []
+
+    def get_engine() -> RolloutEngine:
+        if not opened:
             try:
-                engine = ENGINES[config.engine](path, config.trust_remote_code)
+                opened.append(open_engine(config.engine, path, trust_remote_code=config.trust_remote_code))
             except EngineError as exc:
                 raise AssayError(str(exc)) from None
-        result = run_rounds(catalog, engine, prompts, config, model_id, config_hash, run_id, progress)
+        return opened[0]
+
+    run_id = catalog.start_run("difficulty", {**asdict(config), "model_id": model_id, "sampling_hash": config_hash})
+    try:
+        result = run_rounds(catalog, get_engine, prompts, config, model_id, config_hash, run_id, progress)
         result.prompts = summarize(prompts, stored_counts(catalog, model_id, config_hash))
     except BaseException as exc:
         catalog.finish_run(run_id, "failed", {"error": str(exc) or type(exc).__name__})

@@ -1,0 +1,134 @@
+"""`assay difficulty` on the real toy model: history appended, reruns reuse it, kills resume."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from assay.pipelines import difficulty
+from assay.pipelines.catalog import Catalog
+from assay.pipelines.difficulty import DifficultyConfig, estimate_difficulty, stored_counts
+from assay.pipelines.errors import AssayError
+from assay.pipelines.ingest import ingest, resolve_source
+from assay.pipelines.presets import PRESETS
+from assay.trainers.engines import SamplingConfig, TransformersEngine
+from tests.helpers import write_jsonl
+
+FAST = SamplingConfig(temperature=1.0, max_tokens=200)
+
+
+def fill(cat, count=24):
+    source, name, preset = resolve_source("builtin:arithmetic", count=count, seed=0)
+    ingest(cat, source, preset, name)
+
+
+def rows(cat):
+    return cat.con.execute("SELECT count(*), coalesce(sum(k), 0) FROM difficulty").fetchone()
+
+
+def test_fixed_k_appends_history_and_a_rerun_samples_nothing(catalog):
+    fill(catalog)
+    config = DifficultyConfig(model="toy", k=4, policy="fixed", sampling=FAST, workers=1)
+    first = estimate_difficulty(catalog, config)
+    assert first.sampled == 24 * 4 and rows(catalog) == (24, 96)
+    assert all(p.n == 4 and 0 <= p.n_correct <= 4 for p in first.prompts)
+    assert {p.pass_rate for p in first.prompts} >= {0.0}  # the toy fails some prompts...
+    assert any(p.pass_rate > 0 for p in first.prompts)  # ...and solves others
+    again = estimate_difficulty(catalog, config)
+    assert again.sampled == 0 and rows(catalog) == (24, 96)
+    assert [(p.uid, p.n_correct) for p in again.prompts] == [(p.uid, p.n_correct) for p in first.prompts]
+    # Another config is another history: appended, the first left as it was.
+    other = DifficultyConfig(model="toy", k=4, policy="fixed", sampling=SamplingConfig(temperature=0.7, max_tokens=200), workers=1)
+    assert estimate_difficulty(catalog, other).sampled == 96 and rows(catalog) == (48, 192)
+    statuses = catalog.con.execute("SELECT DISTINCT kind, status FROM runs WHERE kind = 'difficulty'").fetchall()
+    assert statuses == [("difficulty", "ok")]
+
+
+def test_summary_statistics_follow_the_counts(catalog):
+    fill(catalog, 8)
+    result = estimate_difficulty(catalog, DifficultyConfig(model="toy", k=8, policy="fixed", sampling=FAST, workers=1))
+    for p in result.prompts:
+        assert p.pass_at[1] == pytest.approx(p.n_correct / 8)
+        assert p.posterior_mean == pytest.approx((1 + p.n_correct) / 10)
+        assert p.interval90[0] <= p.posterior_mean <= p.interval90[1]
+        assert p.learnability == pytest.approx(p.posterior_mean * (1 - p.posterior_mean))
+
+
+def test_a_run_killed_midway_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch):
+    monkeypatch.setattr(difficulty, "CHUNK_PROMPTS", 4)
+    config = DifficultyConfig(model="toy", k=4, policy="adaptive", sampling=FAST, workers=1)
+    engine = TransformersEngine("toy")
+    with Catalog.open(tmp_path / "whole.duckdb") as cat:
+        fill(cat, 16)
+        estimate_difficulty(cat, config, engine=engine)
+        whole = stored_counts(cat, *_ids(cat))
+
+    calls = {"n": 0}
+    real_generate = engine.generate
+
+    def dies_on_third_chunk(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt("killed")
+        return real_generate(*args, **kwargs)
+
+    with Catalog.open(tmp_path / "resumed.duckdb") as cat:
+        fill(cat, 16)
+        monkeypatch.setattr(engine, "generate", dies_on_third_chunk)
+        with pytest.raises(KeyboardInterrupt):
+            estimate_difficulty(cat, config, engine=engine)
+        assert 0 < rows(cat)[0] < len(whole)  # two chunks recorded, whole
+        monkeypatch.setattr(engine, "generate", real_generate)
+        estimate_difficulty(cat, config, engine=engine)
+        assert stored_counts(cat, *_ids(cat)) == whole
+        assert cat.con.execute("SELECT status FROM runs WHERE kind = 'difficulty' ORDER BY started_at").fetchall() == [
+            ("failed",), ("ok",)
+        ]
+
+
+def _ids(cat):
+    return cat.con.execute("SELECT DISTINCT model, sampling_hash FROM difficulty").fetchone()
+
+
+def test_over_long_and_bad_requests(catalog, tmp_path):
+    long_prompt = "Compute " + "+".join(["1"] * 200) + "."  # over the toy's 256-token context
+    write_jsonl(tmp_path / "long.jsonl", [{"problem": long_prompt, "answer": "200"}, {"problem": "Compute 2+2.", "answer": "4"}])
+    source, name, _ = resolve_source(str(tmp_path / "long.jsonl"))
+    ingest(catalog, source, PRESETS["answer"], name)
+    result = estimate_difficulty(catalog, DifficultyConfig(model="toy", k=2, policy="fixed", sampling=FAST, workers=1))
+    assert result.skipped == {"prompt_too_long": 1} and len(result.prompts) == 1
+    with pytest.raises(AssayError, match="--k must be a positive"):
+        DifficultyConfig(model="toy", k=0)
+    with pytest.raises(AssayError, match="--policy 'greedy' is unknown; valid: adaptive, fixed"):
+        DifficultyConfig(model="toy", policy="greedy")
+    with pytest.raises(AssayError, match="no such model folder"):
+        estimate_difficulty(catalog, DifficultyConfig(model=str(tmp_path / "nope")))
+    with pytest.raises(AssayError, match="no records of source 'gsm8k'; sources: long"):
+        estimate_difficulty(catalog, DifficultyConfig(model="toy", source="gsm8k"))
+
+
+def test_a_checkpoint_that_is_not_a_causal_lm_is_refused(catalog, tmp_path):
+    from transformers import ViTConfig, ViTModel
+
+    fill(catalog, 2)
+    folder = tmp_path / "vit"  # an image encoder: no causal-LM class exists for it
+    config = ViTConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, image_size=8, patch_size=4)
+    ViTModel(config).save_pretrained(folder)
+    with pytest.raises(AssayError, match="not a causal language model"):
+        estimate_difficulty(catalog, DifficultyConfig(model=str(folder), k=2, sampling=FAST, workers=1))
+
+
+def test_cli_difficulty_writes_a_report(tmp_path):
+    env_catalog = str(tmp_path / "c.duckdb")
+    run = lambda *a: subprocess.run([sys.executable, "-m", "assay.pipelines.cli", "--catalog", env_catalog, *a],
+                                    capture_output=True, text=True, timeout=300)
+    assert run("ingest", "builtin:arithmetic", "--count", "12").returncode == 0
+    done = run("difficulty", "--model", "toy", "--k", "4", "--policy", "fixed", "--max-tokens", "200",
+               "--workers", "1", "--report", str(tmp_path / "d.jsonl"))
+    assert done.returncode == 0, done.stderr
+    assert "48 samples drawn now" in done.stdout and "prompts by pass rate" in done.stdout
+    lines = [json.loads(line) for line in (tmp_path / "d.jsonl").read_text().splitlines()]
+    assert len(lines) == 12 and {"pass_at", "posterior_mean", "interval90", "learnability"} <= set(lines[0])
+    bad = run("difficulty", "--k", "0")
+    assert bad.returncode == 2 and "--k must be a positive" in bad.stderr
