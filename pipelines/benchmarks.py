@@ -38,7 +38,7 @@ from datetime import date, datetime
 from typing import Any, Callable, Iterable, Sequence
 
 from assay.filters.decontam import BenchmarkProblem
-from assay.pipelines.catalog import Catalog, _now
+from assay.pipelines.catalog import Catalog, utc_now
 from assay.pipelines.errors import AssayError
 from assay.pipelines.presets import _number_text, gsm8k_gold
 from assay.pipelines.readers import Source
@@ -249,7 +249,7 @@ def register_benchmark(cat: Catalog, name: str, problems: Sequence[BenchmarkProb
         con.execute(
             "INSERT INTO benchmarks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [name, source, preset, digest, len(problems), sum(p.released is not None for p in problems),
-             json.dumps(dict(skipped), sort_keys=True), run_id, _now()],
+             json.dumps(dict(skipped), sort_keys=True), run_id, utc_now()],
         )
         con.execute("COMMIT")
     except BaseException:

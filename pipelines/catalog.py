@@ -120,12 +120,12 @@ def resolve_catalog_path(cli_value: str | os.PathLike[str] | None) -> Path:
     return Path(os.environ.get(CATALOG_ENV) or DEFAULT_CATALOG)
 
 
-def _now() -> datetime:
+def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
 def new_run_id(kind: str) -> str:
-    return f"{kind}-{_now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+    return f"{kind}-{utc_now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
 
 
 class Catalog:
@@ -208,14 +208,14 @@ class Catalog:
         run_id = new_run_id(kind)
         self.con.execute(
             "INSERT INTO runs VALUES (?, ?, ?, 'running', ?, NULL, NULL)",
-            [run_id, kind, json.dumps(args, sort_keys=True, default=str), _now()],
+            [run_id, kind, json.dumps(args, sort_keys=True, default=str), utc_now()],
         )
         return run_id
 
     def finish_run(self, run_id: str, status: str, summary: dict[str, Any]) -> None:
         self.con.execute(
             "UPDATE runs SET status = ?, finished_at = ?, summary = ? WHERE run_id = ?",
-            [status, _now(), json.dumps(summary, sort_keys=True, default=str), run_id],
+            [status, utc_now(), json.dumps(summary, sort_keys=True, default=str), run_id],
         )
 
     # -- ingestion ------------------------------------------------------------------------
@@ -228,7 +228,7 @@ class Catalog:
         re-ingestion and is skipped; one stored with another split or answer is a conflicting
         duplicate and goes to quarantine naming both versions.
         """
-        now = _now()
+        now = utc_now()
         con = self.con
         con.register("_batch", records)
         con.execute("BEGIN")
@@ -302,7 +302,7 @@ class Catalog:
                 FROM _obs
                 """,
                 {"model": model, "hash": sampling_hash, "version": verifier_version, "origin": origin,
-                 "step": step, "run": run_id, "now": _now()},
+                 "step": step, "run": run_id, "now": utc_now()},
             )
         finally:
             self.con.unregister("_obs")

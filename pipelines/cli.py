@@ -289,6 +289,12 @@ def quickstart_cmd(
         json_path, html_path = decon.write_report(summary, decon.default_report_prefix(None, path, rep.run_id))
         _print_decontamination(summary, written, json_path, html_path)
 
+        console.rule("3. estimate difficulty: the toy policy, adaptive pass@k")
+        from assay.pipelines.difficulty import DifficultyConfig
+        from assay.trainers.engines import SamplingConfig
+
+        _run_difficulty(cat, DifficultyConfig(model="toy", k=16, sampling=SamplingConfig(temperature=1.0, max_tokens=256)))
+
         console.rule("catalog")
         _print_stats(cat.stats())
 

@@ -43,7 +43,7 @@ from assay.filters.decontam import (
     release_window,
 )
 from assay.pipelines.benchmarks import parse_release_date
-from assay.pipelines.catalog import Catalog, _now, new_run_id
+from assay.pipelines.catalog import Catalog, utc_now, new_run_id
 from assay.pipelines.errors import AssayError
 from assay.pipelines.readers import FILE_SUFFIXES, file_source
 from assay.pipelines.schema import MAX_FIELD_CHARS, make_uid
@@ -156,7 +156,7 @@ class Report:
             benchmarks.append(entry)
         return {
             "run_id": self.run_id, "mode": self.mode, "input": self.input, "output": self.output,
-            "finished_at": _now().isoformat(timespec="seconds"), "seconds": round(time.perf_counter() - self.started, 2),
+            "finished_at": utc_now().isoformat(timespec="seconds"), "seconds": round(time.perf_counter() - self.started, 2),
             "settings": {k: (v.isoformat() if isinstance(v, date) else v) for k, v in self.settings.__dict__.items()},
             "rows": self.rows, "rows_contaminated": self.rows_contaminated, "skipped": dict(self.skipped),
             "findings": {m: sum(n for (_, method), n in self.findings.items() if method == m) for m in METHODS},
@@ -295,7 +295,7 @@ def decontaminate_catalog(cat: Catalog, matchers: Matchers, report: Report, run_
             prompts.append(prompt)
             dates.append(_row_date(_meta_value(meta, report.settings.date_col), report))
         per_row = check_block(prompts, dates, matchers, report)
-        now = _now()
+        now = utc_now()
         for uid, prompt, findings in zip(uids, prompts, per_row):
             report.add(uid, prompt or "", findings, matchers)
             rows.extend((uid, f.benchmark, f.benchmark_id, f.method, f.score, f.span, run_id, now) for f in findings)
