@@ -44,7 +44,9 @@ def finetune_text(
     lm = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, use_safetensors=True, dtype=torch.float32)
     eos = tokenizer.eos_token_id
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
-    encoded = [tokenizer(t)["input_ids"] + [eos] for t in texts]
+    # Texts longer than the model's context are cut to it: positions past it were never trained.
+    context = getattr(lm.config, "max_position_embeddings", None) or 10**9
+    encoded = [(tokenizer(t, verbose=False)["input_ids"] + [eos])[:context] for t in texts]
     optimizer = torch.optim.AdamW(lm.parameters(), lr=args.lr, weight_decay=0.0)
     rng = random.Random(args.seed)
     order: list[int] = []
