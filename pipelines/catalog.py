@@ -321,7 +321,8 @@ class Catalog:
         runs = con.execute(
             "SELECT run_id, kind, status, coalesce(summary, '') FROM runs ORDER BY started_at DESC LIMIT 5"
         ).fetchall()
-        size = self.path.stat().st_size if self.path.exists() else 0
+        # The write-ahead log holds what is not yet checkpointed into the file itself.
+        size = sum(p.stat().st_size for p in (self.path, Path(f"{self.path}.wal")) if p.exists())
         return CatalogStats(str(self.path), size, tables, records, quarantine, runs)
 
 

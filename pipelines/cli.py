@@ -404,7 +404,8 @@ def _print_difficulty(result) -> None:
         table.add_row(label, *(f"{sum(1 for p in result.prompts if p.source == s and test(p.pass_rate)):,}" for s in sources))
     console.print(table)
     examples = Table("uid", "n", "correct", "pass@1", "pass@4", "posterior 90%", "p(1-p)", title="examples", title_justify="left")
-    for p in sorted(result.prompts, key=lambda p: -p.learnability)[:5]:
+    ranked = sorted(result.prompts, key=lambda p: p.posterior_mean)
+    for p in ranked[:: max(1, len(ranked) // 5)][:5]:  # five prompts from hardest to easiest
         lo, hi = p.interval90
         examples.add_row(p.uid[:12], str(p.n), str(p.n_correct), f"{p.pass_at[1]:.2f}",
                          f"{p.pass_at[4]:.2f}" if 4 in p.pass_at else "-", f"{p.posterior_mean:.2f} [{lo:.2f}, {hi:.2f}]",
