@@ -14,9 +14,9 @@ operand distribution.
 Example:
     >>> problems = generate_arithmetic(3, seed=0)
     >>> [p.steps for p in problems]
-    [3, 1, 4]
+    [4, 2, 4]
     >>> problems[1].prompt, problems[1].answer
-    ('Compute 86-13.', '73')
+    ('Compute (39+93)*42.', '5544')
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ verifier needs besides the gold (the mc choice texts) under meta["verifier_optio
 
 Example:
     >>> PRESETS["gsm8k"].map_row({"question": "2+2?", "answer": "2+2=4\\n#### 4"})
-    Mapped(prompt='2+2?', answer='4')
+    Mapped(prompt='2+2?', answer='4', options=None)
 """
 
 from __future__ import annotations

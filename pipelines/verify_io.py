@@ -8,7 +8,7 @@ or non-text field, an unknown verifier) raises AssayError.
 
 Example:
     >>> report = verify_file("in.jsonl", "out.jsonl", workers=2, timeout_s=2.0)  # doctest: +SKIP
-    >>> report.counts
+    >>> report.counts  # doctest: +SKIP
     Counter({'correct': 7, 'incorrect': 1})
 """
 
