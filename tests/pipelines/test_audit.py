@@ -57,3 +57,25 @@ def test_audit_separates_planted_memorization_and_not_the_untouched_toy(tmp_path
     assert sum(i.item.completion_score > i.control.completion_score for i in memorized_items) >= 0.75 * len(memorized_items)
     assert sum(any(i.item.exact.values()) for i in memorized_items) >= len(memorized_items) // 2
     assert not any(any(i.item.exact.values()) for i in planted if i.benchmark_id not in memorized_ids)
+
+
+def test_cli_audit_model_reports_per_benchmark_and_per_item(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "assay.pipelines.cli", "--catalog", str(tmp_path / "c.duckdb"), *args],
+                              capture_output=True, text=True, timeout=300)
+
+    added = run("bench", "add", "arith-eval", "builtin:arithmetic-eval", "--prompt-col", "problem", "--answer-col", "answer", "--id-col", "id")
+    assert added.returncode == 0, added.stderr
+    done = run("audit-model", "--model", "toy", "--benchmark", "arith-eval", "--max-items", "3", "--k", "2",
+               "--max-tokens", "16", "--report", str(tmp_path / "audit"))
+    assert done.returncode == 0, done.stderr
+    assert "memorization audit" in done.stdout
+    payload = json.loads((tmp_path / "audit.json").read_text())
+    assert payload["benchmarks"]["arith-eval"]["items"] == 3 and len(payload["items"]) == 3
+    assert {"item", "control"} <= set(payload["items"][0])
+    missing = run("audit-model", "--benchmark", "aime24")
+    assert missing.returncode == 2 and "arith-eval" in missing.stderr  # the error lists what is registered
