@@ -215,7 +215,10 @@ def run_rounds(
     c = np.array([stored.get(p.uid, (0, 0, 0.0))[1] for p in prompts], dtype=int)
     skipped = np.zeros(len(prompts), dtype=bool)
     while True:
-        more = np.where(skipped, 0, policy.more_samples(n, c))
+        # Prompts the engine cannot take leave the plan (and the pooled prior) for good.
+        active = ~skipped
+        more = np.zeros_like(n)
+        more[active] = policy.more_samples(n[active], c[active])
         if not more.any():
             break
         result.rounds += 1

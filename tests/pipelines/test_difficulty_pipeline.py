@@ -98,13 +98,18 @@ def test_over_long_and_bad_requests(catalog, tmp_path):
     ingest(catalog, source, PRESETS["answer"], name)
     result = estimate_difficulty(catalog, DifficultyConfig(model="toy", k=2, policy="fixed", sampling=FAST, workers=1))
     assert result.skipped == {"prompt_too_long": 1} and len(result.prompts) == 1
+    # Adaptive rounds go on past a skipped prompt: the others still get their later rounds.
+    fill(catalog, 6)
+    adaptive = estimate_difficulty(catalog, DifficultyConfig(model="toy", k=16, sampling=FAST, workers=1))
+    assert adaptive.skipped == {"prompt_too_long": 1} and adaptive.rounds > 1
+    assert sum(p.n for p in adaptive.prompts) > 4 * len(adaptive.prompts)
     with pytest.raises(AssayError, match="--k must be a positive"):
         DifficultyConfig(model="toy", k=0)
     with pytest.raises(AssayError, match="--policy 'greedy' is unknown; valid: adaptive, fixed"):
         DifficultyConfig(model="toy", policy="greedy")
     with pytest.raises(AssayError, match="no such model folder"):
         estimate_difficulty(catalog, DifficultyConfig(model=str(tmp_path / "nope")))
-    with pytest.raises(AssayError, match="no records of source 'gsm8k'; sources: long"):
+    with pytest.raises(AssayError, match="no records of source 'gsm8k'; sources: arithmetic, long"):
         estimate_difficulty(catalog, DifficultyConfig(model="toy", source="gsm8k"))
 
 
