@@ -317,7 +317,10 @@ def verify_cmd(
         return
     if input_path is None or output_path is None:
         raise AssayError("give --input and --output, or --audit")
-    report = verify_io.verify_file(input_path, output_path, workers, timeout)
+    lines = sum(1 for line in input_path.open(encoding="utf-8", errors="replace") if line.strip()) if input_path.is_file() else 0
+    with _progress("verify", lines, "rows") as progress:
+        task = progress.task_ids[0]
+        report = verify_io.verify_file(input_path, output_path, workers, timeout, lambda n: progress.advance(task, n))
     counts = ", ".join(f"{status} {n:,}" for status, n in report.counts.most_common())
     console.print(f"verified {report.rows:,} lines -> {output_path}: {counts}")
 

@@ -18,7 +18,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from assay.pipelines.errors import AssayError
 from assay.verifiers import VERIFIERS, Verdict, check_gold, gold_as_response, verify_batch
@@ -78,18 +78,30 @@ def read_items(path: str | Path, labelled: bool = False) -> list[dict[str, Any]]
     return items
 
 
-def verify_file(input_path: str | Path, output_path: str | Path, workers: int | None, timeout_s: float) -> VerifyReport:
-    """Verify every line of `input_path`; write them, in order, with status and score added."""
+CHUNK_ITEMS = 10_000  # items verified and written per step of the progress bar
+
+
+def verify_file(
+    input_path: str | Path,
+    output_path: str | Path,
+    workers: int | None,
+    timeout_s: float,
+    advance: Callable[[int], None] = lambda n: None,
+) -> VerifyReport:
+    """Verify every line of `input_path`; write them, in order, with status and score added.
+    `advance(n)` is called as each chunk of n items is written."""
     _check_run_options(workers, timeout_s)
     items = read_items(input_path)
-    verdicts = verify_batch(items, workers=workers, timeout_s=timeout_s)
     report = VerifyReport(rows=len(items))
     output_path = Path(output_path)
     output_path.parent.mkdir(parents=True, exist_ok=True)
     with output_path.open("w", encoding="utf-8") as f:
-        for item, verdict in zip(items, verdicts):
-            report.counts[verdict.status] += 1
-            f.write(json.dumps({**item, "status": verdict.status, "score": verdict.score}, ensure_ascii=False) + "\n")
+        for start in range(0, len(items), CHUNK_ITEMS):
+            chunk = items[start : start + CHUNK_ITEMS]
+            for item, verdict in zip(chunk, verify_batch(chunk, workers=workers, timeout_s=timeout_s)):
+                report.counts[verdict.status] += 1
+                f.write(json.dumps({**item, "status": verdict.status, "score": verdict.score}, ensure_ascii=False) + "\n")
+            advance(len(chunk))
     return report
 
 
