@@ -235,3 +235,33 @@ def test_builtin_arithmetic_is_seeded_and_idempotent(catalog):
     assert set(json.loads(meta)) == {"steps", "solution"}
     with pytest.raises(AssayError, match="only to builtin"):
         resolve_source("data.jsonl", count=5)
+
+
+def test_sigkill_mid_ingest_leaves_whole_blocks_and_a_rerun_completes(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    rows = [{"problem": f"What is {i} plus {i + 1}? (item {i})", "answer": str(2 * i + 1)} for i in range(150_000)]
+    path = write_jsonl(tmp_path / "big.jsonl", rows)
+    args = [sys.executable, "-m", "assay.pipelines.cli", "--catalog", str(tmp_path / "c.duckdb"), "ingest", str(path), "--preset", "answer"]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    with_rows = 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+        if (tmp_path / "c.duckdb.wal").exists() or (tmp_path / "c.duckdb").exists():
+            with_rows += 1
+            if with_rows == 8:  # a little after the catalog appears: mid-ingest
+                os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    with Catalog.open(tmp_path / "c.duckdb") as cat:
+        partial = cat.stats().tables["records"]
+        assert partial % readers.BLOCK_ROWS == 0 and partial < 150_000  # killed mid-way: whole blocks only
+    done = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    with Catalog.open(tmp_path / "c.duckdb") as cat:
+        assert cat.stats().tables["records"] == 150_000
+        assert cat.con.execute("SELECT count(DISTINCT uid) FROM records").fetchone() == (150_000,)
