@@ -62,7 +62,7 @@ def _catalog_path() -> Path:
 
 
 @contextmanager
-def _progress(description: str, total: int, unit: str) -> Iterator[Progress]:
+def _progress(description: str, total: int | None, unit: str) -> Iterator[Progress]:
     count = DownloadColumn() if unit == "bytes" else MofNCompleteColumn()
     columns = (TextColumn("{task.description}"), BarColumn(), count, TimeElapsedColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=False) as progress:
@@ -379,9 +379,8 @@ def _run_difficulty(cat: Catalog, config):
         "SELECT count(*) FROM records" + (" WHERE source = ?" if config.source else ""),
         [config.source] if config.source else [],
     ).fetchone()[0]
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console) as progress:
-        task = progress.add_task(f"sample {config.model} ({config.policy}, k={config.k})", total=prompts * config.k)
+    with _progress(f"sample {config.model} ({config.policy}, k={config.k})", prompts * config.k, "rows") as progress:
+        task = progress.task_ids[0]
         result = difficulty.estimate_difficulty(cat, config, progress=lambda n: progress.advance(task, n))
         progress.update(task, total=progress.tasks[0].completed or 1)
     _print_difficulty(result)
@@ -434,9 +433,8 @@ def audit_model_cmd(
                                trust_remote_code=trust_remote_code)
     path = _catalog_path()
     with Catalog.open(path, read_only=True) as cat:
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=console) as progress:
-            task = progress.add_task(f"audit {model}", total=None)
+        with _progress(f"audit {model}", None, "rows") as progress:
+            task = progress.task_ids[0]
             result = audit.audit_model(cat, config, progress=lambda n: progress.advance(task, n))
     table = Table("benchmark", "items", "completion ROUGE-L", "exact", "answer", "diversity", "items > control",
                   title="memorization audit (item / clean control)", title_justify="left")
