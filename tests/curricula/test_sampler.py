@@ -59,20 +59,20 @@ def test_knapsack_tiny_example_by_hand():
     assert not equal(alpha, beta, config).skipped.any()
 
 
-def test_decay_moves_evidence_toward_the_prior_each_step():
+def test_decay_weights_earlier_evidence_at_each_observation():
     config = SamplerConfig(prompts_per_batch=1, rollouts_per_batch=4, decay=0.5, strategy="uniform")
     sampler = OnlineSampler([SamplerItem("x", n=10, n_correct=4)], config)
-    assert sampler.value("x") == pytest.approx(5 / 12)  # Beta(1 + 4, 1 + 6), before any step
-    sampler.next_batch()  # alpha = 1 + 0.5 * 4 = 3, beta = 1 + 0.5 * 6 = 4
-    assert sampler.value("x") == pytest.approx(3 / 7)
-    sampler.observe("x", [1.0, 1.0, 1.0])  # Beta(6, 4)
+    assert sampler.value("x") == pytest.approx(5 / 12)  # Beta(1 + 4, 1 + 6)
+    sampler.next_batch()  # steps alone change nothing: the seed waits until the prompt is seen again
+    assert sampler.value("x") == pytest.approx(5 / 12)
+    sampler.observe("x", [1.0, 1.0, 1.0])  # alpha = 1 + 0.5 * 4 + 3 = 6, beta = 1 + 0.5 * 6 = 4
     assert sampler.value("x") == pytest.approx(0.6)
-    sampler.next_batch()  # alpha = 1 + 0.5 * 5 = 3.5, beta = 1 + 0.5 * 3 = 2.5
+    sampler.observe("x", [0.0, 0.0])  # alpha = 1 + 0.5 * 5 = 3.5, beta = 1 + 0.5 * 3 + 2 = 4.5
     state = sampler.state_dict()
-    assert (state["alpha"], state["beta"]) == ([3.5], [2.5])
-    for _ in range(60):  # with no new evidence the posterior returns to the prior
-        sampler.next_batch()
-    assert sampler.value("x") == pytest.approx(0.5)
+    assert (state["alpha"], state["beta"]) == ([3.5], [4.5])
+    for _ in range(60):  # evidence settles at g / (1 - decay) = 2 / 0.5 = 4 samples: Beta(1 + 4, 1)
+        sampler.observe("x", [1.0, 1.0])
+    assert sampler.value("x") == pytest.approx(5 / 6)
 
 
 def test_success_threshold_and_zero_variance_use_the_rewards_as_given():
