@@ -119,7 +119,7 @@ class Draw:
 # -- the exact expectation behind the knapsack -------------------------------------------------
 
 
-def beta_moments(alpha: np.ndarray, beta: np.ndarray, max_n: int) -> np.ndarray:
+def _beta_moments(alpha: np.ndarray, beta: np.ndarray, max_n: int) -> np.ndarray:
     """E[p^n] under Beta(alpha, beta) for n = 0..max_n: prod_{j<n} (alpha + j) / (alpha + beta + j),
     the ratio B(alpha + n, beta) / B(alpha, beta) as a running product.  [K, max_n + 1]"""
     alpha = np.asarray(alpha, dtype=float)[:, None]
@@ -136,7 +136,7 @@ def nondegenerate_prob(alpha: np.ndarray, beta: np.ndarray, max_n: int) -> np.nd
     >>> nondegenerate_prob([1.0], [1.0], 3).round(4).tolist()   # uniform prior: (n - 1) / (n + 1)
     [[0.0, 0.0, 0.3333, 0.5]]
     """
-    value = 1.0 - beta_moments(alpha, beta, max_n) - beta_moments(beta, alpha, max_n)
+    value = 1.0 - _beta_moments(alpha, beta, max_n) - _beta_moments(beta, alpha, max_n)
     value[:, 0] = 0.0
     return value
 

@@ -155,6 +155,22 @@ def test_bandit_moves_to_the_group_with_larger_advantage():
     assert (late == 0.5).mean() > 0.8
 
 
+def test_bandit_learns_from_arms_whose_candidates_the_knapsack_skips():
+    # "dead" prompts were seen 0 of 16 offline: the knapsack skips them, so they are never rolled
+    # out. Each skip counts as a group with |advantage| 0 for their arm, which the bandit leaves.
+    items = [SamplerItem(f"d{i}", group="dead", n=16) for i in range(40)]
+    items += [SamplerItem(f"l{i}", group="live", n=16, n_correct=8) for i in range(40)]
+    sampler = OnlineSampler(items, SamplerConfig(strategy="bandit"))
+    rng = np.random.default_rng(0)
+    skipped = []
+    for _ in range(10):
+        for d in sampler.next_batch():
+            sampler.observe(d.uid, rollout(rng, 0.5, d.n))
+        skipped.append(sampler.metrics()["batch/predicted_zero_variance_skipped"])
+    assert skipped[0] == 8.0  # neither arm observed yet: 8 slots each
+    assert skipped[-3:] == [0.0, 0.0, 0.0]
+
+
 def test_knapsack_skips_prompts_the_catalog_saw_always_fail_or_pass():
     rates = [0.0] * 100 + [1.0] * 100 + [0.5] * 100
     items = [SamplerItem(f"u{i}", n=16, n_correct=int(16 * p)) for i, p in enumerate(rates)]
