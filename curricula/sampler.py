@@ -201,10 +201,10 @@ def bandit(pool: Pool, k: int, config: SamplerConfig, rng: np.random.Generator) 
     candidate the allocator skipped as predicted zero-variance). Each new group of an arm
     weights the arm's earlier ones by decay, so its mean tracks the policy and its pull count
     stays bounded (at 1 / (1 - decay)); the score is UCB on those discounted figures,
-    mean + ucb_c * sqrt(log(1 + all pulls) / arm pulls). The k slots go
-    one at a time to the best-scoring arm that still has unchosen prompts, each slot counting
-    as a pull so the bonus spreads them; an arm never observed is tried first. Within an arm,
-    prompts are chosen by Thompson sampling toward the band."""
+    mean + ucb_c * sqrt(log(1 + all pulls) / arm pulls). The k slots go one at a time to the
+    best-scoring arm that still has unchosen prompts, each slot counting as a pull so the
+    bonus spreads them; an arm never observed is tried first. Within an arm, prompts are
+    chosen by Thompson sampling toward the band."""
     sizes = np.array([m.size for m in pool.members])  # [G]
     mean = np.divide(pool.arm_reward, pool.arm_pulls, out=np.zeros_like(pool.arm_reward), where=pool.arm_pulls > 0)
     slots = np.zeros(sizes.size, dtype=int)  # [G]
