@@ -461,7 +461,8 @@ def train_cmd(
     reward: str = typer.Option("verifier", "--reward", help="verifier, or random (the spurious-reward control)."),
     prompts_per_step: int = typer.Option(16, "--prompts-per-step", help="Prompts sampled per step."),
     rollouts_per_step: int = typer.Option(128, "--rollouts-per-step", help="Rollouts per step, shared among its prompts."),
-    lr: float = typer.Option(3e-4, "--lr", help="AdamW learning rate (the default suits the toy; use ~1e-6 for real LLMs)."),
+    lr: float = typer.Option(3e-5, "--lr", help="AdamW learning rate (the default suits the toy; ~1e-6 suits billion-parameter LLMs)."),
+    updates_per_step: int = typer.Option(2, "--updates-per-step", help="Optimizer steps per rollout batch (mini-batches; later ones are clipped off-policy updates)."),
     max_tokens: int = typer.Option(256, "--max-tokens", help="Most tokens per completion."),
     eval_spec: Optional[str] = typer.Option(None, "--eval", help="Held-out set: builtin:arithmetic-eval or a shard folder. Default: hold out --eval-size shard prompts."),
     eval_size: int = typer.Option(64, "--eval-size", help="Held-out prompts evaluated."),
@@ -483,7 +484,7 @@ def train_cmd(
     from assay.trainers.grpo import GRPOConfig, TrainError
 
     try:
-        grpo = GRPOConfig(steps=steps, advantage=advantage, reward=reward, lr=lr, max_tokens=max_tokens, eval_every=eval_every,
+        grpo = GRPOConfig(steps=steps, advantage=advantage, reward=reward, lr=lr, updates_per_batch=updates_per_step, max_tokens=max_tokens, eval_every=eval_every,
                           eval_k=eval_k, checkpoint_every=checkpoint_every, seed=seed)
     except TrainError as exc:
         raise AssayError(str(exc)) from None
