@@ -27,7 +27,9 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401  (pa.compute)
 
+from assay.filters.decision import Decision
 from assay.pipelines.errors import AssayError
 from assay.pipelines.schema import QUARANTINE_SCHEMA, make_qid, raw_excerpt
 
@@ -306,6 +308,26 @@ class Catalog:
             )
         finally:
             self.con.unregister("_obs")
+
+    def add_decisions(self, uids: pa.Array, filter_name: str, decision: Decision, run_id: str) -> int:
+        """Record the rows `decision` drops, each with its reason and scores (JSON), in one
+        transaction. Kept rows are not written: a row's absence means it passed. Returns rows written."""
+        dropped = pa.compute.invert(decision.keep)
+        count = int(pa.compute.sum(dropped.cast(pa.int64())).as_py() or 0)
+        scores = pa.table(decision.scores).filter(dropped).to_pylist() if decision.scores else [{}] * count
+        table = pa.table({"uid": uids.filter(dropped), "reason": decision.reason.filter(dropped),
+                          "scores": [json.dumps(s, sort_keys=True) for s in scores]})
+        if table.num_rows == 0:
+            return 0
+        self.con.register("_dropped", table)
+        try:
+            self.con.execute(
+                "INSERT INTO decisions SELECT uid, $filter, false, reason, scores, $run, $now FROM _dropped",
+                {"filter": filter_name, "run": run_id, "now": utc_now()},
+            )
+        finally:
+            self.con.unregister("_dropped")
+        return table.num_rows
 
     # -- reading --------------------------------------------------------------------------
 

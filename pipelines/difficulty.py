@@ -315,9 +315,13 @@ def estimate_difficulty(
     config: DifficultyConfig,
     engine: RolloutEngine | None = None,
     progress: Callable[[int], None] = lambda samples: None,
+    prompts: list[Prompt] | None = None,
 ) -> DifficultyResult:
-    """The whole command: select, reuse what is stored, sample the rest, summarise."""
-    prompts = select_prompts(catalog, config.source)
+    """The whole command: select, reuse what is stored, sample the rest, summarise.
+
+    `prompts`: the records to estimate (`assay curate` passes the rows its filters kept);
+    default: every record of `config.source`."""
+    prompts = select_prompts(catalog, config.source) if prompts is None else prompts
     try:
         path = resolve_model(config.model)
     except EngineError as exc:
