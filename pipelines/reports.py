@@ -283,7 +283,7 @@ def line_chart_svg(steps: Sequence[int], series: Sequence[tuple[str, str, Sequen
     lo, hi = y_range if y_range else (min(present, default=0.0), max(present, default=1.0))
     if y_range is None and hi - lo < 1e-9:  # a flat line: give it room above and below
         lo, hi = lo - 0.5, hi + 0.5
-    y_ticks = nice_ticks(lo, hi) if y_range is None else nice_ticks(*y_range)
+    y_ticks = nice_ticks(lo, hi)
     # One logged step: a range around it, so it sits in the middle.
     x_lo, x_hi = (min(steps), max(steps)) if max(steps) > min(steps) else (steps[0] - 1, steps[0] + 1)
     x_ticks = [t for t in nice_ticks(x_lo, x_hi, count=6) if t.is_integer()]  # steps are whole numbers
@@ -420,8 +420,11 @@ def section_links(value: Any) -> str:
 def section_settings(value: Any) -> str:
     rows = []
     for name, setting in _mapping(value, "settings").items():
-        if setting is not None and not isinstance(setting, (str, int, float, bool)):
-            raise _fail(f"settings[{name!r}]", f"expected text, a number, true/false or null, got {type(setting).__name__}")
+        where = f"settings[{name!r}]"
+        if isinstance(setting, (int, float)) and not isinstance(setting, bool):
+            _number(setting, where)  # finite: NaN cannot be written as JSON
+        elif setting is not None and not isinstance(setting, (str, bool)):
+            raise _fail(where, f"expected text, a number, true/false or null, got {type(setting).__name__}")
         rows.append(f"<tr><td>{e(_text(name, 'settings'))}</td><td>{e(json.dumps(setting, ensure_ascii=False))}</td></tr>")
     return _section("Settings", "What this run was asked to do.",
                     "<table><tr><th>setting</th><th>value</th></tr>" + "".join(rows) + "</table>")
@@ -561,7 +564,10 @@ def section_training(value: Any) -> str:
             if len(values) != len(steps):
                 raise _fail(f"training.{key}", f"{len(values)} values for {len(steps)} steps")
             for i, v in enumerate(values):
-                if v is not None and not 0.0 <= _number(v, f"training.{key}[{i}]") <= 1.0 and key != "reward":
+                if v is None:
+                    continue
+                _number(v, f"training.{key}[{i}]")
+                if key != "reward" and not 0.0 <= v <= 1.0:  # the others are shares: their charts span [0, 1]
                     raise _fail(f"training.{key}[{i}]", f"expected a fraction in [0, 1], got {v!r}")
     panels = []
     for title, keys, y_range, caption in TRAINING_CHARTS:

@@ -21,6 +21,7 @@ import os
 import select
 import shutil
 import subprocess
+import sys
 import time
 import zlib
 from dataclasses import dataclass
@@ -31,7 +32,15 @@ import numpy as np
 BINARIES = ("chromium", "chromium-browser")  # Debian's package, Ubuntu's name for it
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
          "--remote-debugging-pipe")
+WIRE = "import os, sys; os.dup2(int(sys.argv[1]), 3); os.dup2(int(sys.argv[2]), 4); os.execv(sys.argv[3], sys.argv[3:])"
 TIMEOUT_S = 60.0  # for the whole session: a cold start on a loaded machine takes a few seconds
+
+
+def _high(fd: int) -> int:
+    """`fd` moved to the lowest free descriptor >= 10 (close-on-exec, like every descriptor Python opens)."""
+    high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
+    os.close(fd)
+    return high
 
 
 def chromium_binary() -> str | None:
@@ -51,21 +60,18 @@ class DevTools:
     events that arrive meanwhile in `events`."""
 
     def __init__(self, binary: str, profile: Path) -> None:
-        to_browser_r, self._to_browser = os.pipe()
-        self._from_browser, from_browser_w = os.pipe()
-
-        def wire() -> None:  # in the child: the pipe ends onto descriptors 3 and 4
-            # Move both ends above 4 first: os.pipe may have returned 3 or 4 itself.
-            high_r, high_w = fcntl.fcntl(to_browser_r, fcntl.F_DUPFD, 10), fcntl.fcntl(from_browser_w, fcntl.F_DUPFD, 10)
-            os.dup2(high_r, 3)
-            os.dup2(high_w, 4)
-
+        # Our pipe ends sit at descriptors 10 and up, so putting them onto 3 and 4 overwrites neither.
+        to_browser_r, self._to_browser = (_high(fd) for fd in os.pipe())
+        self._from_browser, from_browser_w = (_high(fd) for fd in os.pipe())
         profile.mkdir(parents=True, exist_ok=True)
         self.stderr = profile / "chromium.log"
+        # A fresh Python moves the ends onto 3 and 4 and execs Chromium: a preexec_fn would do the
+        # same inside a fork of this (maybe multi-threaded) process, which can deadlock.
+        command = [sys.executable, "-c", WIRE, str(to_browser_r), str(from_browser_w),
+                   binary, *FLAGS, f"--user-data-dir={profile}", "about:blank"]
         with open(self.stderr, "wb") as log:
-            self.process = subprocess.Popen([binary, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
-                                            stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                            preexec_fn=wire, close_fds=False)
+            self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                            pass_fds=(to_browser_r, from_browser_w))
         os.close(to_browser_r)
         os.close(from_browser_w)
         self.deadline = time.monotonic() + TIMEOUT_S

@@ -233,6 +233,8 @@ def test_training_curves_with_some_series():
      "training.heldout_accuracy[1]: expected a fraction in [0, 1], got 1.5"),
     ({"training": {"step": [0, 1], "reward": [0.5, float("nan")]}}, "training.reward[1]: expected a finite number"),
     ({"training": {"step": [2, 1]}}, "training.step: expected a non-empty, increasing list of steps"),
+    ({"settings": {"lr": float("inf")}}, "settings['lr']: expected a finite number, got float inf"),
+    ({"settings": {"stages": [1, 2]}}, "settings['stages']: expected text, a number, true/false or null, got list"),
     ({"curriculum": {"stage_rows": {0: 1}, "stage_weight": {1: 1.0}, "source_weight": {}, "replay_weight": 0.0}},
      "curriculum.stage_weight: stages [1] differ from stage_rows' [0]"),
 ])
