@@ -230,7 +230,8 @@ def _y_axis(frame: Frame, ticks: list[float]) -> list[str]:
     for t in ticks:
         y = frame.base - (t - ticks[0]) / (ticks[-1] - ticks[0]) * frame.plot_h
         parts.append(f"<line x1='{frame.left:g}' x2='{frame.width - frame.right:g}' y1='{y:.2f}' y2='{y:.2f}' "
-                     f"stroke='#e4e9f0'/><text x='{frame.left - 6:g}' y='{y + 3.5:.2f}' text-anchor='end'>{e(fmt(t))}</text>")
+                     f"stroke='#e4e9f0'/><text x='{frame.left - 6:g}' y='{y + 3.5:.2f}' text-anchor='end'>"
+                     f"{e(fmt(t))}</text>")
     return parts
 
 
@@ -442,7 +443,8 @@ def section_funnel(value: Any) -> str:
         if rows_out > rows_in:
             raise _fail(where, f"rows_out {rows_out} is more than rows_in {rows_in}")
         if sum(dropped.values()) != rows_in - rows_out:
-            raise _fail(where, f"dropped adds up to {sum(dropped.values())} rows, rows_in - rows_out is {rows_in - rows_out}")
+            raise _fail(where, f"dropped adds up to {sum(dropped.values())} rows, "
+                               f"rows_in - rows_out is {rows_in - rows_out}")
     if not steps:
         return _section("Funnel", "Rows in and out of each step.", "<p>No steps ran.</p>")
     reasons = list(dict.fromkeys(r for step in steps for r in step["dropped"]))
@@ -486,7 +488,8 @@ def section_difficulty(value: Any) -> str:
         panels.append(f"<div class='panel'><h3>{e(source)}</h3><p class='meta'>{e(totals)} rows</p>"
                       + bar_chart_svg(rows, labels, f"pass-rate histogram of {source}") + "</div>")
     caption = ("Rows per pass-rate bin for each source (pass rate: the share of sampled answers the verifier "
-               "accepted; 0 is unsolved, 1 is always solved)" + (", before and after filtering." if len(phases) == 2 else "."))
+               "accepted; 0 is unsolved, 1 is always solved)"
+               + (", before and after filtering." if len(phases) == 2 else "."))
     return _section("Difficulty", caption, _legend([(p, colour[p]) for p, _ in phases])
                     + "<div class='grid'>" + "".join(panels) + "</div>")
 
@@ -528,7 +531,8 @@ def section_contamination(value: Any) -> str:
 def section_curriculum(value: Any) -> str:
     value = _mapping(value, "curriculum")
     _keys(value, "curriculum", ("stage_rows", "stage_weight", "source_weight", "replay_weight"))
-    stage_rows = {s: _count(n, f"curriculum.stage_rows[{s!r}]") for s, n in _mapping(value["stage_rows"], "curriculum.stage_rows").items()}
+    stage_rows = {s: _count(n, f"curriculum.stage_rows[{s!r}]")
+                  for s, n in _mapping(value["stage_rows"], "curriculum.stage_rows").items()}
     stage_weight = {s: _number(w, f"curriculum.stage_weight[{s!r}]")
                     for s, w in _mapping(value["stage_weight"], "curriculum.stage_weight").items()}
     if set(stage_weight) != set(stage_rows):
@@ -540,8 +544,8 @@ def section_curriculum(value: Any) -> str:
     if stage_rows:
         chart = bar_chart_svg([("rows", AFTER, list(stage_rows.values()))], [f"stage {s}" for s in stage_rows],
                               "rows per curriculum stage", Frame(520, 200, 52, 12, 8, 26))
-        table = "".join(f"<tr><td>stage {e(s)}</td><td class='num'>{n:,}</td><td class='num'>{stage_weight[s]:.4f}</td></tr>"
-                        for s, n in stage_rows.items())
+        table = "".join(f"<tr><td>stage {e(s)}</td><td class='num'>{n:,}</td>"
+                        f"<td class='num'>{stage_weight[s]:.4f}</td></tr>" for s, n in stage_rows.items())
         body.append(f"<div class='grid2'><div>{chart}</div><div><table><tr><th>stage</th><th>rows</th><th>weight</th></tr>"
                     f"{table}</table></div></div>")
     top = max(source_weight.values(), default=0.0) or 1.0

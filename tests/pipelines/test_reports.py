@@ -52,7 +52,8 @@ def realistic_summary() -> dict:
         "funnel": [
             {"step": "ingest", "rows_in": 2071, "rows_out": 2060, "dropped": {"bad_json": 7, "empty_prompt": 4}},
             {"step": "dedup", "rows_in": 2060, "rows_out": 1902, "dropped": {"duplicate": 151, "near_duplicate": 7}},
-            {"step": "decontaminate", "rows_in": 1902, "rows_out": 1868, "dropped": {"contaminated: ngram": 29, "contaminated: ngram_masked": 5}},
+            {"step": "decontaminate", "rows_in": 1902, "rows_out": 1868,
+             "dropped": {"contaminated: ngram": 29, "contaminated: ngram_masked": 5}},
             {"step": "gold check", "rows_in": 1868, "rows_out": 1851, "dropped": {"bad_gold": 17}},
             {"step": "learnability", "rows_in": 1851, "rows_out": 1187, "dropped": {"too_easy": 412, "too_hard": 252}},
         ],
@@ -275,7 +276,8 @@ def test_png_decoder_reverses_every_filter():
         return len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
 
     header = (5).to_bytes(4, "big") * 2 + bytes([8, 2, 0, 0, 0])
-    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"".join(rows))) + chunk(b"IEND", b"")
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"".join(rows)))
+           + chunk(b"IEND", b""))
     assert np.array_equal(chromium.decode_png(png), image)
 
 
