@@ -19,7 +19,6 @@ block of prompts through every layer and the temporal rule), `decontaminate_file
 
 from __future__ import annotations
 
-import html
 import json
 import time
 from collections import Counter, defaultdict
@@ -46,6 +45,7 @@ from assay.pipelines.benchmarks import parse_release_date
 from assay.pipelines.catalog import Catalog, utc_now, new_run_id
 from assay.pipelines.errors import AssayError
 from assay.pipelines.readers import FILE_SUFFIXES, file_source
+from assay.pipelines.reports import e, page, write_pair
 from assay.pipelines.schema import MAX_FIELD_CHARS, make_uid
 
 PROMPT_COLUMNS = ("prompt", "problem", "question")  # read in this order when --prompt-col is not given
@@ -360,34 +360,15 @@ def check_input_suffix(path: Path) -> None:
 
 # -- report files ---------------------------------------------------------------------------------
 
-_CSS = """
-body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}
-table{border-collapse:collapse;margin:1em 0}
-td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top;text-align:left}
-th{background:#f3f3f3}
-.num{text-align:right;font-variant-numeric:tabular-nums}
-.pair td{width:50%;white-space:pre-wrap;word-break:break-word;font-family:ui-monospace,monospace;font-size:12px}
-.span{background:#fff3b0}
-.meta{color:#555;font-size:12px}
-"""
-
-
 def write_report(report_json: dict[str, Any], prefix: Path) -> tuple[Path, Path]:
     """PREFIX.json (the numbers) and PREFIX.html (the same, for people; self-contained, no scripts,
     every piece of text escaped: prompts are untrusted input)."""
-    prefix.parent.mkdir(parents=True, exist_ok=True)
-    json_path, html_path = prefix.with_name(prefix.name + ".json"), prefix.with_name(prefix.name + ".html")
-    json_path.write_text(json.dumps(report_json, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
-    html_path.write_text(render_html(report_json), encoding="utf-8")
-    return json_path, html_path
+    json_text = json.dumps(report_json, indent=2, ensure_ascii=False, default=str) + "\n"
+    return write_pair(prefix, json_text, render_html(report_json))
 
 
 def render_html(r: dict[str, Any]) -> str:
-    e = lambda value: html.escape(str(value), quote=True)  # noqa: E731
     out = [
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-        "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; style-src 'unsafe-inline'\">",
-        f"<title>assay decontaminate {e(r['run_id'])}</title><style>{_CSS}</style></head><body>",
         f"<h1>Decontamination report</h1><p class='meta'>run {e(r['run_id'])} · {e(r['mode'])} · input {e(r['input'])}"
         f" · finished {e(r['finished_at'])} · {e(r['seconds'])} s</p>",
         f"<p><b>{r['rows_contaminated']:,}</b> of {r['rows']:,} rows contaminated.</p>",
@@ -428,5 +409,4 @@ def render_html(r: dict[str, Any]) -> str:
             f"<tr><td>{e(x['prompt'])}</td><td>{e(x['benchmark_prompt'])}</td></tr>"
             f"<tr><td colspan='2'>matched span: <span class='span'>{e(x['span'])}</span></td></tr></table>"
         )
-    out.append("</body></html>\n")
-    return "\n".join(out)
+    return page(f"assay decontaminate {r['run_id']}", "\n".join(out))
