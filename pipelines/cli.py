@@ -233,18 +233,10 @@ def decontaminate_cmd(
 
 
 def _decontaminate_catalog(cat: Catalog, path: Path, benchmark, problems, hashes, matchers, settings):
-    run_id = cat.start_run("decontaminate", {"benchmarks": benchmark, **{k: str(v) for k, v in settings.__dict__.items()}})
-    rep = decon.new_report("catalog", str(path), problems, hashes, settings, run_id)
     total = cat.con.execute("SELECT count(*) FROM records").fetchone()[0]
-    try:
-        with _progress("decontaminate", total, "rows") as progress:
-            task = progress.task_ids[0]
-            written = decon.decontaminate_catalog(cat, matchers, rep, run_id, lambda n: progress.advance(task, n))
-    except BaseException as exc:
-        cat.finish_run(run_id, "failed", {"error": str(exc) or type(exc).__name__})
-        raise
-    cat.finish_run(run_id, "ok", {"rows": rep.rows, "rows_contaminated": rep.rows_contaminated, "findings": written})
-    return rep, written
+    with _progress("decontaminate", total, "rows") as progress:
+        task = progress.task_ids[0]
+        return decon.record_catalog_check(cat, problems, hashes, matchers, settings, lambda n: progress.advance(task, n))
 
 
 def _print_decontamination(r: dict, written: Optional[int], json_path: Path, html_path: Path) -> None:

@@ -41,7 +41,7 @@ from assay.filters.decontam import (
     impossible_by_date,
     release_window,
 )
-from assay.pipelines.benchmarks import parse_release_date
+from assay.pipelines.benchmarks import list_benchmarks, load_problems, parse_release_date
 from assay.pipelines.catalog import Catalog, utc_now, new_run_id
 from assay.pipelines.errors import AssayError
 from assay.pipelines.readers import FILE_SUFFIXES, file_source
@@ -311,6 +311,41 @@ def decontaminate_catalog(cat: Catalog, matchers: Matchers, report: Report, run_
         cat.con.execute("ROLLBACK")
         raise
     return len(rows)
+
+
+def record_catalog_check(cat: Catalog, problems: list[BenchmarkProblem], hashes: dict[str, str], matchers: Matchers,
+                         settings: Settings, advance: Callable[[int], None] = lambda n: None) -> tuple[Report, int]:
+    """`decontaminate_catalog` recorded as a `decontaminate` run. Returns (report, findings written)."""
+    names = list(dict.fromkeys(p.benchmark for p in problems))
+    run_id = cat.start_run("decontaminate", {"benchmarks": names, **{k: str(v) for k, v in settings.__dict__.items()}})
+    report = new_report("catalog", str(cat.path), problems, hashes, settings, run_id)
+    try:
+        written = decontaminate_catalog(cat, matchers, report, run_id, advance)
+    except BaseException as exc:
+        cat.finish_run(run_id, "failed", {"error": str(exc) or type(exc).__name__})
+        raise
+    cat.finish_run(run_id, "ok", {"rows": report.rows, "rows_contaminated": report.rows_contaminated, "findings": written})
+    return report, written
+
+
+@dataclass(frozen=True)
+class CatalogCheck:
+    summary: dict[str, Any]  # the report's numbers (Report.to_json)
+    findings: int  # rows written to the contamination table
+    json_path: Path
+    html_path: Path
+
+
+def check_catalog(cat: Catalog, benchmarks: list[str], settings: Settings,
+                  advance: Callable[[int], None] = lambda n: None) -> CatalogCheck:
+    """The catalog mode as one step: index the registered `benchmarks`, check every record,
+    replace their findings, and write the report beside the catalog (reports/RUN_ID.*)."""
+    problems = load_problems(cat, benchmarks)
+    hashes = {b.name: b.content_hash for b in list_benchmarks(cat)}
+    report, written = record_catalog_check(cat, problems, hashes, build_matchers(problems, settings), settings, advance)
+    summary = report.to_json(problems)
+    json_path, html_path = write_report(summary, default_report_prefix(None, cat.path, report.run_id))
+    return CatalogCheck(summary, written, json_path, html_path)
 
 
 def _meta_value(meta: str | None, key: str) -> Any:

@@ -68,6 +68,7 @@ def configure(catalog: Path) -> PrefectEnv:
     inherit them) and say what is in effect. Call before the first `import prefect`."""
     results_set_by_user = any(os.environ.get(key) for key in SHARED_RESULT_SETTINGS)
     os.environ.update(prefect_environment(catalog, os.environ))
+    Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)  # Prefect makes only the last folder
     return PrefectEnv(
         home=Path(os.environ["PREFECT_HOME"]),
         results=Path(os.environ["PREFECT_LOCAL_STORAGE_PATH"]),

@@ -1,0 +1,209 @@
+"""Prefect flows over assay's plain steps: Prefect only wires them, caches and retries.
+
+Flows: `difficulty_flow`, `decontaminate_flow`, `audit_flow` (dataset and model
+contamination), `curate_flow`, `recurring_flow`. Their bodies only call tasks and step
+functions; every step is a plain function in pipelines/ that runs and is tested without
+Prefect. `run_flow` runs one on the task runner `--runner` picks (assay.pipelines.runners),
+with assay's progress bars (`reporting`) instead of Prefect's log lines.
+
+Tasks are coarse: a curate step, or a chunk of up to CHUNK_PROMPTS prompts sampled and
+verified (never a task per row). Their results are persisted (PREFECT_LOCAL_STORAGE_PATH,
+under the catalog's data folder unless set) and cached on the task's source plus a content
+key of its inputs:
+- a chunk: the model's fingerprint, the engine, the sampling config and round seed, the
+  verifier version and each prompt's uid, text, gold and verifier; nothing of the catalog,
+  so any run that needs the same samples reuses them;
+- a curate step: its run id (a step writes its decisions under it), its name and source, and
+  the uids in play. A curate run killed part-way is adopted by the next run of the same config
+  (`begin_curate`), so finished steps come back from the cache instead of writing twice, and
+  the rest continue: the catalog and shards end as an uninterrupted run leaves them.
+
+Only the flow writes to the catalog (DuckDB allows one writer): tasks on workers sample and
+verify and return observations, and the flow appends them.
+
+Example:
+    >>> import tempfile
+    >>> root = Path(tempfile.mkdtemp())
+    >>> next_version(root).name
+    'v0001'
+    >>> (root / "v0001").mkdir(); (root / "v0007").mkdir()
+    >>> next_version(root).name
+    'v0008'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import inspect
+import json
+import re
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pyarrow as pa
+from prefect import flow, task
+from prefect.cache_policies import TASK_SOURCE, CacheKeyFnPolicy
+from prefect.futures import as_completed
+
+from assay.pipelines import decontaminate as decon
+from assay.pipelines.audit import AuditConfig, AuditResult, audit_model, write_audit
+from assay.pipelines.catalog import Catalog
+from assay.pipelines.difficulty import (
+    Chunk,
+    ChunkMap,
+    ChunkResult,
+    DifficultyConfig,
+    DifficultyResult,
+    EngineSpec,
+    estimate_difficulty,
+    model_fingerprint,
+    sample_chunk,
+)
+from assay.pipelines.errors import AssayError
+from assay.pipelines.prefect_env import PrefectEnv
+from assay.pipelines.runners import RunnerConfig, gpu_per_task, task_runner
+from assay.trainers.engines import RolloutEngine
+from assay.verifiers import VERIFIER_VERSION
+
+# -- reporting: the CLI's progress bars, reached from inside flows ------------------------------
+
+
+@dataclass
+class Hooks:
+    advance: Callable[[int], None] = lambda n: None  # samples or rows done
+    # (label, total, unit) -> a context whose value is advance(n); see assay.pipelines.curate
+    progress: Callable[..., Any] = lambda label, total, unit: contextlib.nullcontext(lambda n: None)
+    on_step: Callable[[Any], None] = lambda result: None  # a curate step finished
+
+
+_hooks = Hooks()
+
+
+@contextlib.contextmanager
+def reporting(**hooks: Any) -> Iterator[None]:
+    """Within this block, flows report through these Hooks fields (callables are not flow
+    parameters: a flow's parameters are recorded by the Prefect API)."""
+    saved = asdict(_hooks)
+    for name, value in hooks.items():
+        setattr(_hooks, name, value)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(_hooks, name, value)
+
+
+def run_flow(flow_fn: Any, env: PrefectEnv, runner: RunnerConfig, parameters: dict[str, Any]) -> Any:
+    """Run `flow_fn(**parameters)` with the task runner `runner` names."""
+    return flow_fn.with_options(task_runner=task_runner(runner, env))(**parameters)
+
+
+# -- difficulty: chunks on the task runner ---------------------------------------------------------
+
+
+def _sha(blob: Any) -> str:
+    return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def chunk_key(spec: EngineSpec, chunk: Chunk) -> str:
+    """Everything a chunk's samples and verdicts depend on, hashed; the catalog is not part of it."""
+    return _sha({
+        "engine": spec.kind, "model": model_fingerprint(Path(spec.path)), "trust_remote_code": spec.trust_remote_code,
+        "m": chunk.m, "sampling": asdict(chunk.sampling), "verifier_version": VERIFIER_VERSION,
+        "prompts": [[p.uid, p.prompt, p.answer, p.verifier, p.options] for p in chunk.prompts],
+    })
+
+
+def _chunk_cache_key(context: Any, inputs: dict[str, Any]) -> str:
+    return chunk_key(inputs["spec"], inputs["chunk"])
+
+
+_ENGINES: dict[EngineSpec, RolloutEngine] = {}  # per process: a worker loads the model once
+
+
+@task(name="sample-chunk", cache_policy=TASK_SOURCE + CacheKeyFnPolicy(cache_key_fn=_chunk_cache_key), persist_result=True)
+def sample_chunk_task(spec: EngineSpec, chunk: Chunk, workers: int | None) -> ChunkResult:
+    if spec not in _ENGINES:
+        _ENGINES[spec] = spec.open()
+    return sample_chunk(_ENGINES[spec], chunk, workers)
+
+
+def runner_chunks(runner: RunnerConfig, workers: int | None) -> Callable[[EngineSpec], ChunkMap]:
+    """A round's chunks as tasks on the flow's task runner, yielded as they finish."""
+
+    def for_engine(spec: EngineSpec) -> ChunkMap:
+        def run(chunks: list[Chunk]) -> Iterator[tuple[Chunk, ChunkResult]]:
+            with gpu_per_task(runner):
+                futures = [sample_chunk_task.submit(spec, chunk, workers) for chunk in chunks]
+            owner = dict(zip(futures, chunks))
+            for future in as_completed(futures):
+                yield owner[future], future.result()
+
+        return run
+
+    return for_engine
+
+
+@flow(name="assay-difficulty", validate_parameters=False)
+def difficulty_flow(catalog: str, config: DifficultyConfig, runner: RunnerConfig) -> DifficultyResult:
+    with Catalog.open(catalog) as cat:
+        return estimate_difficulty(cat, config, progress=_hooks.advance, map_chunks=runner_chunks(runner, config.workers))
+
+
+# -- contamination ---------------------------------------------------------------------------------
+
+
+@task(name="check-catalog")
+def check_catalog_task(cat: Catalog, benchmarks: list[str], settings: decon.Settings) -> decon.CatalogCheck:
+    return decon.check_catalog(cat, benchmarks, settings, _hooks.advance)
+
+
+@task(name="audit-model")
+def audit_model_task(cat: Catalog, config: AuditConfig) -> AuditResult:
+    return audit_model(cat, config, _hooks.advance)
+
+
+@flow(name="assay-decontaminate", validate_parameters=False)
+def decontaminate_flow(catalog: str, benchmarks: list[str], settings: decon.Settings) -> decon.CatalogCheck:
+    """Check every record against registered benchmarks; findings replace the earlier ones."""
+    with Catalog.open(catalog) as cat:
+        return check_catalog_task(cat, benchmarks, settings)
+
+
+@dataclass(frozen=True)
+class Audit:
+    dataset: decon.CatalogCheck  # the catalog's records against the benchmarks
+    model: AuditResult  # the model's memorization probes on the same benchmarks
+    model_report: Path
+
+
+@flow(name="assay-audit", validate_parameters=False)
+def audit_flow(catalog: str, config: AuditConfig, settings: decon.Settings, report: str) -> Audit:
+    """Dataset contamination (records vs benchmarks) and model contamination (memorization
+    probes) for the benchmarks of `config`; the model's scores go to REPORT.json."""
+    with Catalog.open(catalog) as cat:
+        dataset = check_catalog_task(cat, list(config.benchmarks), settings)
+        model = audit_model_task(cat, config)
+    return Audit(dataset, model, write_audit(model, Path(report)))
+
+
+# -- shard versions and checkpoints (the recurring flow) -------------------------------------------
+
+_VERSION = re.compile(r"v(\d{4,})")
+
+
+def next_version(root: Path) -> Path:
+    """root/vNNNN, one past the highest version folder there (v0001 in an empty or new root)."""
+    numbers = [int(m.group(1)) for p in Path(root).glob("v*") if (m := _VERSION.fullmatch(p.name)) and p.is_dir()]
+    return Path(root) / f"v{max(numbers, default=0) + 1:04d}"
+
+
+def latest_checkpoint(root: Path) -> Path:
+    """The newest checkpoint folder (one holding config.json) at or under `root`, by the time
+    its config.json was written."""
+    configs = sorted(Path(root).rglob("config.json"), key=lambda p: (p.stat().st_mtime_ns, str(p)))
+    if not configs:
+        raise AssayError(f"--checkpoints {root}: no checkpoint folder (with a config.json) under it")
+    return configs[-1].parent
