@@ -311,7 +311,9 @@ class Catalog:
 
     def add_decisions(self, uids: pa.Array, filter_name: str, decision: Decision, run_id: str) -> int:
         """Record the rows `decision` drops, each with its reason and scores (JSON), in one
-        transaction. Kept rows are not written: a row's absence means it passed. Returns rows written."""
+        transaction. Kept rows are not written: a row's absence means it passed. A row already
+        recorded for this uid, filter and run is not written again, so a resumed run that
+        repeats a step adds nothing twice. Returns rows written."""
         dropped = pa.compute.invert(decision.keep)
         count = int(pa.compute.sum(dropped.cast(pa.int64())).as_py() or 0)
         scores = pa.table(decision.scores).filter(dropped).to_pylist() if decision.scores else [{}] * count
@@ -321,13 +323,17 @@ class Catalog:
             return 0
         self.con.register("_dropped", table)
         try:
+            before = self.con.execute("SELECT count(*) FROM decisions").fetchone()[0]
             self.con.execute(
-                "INSERT INTO decisions SELECT uid, $filter, false, reason, scores, $run, $now FROM _dropped",
+                """
+                INSERT INTO decisions SELECT uid, $filter, false, reason, scores, $run, $now FROM _dropped d
+                WHERE NOT EXISTS (SELECT 1 FROM decisions x WHERE x.uid = d.uid AND x.filter = $filter AND x.run_id = $run)
+                """,
                 {"filter": filter_name, "run": run_id, "now": utc_now()},
             )
+            return self.con.execute("SELECT count(*) FROM decisions").fetchone()[0] - before
         finally:
             self.con.unregister("_dropped")
-        return table.num_rows
 
     # -- reading --------------------------------------------------------------------------
 

@@ -46,6 +46,11 @@ app.add_typer(bench_app, name="bench")
 
 console = Console()
 _state: dict[str, Optional[str]] = {"catalog": None}
+# --runner / --cluster of the flow-backed commands (difficulty, curate).
+RUNNER_HELP = ("Where the work runs: local (this process), dask (prefect-dask; a local cluster, or --cluster) "
+               "or ray (prefect-ray; a local Ray, or --cluster). See assay.pipelines.runners.")
+CLUSTER_HELP = ("Address of an existing Dask scheduler (tcp://HOST:8786) or Ray cluster (ray://HOST:10001); needs "
+                "PREFECT_API_URL and shared result storage. Default: start a cluster on this machine.")
 
 
 @app.callback()
@@ -343,6 +348,8 @@ def difficulty_cmd(
     workers: Optional[int] = typer.Option(None, "--workers", help="Verifier processes. Default: one per CPU."),
     report: Optional[Path] = typer.Option(None, "--report", help="Write one JSON line of difficulty per prompt here."),
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Run the checkpoint's own Python code. Only for code you have read."),
+    runner: str = typer.Option("local", "--runner", help=RUNNER_HELP),
+    cluster: Optional[str] = typer.Option(None, "--cluster", help=CLUSTER_HELP),
 ) -> None:
     """Estimate each prompt's difficulty with pass@k sampling; observations append to the catalog."""
     from assay.pipelines import difficulty
@@ -356,25 +363,57 @@ def difficulty_cmd(
         model=model, k=k, policy=policy, engine=engine, source=source, sampling=sampling,
         workers=workers, trust_remote_code=trust_remote_code,
     )
-    with Catalog.open(_catalog_path()) as cat:
-        result = _run_difficulty(cat, config)
+    runner_config = _runner_config(runner, cluster)
+    path = _catalog_path()
+    with Catalog.open(path) as cat:
+        prompts = _count_prompts(cat, config.source)
+    flows, task_runner = _flows(path, runner_config)
+    with _sampling_bar(config, prompts) as advance, flows.reporting(advance=advance):
+        result = flows.run_flow(flows.difficulty_flow, task_runner, {"catalog": str(path), "config": config, "runner": runner_config})
+    _print_difficulty(result)
     if report:
         difficulty.write_report(result, report)
         console.print(f"per-prompt difficulty -> {report}")
 
 
+def _runner_config(runner: str, cluster: Optional[str]):
+    from assay.pipelines.runners import RunnerConfig
+
+    return RunnerConfig(runner, cluster)
+
+
+def _flows(catalog: Path, runner_config):
+    """assay.pipelines.flows, imported once Prefect's settings are in place (see prefect_env),
+    and the task runner `runner_config` names, checked before any work starts."""
+    from assay.pipelines import prefect_env
+
+    env = prefect_env.configure(catalog)
+    from assay.pipelines import flows
+    from assay.pipelines.runners import task_runner
+
+    return flows, task_runner(runner_config, env)
+
+
+def _count_prompts(cat: Catalog, source: Optional[str]) -> int:
+    return cat.con.execute(
+        "SELECT count(*) FROM records" + (" WHERE source = ?" if source else ""), [source] if source else []
+    ).fetchone()[0]
+
+
+@contextmanager
+def _sampling_bar(config, prompts: int) -> Iterator:
+    # The total is what fixed k would draw; adaptive runs finish early, and stored samples are reused.
+    with _progress(f"sample {config.model} ({config.policy}, k={config.k})", prompts * config.k, "rows") as progress:
+        task = progress.task_ids[0]
+        yield lambda n: progress.advance(task, n)
+        progress.update(task, total=progress.tasks[0].completed or 1)
+
+
 def _run_difficulty(cat: Catalog, config):
     from assay.pipelines import difficulty
 
-    # The total is what fixed k would draw; adaptive runs finish early, and stored samples are reused.
-    prompts = cat.con.execute(
-        "SELECT count(*) FROM records" + (" WHERE source = ?" if config.source else ""),
-        [config.source] if config.source else [],
-    ).fetchone()[0]
-    with _progress(f"sample {config.model} ({config.policy}, k={config.k})", prompts * config.k, "rows") as progress:
-        task = progress.task_ids[0]
-        result = difficulty.estimate_difficulty(cat, config, progress=lambda n: progress.advance(task, n))
-        progress.update(task, total=progress.tasks[0].completed or 1)
+    with _sampling_bar(config, _count_prompts(cat, config.source)) as advance:
+        result = difficulty.estimate_difficulty(cat, config, progress=advance)
     _print_difficulty(result)
     return result
 

@@ -256,6 +256,7 @@ def export_plan(cat: Catalog, plan: Plan, fmt: str, out: Path, run_id: str | Non
     if out.exists():
         raise AssayError(f"--out {out}: already exists; shards are never overwritten, choose a new folder")
     table = shard_rows(cat, plan)
+    _remove_stale_staging(out)
     staging = out.with_name(f".{out.name}.partial-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     (staging / "data").mkdir(parents=True)
@@ -269,6 +270,24 @@ def export_plan(cat: Catalog, plan: Plan, fmt: str, out: Path, run_id: str | Non
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return manifest
+
+
+def _remove_stale_staging(out: Path) -> None:
+    """Staging folders of `out` left by exports that were killed: their process is gone."""
+    for staging in out.parent.glob(f".{out.name}.partial-*"):
+        pid = staging.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def _sha256(path: Path) -> str:

@@ -62,8 +62,7 @@ from assay.pipelines.difficulty import (
     sample_chunk,
 )
 from assay.pipelines.errors import AssayError
-from assay.pipelines.prefect_env import PrefectEnv
-from assay.pipelines.runners import RunnerConfig, gpu_per_task, task_runner
+from assay.pipelines.runners import RunnerConfig, gpu_per_task
 from assay.trainers.engines import RolloutEngine
 from assay.verifiers import VERIFIER_VERSION
 
@@ -95,9 +94,9 @@ def reporting(**hooks: Any) -> Iterator[None]:
             setattr(_hooks, name, value)
 
 
-def run_flow(flow_fn: Any, env: PrefectEnv, runner: RunnerConfig, parameters: dict[str, Any]) -> Any:
-    """Run `flow_fn(**parameters)` with the task runner `runner` names."""
-    return flow_fn.with_options(task_runner=task_runner(runner, env))(**parameters)
+def run_flow(flow_fn: Any, runner: Any, parameters: dict[str, Any]) -> Any:
+    """Run `flow_fn(**parameters)` on `runner`, a task runner from assay.pipelines.runners.task_runner."""
+    return flow_fn.with_options(task_runner=runner)(**parameters)
 
 
 # -- difficulty: chunks on the task runner ---------------------------------------------------------
