@@ -214,6 +214,19 @@ class Catalog:
         )
         return run_id
 
+    def resume_run(self, kind: str, args: dict[str, Any]) -> str | None:
+        """The latest run of `kind` with exactly these args, if it did not finish ok (it was
+        killed, or failed), marked running again; None if there is none. A writer holds the
+        catalog alone, so a run still marked running is one whose process is gone."""
+        row = self.con.execute(
+            "SELECT run_id, status FROM runs WHERE kind = ? AND args = ? ORDER BY started_at DESC LIMIT 1",
+            [kind, json.dumps(args, sort_keys=True, default=str)],
+        ).fetchone()
+        if row is None or row[1] == "ok":
+            return None
+        self.con.execute("UPDATE runs SET status = 'running', finished_at = NULL, summary = NULL WHERE run_id = ?", [row[0]])
+        return row[0]
+
     def finish_run(self, run_id: str, status: str, summary: dict[str, Any]) -> None:
         self.con.execute(
             "UPDATE runs SET status = ?, finished_at = ?, summary = ? WHERE run_id = ?",
@@ -323,7 +336,7 @@ class Catalog:
             return 0
         self.con.register("_dropped", table)
         try:
-            before = self.con.execute("SELECT count(*) FROM decisions").fetchone()[0]
+            before = self.con.execute("SELECT count(*) FROM decisions").fetchall()[0][0]
             self.con.execute(
                 """
                 INSERT INTO decisions SELECT uid, $filter, false, reason, scores, $run, $now FROM _dropped d
@@ -331,7 +344,7 @@ class Catalog:
                 """,
                 {"filter": filter_name, "run": run_id, "now": utc_now()},
             )
-            return self.con.execute("SELECT count(*) FROM decisions").fetchone()[0] - before
+            return self.con.execute("SELECT count(*) FROM decisions").fetchall()[0][0] - before
         finally:
             self.con.unregister("_dropped")
 

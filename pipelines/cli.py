@@ -9,7 +9,7 @@ traceback.
 from __future__ import annotations
 
 import sys
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -479,6 +479,53 @@ def audit_model_cmd(
     console.print(table)
     prefix = report or path.parent / "reports" / f"{Path(model).name}-audit"
     console.print(f"per-item scores -> {audit.write_audit(result, prefix)}")
+
+
+@app.command("serve")
+def serve_cmd(
+    config: Path = typer.Option(..., "--config", help="The curate.toml of every recurring run; its [[sources]] are re-ingested each time."),
+    shards: Path = typer.Option(Path("shards"), "--shards", help="Each run exports to the next version folder under it: v0001, v0002, ..."),
+    model: Optional[str] = typer.Option(None, "--model", help="Re-estimate difficulty with this checkpoint. Default: the config's model."),
+    checkpoints: Optional[Path] = typer.Option(None, "--checkpoints", help="Re-estimate difficulty with the newest checkpoint folder under this folder."),
+    cron: Optional[str] = typer.Option(None, "--cron", help="Schedule as a crontab expression, e.g. '0 3 * * *' (03:00 daily)."),
+    interval: Optional[float] = typer.Option(None, "--interval", help="Schedule every N seconds (instead of --cron)."),
+    api_url: Optional[str] = typer.Option(None, "--api-url", help="A running Prefect server's API (http://HOST:PORT/api) to use instead of starting one."),
+    port: int = typer.Option(4200, "--port", help="Port of the Prefect server started on 127.0.0.1."),
+    print_cron: bool = typer.Option(False, "--print-cron", help="Print an OS crontab line running `assay recurring` on --cron, and exit."),
+    runner: str = typer.Option("local", "--runner", help=RUNNER_HELP),
+    cluster: Optional[str] = typer.Option(None, "--cluster", help=CLUSTER_HELP),
+) -> None:
+    """Run curation on a schedule: a Prefect server (its UI is the dashboard) and the recurring flow, until Ctrl-C."""
+    from assay.pipelines import prefect_env, serve
+
+    if model and checkpoints:
+        raise AssayError("give --model or --checkpoints, not both")
+    if (cron is None) == (interval is None) and not print_cron:
+        raise AssayError("give a schedule: --cron EXPR or --interval SECONDS")
+    if interval is not None and interval <= 0:
+        raise AssayError(f"--interval must be a positive number of seconds, got {interval}")
+    if not config.is_file():
+        raise AssayError(f"--config {config}: no such file")
+    _runner_config(runner, cluster)
+    path = _catalog_path().absolute()
+    parameters = {"catalog": str(path), "config": str(config.absolute()), "shards": str(shards.absolute()), "model": model,
+                  "checkpoints": str(checkpoints.absolute()) if checkpoints else None, "runner": runner, "cluster": cluster}
+    if print_cron:
+        if cron is None:
+            raise AssayError("--print-cron needs --cron (crontab schedules have minute resolution)")
+        options = [f"--{key}={value}" for key, value in parameters.items() if key != "catalog" and value is not None]
+        argv = [sys.executable, "-m", "assay.pipelines.cli", f"--catalog={path}", "recurring", *options]
+        print(serve.crontab_line(cron, argv, Path.cwd(), prefect_env.data_folder(path) / "recurring.log"))
+        return
+    env = prefect_env.configure(path)
+    with ExitStack() as stack:
+        with console.status(f"starting a Prefect server on 127.0.0.1:{port}" if not api_url else f"connecting to {api_url}"):
+            url = stack.enter_context(serve.prefect_api(env.home, api_url, port))
+            from assay.pipelines import flows
+        console.print(f"dashboard (Prefect UI): {url.removesuffix('/api')}\nrecurring curation of {path} "
+                      + (f"every {interval:g} s" if interval else f"on '{cron}'") + "; Ctrl-C stops it")
+        flows.serve_recurring(serve.deployment_name(path), parameters, cron, interval)
+    console.print("stopped")
 
 
 def main() -> None:

@@ -38,7 +38,7 @@ import hashlib
 import inspect
 import json
 import re
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -46,10 +46,26 @@ import pyarrow as pa
 from prefect import flow, task
 from prefect.cache_policies import TASK_SOURCE, CacheKeyFnPolicy
 from prefect.futures import as_completed
+from prefect.runtime import task_run
+from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.types.entrypoint import EntrypointType
 
 from assay.pipelines import decontaminate as decon
+from assay.pipelines import prefect_env
 from assay.pipelines.audit import AuditConfig, AuditResult, audit_model, write_audit
 from assay.pipelines.catalog import Catalog
+from assay.pipelines.curate import (
+    STEPS,
+    Context,
+    CurateConfig,
+    CurateResult,
+    State,
+    StepResult,
+    begin_run,
+    fail_run,
+    finish_run,
+    load_config,
+)
 from assay.pipelines.difficulty import (
     Chunk,
     ChunkMap,
@@ -62,7 +78,7 @@ from assay.pipelines.difficulty import (
     sample_chunk,
 )
 from assay.pipelines.errors import AssayError
-from assay.pipelines.runners import RunnerConfig, gpu_per_task
+from assay.pipelines.runners import RunnerConfig, gpu_per_task, task_runner
 from assay.trainers.engines import RolloutEngine
 from assay.verifiers import VERIFIER_VERSION
 
@@ -145,7 +161,11 @@ def runner_chunks(runner: RunnerConfig, workers: int | None) -> Callable[[Engine
     return for_engine
 
 
-@flow(name="assay-difficulty", validate_parameters=False)
+# The task runner of a flow started by a deployment (`assay serve`); `run_flow` picks another.
+LOCAL = ThreadPoolTaskRunner(max_workers=1)
+
+
+@flow(name="assay-difficulty", validate_parameters=False, task_runner=LOCAL)
 def difficulty_flow(catalog: str, config: DifficultyConfig, runner: RunnerConfig) -> DifficultyResult:
     with Catalog.open(catalog) as cat:
         return estimate_difficulty(cat, config, progress=_hooks.advance, map_chunks=runner_chunks(runner, config.workers))
@@ -164,7 +184,7 @@ def audit_model_task(cat: Catalog, config: AuditConfig) -> AuditResult:
     return audit_model(cat, config, _hooks.advance)
 
 
-@flow(name="assay-decontaminate", validate_parameters=False)
+@flow(name="assay-decontaminate", validate_parameters=False, task_runner=LOCAL)
 def decontaminate_flow(catalog: str, benchmarks: list[str], settings: decon.Settings) -> decon.CatalogCheck:
     """Check every record against registered benchmarks; findings replace the earlier ones."""
     with Catalog.open(catalog) as cat:
@@ -178,7 +198,7 @@ class Audit:
     model_report: Path
 
 
-@flow(name="assay-audit", validate_parameters=False)
+@flow(name="assay-audit", validate_parameters=False, task_runner=LOCAL)
 def audit_flow(catalog: str, config: AuditConfig, settings: decon.Settings, report: str) -> Audit:
     """Dataset contamination (records vs benchmarks) and model contamination (memorization
     probes) for the benchmarks of `config`; the model's scores go to REPORT.json."""
@@ -206,3 +226,104 @@ def latest_checkpoint(root: Path) -> Path:
     if not configs:
         raise AssayError(f"--checkpoints {root}: no checkpoint folder (with a config.json) under it")
     return configs[-1].parent
+
+
+# -- curate ----------------------------------------------------------------------------------------
+
+
+def records_fingerprint(cat: Catalog) -> list[Any]:
+    """What changes when records are added: their count and the newest ingestion time."""
+    count, newest = cat.con.execute("SELECT count(*), max(ingested_at) FROM records").fetchall()[0]
+    return [count, str(newest)]
+
+
+def sources_fingerprint(config: CurateConfig) -> list[Any]:
+    """Size and modification time of every local source file (hub and built-in sources are
+    named by their spec, which the run's config already holds)."""
+    stats = []
+    for source in config.sources:
+        path = Path(source.spec).expanduser()
+        files = sorted(f for f in path.rglob("*") if f.is_file()) if path.is_dir() else [path] if path.is_file() else []
+        stats += [[str(f), f.stat().st_size, f.stat().st_mtime_ns] for f in files]
+    return stats
+
+
+def step_key(index: int, state: State, ctx: Context) -> str:
+    """A curate step's cache key: its run (it writes under the run id), name and source, the
+    uids in play, the records' fingerprint and the local sources' sizes and times."""
+    step = STEPS[index]
+    uids = state.rows.column("uid").to_pylist() if "uid" in state.rows.column_names else []
+    return _sha({
+        "run": ctx.run_id, "index": index, "step": step.__name__, "source": inspect.getsource(step),
+        "rows": hashlib.sha256("\n".join(uids).encode()).hexdigest(), "records": records_fingerprint(ctx.cat),
+        "sources": sources_fingerprint(ctx.config),
+    })
+
+
+def _step_cache_key(context: Any, inputs: dict[str, Any]) -> str:
+    return step_key(inputs["index"], inputs["state"], inputs["ctx"])
+
+
+def _step_run_name() -> str:
+    return f"curate-{STEPS[task_run.parameters['index']].__name__.removeprefix('step_')}"
+
+
+@task(task_run_name=_step_run_name, cache_policy=TASK_SOURCE + CacheKeyFnPolicy(cache_key_fn=_step_cache_key),
+      persist_result=True)
+def curate_step(index: int, state: State, ctx: Context) -> tuple[StepResult, State]:
+    """Step `index` of assay.pipelines.curate.STEPS. It returns the state it leaves, so a
+    cached result stands in for the whole step."""
+    return STEPS[index](state, ctx), state
+
+
+@flow(name="assay-curate", validate_parameters=False, task_runner=LOCAL)
+def curate_flow(catalog: str, config: CurateConfig, runner: RunnerConfig) -> CurateResult:
+    """Every curate step in order, one task each (difficulty's chunks are tasks of their own)."""
+    with Catalog.open(catalog) as cat:
+        ctx = begin_run(cat, config, _hooks.progress, runner_chunks(runner, config.difficulty.workers))
+        state, results = State(rows=pa.table({})), []
+        try:
+            for index in range(len(STEPS)):
+                result, state = curate_step(index, state, ctx)
+                results.append(result)
+                _hooks.on_step(result)
+            return finish_run(ctx, state, results)
+        except BaseException as exc:
+            fail_run(ctx, results, exc)
+            raise
+
+
+# -- recurring -------------------------------------------------------------------------------------
+
+
+def recurring_config(config: Path, shards: Path, model: str | None, checkpoints: str | None) -> CurateConfig:
+    """The curate config of one recurring run: `config` with difficulty re-estimated by
+    `model`, else the newest checkpoint under `checkpoints`, else the config's own model, and
+    the shards written to the next version folder under `shards`."""
+    base = load_config(config)
+    chosen = model or (str(latest_checkpoint(Path(checkpoints))) if checkpoints else base.difficulty.model)
+    return replace(base, difficulty=replace(base.difficulty, model=chosen),
+                   export=replace(base.export, out=str(next_version(shards).absolute())))
+
+
+@flow(name="assay-recurring", validate_parameters=False, task_runner=LOCAL)
+def recurring_flow(catalog: str, config: str, shards: str, model: str | None = None, checkpoints: str | None = None,
+                   runner: str = "local", cluster: str | None = None) -> CurateResult:
+    """Ingest what is new in the config's sources (uids make re-ingestion add only new rows),
+    re-estimate difficulty with the latest checkpoint, and curate into shards/vNNNN. A run
+    killed part-way is continued by the next: its version folder was never renamed into
+    place, so the same config (same version) picks its curate run up again.
+
+    Parameters are plain strings: a deployment (`assay serve`) stores them as JSON."""
+    env = prefect_env.configure(Path(catalog))  # a deployment's run is a fresh process
+    settings = recurring_config(Path(config), Path(shards), model, checkpoints)
+    chosen = RunnerConfig(runner, cluster)
+    return curate_flow.with_options(task_runner=task_runner(chosen, env))(catalog, settings, chosen)
+
+
+def serve_recurring(name: str, parameters: dict[str, Any], cron: str | None, interval: float | None) -> None:
+    """Register `recurring_flow` as deployment `name` with `parameters` on the server that
+    PREFECT_API_URL names, scheduled by `cron` or every `interval` seconds, and run its
+    scheduled runs (each in a fresh process) until Ctrl-C."""
+    recurring_flow.serve(name=name, cron=cron, interval=interval, parameters=parameters, print_starting_message=False,
+                         entrypoint_type=EntrypointType.MODULE_PATH)

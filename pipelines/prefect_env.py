@@ -11,7 +11,9 @@ user has already set in the environment:
   the cache records that let a killed flow resume.
 - PREFECT_SERVER_ANALYTICS_ENABLED=false, DO_NOT_TRACK=1: nothing tries to reach the network.
 - PREFECT_LOGGING_LEVEL=WARNING, DASK_LOGGING__DISTRIBUTED=warning: assay prints its own
-  progress bars, not Prefect's or Dask's log lines.
+  progress bars, not Prefect's or Dask's log lines. The flow- and task-run loggers are set to
+  CRITICAL: a run's exception reaches the caller, which reports it once (and the dashboard
+  shows it in the run's state), instead of Prefect printing its traceback as well.
 - PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS=120: the temporary server takes 5-20 s to
   start on a busy machine, and Prefect's default gives up at 20.
 
@@ -57,6 +59,8 @@ def prefect_environment(catalog: Path, environ: Mapping[str, str]) -> dict[str, 
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "DO_NOT_TRACK": "1",
         "PREFECT_LOGGING_LEVEL": "WARNING",
+        "PREFECT_LOGGING_LOGGERS_PREFECT_FLOW_RUNS_LEVEL": "CRITICAL",
+        "PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL": "CRITICAL",
         "DASK_LOGGING__DISTRIBUTED": "warning",
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
     }

@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shlex
 import signal
@@ -25,7 +26,9 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from assay.pipelines.errors import AssayError
 from assay.pipelines.runners import api_healthy
@@ -34,10 +37,18 @@ SERVER_START_TIMEOUT_S = 180  # a first start builds the database and the UI; mi
 SERVER_STOP_TIMEOUT_S = 20
 
 
-def free_port() -> int:
+def port_free(port: int) -> bool:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def deployment_name(catalog: Path) -> str:
+    """One deployment per catalog on a shared server: its folder name plus a hash of its path."""
+    return f"{catalog.parent.name or 'catalog'}-{hashlib.sha256(str(catalog).encode()).hexdigest()[:8]}"
 
 
 def start_server(port: int, log: Path) -> subprocess.Popen:
@@ -81,3 +92,25 @@ def crontab_line(cron: str, argv: list[str], cwd: Path, log: Path) -> str:
     if len(cron.split()) != 5:
         raise AssayError(f"--cron {cron!r}: a crontab schedule has 5 fields (minute hour day month weekday)")
     return f"{cron} cd {shlex.quote(str(cwd))} && {shlex.join(argv)} >> {shlex.quote(str(log))} 2>&1"
+
+
+@contextmanager
+def prefect_api(home: Path, api_url: str | None, port: int) -> Iterator[str]:
+    """The Prefect API to serve against, set as PREFECT_API_URL: `api_url` once it answers, or
+    a server started on 127.0.0.1:`port` (log: HOME/server.log), stopped when the block ends."""
+    if api_url:
+        os.environ["PREFECT_API_URL"] = api_url
+        wait_until_healthy(api_url, None, None, timeout_s=10)
+        yield api_url
+        return
+    if not port_free(port):
+        raise AssayError(f"port {port} is in use (a Prefect server already? use it with --api-url "
+                         f"http://127.0.0.1:{port}/api), or pick another --port")
+    url = os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
+    log = home / "server.log"
+    server = start_server(port, log)
+    try:
+        wait_until_healthy(url, server, log)
+        yield url
+    finally:
+        stop_server(server)
