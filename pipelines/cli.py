@@ -446,6 +446,87 @@ def _print_difficulty(result) -> None:
     console.print(examples)
 
 
+@app.command("curate")
+def curate_cmd(
+    config: Optional[Path] = typer.Option(None, "--config", help="A curate.toml (see --example-config)."),
+    example_config: bool = typer.Option(False, "--example-config", help="Print a commented config for the built-in corpus and exit."),
+) -> None:
+    """Ingest, dedup, decontaminate, check golds, score difficulty, filter, plan and export, in one run."""
+    from assay.pipelines import curate
+
+    if example_config:
+        print(curate.EXAMPLE_CONFIG, end="")
+        return
+    if config is None:
+        raise AssayError("--config is required (or --example-config to print one)")
+    settings = curate.load_config(config)
+    with Catalog.open(_catalog_path()) as cat:
+        result = curate.curate(cat, settings, _curate_progress, on_step=_print_step)
+    _print_funnel(result)
+
+
+@contextmanager
+def _curate_progress(label: str, total: Optional[int], unit: str) -> Iterator:
+    if total is None:
+        with console.status(label):
+            yield lambda n: None
+        return
+    with _progress(label, total, "bytes" if unit == "bytes" else "rows") as progress:
+        task = progress.task_ids[0]
+        yield lambda n: progress.advance(task, n)
+        progress.update(task, completed=progress.tasks[0].completed)
+
+
+def _print_step(step) -> None:
+    reasons = ", ".join(f"{r} {n:,}" for r, n in step.dropped.items())
+    console.print(f"[bold]{step.step}[/]: {step.rows_in:,} -> {step.rows_out:,}" + (f"  ({reasons})" if reasons else ""))
+
+
+def _print_funnel(result) -> None:
+    table = Table("step", "rows in", "rows out", "dropped", "why", title=f"curate {result.run_id}", title_justify="left")
+    for s in result.steps:
+        dropped = s.rows_in - s.rows_out if s.step not in ("curriculum", "export") else 0
+        table.add_row(s.step, f"{s.rows_in:,}", f"{s.rows_out:,}", f"{dropped:,}" if dropped else "",
+                      ", ".join(f"{r} {n:,}" for r, n in s.dropped.items()))
+    console.print(table)
+    console.print(f"plan: {result.plan_path}")
+    console.print(f"report: {result.report}")
+    console.print(f"shards: {result.out} (check with `assay export --verify-manifest {result.out}`)")
+
+
+@app.command("export")
+def export_cmd(
+    plan: Optional[Path] = typer.Option(None, "--plan", help="A curriculum plan (.parquet, written by `assay curate`)."),
+    format: str = typer.Option("parquet", "--format", help="parquet, jsonl, hf, verl or trl."),
+    out: Optional[Path] = typer.Option(None, "--out", help="A new folder for the shards and manifest.json."),
+    verify_manifest: Optional[Path] = typer.Option(None, "--verify-manifest", help="An export folder: recompute its hashes and report mismatches."),
+) -> None:
+    """Write a plan's shards with a manifest, or check an export against its manifest."""
+    from assay.curricula.plan import Plan
+    from assay.pipelines import export
+
+    if verify_manifest is not None:
+        manifest = export.read_manifest(verify_manifest)
+        problems = export.verify_manifest(verify_manifest)
+        for p in problems:
+            console.print(f"  [red]{p.problem}[/]  {p.path}")
+        console.print(f"{verify_manifest}: {manifest.rows:,} rows in {len(manifest.files)} files, "
+                      + ("all hashes match" if not problems else f"{len(problems)} mismatch(es)"))
+        if problems:
+            raise typer.Exit(1)
+        return
+    if plan is None or out is None:
+        raise AssayError("--plan and --out are required (or --verify-manifest DIR)")
+    try:
+        loaded = Plan.read(plan)
+    except (OSError, ValueError) as exc:
+        raise AssayError(f"--plan {plan}: {exc}") from None
+    with Catalog.open(_catalog_path(), read_only=True) as cat:
+        manifest = export.export_plan(cat, loaded, format, out)
+    console.print(f"[bold]{out}[/]: {manifest.rows:,} rows in {len(manifest.files)} files ({format}), "
+                  f"content {manifest.content_sha256[:16]}")
+
+
 @app.command("audit-model")
 def audit_model_cmd(
     benchmark: list[str] = typer.Option(..., "--benchmark", help="A registered benchmark (repeatable); see `assay bench list`."),
