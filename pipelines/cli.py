@@ -450,8 +450,12 @@ def _print_difficulty(result) -> None:
 def curate_cmd(
     config: Optional[Path] = typer.Option(None, "--config", help="A curate.toml (see --example-config)."),
     example_config: bool = typer.Option(False, "--example-config", help="Print a commented config for the built-in corpus and exit."),
+    runner: str = typer.Option("local", "--runner", help=RUNNER_HELP),
+    cluster: Optional[str] = typer.Option(None, "--cluster", help=CLUSTER_HELP),
 ) -> None:
-    """Ingest, dedup, decontaminate, check golds, score difficulty, filter, plan and export, in one run."""
+    """Ingest, dedup, decontaminate, check golds, score difficulty, filter, plan and export, in one run.
+
+    A run killed part-way is continued by the next run of the same config."""
     from assay.pipelines import curate
 
     if example_config:
@@ -460,8 +464,32 @@ def curate_cmd(
     if config is None:
         raise AssayError("--config is required (or --example-config to print one)")
     settings = curate.load_config(config)
-    with Catalog.open(_catalog_path()) as cat:
-        result = curate.curate(cat, settings, _curate_progress, on_step=_print_step)
+    runner_config = _runner_config(runner, cluster)
+    path = _catalog_path()
+    flows, task_runner = _flows(path, runner_config)
+    with flows.reporting(progress=_curate_progress, on_step=_print_step):
+        result = flows.run_flow(flows.curate_flow, task_runner, {"catalog": str(path), "config": settings, "runner": runner_config})
+    _print_funnel(result)
+
+
+@app.command("recurring")
+def recurring_cmd(
+    config: Path = typer.Option(..., "--config", help="The curate.toml; its [[sources]] are ingested again (only new rows are added)."),
+    shards: Path = typer.Option(Path("shards"), "--shards", help="Exports to the next version folder under it: v0001, v0002, ..."),
+    model: Optional[str] = typer.Option(None, "--model", help="Re-estimate difficulty with this checkpoint. Default: the config's model."),
+    checkpoints: Optional[Path] = typer.Option(None, "--checkpoints", help="Re-estimate difficulty with the newest checkpoint folder under this folder."),
+    runner: str = typer.Option("local", "--runner", help=RUNNER_HELP),
+    cluster: Optional[str] = typer.Option(None, "--cluster", help=CLUSTER_HELP),
+) -> None:
+    """One recurring curation run (what `assay serve` schedules, or cron runs via --print-cron)."""
+    if model and checkpoints:
+        raise AssayError("give --model or --checkpoints, not both")
+    runner_config = _runner_config(runner, cluster)
+    path = _catalog_path()
+    flows, _ = _flows(path, runner_config)
+    with flows.reporting(progress=_curate_progress, on_step=_print_step):
+        result = flows.recurring_flow(str(path), str(config), str(shards), model, str(checkpoints) if checkpoints else None,
+                                      runner, cluster)
     _print_funnel(result)
 
 

@@ -40,7 +40,7 @@ from assay.filters.decision import Decision
 from assay.pipelines import benchmarks as bench
 from assay.pipelines import decontaminate as decon
 from assay.pipelines.catalog import Catalog, utc_now
-from assay.pipelines.difficulty import DifficultyConfig, Prompt, estimate_difficulty, stored_counts
+from assay.pipelines.difficulty import ChunkMap, DifficultyConfig, EngineSpec, Prompt, estimate_difficulty, stored_counts
 from assay.pipelines.errors import AssayError
 from assay.pipelines.export import FORMATS, Manifest, export_plan
 from assay.pipelines.ingest import BUILTIN_PREFIX, IngestReport, ingest, resolve_source, verifier_options
@@ -294,6 +294,7 @@ class Context:
     run_id: str
     plan_path: Path  # where the plan is written
     progress: ProgressFactory = no_progress
+    map_chunks: Callable[[EngineSpec], ChunkMap] | None = None  # where difficulty chunks are sampled; None: here
 
 
 def _reason_codes(decision: Decision) -> dict[str, int]:
@@ -397,7 +398,7 @@ def step_difficulty(state: State, ctx: Context) -> StepResult:
     prompts = [Prompt(r["uid"], r["source"], r["prompt"], r["answer"], r["verifier"], verifier_options(r["meta"]))
                for r in rows]
     with ctx.progress(f"sample {config.model} ({config.policy}, k={config.k})", len(prompts) * config.k, "samples") as advance:
-        result = estimate_difficulty(ctx.cat, config, progress=advance, prompts=prompts)
+        result = estimate_difficulty(ctx.cat, config, progress=advance, prompts=prompts, map_chunks=ctx.map_chunks)
     counts = stored_counts(ctx.cat, result.model_id, result.sampling_hash)
     uids = state.rows["uid"].to_pylist()
     state.scored = pa.table({"uid": state.rows["uid"], "source": state.rows["source"],
@@ -478,26 +479,47 @@ class CurateResult:
     report: Path  # the run's HTML report (its JSON summary sits beside it)
 
 
+def begin_run(cat: Catalog, config: CurateConfig, progress: ProgressFactory = no_progress,
+              map_chunks: Callable[[EngineSpec], ChunkMap] | None = None) -> Context:
+    """The steps' context for a run of `config`: the run an earlier attempt of the same config
+    left unfinished (killed or failed) is continued, else a new one starts. Continuing is
+    exact: ingestion and decisions are written once per run, difficulty resumes from the
+    stored counts, and the export appears whole or not at all."""
+    args = {"config": asdict(config)}
+    run_id = cat.resume_run("curate", args)
+    if run_id is None:
+        if Path(config.export.out).exists():
+            raise AssayError(f"[export] out = {config.export.out!r} already exists; shards are never overwritten")
+        run_id = cat.start_run("curate", args)
+    return Context(cat, config, run_id, cat.path.parent / "plans" / f"{run_id}.parquet", progress, map_chunks)
+
+
+def finish_run(ctx: Context, state: State, results: list[StepResult]) -> CurateResult:
+    """Write the run's report and mark it ok."""
+    prefix = ctx.cat.path.parent / "reports" / ctx.run_id
+    _, html_path = write_report(curate_summary(ctx.cat, ctx.config, ctx.run_id, results, state, prefix.parent), prefix)
+    ctx.cat.finish_run(ctx.run_id, "ok", {"steps": [asdict(r) for r in results], "report": str(html_path)})
+    return CurateResult(ctx.run_id, results, ctx.plan_path, Path(ctx.config.export.out), html_path)
+
+
+def fail_run(ctx: Context, results: list[StepResult], exc: BaseException) -> None:
+    ctx.cat.finish_run(ctx.run_id, "failed", {"error": str(exc) or type(exc).__name__, "steps": [asdict(r) for r in results]})
+
+
 def curate(cat: Catalog, config: CurateConfig, progress: ProgressFactory = no_progress,
            on_step: Callable[[StepResult], None] = lambda r: None) -> CurateResult:
     """Run every step in order, recorded as one `curate` run in the catalog, then write its report."""
-    if Path(config.export.out).exists():
-        raise AssayError(f"[export] out = {config.export.out!r} already exists; shards are never overwritten")
-    run_id = cat.start_run("curate", {"config": asdict(config)})
-    ctx = Context(cat, config, run_id, cat.path.parent / "plans" / f"{run_id}.parquet", progress)
+    ctx = begin_run(cat, config, progress)
     state = State(rows=pa.table({}))
     results: list[StepResult] = []
     try:
         for step in STEPS:
             results.append(step(state, ctx))
             on_step(results[-1])
-        prefix = cat.path.parent / "reports" / run_id
-        _, html_path = write_report(curate_summary(cat, config, run_id, results, state, prefix.parent), prefix)
+        return finish_run(ctx, state, results)
     except BaseException as exc:
-        cat.finish_run(run_id, "failed", {"error": str(exc) or type(exc).__name__, "steps": [asdict(r) for r in results]})
+        fail_run(ctx, results, exc)
         raise
-    cat.finish_run(run_id, "ok", {"steps": [asdict(r) for r in results], "report": str(html_path)})
-    return CurateResult(run_id, results, ctx.plan_path, Path(config.export.out), html_path)
 
 
 # Steps whose rows out are the rows in minus the dropped ones; curriculum and export reshape
