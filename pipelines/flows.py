@@ -12,7 +12,9 @@ under the catalog's data folder unless set) and cached on the task's source plus
 key of its inputs:
 - a chunk: the model's fingerprint, the engine, the sampling config and round seed, the
   verifier version and each prompt's uid, text, gold and verifier; nothing of the catalog,
-  so any run that needs the same samples reuses them;
+  so any run that needs the same samples reuses them (inside a curate step, Prefect commits
+  the chunks' results with the step's; the catalog's history is what a killed step resumes
+  from);
 - a curate step: its run id (a step writes its decisions under it), its name and source, and
   the uids in play. A curate run killed part-way is adopted by the next run of the same config
   (`begin_curate`), so finished steps come back from the cache instead of writing twice, and
@@ -324,6 +326,7 @@ def recurring_flow(catalog: str, config: str, shards: str, model: str | None = N
 def serve_recurring(name: str, parameters: dict[str, Any], cron: str | None, interval: float | None) -> None:
     """Register `recurring_flow` as deployment `name` with `parameters` on the server that
     PREFECT_API_URL names, scheduled by `cron` or every `interval` seconds, and run its
-    scheduled runs (each in a fresh process) until Ctrl-C."""
+    scheduled runs (each in a fresh process, one at a time: the catalog has one writer) until
+    Ctrl-C."""
     recurring_flow.serve(name=name, cron=cron, interval=interval, parameters=parameters, print_starting_message=False,
-                         entrypoint_type=EntrypointType.MODULE_PATH)
+                         entrypoint_type=EntrypointType.MODULE_PATH, limit=1)
