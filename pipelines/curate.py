@@ -365,7 +365,7 @@ def step_decontaminate(state: State, ctx: Context) -> StepResult:
             bench.register_benchmark(ctx.cat, b.name, problems, +skipped, b.spec, label)
     names = [b.name for b in config.benchmarks]
     if not names:
-        return StepResult("decontaminate", state.rows.num_rows, state.rows.num_rows, {}, {"benchmarks": []})
+        return StepResult("contamination", state.rows.num_rows, state.rows.num_rows, {}, {"benchmarks": []})
     problems = bench.load_problems(ctx.cat, names)
     hashes = {b.name: b.content_hash for b in bench.list_benchmarks(ctx.cat)}
     report = decon.new_report("catalog", str(ctx.cat.path), problems, hashes, config.decontaminate, ctx.run_id)

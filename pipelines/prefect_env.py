@@ -10,8 +10,9 @@ user has already set in the environment:
 - PREFECT_LOCAL_STORAGE_PATH = <catalog folder>/.assay/results: persisted task results and
   the cache records that let a killed flow resume.
 - PREFECT_SERVER_ANALYTICS_ENABLED=false, DO_NOT_TRACK=1: nothing tries to reach the network.
-- PREFECT_LOGGING_LEVEL=WARNING, DASK_LOGGING__DISTRIBUTED=warning: assay prints its own
-  progress bars, not Prefect's or Dask's log lines. The flow- and task-run loggers are set to
+- PREFECT_LOGGING_LEVEL=WARNING, DASK_LOGGING__DISTRIBUTED=error: assay prints its own
+  progress bars, not Prefect's or Dask's log lines (Dask warns, for one, each time a local
+  cluster's worker takes more than 4 s to exit). The flow- and task-run loggers are set to
   CRITICAL: a run's exception reaches the caller, which reports it once (and the dashboard
   shows it in the run's state), instead of Prefect printing its traceback as well.
 - PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS=120: the temporary server takes 5-20 s to
@@ -61,7 +62,7 @@ def prefect_environment(catalog: Path, environ: Mapping[str, str]) -> dict[str, 
         "PREFECT_LOGGING_LEVEL": "WARNING",
         "PREFECT_LOGGING_LOGGERS_PREFECT_FLOW_RUNS_LEVEL": "CRITICAL",
         "PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL": "CRITICAL",
-        "DASK_LOGGING__DISTRIBUTED": "warning",
+        "DASK_LOGGING__DISTRIBUTED": "error",
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
     }
     return {key: value for key, value in defaults.items() if key not in environ}

@@ -38,7 +38,10 @@ SERVER_STOP_TIMEOUT_S = 20
 
 
 def port_free(port: int) -> bool:
+    """No server listens on 127.0.0.1:port (connections lingering in TIME_WAIT do not count:
+    a server binds with SO_REUSEADDR, as this check does)."""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
