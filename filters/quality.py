@@ -158,10 +158,11 @@ def quality(table: pa.Table, config: QualityConfig = QualityConfig()) -> Decisio
     ):
         for bad in np.flatnonzero(~ok):
             reason[bad] = f"{name}: {lengths[bad]} chars ({chars} {bound})"
-    keep = np.array([r is None for r in reason], bool)
+    reasons = pa.array(reason.tolist(), pa.string())
+    keep = reasons.is_null().to_numpy(zero_copy_only=False)
     scores = {
         "prompt_chars": pa.array(prompt_chars),
         "answer_chars": pa.array(answer_chars),
         "answer_form": pa.array(form.tolist(), pa.string()),
     }
-    return decision_from(keep, reason.tolist(), scores)
+    return decision_from(keep, reasons, scores)
