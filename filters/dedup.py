@@ -230,25 +230,28 @@ def lsh_bands(threshold: float, num_perm: int) -> tuple[int, int]:
 
 def _candidates(signature: np.ndarray, has: np.ndarray, bands: int, per_band: int) -> tuple[np.ndarray, np.ndarray]:
     """Candidate pairs (member, leader), distinct, leader < member: in each band, every row of a
-    bucket is paired with the bucket's first (smallest) row.  signature (P, R), has (R,) bool."""
-    idx = np.flatnonzero(has)
-    sig = signature[:, idx]  # (P, R') rows that have shingles
+    bucket is paired with the bucket's smallest row.  signature (P, R), has (R,) bool.
+
+    Rows without shingles (all values 0xFFFFFFFF) share every bucket; their pairs are dropped
+    at the end rather than the rows left out up front, which would copy the signature."""
+    rows = signature.shape[1]
     pairs = []
     for band in range(bands):
-        key = np.zeros(len(idx), np.uint64)
+        key = np.zeros(rows, np.uint64)  # (R,) hash of the band's per_band values
         with np.errstate(over="ignore"):
             for col in range(band * per_band, (band + 1) * per_band):
-                key = key * _MULT + sig[col].astype(np.uint64)
-        order = np.argsort(key)  # (R',) unstable but fast: leaders come from a min, not the order
+                key *= _MULT
+                key += signature[col]
+        order = np.argsort(key)  # (R,) unstable but fast: leaders come from a min, not the order
         sorted_key = key[order]
-        new = np.ones(len(order), bool)
+        new = np.ones(rows, bool)
         new[1:] = sorted_key[1:] != sorted_key[:-1]
-        smallest = np.minimum.reduceat(order, np.flatnonzero(new))  # (buckets,) first row of each bucket
-        member = idx[order]
-        leader = idx[smallest[np.cumsum(new) - 1]]
-        pairs.append((member * len(has) + leader)[member != leader])
+        smallest = np.minimum.reduceat(order, np.flatnonzero(new))  # (buckets,) smallest row of each bucket
+        leader = smallest[np.cumsum(new) - 1]  # (R,) in sorted order
+        pair = (order != leader) & has[order] & has[leader]
+        pairs.append(order[pair] * rows + leader[pair])
     code = np.unique(np.concatenate(pairs)) if pairs else np.zeros(0, np.int64)
-    return code // len(has), code % len(has)
+    return code // rows, code % rows
 
 
 def estimate_jaccard(signature: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
