@@ -294,7 +294,7 @@ def _signatures(texts: pa.Array, config: DedupConfig) -> tuple[np.ndarray, np.nd
         signature[:, start : start + len(chunk)] = minhash(shingles, len(chunk), config.num_perm, config.seed)
         has[start + shingles.rows] = True
 
-    workers = max(1, min(len(os.sched_getaffinity(0)), 4))
+    workers = max(1, min(len(os.sched_getaffinity(0)), 4))  # one per core; each holds one chunk's temporaries
     with ThreadPoolExecutor(workers) as pool:
         list(pool.map(sign, range(0, len(texts), CHUNK_ROWS)))
     return signature, has
