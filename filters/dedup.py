@@ -1,7 +1,7 @@
 """Exact and near-duplicate removal: MinHash over shingles, LSH banding, verified pairs.
 
 Which copy survives is a pure function of the rows' contents and uids, never of their order:
-each cluster of duplicates keeps its smallest uid. Every other row is dropped with the uid of
+each cluster of duplicates keeps its smallest uid (in byte order). Every other row is dropped with the uid of
 the copy that was kept.
 
 Steps (all vectorised: Arrow string kernels, then numpy over flat arrays):
@@ -353,5 +353,5 @@ def dedup(table: pa.Table, config: DedupConfig = DedupConfig()) -> Decision:
     # Back to input order: sorted row i is input row order[i].
     back = np.empty(rows, np.int64)
     back[order] = np.arange(rows)
-    reason_sorted = pa.array(reason, pa.string()).take(pa.array(back))
-    return decision_from(keep[back], reason_sorted, {"jaccard": pa.array(scores[back], mask=keep[back])})
+    reasons = pa.array(reason, pa.string()).take(pa.array(back))
+    return decision_from(keep[back], reasons, {"jaccard": pa.array(scores[back], mask=keep[back])})
