@@ -20,6 +20,8 @@ FORMS = [
     ("Which is prime?\n(A) 4\n(B) 6\n(C) 7\n(D) 9", "C", "math", "multiple_choice"),
     ("Which is prime? (A) 4 (B) 6 (C) 7 (D) 9", "7", "math", "multiple_choice"),
     ("Which is prime? (a) 4 (b) 6 (c) 7", "c", "math", "multiple_choice"),
+    ("Which is prime?\nA. 4\nB. 6\nC. 7", "C", "math", "multiple_choice"),
+    ("Triangle ABC has AB = 3 and angle A. Find BC.", "4", "math", "free_form"),
     ("Pick the capital of France.", "B", "mc", "multiple_choice"),
     ("Is 91 prime?", "No", "math", "true_false"),
     ("True or false: every square is a rectangle.", "\\text{True}", "math", "true_false"),
@@ -42,7 +44,7 @@ def test_default_target_keeps_only_free_form_and_says_why():
     d = quality(table([r[:3] for r in FORMS]))
     assert d.keep.to_pylist() == [r[3] == "free_form" for r in FORMS]
     assert d.reason[4].as_py() == "multiple_choice: the prompt lists lettered options (target forms: free_form)"
-    assert d.reason[10].as_py() == "multi_part: the prompt or the gold has labelled parts"
+    assert d.reason[12].as_py() == "multi_part: the prompt or the gold has labelled parts"
     assert d.scores["answer_form"].to_pylist() == [r[3] for r in FORMS]
 
 
