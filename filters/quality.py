@@ -50,7 +50,6 @@ from assay.filters.decision import Decision, decision_from, require_columns
 
 # Checkable forms a user may keep; proof and multi_part are never checkable.
 TARGET_FORMS = ("free_form", "multiple_choice", "true_false")
-FORMS = ("proof", "multiple_choice", "true_false", "multi_part", "free_form")
 
 _PROOF_GOLD = r"(?i)\b(?:proofs?|prove[dn]?|q\.?e\.?d\.?|see (?:the )?(?:proof|solution|explanation))\b|\\(?:blacksquare|qed|square|Box)\b|∎"
 _PROOF_ASK = r"(?i)\b(?:prove|show|demonstrate|verify|justify)\s+(?:that|whether|why|rigorously)\b|^\s*(?:prove|show)\b|\bprove\s*:"
