@@ -1,7 +1,7 @@
 """Exact and near-duplicate removal: MinHash over shingles, LSH banding, verified pairs.
 
 Which copy survives is a pure function of the rows' contents and uids, never of their order:
-each cluster of duplicates keeps its smallest uid. Every other row is dropped with the uid of
+each cluster of duplicates keeps its smallest uid (in byte order). Every other row is dropped with the uid of
 the copy that was kept.
 
 Steps (all vectorised: Arrow string kernels, then numpy over flat arrays):
@@ -11,12 +11,14 @@ Steps (all vectorised: Arrow string kernels, then numpy over flat arrays):
      source, so two sources' copies of one prompt have different uids). The group's smallest
      uid is its representative.
   3. Near (`DedupConfig.near`), on the representatives only: shingles are `shingle_size`
-     consecutive word tokens (`word`: runs of letters or digits, and every other non-space
-     character as a token of its own, so `3+4` and `3*4` differ) or UTF-8 bytes (`char`). A
-     prompt shorter than one shingle has its whole token sequence as its one shingle; an empty
-     prompt has none and takes part in exact dedup only.
+     consecutive word tokens (`word`: runs of letters, digits and underscores, and every other
+     non-space character as a token of its own, so `3+4` and `3*4` differ) or UTF-8 bytes
+     (`char`), hashed to 64 bits. A prompt shorter than one shingle has its whole token
+     sequence as its one shingle; an empty prompt has none and takes part in exact dedup only.
   4. MinHash signature: `num_perm` values per row, value i being min over the row's shingles of
-     h_i(x) = (a_i x + b_i) mod 2**32 on the top 32 bits x of a 64-bit shingle hash (a_i odd).
+     h_i(x) = a_i x mod 2**32 on the top 32 bits x of the shingle hash (a_i odd, so h_i is a
+     bijection; on hashed input this behaves as a random permutation: the estimate's error
+     matches the binomial one, tests/filters/test_dedup_filter.py).
      P(values equal) for two rows is their shingle sets' Jaccard similarity J, so the share of
      equal values estimates J with standard deviation sqrt(J (1 - J) / num_perm).
   5. LSH: the signature is cut into b bands of r values (`lsh_bands`: the largest r whose
@@ -44,7 +46,7 @@ Example:
     >>> d.keep.to_pylist()
     [False, True, False, True]
     >>> d.reason.to_pylist()[:3]
-    ['exact_duplicate: of u1', None, 'near_duplicate: of u1 (jaccard 0.66)']
+    ['exact_duplicate: of u1', None, 'near_duplicate: of u1 (jaccard 0.73)']
 """
 
 from __future__ import annotations
@@ -59,9 +61,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from assay.filters.decision import Decision, decision_from, require_columns
-from assay.filters.decontam import _MULT, _gram_rows, _grams, _token_hash, _whole_hashes
+from assay.filters.decontam import _MULT, _gram_rows, _grams, _whole_hashes
 
-CHUNK_ROWS = 50_000  # rows shingled and signed at once: bounds the flat shingle arrays to ~100 MB
+CHUNK_ROWS = 20_000  # rows shingled and signed at once: temporaries of ~40 MB, which the allocator reuses
+# from chunk to chunk (much larger ones are fresh pages every time, and first touches are slow)
 EDGE_CHUNK = 200_000  # candidate pairs compared at once (each compares num_perm values)
 RECALL_AT_THRESHOLD = 0.99  # lsh_bands: P(a pair at exactly the threshold becomes a candidate)
 
@@ -96,7 +99,10 @@ def normalize_prompts(prompts: pa.Array) -> pa.Array:
     ['find x.', 'find x.']
     """
     out = pc.utf8_lower(pc.utf8_normalize(prompts, form="NFKC"))
-    return pc.utf8_trim_whitespace(pc.replace_substring_regex(out, pattern=r"\s+", replacement=" "))
+    # Only runs of two or more, and single non-space whitespace, are rewritten: replacing every
+    # single space by itself costs four times as much.
+    out = pc.replace_substring_regex(out, pattern=r"\s\s+|[\t\n\r\f\v]", replacement=" ")
+    return pc.utf8_trim_whitespace(out)
 
 
 @dataclass(frozen=True)
@@ -129,33 +135,55 @@ def _shingle_hashes(units: np.ndarray, offsets: np.ndarray, size: int) -> Shingl
     return Shingles(hashes, rows[first], np.flatnonzero(first))
 
 
+_RNG = np.random.default_rng(0x5EED)
+_BYTE_HASH = _RNG.integers(0, 2**63, 256, dtype=np.uint64) * np.uint64(2) + np.uint64(1)  # (256,) per byte value
+_POSITION_HASH = _RNG.integers(0, 2**63, 64, dtype=np.uint64) * np.uint64(2) + np.uint64(1)  # (64,) per position in a token
+_WORD_BYTE = np.zeros(256, bool)  # ASCII letters, digits, underscore, and every byte of a non-ASCII character
+_WORD_BYTE[[*b"0123456789_", *range(ord("a"), ord("z") + 1), *range(ord("A"), ord("Z") + 1), *range(128, 256)]] = True
+_SPACE_BYTE = np.zeros(256, bool)
+_SPACE_BYTE[[*b" \t\n\r\x0b\x0c"]] = True
+
+
+def _utf8(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(bytes (B,) uint8, row offsets (R+1,) int64 from 0) of a string array, without copying."""
+    texts = texts.cast(pa.large_string())
+    offsets = np.frombuffer(texts.buffers()[1], np.int64)[texts.offset : texts.offset + len(texts) + 1]
+    data = texts.buffers()[2]
+    data = np.frombuffer(data, np.uint8)[offsets[0] : offsets[-1]] if data is not None else np.zeros(0, np.uint8)
+    return data, offsets - offsets[0]
+
+
 def word_shingles(texts: pa.Array, size: int) -> Shingles:
-    """Shingles of `size` word tokens; tokens are runs of letters or digits, and each other
-    non-space character on its own (`3+4` is three tokens)."""
-    spaced = pc.replace_substring_regex(texts, pattern=r"([^\p{L}\p{N}\s])", replacement=r" \1 ")
-    split = pc.utf8_split_whitespace(spaced)
-    offsets = split.offsets.to_numpy(zero_copy_only=False).astype(np.int64)
-    flat = split.flatten()
-    if len(flat) == 0:
-        return _shingle_hashes(np.zeros(0, np.uint64), offsets - offsets[0], size)
-    encoded = pc.dictionary_encode(flat)  # hash each distinct token once
-    vocab = encoded.dictionary.to_pylist()
-    vocab_hash = np.fromiter((_token_hash(t) for t in vocab), np.uint64, len(vocab))
-    units = vocab_hash[encoded.indices.to_numpy(zero_copy_only=False)]
-    return _shingle_hashes(units, offsets - offsets[0], size)
-
-
-# One random 64-bit value per byte value: byte n-grams then hash like token n-grams.
-_BYTE_HASH = np.random.default_rng(0x5EED).integers(0, 2**63, 256, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    """Shingles of `size` word tokens. A token is a run of letters, digits and underscores (a
+    non-ASCII character counts as a letter), or any other non-space character on its own, so
+    `3+4` is three tokens. Tokens are found and hashed on the UTF-8 bytes with numpy: a token's
+    hash is the sum over its bytes of byte-value hash times position hash (positions past 64
+    wrap), then mixed."""
+    data, offsets = _utf8(texts)
+    word = _WORD_BYTE[data]  # (B,)
+    symbol = ~word & ~_SPACE_BYTE[data]
+    continues = np.zeros(len(data), bool)  # the byte extends the word token before it
+    continues[1:] = word[1:] & word[:-1]
+    continues[offsets[:-1][offsets[:-1] < len(data)]] = False  # a token never spans two rows
+    start = (word | symbol) & ~continues  # (B,) first byte of a token
+    starts = np.flatnonzero(start)  # (T,)
+    token = np.cumsum(start) - 1  # (B,) index of the token a byte belongs to (-1 before the first)
+    position = np.arange(len(data)) - starts[np.maximum(token, 0)] if len(starts) else np.zeros(len(data), np.int64)
+    value = _BYTE_HASH[data] * _POSITION_HASH[position & 63]
+    value[~(word | symbol)] = 0  # spaces add nothing to the token before them
+    with np.errstate(over="ignore"):
+        units = np.add.reduceat(value, starts) if len(starts) else np.zeros(0, np.uint64)  # (T,)
+        units ^= units >> np.uint64(31)
+        units *= np.uint64(0xBF58476D1CE4E5B9)
+        units ^= units >> np.uint64(29)
+    tokens_before = np.concatenate([[0], np.cumsum(start)])  # (B+1,)
+    return _shingle_hashes(units, tokens_before[offsets], size)
 
 
 def char_shingles(texts: pa.Array, size: int) -> Shingles:
     """Shingles of `size` consecutive UTF-8 bytes of the normalised text (characters, for ASCII)."""
-    texts = texts.cast(pa.large_string())
-    offsets = np.frombuffer(texts.buffers()[1], np.int64)[texts.offset : texts.offset + len(texts) + 1]
-    data = np.frombuffer(texts.buffers()[2], np.uint8) if texts.buffers()[2] is not None else np.zeros(0, np.uint8)
-    units = _BYTE_HASH[data[offsets[0] : offsets[-1]]]
-    return _shingle_hashes(units, offsets - offsets[0], size)
+    data, offsets = _utf8(texts)
+    return _shingle_hashes(_BYTE_HASH[data], offsets, size)
 
 
 SHINGLES: dict[str, Callable[[pa.Array, int], Shingles]] = {"word": word_shingles, "char": char_shingles}
@@ -164,17 +192,15 @@ SHINGLES: dict[str, Callable[[pa.Array, int], Shingles]] = {"word": word_shingle
 # -- MinHash and LSH --------------------------------------------------------------------------
 
 
-def _permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    a = rng.integers(0, 2**31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)  # odd: a bijection mod 2**32
-    b = rng.integers(0, 2**32, num_perm, dtype=np.uint32)
-    return a, b
+def _multipliers(num_perm: int, seed: int) -> np.ndarray:
+    """(num_perm,) odd uint32: x -> a x mod 2**32 is then a bijection of 32-bit values."""
+    return np.random.default_rng(seed).integers(0, 2**31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
 
 
 def minhash(shingles: Shingles, rows: int, num_perm: int, seed: int) -> np.ndarray:
     """(num_perm, rows) uint32 signatures, one row of values per permutation (so a band's values
     are contiguous); rows without shingles hold 0xFFFFFFFF everywhere."""
-    a, b = _permutations(num_perm, seed)
+    a = _multipliers(num_perm, seed)
     signature = np.full((num_perm, rows), np.iinfo(np.uint32).max, np.uint32)
     if len(shingles.hashes) == 0:
         return signature
@@ -183,7 +209,6 @@ def minhash(shingles: Shingles, rows: int, num_perm: int, seed: int) -> np.ndarr
     with np.errstate(over="ignore"):
         for i in range(num_perm):
             np.multiply(x, a[i], out=value)
-            value += b[i]
             signature[i, shingles.rows] = np.minimum.reduceat(value, shingles.starts)
     return signature
 
@@ -205,25 +230,28 @@ def lsh_bands(threshold: float, num_perm: int) -> tuple[int, int]:
 
 def _candidates(signature: np.ndarray, has: np.ndarray, bands: int, per_band: int) -> tuple[np.ndarray, np.ndarray]:
     """Candidate pairs (member, leader), distinct, leader < member: in each band, every row of a
-    bucket is paired with the bucket's first (smallest) row.  signature (P, R), has (R,) bool."""
-    idx = np.flatnonzero(has)
-    sig = signature[:, idx]  # (P, R') rows that have shingles
+    bucket is paired with the bucket's smallest row.  signature (P, R), has (R,) bool.
+
+    Rows without shingles (all values 0xFFFFFFFF) share every bucket; their pairs are dropped
+    at the end rather than the rows left out up front, which would copy the signature."""
+    rows = signature.shape[1]
     pairs = []
     for band in range(bands):
-        key = np.zeros(len(idx), np.uint64)
+        key = np.zeros(rows, np.uint64)  # (R,) hash of the band's per_band values
         with np.errstate(over="ignore"):
             for col in range(band * per_band, (band + 1) * per_band):
-                key = key * _MULT + sig[col].astype(np.uint64)
-        order = np.argsort(key)  # (R',) unstable but fast: leaders come from a min, not the order
+                key *= _MULT
+                key += signature[col]
+        order = np.argsort(key)  # (R,) unstable but fast: leaders come from a min, not the order
         sorted_key = key[order]
-        new = np.ones(len(order), bool)
+        new = np.ones(rows, bool)
         new[1:] = sorted_key[1:] != sorted_key[:-1]
-        smallest = np.minimum.reduceat(order, np.flatnonzero(new))  # (buckets,) first row of each bucket
-        member = idx[order]
-        leader = idx[smallest[np.cumsum(new) - 1]]
-        pairs.append((member * len(has) + leader)[member != leader])
+        smallest = np.minimum.reduceat(order, np.flatnonzero(new))  # (buckets,) smallest row of each bucket
+        leader = smallest[np.cumsum(new) - 1]  # (R,) in sorted order
+        pair = (order != leader) & has[order] & has[leader]
+        pairs.append(order[pair] * rows + leader[pair])
     code = np.unique(np.concatenate(pairs)) if pairs else np.zeros(0, np.int64)
-    return code // len(has), code % len(has)
+    return code // rows, code % rows
 
 
 def estimate_jaccard(signature: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -266,7 +294,7 @@ def _signatures(texts: pa.Array, config: DedupConfig) -> tuple[np.ndarray, np.nd
         signature[:, start : start + len(chunk)] = minhash(shingles, len(chunk), config.num_perm, config.seed)
         has[start + shingles.rows] = True
 
-    workers = max(1, min(len(os.sched_getaffinity(0)), 4))
+    workers = max(1, min(len(os.sched_getaffinity(0)), 4))  # one per core; each holds one chunk's temporaries
     with ThreadPoolExecutor(workers) as pool:
         list(pool.map(sign, range(0, len(texts), CHUNK_ROWS)))
     return signature, has
@@ -325,5 +353,5 @@ def dedup(table: pa.Table, config: DedupConfig = DedupConfig()) -> Decision:
     # Back to input order: sorted row i is input row order[i].
     back = np.empty(rows, np.int64)
     back[order] = np.arange(rows)
-    reason_sorted = pa.array(reason, pa.string()).take(pa.array(back))
-    return decision_from(keep[back], reason_sorted, {"jaccard": pa.array(scores[back], mask=keep[back])})
+    reasons = pa.array(reason, pa.string()).take(pa.array(back))
+    return decision_from(keep[back], reasons, {"jaccard": pa.array(scores[back], mask=keep[back])})

@@ -22,9 +22,11 @@ runner (`run_isolated`). Work is per distinct (gold, verifier, options) triple, 
 
 Fast path (in this process): a triple whose gold has one of the shapes in FAST_SHAPES — a
 plain integer, decimal, percent or fraction of at most 40 digits for math, numeric and
-exact; a lone choice letter for mc — is checked by the same `check_gold` here. For those
-shapes the verifiers do string and Fraction work on a few dozen characters and never reach
-sympy (math decides a number gold against itself by string equality), so they cannot hang;
+exact, and for math also a list of such numbers (or infinities) in optional brackets
+(tuples, sets, intervals), at most 400 characters; a lone choice letter for mc — is checked
+by the same `check_gold` here. For those shapes the verifiers do string and Fraction work on
+a few hundred characters at most and never reach sympy (these are math's documented exact paths),
+so they cannot hang;
 the verdict is the one the pool would give (tests/filters/test_gold_filter.py checks both
 paths agree on every shape). The shape test is an RE2 regex over the batch.
 
@@ -57,12 +59,15 @@ from assay.verifiers import VERIFIERS, Verdict, check_gold, gold_as_response, ve
 from assay.verifiers.runner import Killed, default_workers, run_isolated
 
 # verifier -> RE2 pattern of golds checked in process (see the module docstring).
-_NUMBER = r"^[+-]?(?:\d{1,40}(?:\.\d{0,40})?|\.\d{1,40})%?$"
-_FRACTION = r"^[+-]?\d{1,40}/\d{1,40}$|^[+-]?\\[dt]?frac\{[+-]?\d{1,40}\}\{[+-]?\d{1,40}\}$"
+_DECIMAL = r"[+-]?(?:\d{1,40}(?:\.\d{0,40})?|\.\d{1,40})"
+_NUMBER = rf"^{_DECIMAL}%?$|^[+-]?\d{{1,40}}/\d{{1,40}}$|^[+-]?\\[dt]?frac\{{[+-]?\d{{1,40}}\}}\{{[+-]?\d{{1,40}}\}}$"
+_ELEMENT = rf"(?:{_DECIMAL}|[+-]?\\infty)"
+_NUMBER_LIST = rf"^(?:\(|\[|\\\{{)?{_ELEMENT}(?:, ?{_ELEMENT})+(?:\)|\]|\\\}})?$"  # (1, 2), [0, \infty), 3, 4
+FAST_MAX_CHARS = 400  # and no fast-path gold is longer (extract.MAX_NUMBER_CHARS: longer numbers go to sympy)
 FAST_SHAPES: dict[str, str] = {
-    "math": f"{_NUMBER}|{_FRACTION}",
-    "numeric": f"{_NUMBER}|{_FRACTION}",
-    "exact": f"{_NUMBER}|{_FRACTION}",
+    "math": f"{_NUMBER}|{_NUMBER_LIST}",
+    "numeric": _NUMBER,
+    "exact": _NUMBER,
     "mc": r"^\(?[A-Za-z]\)?$",
 }
 
@@ -124,9 +129,11 @@ def round_trips(golds: list[str], verifiers: list[str], options: list[dict[str, 
     `code` suites and everything else in the killable pool. Verifiers must be known."""
     gold_array = pa.array(golds, pa.string())
     names = np.array(verifiers, object)
-    fast = np.zeros(len(golds), bool)
+    fast = pc.utf8_length(gold_array).to_numpy(zero_copy_only=False) <= FAST_MAX_CHARS
+    shaped = np.zeros(len(golds), bool)
     for name, pattern in FAST_SHAPES.items():
-        fast |= (names == name) & pc.match_substring_regex(gold_array, pattern=pattern).to_numpy(zero_copy_only=False)
+        shaped |= (names == name) & pc.match_substring_regex(gold_array, pattern=pattern).to_numpy(zero_copy_only=False)
+    fast &= shaped
     verdicts: list[Verdict | None] = [None] * len(golds)
     for i in np.flatnonzero(fast).tolist():
         verdicts[i] = check_gold(golds[i], verifiers[i], **options[i])
@@ -151,7 +158,7 @@ def gold_verifiable(table: pa.Table, config: GoldConfig = GoldConfig()) -> Decis
     """
     require_columns(table, "gold", text=("answer", "verifier", "meta"))
     rows = table.num_rows
-    reason: list[str | None] = [None] * rows
+    reason = np.full(rows, None, object)
     canonical, bad_meta = _options(table.column("meta"))
     for row, why in bad_meta.items():
         reason[row] = f"bad_meta: {why}"
@@ -177,15 +184,13 @@ def gold_verifiable(table: pa.Table, config: GoldConfig = GoldConfig()) -> Decis
     triple = np.full(codes.max() + 1 if rows else 0, -1, np.int64)  # dictionary code -> index of its triple
     triple[distinct] = np.arange(len(distinct))
     of_row = triple[codes[rows_checked]]  # (checked,) each checked row's triple
-    triple_status = np.array([v.status for v in verdicts], object)
     status = np.full(rows, None, object)
-    status[rows_checked] = triple_status[of_row]
-    triple_reason = [
+    status[rows_checked] = np.array([v.status for v in verdicts], object)[of_row]
+    triple_reason = np.array([
         None if v.status == "correct" else f"{STATUS_CODES[v.status]}: {name} verifier: {v.reason[:DETAIL_CHARS]}"
         for v, name in zip(verdicts, names)
-    ]
-    for row, t in zip(rows_checked.tolist(), of_row.tolist()):
-        if triple_reason[t] is not None:
-            reason[row] = triple_reason[t]
-    keep = np.array([r is None for r in reason], bool)
-    return decision_from(keep, reason, {"gold_status": pa.array(status.tolist(), pa.string())})
+    ], object)
+    reason[rows_checked] = triple_reason[of_row]
+    reasons = pa.array(reason.tolist(), pa.string())
+    keep = reasons.is_null().to_numpy(zero_copy_only=False)
+    return decision_from(keep, reasons, {"gold_status": pa.array(status.tolist(), pa.string())})

@@ -83,50 +83,53 @@ class PosteriorBandConfig:
 
 @dataclass(frozen=True)
 class _Counts:
-    n: np.ndarray  # (rows,) int64, 0 where unusable
-    c: np.ndarray  # (rows,) int64, 0 where unusable
-    usable: np.ndarray  # (rows,) bool
-    reason: list[str | None]  # unscored / bad_counts rows already filled in
+    """The rows' counts as distinct (n, n_correct) pairs: every decision depends on the pair
+    only, so each is made once per pair (a few thousand at most), not per row."""
+
+    n: np.ndarray  # (K,) int64, distinct usable pairs
+    c: np.ndarray  # (K,) int64
+    pair: np.ndarray  # (rows,) int64 index into the pairs, -1 where the counts are unusable
+    reason: np.ndarray  # (rows,) object: unscored / bad_counts reasons, None elsewhere
 
 
 def _counts(table: pa.Table, filter_name: str) -> _Counts:
     require_columns(table, filter_name, integer=("n", "n_correct"))
     n_col, c_col = table.column("n"), table.column("n_correct")
-    missing = (n_col.is_null().to_numpy(zero_copy_only=False) | c_col.is_null().to_numpy(zero_copy_only=False))
+    missing = n_col.is_null().to_numpy(zero_copy_only=False) | c_col.is_null().to_numpy(zero_copy_only=False)
     n = n_col.fill_null(0).to_numpy().astype(np.int64)
     c = c_col.fill_null(0).to_numpy().astype(np.int64)
-    reason: list[str | None] = [None] * table.num_rows
-    for row in np.flatnonzero(missing).tolist():
-        reason[row] = "unscored: no difficulty observations for this model"
+    reason = np.full(table.num_rows, None, object)
+    reason[missing] = "unscored: no difficulty observations for this model"
     zero = ~missing & (n == 0)
-    for row in np.flatnonzero(zero).tolist():
-        reason[row] = "unscored: 0 samples"
+    reason[zero] = "unscored: 0 samples"
     bad = ~missing & ~zero & ((c < 0) | (c > n))
     for row in np.flatnonzero(bad).tolist():
         reason[row] = f"bad_counts: n_correct {c[row]} with n {n[row]}"
     usable = ~(missing | zero | bad)
-    return _Counts(np.where(usable, n, 0), np.where(usable, c, 0), usable, reason)
-
-
-def _p_hat(counts: _Counts) -> np.ndarray:
-    return np.divide(counts.c, counts.n, out=np.zeros(len(counts.n)), where=counts.usable)
+    stride = int(c[usable].max()) + 1 if usable.any() else 1
+    distinct, inverse = np.unique(n[usable] * stride + c[usable], return_inverse=True)
+    pair = np.full(table.num_rows, -1, np.int64)
+    pair[usable] = inverse.reshape(-1)
+    return _Counts(distinct // stride, distinct % stride, pair, reason)
 
 
 def _decide(counts: _Counts, ok: np.ndarray, easy: np.ndarray, detail: list[str], scores: dict[str, np.ndarray]) -> Decision:
-    """Drop usable rows that are not ok, as too_easy where `easy` else too_hard; score columns
-    are null on rows without usable counts.  ok, easy (rows,) bool; detail per row."""
-    reason = counts.reason
-    for row in np.flatnonzero(counts.usable & ~ok).tolist():
-        reason[row] = f"{'too_easy' if easy[row] else 'too_hard'}: {detail[row]} ({counts.c[row]}/{counts.n[row]} correct)"
-    keep = counts.usable & ok
-    return decision_from(keep, reason, {name: pa.array(v, mask=~counts.usable) for name, v in scores.items()})
+    """Map per-pair calls to rows: pairs not ok are dropped as too_easy where `easy`, else
+    too_hard; score columns are null on rows without usable counts.  ok, easy, detail,
+    scores: (K,) per pair."""
+    pair_reason = np.array([None] + [
+        None if keep else f"{'too_easy' if e else 'too_hard'}: {d} ({c}/{n} correct)"
+        for keep, e, d, n, c in zip(ok.tolist(), easy.tolist(), detail, counts.n.tolist(), counts.c.tolist())
+    ], object)  # slot 0 stands for "unusable" (pair -1)
+    usable = counts.pair >= 0
+    reason = np.where(usable, pair_reason[counts.pair + 1], counts.reason)
+    keep = usable & np.append(ok, False)[counts.pair]
+    columns = {name: pa.array(np.append(v, 0.0)[counts.pair], mask=~usable) for name, v in scores.items()}
+    return decision_from(keep, pa.array(reason.tolist(), pa.string()), columns)
 
 
-def _details(template: str, values: np.ndarray, rows: np.ndarray) -> list[str]:
-    detail = [""] * len(values)
-    for row in rows.tolist():
-        detail[row] = template.format(values[row])
-    return detail
+def _p_hat(counts: _Counts) -> np.ndarray:
+    return counts.c / counts.n  # (K,); n >= 1 for usable pairs
 
 
 def pass_band(table: pa.Table, config: PassBandConfig = PassBandConfig()) -> Decision:
@@ -134,9 +137,8 @@ def pass_band(table: pa.Table, config: PassBandConfig = PassBandConfig()) -> Dec
     counts = _counts(table, "pass_band")
     p = _p_hat(counts)
     ok = (p >= config.lo) & (p <= config.hi)
-    easy = p > config.hi
-    detail = _details("p_hat {:.3f} outside [" + f"{config.lo:.2f}, {config.hi:.2f}]", p, np.flatnonzero(counts.usable & ~ok))
-    return _decide(counts, ok, easy, detail, {"p_hat": p})
+    detail = [f"p_hat {v:.3f} outside [{config.lo:.2f}, {config.hi:.2f}]" for v in p.tolist()]
+    return _decide(counts, ok, p > config.hi, detail, {"p_hat": p})
 
 
 def variance(table: pa.Table, config: VarianceConfig = VarianceConfig()) -> Decision:
@@ -145,7 +147,7 @@ def variance(table: pa.Table, config: VarianceConfig = VarianceConfig()) -> Deci
     p = _p_hat(counts)
     var = p * (1.0 - p)
     ok = var >= config.min_variance - 1e-12  # 0.1 * 0.9 is 0.09000000000000001 in floating point
-    detail = _details("variance {:.3f} < " + f"{config.min_variance:.3f}", var, np.flatnonzero(counts.usable & ~ok))
+    detail = [f"variance {v:.3f} < {config.min_variance:.3f}" for v in var.tolist()]
     return _decide(counts, ok, p > 0.5, detail, {"p_hat": p, "variance": var})
 
 
@@ -153,18 +155,10 @@ def posterior_band(table: pa.Table, config: PosteriorBandConfig = PosteriorBandC
     """Keep rows whose Beta posterior puts at least tau of its mass on lo < p < hi."""
     counts = _counts(table, "posterior_band")
     prior = (config.prior_alpha, config.prior_beta)
-    # The posterior depends on (n, c) only: evaluate each distinct pair once (a few thousand at
-    # most), not each of a million rows.
-    pairs, inverse = np.unique(np.stack([counts.n, counts.c]), axis=1, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    below = np.empty(pairs.shape[1])
-    inside = np.empty(pairs.shape[1])
-    for k, (n, c) in enumerate(pairs.T.tolist()):
-        posterior = BetaPosterior.from_counts(n, c, prior)
-        below[k] = posterior.prob_between(0.0, config.lo)
-        inside[k] = posterior.prob_between(config.lo, config.hi)
-    prob, prob_below = inside[inverse], below[inverse]
-    ok = prob >= config.tau
-    easy = 1.0 - prob - prob_below > prob_below  # more mass above the band than below it
-    detail = _details(f"P({config.lo:.2f} < p < {config.hi:.2f}) = " + "{:.3f} < " + f"{config.tau:.2f}", prob, np.flatnonzero(counts.usable & ~ok))
-    return _decide(counts, ok, easy, detail, {"p_hat": _p_hat(counts), "prob_in_band": prob})
+    posteriors = [BetaPosterior.from_counts(n, c, prior) for n, c in zip(counts.n.tolist(), counts.c.tolist())]
+    below = np.array([post.prob_between(0.0, config.lo) for post in posteriors])  # (K,)
+    inside = np.array([post.prob_between(config.lo, config.hi) for post in posteriors])  # (K,)
+    ok = inside >= config.tau
+    easy = 1.0 - inside - below > below  # more mass above the band than below it
+    detail = [f"P({config.lo:.2f} < p < {config.hi:.2f}) = {v:.3f} < {config.tau:.2f}" for v in inside.tolist()]
+    return _decide(counts, ok, easy, detail, {"p_hat": _p_hat(counts), "prob_in_band": inside})

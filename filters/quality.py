@@ -50,7 +50,6 @@ from assay.filters.decision import Decision, decision_from, require_columns
 
 # Checkable forms a user may keep; proof and multi_part are never checkable.
 TARGET_FORMS = ("free_form", "multiple_choice", "true_false")
-FORMS = ("proof", "multiple_choice", "true_false", "multi_part", "free_form")
 
 _PROOF_GOLD = r"(?i)\b(?:proofs?|prove[dn]?|q\.?e\.?d\.?|see (?:the )?(?:proof|solution|explanation))\b|\\(?:blacksquare|qed|square|Box)\b|∎"
 _PROOF_ASK = r"(?i)\b(?:prove|show|demonstrate|verify|justify)\s+(?:that|whether|why|rigorously)\b|^\s*(?:prove|show)\b|\bprove\s*:"
@@ -158,10 +157,11 @@ def quality(table: pa.Table, config: QualityConfig = QualityConfig()) -> Decisio
     ):
         for bad in np.flatnonzero(~ok):
             reason[bad] = f"{name}: {lengths[bad]} chars ({chars} {bound})"
-    keep = np.array([r is None for r in reason], bool)
+    reasons = pa.array(reason.tolist(), pa.string())
+    keep = reasons.is_null().to_numpy(zero_copy_only=False)
     scores = {
         "prompt_chars": pa.array(prompt_chars),
         "answer_chars": pa.array(answer_chars),
         "answer_form": pa.array(form.tolist(), pa.string()),
     }
-    return decision_from(keep, reason.tolist(), scores)
+    return decision_from(keep, reasons, scores)

@@ -8,6 +8,7 @@ traceback.
 
 from __future__ import annotations
 
+import json
 import sys
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -266,34 +267,19 @@ def quickstart_cmd(
     count: int = typer.Option(1000, "--count", help="Problems drawn from the built-in arithmetic corpus."),
 ) -> None:
     """Run the whole loop on the built-in corpus and toy model, with no network and no server."""
+    from assay.pipelines import curate
+    from assay.pipelines.catalog import new_run_id
+
     path = _catalog_path()
+    # The example config is the quickstart's: the built-in corpus and evaluation set, the toy policy.
+    out = path.parent / "shards" / new_run_id("quickstart")
+    text = curate.EXAMPLE_CONFIG.replace("count = 1000", f"count = {count}").replace('out = "shards" ', f"out = {json.dumps(str(out))} ")
+    config = curate.parse_config(text, "the quickstart config (assay curate --example-config)")
     console.print(f"[bold]assay quickstart[/]: catalog {path}")
     with Catalog.open(path) as cat:
-        console.rule("1. ingest the built-in arithmetic corpus")
-        resolved, name, mapping = resolve_source("builtin:arithmetic", count=count, seed=0)
-        _print_report(_run_ingest(cat, resolved, mapping, name, {"spec": "builtin:arithmetic", "count": count}))
-
-        console.rule("2. decontaminate against the built-in evaluation set (with planted overlaps)")
-        label, bench_mapping = bench.resolve_bench_preset("arith-eval", None, "problem", "answer", "id", None)
-        eval_source, _, _ = resolve_source("builtin:arithmetic-eval")
-        _bench_add(cat, "arith-eval", "builtin:arithmetic-eval", eval_source, label, bench_mapping)
-        settings = decon.Settings(decon.DEFAULT_N, decon.DEFAULT_MIN_CONTAINMENT, None, 0.85, "date", None)
-        problems = bench.load_problems(cat, ["arith-eval"])
-        hashes = {b.name: b.content_hash for b in bench.list_benchmarks(cat)}
-        rep, written = _decontaminate_catalog(cat, path, ["arith-eval"], problems, hashes,
-                                              decon.build_matchers(problems, settings), settings)
-        summary = rep.to_json(problems)
-        json_path, html_path = decon.write_report(summary, decon.default_report_prefix(None, path, rep.run_id))
-        _print_decontamination(summary, written, json_path, html_path)
-
-        console.rule("3. estimate difficulty: the toy policy, adaptive pass@k")
-        from assay.pipelines.difficulty import DifficultyConfig
-        from assay.trainers.engines import SamplingConfig
-
-        _run_difficulty(cat, DifficultyConfig(model="toy", k=16, sampling=SamplingConfig(temperature=1.0, max_tokens=256)))
-
-        console.rule("catalog")
-        _print_stats(cat.stats())
+        console.rule("curate: ingest, dedup, decontaminate, quality, gold check, difficulty, learnability, curriculum, export")
+        result = curate.curate(cat, config, _curate_progress, on_step=_print_step)
+        _print_funnel(result)
 
 
 @app.command("verify")
