@@ -9,6 +9,7 @@ traceback.
 from __future__ import annotations
 
 import json
+import gc
 import sys
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -232,13 +233,13 @@ def decontaminate_cmd(
                 progress.update(task, completed=source_total)
             written = None
         else:
-            rep, written = _decontaminate_catalog(cat, path, benchmark, problems, hashes, matchers, settings)
+            rep, written = _decontaminate_catalog(cat, problems, hashes, matchers, settings)
         summary = rep.to_json(problems)
     json_path, html_path = decon.write_report(summary, report or decon.default_report_prefix(output, path, rep.run_id))
     _print_decontamination(summary, written, json_path, html_path)
 
 
-def _decontaminate_catalog(cat: Catalog, path: Path, benchmark, problems, hashes, matchers, settings):
+def _decontaminate_catalog(cat: Catalog, problems, hashes, matchers, settings):
     total = cat.con.execute("SELECT count(*) FROM records").fetchone()[0]
     with _progress("decontaminate", total, "rows") as progress:
         task = progress.task_ids[0]
@@ -393,15 +394,6 @@ def _sampling_bar(config, prompts: int) -> Iterator:
         task = progress.task_ids[0]
         yield lambda n: progress.advance(task, n)
         progress.update(task, total=progress.tasks[0].completed or 1)
-
-
-def _run_difficulty(cat: Catalog, config):
-    from assay.pipelines import difficulty
-
-    with _sampling_bar(config, _count_prompts(cat, config.source)) as advance:
-        result = difficulty.estimate_difficulty(cat, config, progress=advance)
-    _print_difficulty(result)
-    return result
 
 
 def _print_difficulty(result) -> None:
@@ -623,11 +615,21 @@ def serve_cmd(
     console.print("stopped")
 
 
+def _drop_frames(exc: BaseException | None) -> None:
+    """Let go of the frames an error kept alive: raised inside a flow, they hold the catalog's
+    connection until the interpreter exits, where DuckDB's bindings then print them as leaks."""
+    while exc is not None:
+        exc.__traceback__ = None
+        exc = exc.__context__ or exc.__cause__
+    gc.collect()
+
+
 def main() -> None:
     try:
         app()
     except AssayError as exc:
         print(f"assay: error: {exc}", file=sys.stderr)
+        _drop_frames(exc)
         sys.exit(2)
     except KeyboardInterrupt:
         print("assay: interrupted", file=sys.stderr)

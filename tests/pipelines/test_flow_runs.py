@@ -1,7 +1,9 @@
-"""Real flow runs through the real CLI: a curate run SIGKILLed during difficulty estimation and
-again during export finishes, when started again, with exactly the catalog and shards of an
-uninterrupted run; the Dask runner on a LocalCluster gives the local run's observations; and
-`assay serve` starts a Prefect server, a scheduled recurring run completes, and Ctrl-C stops both.
+"""Real flow runs: a curate run (the real CLI) SIGKILLed during difficulty estimation and again
+during export finishes, when started again, with exactly the catalog and shards of an
+uninterrupted run of the plain steps; the Dask runner on a LocalCluster gives the observations
+of a plain local estimation; the decontaminate and audit flows write what their steps write;
+and `assay serve` starts a Prefect server, a scheduled recurring run completes, and Ctrl-C
+stops both.
 
 Each process that runs a flow pays Prefect's start-up, so the flow runs here (except the serve
 test's own) report to one Prefect server started for the module, instead of each starting a
@@ -19,12 +21,18 @@ from pathlib import Path
 import pytest
 
 from assay.pipelines.catalog import Catalog
+from assay.pipelines.curate import curate, load_config
+from assay.pipelines.difficulty import DifficultyConfig, estimate_difficulty
 from assay.pipelines.export import read_manifest, verify_manifest
+from assay.pipelines.ingest import ingest, resolve_source
 from assay.pipelines.serve import port_free, start_server, stop_server, wait_until_healthy
+from assay.trainers.engines import SamplingConfig
 
 CHUNK = 4  # prompts per difficulty chunk in these runs (128 by default), so a run has several
 # The real CLI with a smaller chunk: `python -c PATCHED_CLI ARGS...`.
 PATCHED_CLI = f"import assay.pipelines.difficulty as d; d.CHUNK_PROMPTS = {CHUNK}; from assay.pipelines.cli import main; main()"
+
+QUIET = r"\|\s*(DEBUG|INFO|WARNING|ERROR)\s*\|"  # a Prefect or Dask log line looks like "12:00:00.000 | INFO | ..."
 
 CONFIG = """
 [[sources]]
@@ -135,11 +143,9 @@ def test_curate_killed_during_difficulty_and_during_export_resumes_exactly(tmp_p
         folder.mkdir()
         write_config(folder / "curate.toml", folder / "shards", count=16, fmt="trl")
     args = ("--catalog", "c.duckdb", "curate", "--config", "curate.toml")
-
-    done = assay(prefect_api, whole, *args, patched=True)
-    assert done.returncode == 0, done.stderr
-    # Quiet: our progress bars on stdout, no Prefect log lines (datasets draws its own bar when saving).
-    assert re.search(r"\|\s*(DEBUG|INFO|WARNING|ERROR)\s*\|", done.stderr) is None, done.stderr
+    # The uninterrupted run: the plain steps, no Prefect (the flow only wires them, so it must agree).
+    with Catalog.open(whole / "c.duckdb") as cat:
+        curate(cat, load_config(whole / "curate.toml"))
 
     # SIGKILL once the second difficulty chunk has finished: the first is in the catalog by then.
     chunks_before = completed_chunks(prefect_api)
@@ -157,6 +163,8 @@ def test_curate_killed_during_difficulty_and_during_export_resumes_exactly(tmp_p
 
     finished = assay(prefect_api, killed, *args, patched=True)
     assert finished.returncode == 0, finished.stderr
+    # Quiet: our progress bars on stdout, no Prefect log lines (datasets draws its own bar when saving).
+    assert re.search(QUIET, finished.stderr) is None, finished.stderr
     assert not list(killed.glob(".shards.partial-*"))
     assert catalog_rows(killed / "c.duckdb") == catalog_rows(whole / "c.duckdb")
     assert shard_content(killed / "shards") == shard_content(whole / "shards")
@@ -197,20 +205,56 @@ def test_dask_runner_on_a_local_cluster_matches_the_local_run(tmp_path, prefect_
     pytest.importorskip("prefect_dask")
     script = tmp_path / "difficulty_flow.py"
     script.write_text(DIFFICULTY_SCRIPT)
-    runs = {}
-    for runner in ("dask", "local"):  # separate processes and folders: neither reuses the other's results
-        (tmp_path / runner).mkdir()
-        done = subprocess.run([sys.executable, str(script), str(tmp_path / runner), runner], env=prefect_api,
-                              capture_output=True, text=True, timeout=600)
-        assert done.returncode == 0, done.stderr
-        assert re.search(r"\|\s*(DEBUG|INFO|WARNING|ERROR)\s*\|", done.stderr) is None, done.stderr  # quiet
-        runs[runner] = json.loads(done.stdout.strip().splitlines()[-1])
-    # The Dask run's chunks were sampled on the workers: its own process never opened an engine.
-    assert runs["dask"]["engines_here"] == 0 and runs["local"]["engines_here"] == 1
-    assert runs["dask"]["rounds"] == runs["local"]["rounds"] > 1
-    assert runs["dask"]["sampled"] == runs["local"]["sampled"] > 16 * 4
-    dask, local = catalog_rows(tmp_path / "dask" / "c.duckdb"), catalog_rows(tmp_path / "local" / "c.duckdb")
-    assert dask["difficulty"] == local["difficulty"] and len({row[0] for row in dask["difficulty"]}) == 16
+    (tmp_path / "dask").mkdir()
+    done = subprocess.run([sys.executable, str(script), str(tmp_path / "dask"), "dask"], env=prefect_api,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert re.search(QUIET, done.stderr) is None, done.stderr
+    run = json.loads(done.stdout.strip().splitlines()[-1])
+    assert run["engines_here"] == 0  # every chunk was sampled on a worker, none in the flow's process
+    # The same estimation in this process, without Prefect: the same observations.
+    with Catalog.open(tmp_path / "local.duckdb") as cat:
+        source, name, preset = resolve_source("builtin:arithmetic", count=16, seed=0)
+        ingest(cat, source, preset, name)
+        local = estimate_difficulty(cat, DifficultyConfig(model="toy", k=16, policy="adaptive", workers=1,
+                                                          sampling=SamplingConfig(temperature=1.0, max_tokens=24)))
+    assert run["rounds"] == local.rounds > 1 and run["sampled"] == local.sampled > 16 * 4
+    dask = catalog_rows(tmp_path / "dask" / "c.duckdb")["difficulty"]
+    assert dask == catalog_rows(tmp_path / "local.duckdb")["difficulty"] and len({row[0] for row in dask}) == 16
+
+
+def test_decontaminate_and_audit_flows(tmp_path, prefect_api):
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+    from prefect.settings import PREFECT_API_URL, PREFECT_LOCAL_STORAGE_PATH, temporary_settings
+
+    from assay.pipelines import benchmarks as bench
+    from assay.pipelines import flows
+    from assay.pipelines.audit import AuditConfig
+    from assay.pipelines.decontaminate import Settings
+
+    with Catalog.open(tmp_path / "c.duckdb") as cat:
+        source, name, preset = resolve_source("builtin:arithmetic", count=40, seed=0)
+        ingest(cat, source, preset, name)
+        label, mapping = bench.resolve_bench_preset("arith-eval", None, "problem", "answer", "id", None)
+        rows, _ = bench.read_source_rows(resolve_source("builtin:arithmetic-eval")[0])
+        problems, skipped = bench.map_rows("arith-eval", rows, mapping)
+        bench.register_benchmark(cat, "arith-eval", problems, skipped, "builtin:arithmetic-eval", label)
+    updates = {PREFECT_API_URL: prefect_api["PREFECT_API_URL"], PREFECT_LOCAL_STORAGE_PATH: str(tmp_path / "results")}
+    with temporary_settings(updates=updates):
+        check = flows.decontaminate_flow(str(tmp_path / "c.duckdb"), ["arith-eval"], Settings())
+        audit = flows.audit_flow(str(tmp_path / "c.duckdb"), AuditConfig(model="toy", benchmarks=("arith-eval",), k=2,
+                                 max_tokens=16, max_items=3), Settings(), str(tmp_path / "toy-audit"))
+        # Send this process's run logs and events now, while the module's server is up to take them.
+        APILogWorker.drain_all()
+        EventsWorker.drain_all()
+    # Problem 0 of the corpus is planted in the evaluation set: found, written, reported.
+    assert check.findings >= 1 and check.summary["rows_contaminated"] >= 1 and check.html_path.is_file()
+    assert audit.dataset.findings == check.findings  # findings replace the earlier ones: same count
+    assert len(audit.model.items) == 3 and json.loads(audit.model_report.read_text())["model"] == "toy"
+    with Catalog.open(tmp_path / "c.duckdb", read_only=True) as cat:
+        assert cat.con.execute("SELECT count(*) FROM contamination").fetchall() == [(check.findings,)]
+        assert cat.con.execute("SELECT status FROM runs WHERE kind = 'decontaminate'").fetchall() == [("ok",), ("ok",)]
 
 
 def test_serve_runs_the_recurring_flow_on_schedule_and_ctrl_c_stops_both(tmp_path):
