@@ -131,7 +131,7 @@ def _ray(cluster: str | None) -> Any:
         raise AssayError("--runner ray needs prefect-ray: pip install 'assay[ray]'") from None
     if not cluster:
         _hand_embedded_api_to_children()
-    return RayTaskRunner(address=cluster, init_kwargs={"include_dashboard": False, "log_to_driver": False})
+    return RayTaskRunner(address=cluster, init_kwargs={"include_dashboard": False, "log_to_driver": False, "logging_level": "error"})
 
 
 RUNNERS: dict[str, Callable[[str | None], Any]] = {"local": _local, "dask": _dask, "ray": _ray}

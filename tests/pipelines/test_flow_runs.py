@@ -1,7 +1,7 @@
 """Real flow runs: a curate run (the real CLI) SIGKILLed during difficulty estimation and again
 during export finishes, when started again, with exactly the catalog and shards of an
-uninterrupted run of the plain steps; the Dask runner on a LocalCluster gives the observations
-of a plain local estimation; the decontaminate and audit flows write what their steps write;
+uninterrupted run of the plain steps; the Dask runner on a LocalCluster (and the Ray runner on a
+local Ray, where prefect-ray is installed) gives the observations of a plain local estimation; the decontaminate and audit flows write what their steps write;
 and `assay serve` starts a Prefect server, a scheduled recurring run completes, and Ctrl-C
 stops both.
 
@@ -201,12 +201,14 @@ if __name__ == "__main__":
 """
 
 
-def test_dask_runner_on_a_local_cluster_matches_the_local_run(tmp_path, prefect_api):
-    pytest.importorskip("prefect_dask")
+# CI installs prefect-dask (the dev extra); prefect-ray and ray only where `assay[ray]` is installed.
+@pytest.mark.parametrize("runner, package", [("dask", "prefect_dask"), ("ray", "prefect_ray")])
+def test_a_cluster_runner_on_this_machine_matches_the_local_run(runner, package, tmp_path, prefect_api):
+    pytest.importorskip(package)
     script = tmp_path / "difficulty_flow.py"
     script.write_text(DIFFICULTY_SCRIPT)
-    (tmp_path / "dask").mkdir()
-    done = subprocess.run([sys.executable, str(script), str(tmp_path / "dask"), "dask"], env=prefect_api,
+    (tmp_path / runner).mkdir()
+    done = subprocess.run([sys.executable, str(script), str(tmp_path / runner), runner], env=prefect_api,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     assert re.search(QUIET, done.stderr) is None, done.stderr
@@ -219,8 +221,8 @@ def test_dask_runner_on_a_local_cluster_matches_the_local_run(tmp_path, prefect_
         local = estimate_difficulty(cat, DifficultyConfig(model="toy", k=16, policy="adaptive", workers=1,
                                                           sampling=SamplingConfig(temperature=1.0, max_tokens=24)))
     assert run["rounds"] == local.rounds > 1 and run["sampled"] == local.sampled > 16 * 4
-    dask = catalog_rows(tmp_path / "dask" / "c.duckdb")["difficulty"]
-    assert dask == catalog_rows(tmp_path / "local.duckdb")["difficulty"] and len({row[0] for row in dask}) == 16
+    remote = catalog_rows(tmp_path / runner / "c.duckdb")["difficulty"]
+    assert remote == catalog_rows(tmp_path / "local.duckdb")["difficulty"] and len({row[0] for row in remote}) == 16
 
 
 def test_decontaminate_and_audit_flows(tmp_path, prefect_api):
