@@ -16,7 +16,7 @@ the valid keys.
 Example:
     >>> config = parse_config(EXAMPLE_CONFIG, "example")
     >>> [s.spec for s in config.sources], config.learnability.method, config.export.format
-    (['builtin:arithmetic'], 'posterior', 'parquet')
+    (['builtin:arithmetic'], 'posterior_band', 'parquet')
 """
 
 from __future__ import annotations
