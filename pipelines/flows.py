@@ -1,4 +1,4 @@
-"""Prefect flows over assay's plain steps: Prefect only wires them, caches and retries.
+"""Prefect flows over assay's plain steps: Prefect only wires them and caches their results.
 
 Flows: `difficulty_flow`, `decontaminate_flow`, `audit_flow` (dataset and model
 contamination), `curate_flow`, `recurring_flow`. Their bodies only call tasks and step
@@ -17,7 +17,7 @@ key of its inputs:
   from);
 - a curate step: its run id (a step writes its decisions under it), its name and source, and
   the uids in play. A curate run killed part-way is adopted by the next run of the same config
-  (`begin_curate`), so finished steps come back from the cache instead of writing twice, and
+  (curate.begin_run), so finished steps come back from the cache instead of writing twice, and
   the rest continue: the catalog and shards end as an uninterrupted run leaves them.
 
 Only the flow writes to the catalog (DuckDB allows one writer): tasks on workers sample and
