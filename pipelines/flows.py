@@ -10,9 +10,9 @@ Tasks are coarse: a curate step, or a chunk of up to CHUNK_PROMPTS prompts sampl
 verified (never a task per row). Their results are persisted (PREFECT_LOCAL_STORAGE_PATH,
 under the catalog's data folder unless set) and cached on the task's source plus a content
 key of its inputs:
-- a chunk: the model's fingerprint, the engine, the sampling config and round seed, the
-  verifier version and each prompt's uid, text, gold and verifier; nothing of the catalog,
-  so any run that needs the same samples reuses them (inside a curate step, Prefect commits
+- a chunk: the checkpoint's files (`weights_stamp`), the engine, the sampling config and
+  round seed, the verifier version and each prompt's uid, text, gold and verifier; nothing of
+  the catalog, so any run that needs the same samples reuses them (inside a curate step, Prefect commits
   the chunks' results with the step's; the catalog's history is what a killed step resumes
   from);
 - a curate step: its run id (a step writes its decisions under it), its name and source, and
@@ -124,10 +124,18 @@ def _sha(blob: Any) -> str:
     return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def weights_stamp(path: Path) -> list[Any]:
+    """The checkpoint folder and each file's size and modification time: a checkpoint written
+    again, or another one of the same shape, gets another stamp (model_fingerprint alone
+    cannot tell them apart), without hashing gigabytes of weights."""
+    return [str(path.absolute()), model_fingerprint(path),
+            [[f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in sorted(path.iterdir()) if f.is_file()]]
+
+
 def chunk_key(spec: EngineSpec, chunk: Chunk) -> str:
     """Everything a chunk's samples and verdicts depend on, hashed; the catalog is not part of it."""
     return _sha({
-        "engine": spec.kind, "model": model_fingerprint(Path(spec.path)), "trust_remote_code": spec.trust_remote_code,
+        "engine": spec.kind, "model": weights_stamp(Path(spec.path)), "trust_remote_code": spec.trust_remote_code,
         "m": chunk.m, "sampling": asdict(chunk.sampling), "verifier_version": VERIFIER_VERSION,
         "prompts": [[p.uid, p.prompt, p.answer, p.verifier, p.options] for p in chunk.prompts],
     })
