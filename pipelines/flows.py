@@ -12,13 +12,13 @@ under the catalog's data folder unless set) and cached on the task's source plus
 key of its inputs:
 - a chunk: the checkpoint's files (`weights_stamp`), the engine, the sampling config and
   round seed, the verifier version and each prompt's uid, text, gold and verifier; nothing of
-  the catalog, so any run that needs the same samples reuses them (inside a curate step, Prefect commits
-  the chunks' results with the step's; the catalog's history is what a killed step resumes
-  from);
-- a curate step: its run id (a step writes its decisions under it), its name and source, and
-  the uids in play. A curate run killed part-way is adopted by the next run of the same config
-  (curate.begin_run), so finished steps come back from the cache instead of writing twice, and
-  the rest continue: the catalog and shards end as an uninterrupted run leaves them.
+  the catalog, so any run that needs the same samples reuses them;
+- a curate step: its run id (a step writes its decisions under it), its name and source, the
+  uids in play, the records' fingerprint and the local sources' sizes and times. The
+  difficulty step is no task itself: its chunks are. A curate run killed part-way is adopted
+  by the next run of the same config (curate.begin_run), so finished steps come back from the
+  cache instead of writing twice, difficulty resumes from the samples already in the catalog,
+  and the rest continue: the catalog and shards end as an uninterrupted run leaves them.
 
 Only the flow writes to the catalog (DuckDB allows one writer): tasks on workers sample and
 verify and return observations, and the flow appends them.
@@ -67,6 +67,7 @@ from assay.pipelines.curate import (
     fail_run,
     finish_run,
     load_config,
+    step_difficulty,
 )
 from assay.pipelines.difficulty import (
     Chunk,
@@ -96,6 +97,21 @@ class Hooks:
 
 
 _hooks = Hooks()
+
+
+# Flow bodies reach the hooks through these functions: with a cluster runner, Prefect sends the
+# flow's function (by value, with the globals it names) along with every task, and the hooks'
+# callables (progress bars) cannot travel.
+def _advance(n: int) -> None:
+    _hooks.advance(n)
+
+
+def _progress(label: str, total: int | None, unit: str) -> Any:
+    return _hooks.progress(label, total, unit)
+
+
+def _on_step(result: Any) -> None:
+    _hooks.on_step(result)
 
 
 @contextlib.contextmanager
@@ -178,7 +194,7 @@ LOCAL = ThreadPoolTaskRunner(max_workers=1)
 @flow(name="assay-difficulty", validate_parameters=False, task_runner=LOCAL)
 def difficulty_flow(catalog: str, config: DifficultyConfig, runner: RunnerConfig) -> DifficultyResult:
     with Catalog.open(catalog) as cat:
-        return estimate_difficulty(cat, config, progress=_hooks.advance, map_chunks=runner_chunks(runner, config.workers))
+        return estimate_difficulty(cat, config, progress=_advance, map_chunks=runner_chunks(runner, config.workers))
 
 
 # -- contamination ---------------------------------------------------------------------------------
@@ -186,12 +202,12 @@ def difficulty_flow(catalog: str, config: DifficultyConfig, runner: RunnerConfig
 
 @task(name="check-catalog")
 def check_catalog_task(cat: Catalog, benchmarks: list[str], settings: decon.Settings) -> decon.CatalogCheck:
-    return decon.check_catalog(cat, benchmarks, settings, _hooks.advance)
+    return decon.check_catalog(cat, benchmarks, settings, _advance)
 
 
 @task(name="audit-model")
 def audit_model_task(cat: Catalog, config: AuditConfig) -> AuditResult:
-    return audit_model(cat, config, _hooks.advance)
+    return audit_model(cat, config, _advance)
 
 
 @flow(name="assay-decontaminate", validate_parameters=False, task_runner=LOCAL)
@@ -286,17 +302,28 @@ def curate_step(index: int, state: State, ctx: Context) -> tuple[StepResult, Sta
     return STEPS[index](state, ctx), state
 
 
+def in_flow(index: int, state: State, ctx: Context) -> tuple[StepResult, State]:
+    """Step `index` run by the flow itself, for a step whose work is tasks of its own."""
+    return STEPS[index](state, ctx), state
+
+
+# How each step runs: one task, except difficulty, whose chunks are the tasks (spread over the
+# runner's workers; a task inside a task would carry the step's catalog handle to them). Killed
+# part-way, it resumes from the samples already in the catalog.
+STEP_RUNNERS = [in_flow if step is step_difficulty else curate_step for step in STEPS]
+
+
 @flow(name="assay-curate", validate_parameters=False, task_runner=LOCAL)
 def curate_flow(catalog: str, config: CurateConfig, runner: RunnerConfig) -> CurateResult:
-    """Every curate step in order, one task each (difficulty's chunks are tasks of their own)."""
+    """Every curate step in order, one task each (difficulty: a task per chunk)."""
     with Catalog.open(catalog) as cat:
-        ctx = begin_run(cat, config, _hooks.progress, runner_chunks(runner, config.difficulty.workers))
+        ctx = begin_run(cat, config, _progress, runner_chunks(runner, config.difficulty.workers))
         state, results = State(rows=pa.table({})), []
         try:
             for index in range(len(STEPS)):
-                result, state = curate_step(index, state, ctx)
+                result, state = STEP_RUNNERS[index](index, state, ctx)
                 results.append(result)
-                _hooks.on_step(result)
+                _on_step(result)
             return finish_run(ctx, state, results)
         except BaseException as exc:
             fail_run(ctx, results, exc)

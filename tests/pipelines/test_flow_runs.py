@@ -173,7 +173,7 @@ def test_curate_killed_during_difficulty_and_during_export_resumes_exactly(tmp_p
 
 
 DIFFICULTY_SCRIPT = """
-import json, sys
+import json, sys, threading
 from pathlib import Path
 
 def main(folder, runner_name):
@@ -192,9 +192,16 @@ def main(folder, runner_name):
     config = difficulty.DifficultyConfig(model="toy", k=16, policy="adaptive", workers=1,
                                          sampling=SamplingConfig(temperature=1.0, max_tokens=24))
     runner = RunnerConfig(runner_name)
-    result = flows.run_flow(flows.difficulty_flow, task_runner(runner, env),
-                            {"catalog": str(folder / "c.duckdb"), "config": config, "runner": runner})
-    print(json.dumps({"sampled": result.sampled, "rounds": result.rounds, "engines_here": len(flows._ENGINES)}))
+    # Progress as the CLI reports it: a callable that cannot be pickled, and need not be.
+    lock, advanced = threading.Lock(), []
+    def advance(n):
+        with lock:
+            advanced.append(n)
+    with flows.reporting(advance=advance):
+        result = flows.run_flow(flows.difficulty_flow, task_runner(runner, env),
+                                {"catalog": str(folder / "c.duckdb"), "config": config, "runner": runner})
+    print(json.dumps({"sampled": result.sampled, "rounds": result.rounds, "advanced": sum(advanced),
+                      "engines_here": len(flows._ENGINES)}))
 
 if __name__ == "__main__":
     main(Path(sys.argv[1]), sys.argv[2])
@@ -214,6 +221,7 @@ def test_a_cluster_runner_on_this_machine_matches_the_local_run(runner, package,
     assert re.search(QUIET, done.stderr) is None, done.stderr
     run = json.loads(done.stdout.strip().splitlines()[-1])
     assert run["engines_here"] == 0  # every chunk was sampled on a worker, none in the flow's process
+    assert run["advanced"] == run["sampled"]  # the progress hook saw every sample, from the flow process
     # The same estimation in this process, without Prefect: the same observations.
     with Catalog.open(tmp_path / "local.duckdb") as cat:
         source, name, preset = resolve_source("builtin:arithmetic", count=16, seed=0)
