@@ -624,6 +624,91 @@ def _drop_frames(exc: BaseException | None) -> None:
     gc.collect()
 
 
+@app.command("train")
+def train_cmd(
+    shards: Path = typer.Option(..., "--shards", help="Shard folder written by `assay export --format parquet`."),
+    model: str = typer.Option(..., "--model", help="A local checkpoint folder, or the built-in toy policy ('toy')."),
+    steps: int = typer.Option(..., "--steps", help="Rollout batches to train on."),
+    sampler: str = typer.Option("thompson", "--sampler", help="Online sampler: thompson, uniform, spo, bandit."),
+    allocation: str = typer.Option("knapsack", "--allocation", help="Rollouts per prompt: knapsack or equal."),
+    advantage: str = typer.Option("grpo", "--advantage", help="Advantage estimator: grpo, dr_grpo, rloo, spo."),
+    reward: str = typer.Option("verifier", "--reward", help="verifier, or random (the spurious-reward control)."),
+    prompts_per_step: int = typer.Option(16, "--prompts-per-step", help="Prompts sampled per step."),
+    rollouts_per_step: int = typer.Option(128, "--rollouts-per-step", help="Rollouts per step, shared among its prompts."),
+    lr: float = typer.Option(3e-4, "--lr", help="AdamW learning rate (the default suits the toy; use ~1e-6 for real LLMs)."),
+    max_tokens: int = typer.Option(256, "--max-tokens", help="Most tokens per completion."),
+    eval_spec: Optional[str] = typer.Option(None, "--eval", help="Held-out set: builtin:arithmetic-eval or a shard folder. Default: hold out --eval-size shard prompts."),
+    eval_size: int = typer.Option(64, "--eval-size", help="Held-out prompts evaluated."),
+    eval_every: int = typer.Option(10, "--eval-every", help="Steps between evaluations (0: before and after only)."),
+    eval_k: int = typer.Option(4, "--eval-k", help="Samples per held-out prompt (pass@1 is their mean; pass@k any correct)."),
+    engine: str = typer.Option("transformers", "--engine", help="Rollout engine: transformers (CPU/GPU) or vllm (GPU)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run folder (metrics.jsonl, tensorboard/, checkpoints/). Default: runs/<run id> beside the catalog."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue from a checkpoint folder (…/checkpoints/step-NNNNNN)."),
+    checkpoint_every: int = typer.Option(0, "--checkpoint-every", help="Steps between checkpoints (0: at the end only)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the sampler, rollouts and held-out split."),
+    trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Run the checkpoint's own Python code. Only for code you have read."),
+) -> None:
+    """GRPO on shards with an online sampler; online difficulty goes back into the catalog.
+
+    Multi-GPU: torchrun --nproc-per-node G -m assay.pipelines.cli train ... (FSDP; rank 0 writes)."""
+    import os
+
+    from assay.pipelines import train as training
+    from assay.trainers.grpo import GRPOConfig, TrainError
+
+    try:
+        grpo = GRPOConfig(steps=steps, advantage=advantage, reward=reward, lr=lr, max_tokens=max_tokens, eval_every=eval_every,
+                          eval_k=eval_k, checkpoint_every=checkpoint_every, seed=seed)
+    except TrainError as exc:
+        raise AssayError(str(exc)) from None
+    config = training.TrainRunConfig(
+        shards=str(shards), model=model, steps=steps, sampler=sampler, allocation=allocation, prompts_per_step=prompts_per_step,
+        rollouts_per_step=rollouts_per_step, eval=eval_spec, eval_size=eval_size, engine=engine,
+        out=str(out) if out else None, resume=str(resume) if resume else None, trust_remote_code=trust_remote_code, grpo=grpo,
+    )
+    if int(os.environ.get("RANK", "0")) != 0:  # torchrun: one catalog writer
+        training.run_training(None, config)
+        return
+    with Catalog.open(_catalog_path()) as cat:
+        result = _run_train(cat, config)
+    _print_train(result)
+
+
+def _run_train(cat: Catalog, config):
+    from assay.pipelines import train as training
+
+    def show(m: dict) -> None:
+        if "eval/pass_at_1" in m:
+            progress.console.print(f"step {m['step']:>4}: held-out pass@1 {m['eval/pass_at_1']:.3f}, pass@{m['eval/k']} {m['eval/pass_at_k']:.3f}")
+        else:
+            progress.update(task, completed=m["step"], description=f"train (reward {m['reward']:.2f}, zero-var {m['zero_variance_groups']:.0%})")
+
+    with _progress("train", config.steps, "rows") as progress:
+        task = progress.task_ids[0]
+        return training.run_training(cat, config, on_metrics=show)
+
+
+def _print_train(result) -> None:
+    if result.prompt_format == "plain":
+        console.print("prompt format: plain text (the model's tokenizer has no chat template)")
+    table = Table("step", "pass@1", "pass@k", "prompts", "verifier errors", title="held-out evaluation", title_justify="left")
+    for e in result.evals:
+        table.add_row(str(e.step), f"{e.pass_at_1:.3f}", f"{e.pass_at_k:.3f} (k={e.k})", str(e.prompts), str(e.errors))
+    console.print(table)
+    if result.eval_overlap_removed:
+        console.print(f"  {result.eval_overlap_removed} held-out prompts left out: they are also training prompts")
+    errors = sum(m.get("verifier_errors", 0) for m in result.history)
+    zero = [m["zero_variance_groups"] for m in result.history if "zero_variance_groups" in m]
+    console.print(
+        f"[bold]{result.model_id}[/]: {len(result.history)} steps on {result.prompts:,} prompts; "
+        f"zero-variance groups {sum(zero) / max(len(zero), 1):.0%} per step on average; verifier errors {errors:,} (scored 0)"
+    )
+    console.print(f"online difficulty: {result.observations:,} observations appended to the catalog (run {result.run_id})")
+    console.print(f"metrics -> {result.log}" + (f"; tensorboard -> {result.tensorboard}" if result.tensorboard else " (tensorboard not installed)"))
+    if result.checkpoint:
+        console.print(f"checkpoint -> {result.checkpoint}")
+
+
 def main() -> None:
     try:
         app()

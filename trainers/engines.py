@@ -94,6 +94,9 @@ class Completion:
     text: str  # generated text, special tokens and any stop string removed
     tokens: int  # generated tokens, counting the end-of-sequence token or stop string's tokens
     finish_reason: str  # "eos", "stop" (a stop string) or "length" (max_tokens or the context)
+    # The `tokens` generated ids themselves, EOS included: a trainer scores exactly what was
+    # sampled (re-tokenizing the text would lose the EOS and may split differently).
+    token_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,8 @@ class RolloutEngine(Protocol):
     def generate(self, prompts: Sequence[str], n: int, sampling: SamplingConfig) -> list[Samples]: ...
 
     def load_weights(self, weights: Mapping[str, torch.Tensor]) -> None: ...
+
+    def encode(self, prompt: str) -> list[int]: ...  # the prompt's token ids, as `generate` feeds them
 
 
 def _check_request(prompts: Sequence[str], n: int) -> None:
@@ -328,7 +333,7 @@ class TransformersEngine:
             reason = "stop" if stopped else d.finish_reason
             if results[row.prompt] is None:
                 results[row.prompt] = []
-            results[row.prompt].append(Completion(text, len(d.ids), reason))
+            results[row.prompt].append(Completion(text, len(d.ids), reason, tuple(d.ids)))
         return results  # type: ignore[return-value]
 
     @torch.inference_mode()
@@ -483,7 +488,7 @@ def _vllm_completion(out) -> Completion:
         reason = "length"
     else:  # stop_reason: None at EOS, the string for a stop string, an id for a stop token
         reason = "stop" if isinstance(out.stop_reason, str) else "eos"
-    return Completion(out.text, len(out.token_ids), reason)
+    return Completion(out.text, len(out.token_ids), reason, tuple(out.token_ids))
 
 
 def _replica_process(gpus: str, llm_kwargs: dict, conn) -> None:

@@ -1,0 +1,728 @@
+"""GRPO on verifiable rewards: sample groups, verify, compute advantages, take clipped steps.
+
+One step of `train`: the online sampler picks prompts and how many rollouts each gets; the
+rollout engine samples them from the current policy; assay.verifiers' process pool scores
+them; an advantage estimator turns rewards into advantages; the policy takes
+`updates_per_batch` optimizer steps on a clipped surrogate; the new weights go back into the
+engine. Every prompt's (n, n_correct) of the step goes to the sampler and to the caller's
+`on_observation` callback (pipelines/train.py appends it to the catalog's difficulty history;
+nothing here imports the catalog).
+
+Where this departs from GRPO as published (Shao et al. 2024, DeepSeekMath, outcome
+supervision):
+1. Token-level loss aggregation (DAPO): a mini-batch's loss is the sum over all its completion
+   tokens divided by their count, not a mean of per-sequence means, so long completions are
+   not down-weighted and gradient accumulation gives exactly the full-batch gradient.
+2. Asymmetric clipping (clip-higher, DAPO): the ratio is clipped to [1 - clip_low,
+   1 + clip_high], clip_high > clip_low by default, so unlikely tokens can still gain mass.
+3. The KL penalty to the reference is off by default (kl_coef = 0, as in DAPO and Dr. GRPO);
+   with kl_coef > 0 it is the paper's k3 estimator inside the per-token loss.
+4. The advantage estimator is a choice (ADVANTAGES): the paper's group mean and std, Dr. GRPO's
+   mean only, RLOO's leave-one-out mean, or SPO's persistent per-prompt value baseline (the
+   sampler's Beta tracker) normalized across the batch, with no groups needed. The group std
+   is the sample std (n - 1), as the reference implementations compute it. Dr. GRPO's
+   constant length normalizer is replaced by item 1's token count.
+5. Groups come from an online sampler that chooses prompts and per-prompt group sizes each
+   step (knapsack allocation gives uneven sizes), not a fixed G per prompt.
+6. Old log-probs are recomputed by the policy (train mode) before the step's first update,
+   not taken from the rollout engine: the ratio is exactly 1 on the first mini-batch, and the
+   engine's numerics (vLLM kernels, bf16) never enter it. The engine/trainer mismatch is not
+   importance-corrected. Log-probs are of the softmax at the sampling temperature.
+7. One pass over each rollout batch, split into `updates_per_batch` mini-batches (the paper's
+   mu = 1 with several policy updates per batch).
+8. A verdict with status error or timeout (a verifier that raised, a hung check) is reward 0
+   and counted in the step metrics; the step goes on.
+9. `reward="random"` replaces the verifier's reward with a fair coin per rollout: the
+   spurious-reward control (Shao et al. 2025), which must not raise held-out accuracy.
+
+Multi-process: launched under `torchrun` (torch.distributed initialized), every process
+holds the same sampler (same seed, same observations, so the same draws), samples and
+verifies its share of the draws with its own colocated engine, gathers everyone's rewards,
+and trains an FSDP-sharded policy (`fully_shard` per decoder layer); rank 0 reports and
+writes checkpoints. Multi-node is the same program under
+`torchrun --nnodes N --node-rank R --rdzv-endpoint HOST:PORT`.
+
+Example (a one-step run; a sampler is assay.curricula.sampler.OnlineSampler):
+    >>> item = PromptItem("u1", "Compute 4*2.", "8", "math")
+    >>> config = GRPOConfig(steps=1, eval_every=0)
+    >>> result = train("toy", [item], sampler, TransformersEngine("toy"), config)  # doctest: +SKIP
+    >>> rloo_advantages(torch.tensor([1.0, 0.0, 0.0]), torch.tensor([0, 0, 0]), torch.zeros(3)).tolist()
+    [1.0, -0.5, -0.5]
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Mapping, Protocol, Sequence
+
+import numpy as np
+import torch
+
+from assay.curricula.difficulty import pass_at_k
+from assay.trainers.engines import EngineError, RolloutEngine, SamplingConfig, Skipped, TransformersEngine, resolve_model
+from assay.verifiers import Verdict, verify_batch
+
+
+class TrainError(ValueError):
+    """A configuration, prompt set or checkpoint the trainer cannot use; the message says which."""
+
+
+# -- the contract: prompts in, difficulty observations out ------------------------------------
+
+
+@dataclass(frozen=True)
+class PromptItem:
+    uid: str
+    prompt: str
+    answer: str  # the gold
+    verifier: str  # key into assay.verifiers.VERIFIERS
+    options: Mapping[str, Any] = field(default_factory=dict)  # verifier options (mc choices, tolerances)
+    group: str = ""  # the prompt's source, for per-source sampler statistics
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One prompt's rollouts in one step: a row of the difficulty history (origin online)."""
+
+    uid: str
+    step: int  # the policy that sampled them: after `step` rollout batches of training
+    n: int
+    n_correct: int  # verdicts with status correct
+    mean_reward: float  # the verifier's reward (whatever reward trained the policy)
+    mean_tokens: float
+
+
+class Sampler(Protocol):
+    """assay.curricula.sampler.OnlineSampler's contract, as the trainer uses it."""
+
+    def next_batch(self) -> list: ...  # Draw(uid, n): rollouts allotted this step
+
+    def observe(self, uid: str, rewards: Sequence[float]) -> None: ...
+
+    def value(self, uid: str) -> float: ...  # posterior mean pass rate: SPO's baseline
+
+    def state_dict(self) -> dict: ...
+
+    def load_state_dict(self, state: dict) -> None: ...
+
+    def metrics(self) -> dict[str, float]: ...
+
+
+@dataclass(frozen=True)
+class GRPOConfig:
+    steps: int = 100  # rollout batches; each is followed by `updates_per_batch` optimizer steps
+    advantage: str = "grpo"  # a key of ADVANTAGES
+    reward: str = "verifier"  # a key of REWARDS; "random" is the spurious-reward control
+    lr: float = 1e-5  # AdamW learning rate, constant
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0  # gradient norm clip per optimizer step
+    clip_low: float = 0.2  # the ratio's lower clip is 1 - clip_low
+    clip_high: float = 0.28  # the ratio's upper clip is 1 + clip_high (clip-higher)
+    kl_coef: float = 0.0  # weight of the k3 KL to the initial policy; > 0 keeps a frozen copy of it
+    updates_per_batch: int = 1  # optimizer steps per rollout batch, on disjoint mini-batches
+    micro_batch: int = 64  # rollouts per forward/backward; gradients accumulate over a mini-batch
+    temperature: float = 1.0  # sampling temperature of training rollouts and of evaluation
+    max_tokens: int = 256  # most tokens per completion
+    eval_every: int = 10  # steps between held-out evaluations; 0: only before and after training
+    eval_k: int = 4  # samples per held-out prompt: pass@1 is their mean, pass@k any correct
+    checkpoint_every: int = 0  # steps between checkpoints (with a checkpoint_dir); 0: only at the end
+    seed: int = 0  # rollout seeds, mini-batch order and random rewards derive from it and the step
+    verifier_workers: int | None = None  # verifier processes; None: one per core
+
+    def __post_init__(self) -> None:
+        for name, table in (("advantage", ADVANTAGES), ("reward", REWARDS)):
+            if getattr(self, name) not in table:
+                raise TrainError(f"unknown {name} {getattr(self, name)!r}; valid: {', '.join(table)}")
+        positive = ("steps", "lr", "updates_per_batch", "micro_batch", "temperature", "max_tokens", "eval_k")
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise TrainError(f"{name} must be positive, got {getattr(self, name)}")
+        for name in ("clip_low", "clip_high", "kl_coef", "weight_decay", "eval_every", "checkpoint_every"):
+            if getattr(self, name) < 0:
+                raise TrainError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.clip_low >= 1:
+            raise TrainError(f"clip_low must be below 1 (the ratio's lower bound is 1 - clip_low), got {self.clip_low}")
+
+
+# -- advantages: rewards [N] of N rollouts -> advantages [N] ------------------------------------
+# `group` [N] is each rollout's group (its draw in the step), `value` [N] the sampler's
+# posterior mean pass rate of its prompt before this step's rewards were observed.
+
+STD_EPS = 1e-4  # keeps a zero-variance group's advantages at 0 instead of 0/0
+
+
+def _group_mean(rewards: torch.Tensor, group: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per rollout: its group's mean reward [N] and its group's size [N]."""
+    groups = int(group.max()) + 1
+    total = torch.zeros(groups, dtype=rewards.dtype).index_add_(0, group, rewards)  # [G]
+    size = torch.zeros(groups, dtype=rewards.dtype).index_add_(0, group, torch.ones_like(rewards))  # [G]
+    return (total / size)[group], size[group]
+
+
+def grpo_advantages(rewards: torch.Tensor, group: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    """(r - group mean) / (group sample std + eps); a group of one gets 0."""
+    mean, size = _group_mean(rewards, group)
+    var, _ = _group_mean((rewards - mean) ** 2, group)
+    std = (var * size / (size - 1).clamp(min=1)).sqrt()  # sample std: n - 1 in the denominator
+    return torch.where(size > 1, (rewards - mean) / (std + STD_EPS), torch.zeros_like(rewards))
+
+
+def dr_grpo_advantages(rewards: torch.Tensor, group: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    """r - group mean: Dr. GRPO drops the std, which over-weights nearly solved or unsolved groups."""
+    mean, _ = _group_mean(rewards, group)
+    return rewards - mean
+
+
+def rloo_advantages(rewards: torch.Tensor, group: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    """r - mean of the other rollouts of its group = n/(n-1) (r - group mean); a group of one gets 0."""
+    mean, size = _group_mean(rewards, group)
+    return torch.where(size > 1, (rewards - mean) * size / (size - 1).clamp(min=1), torch.zeros_like(rewards))
+
+
+def spo_advantages(rewards: torch.Tensor, group: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    """SPO: r - the prompt's persistent value estimate, then centered and scaled over the batch.
+
+    No group statistics: a prompt sampled once still gets a signal when it beats its value.
+    """
+    raw = rewards - value
+    return (raw - raw.mean()) / (raw.std(unbiased=False) + STD_EPS)
+
+
+ADVANTAGES: dict[str, Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "grpo": grpo_advantages,
+    "dr_grpo": dr_grpo_advantages,
+    "rloo": rloo_advantages,
+    "spo": spo_advantages,
+}
+
+
+# -- rewards: verdicts -> the reward each rollout trains on -----------------------------------
+
+
+def verdict_reward(verdict: Verdict) -> float:
+    """The verifier's reward: its score when correct, else 0 (a code answer passing 3 of 4 tests
+    is not a solve; error and timeout verdicts are 0)."""
+    return verdict.score if verdict.status == "correct" else 0.0
+
+
+def verifier_rewards(verdicts: Sequence[Verdict], rng: np.random.Generator) -> np.ndarray:
+    return np.array([verdict_reward(v) for v in verdicts], dtype=np.float64)
+
+
+def random_rewards(verdicts: Sequence[Verdict], rng: np.random.Generator) -> np.ndarray:
+    """A fair coin per rollout, blind to the verdict: the spurious-reward control."""
+    return rng.integers(0, 2, size=len(verdicts)).astype(np.float64)
+
+
+REWARDS: dict[str, Callable[[Sequence[Verdict], np.random.Generator], np.ndarray]] = {
+    "verifier": verifier_rewards,
+    "random": random_rewards,
+}
+
+
+# -- the loss --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LossParts:
+    loss: torch.Tensor  # scalar: this micro-batch's share of the mini-batch's token-mean loss
+    clipped_tokens: torch.Tensor  # scalar: tokens whose gradient the clip removed
+    kl_sum: torch.Tensor  # scalar: summed k3 KL over the tokens (0 without a reference)
+
+
+def clipped_surrogate_loss(
+    logp: torch.Tensor,
+    old_logp: torch.Tensor,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    clip_low: float,
+    clip_high: float,
+    tokens: float,
+    ref_logp: torch.Tensor | None = None,
+    kl_coef: float = 0.0,
+) -> LossParts:
+    """PPO's clipped surrogate per token, summed over the masked tokens and divided by `tokens`.
+
+    logp, old_logp, ref_logp: [B, T] log-probs of the sampled tokens under the policy now, at
+    sampling time, and under the reference; advantages [B] (one per sequence, broadcast over its
+    tokens); mask [B, T] 1 on completion tokens. `tokens` is the completion-token count of the
+    whole mini-batch, so micro-batch losses add up to its token-level mean.
+    """
+    ratio = torch.exp(logp - old_logp)  # [B, T]
+    adv = advantages[:, None]  # [B, 1]
+    unclipped = ratio * adv
+    clipped = ratio.clamp(1.0 - clip_low, 1.0 + clip_high) * adv
+    per_token = -torch.minimum(unclipped, clipped)  # [B, T]
+    kl = torch.zeros_like(per_token)
+    if ref_logp is not None:
+        delta = ref_logp - logp  # k3 = exp(delta) - delta - 1 >= 0, unbiased for KL(policy || ref)
+        kl = torch.exp(delta) - delta - 1.0
+    per_token = per_token + kl_coef * kl
+    mask = mask.to(per_token.dtype)
+    return LossParts(
+        loss=(per_token * mask).sum() / tokens,
+        clipped_tokens=((clipped < unclipped).to(mask.dtype) * mask).sum().detach(),
+        kl_sum=(kl * mask).sum().detach(),
+    )
+
+
+def token_logprobs(model: torch.nn.Module, ids: torch.Tensor, attention: torch.Tensor, temperature: float) -> torch.Tensor:
+    """[B, T] ids -> [B, T] log-prob of each token given the ones before (column 0 is 0).
+
+    Column t is log p(ids[:, t] | ids[:, :t]) under softmax(logits / temperature): the
+    distribution the engine sampled from.
+    """
+    logits = model(input_ids=ids, attention_mask=attention).logits[:, :-1].float() / temperature  # [B, T-1, V]
+    picked = logits.gather(-1, ids[:, 1:, None]).squeeze(-1) - torch.logsumexp(logits, dim=-1)  # [B, T-1]
+    return torch.nn.functional.pad(picked, (1, 0))
+
+
+# -- processes: one, or torchrun's ------------------------------------------------------------
+
+
+class World:
+    """This process's place among the training processes: rank 0 of 1 unless torchrun started it."""
+
+    def __init__(self) -> None:
+        dist = torch.distributed
+        self.distributed = dist.is_available() and dist.is_initialized()
+        self.rank = dist.get_rank() if self.distributed else 0
+        self.size = dist.get_world_size() if self.distributed else 1
+
+    def gather(self, obj: Any) -> list[Any]:
+        """Every process's `obj`, in rank order, on every process."""
+        if not self.distributed:
+            return [obj]
+        out: list[Any] = [None] * self.size
+        torch.distributed.all_gather_object(out, obj)
+        return out
+
+    def largest(self, value: int) -> int:
+        return max(self.gather(value))
+
+
+def _shard(policy: torch.nn.Module, world: World) -> torch.nn.Module:
+    """FSDP2 across the processes: each decoder layer its own unit, the rest in the root."""
+    if world.size == 1:
+        return policy
+    from torch.distributed.fsdp import fully_shard
+
+    blocks = set(getattr(policy, "_no_split_modules", None) or [])
+    for module in policy.modules():
+        if type(module).__name__ in blocks:
+            fully_shard(module)
+    fully_shard(policy)
+    return policy
+
+
+def _full_state(policy: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The whole unsharded state dict on every process (plain modules: their own)."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+    return get_model_state_dict(policy, options=StateDictOptions(full_state_dict=True))
+
+
+# -- rollouts ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rollout:
+    draw: int  # index of its draw in the step's batch: its group
+    uid: str
+    prompt_ids: tuple[int, ...]
+    completion_ids: tuple[int, ...]
+    text: str
+
+
+def generate_rollouts(
+    engine: RolloutEngine,
+    items: Mapping[str, PromptItem],
+    draws: Sequence[tuple[int, str, int]],
+    sampling: SamplingConfig,
+) -> tuple[list[Rollout], Counter[str]]:
+    """(draw index, uid, n) -> that many completions of each prompt, draw by draw in order, and
+    the prompts the engine skipped, by reason code. Draws of equal n share one engine call."""
+    by_n: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    for index, uid, n in draws:
+        by_n[n].append((index, uid))
+    out: dict[int, list[Rollout]] = {}
+    skipped: Counter[str] = Counter()
+    for n, members in sorted(by_n.items()):
+        results = engine.generate([items[uid].prompt for _, uid in members], n, sampling)
+        for (index, uid), samples in zip(members, results):
+            if isinstance(samples, Skipped):
+                skipped[samples.reason] += 1
+                continue
+            prompt_ids = tuple(engine.encode(items[uid].prompt))
+            out[index] = [Rollout(index, uid, prompt_ids, c.token_ids, c.text) for c in samples]
+    return [r for index in sorted(out) for r in out[index]], skipped
+
+
+def verify_rollouts(texts: Sequence[str], items: Sequence[PromptItem], workers: int | None) -> list[Verdict]:
+    """One verdict per completion, from the verifiers' process pool (never in this process)."""
+    batch = [{"response": t, "gold": p.answer, "verifier": p.verifier, "options": dict(p.options)} for t, p in zip(texts, items)]
+    return verify_batch(batch, workers=workers) if batch else []
+
+
+# -- held-out evaluation ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    step: int
+    pass_at_1: float  # mean correctness of k samples at the training temperature (unbiased pass@1)
+    pass_at_k: float  # share of prompts with at least one of k samples correct
+    k: int
+    prompts: int
+    errors: int  # verdicts with status error or timeout (counted as incorrect)
+
+
+EVAL_SEED_OFFSET = 7919  # evaluation samples with one fixed seed: steps differ only by weights
+
+
+def evaluate(
+    engine: RolloutEngine, prompts: Sequence[PromptItem], config: GRPOConfig, step: int, world: World
+) -> EvalResult:
+    """pass@1 and pass@k of the engine's current weights on held-out prompts (split over processes)."""
+    mine = list(prompts[world.rank :: world.size])
+    sampling = SamplingConfig(temperature=config.temperature, max_tokens=config.max_tokens, seed=config.seed + EVAL_SEED_OFFSET)
+    results = engine.generate([p.prompt for p in mine], config.eval_k, sampling) if mine else []
+    texts, owners = [], []
+    for p, samples in zip(mine, results):
+        for c in [] if isinstance(samples, Skipped) else samples:
+            texts.append(c.text)
+            owners.append(p)
+    verdicts = verify_rollouts(texts, owners, config.verifier_workers)
+    correct: Counter[str] = Counter()
+    for p, v in zip(owners, verdicts):
+        correct[p.uid] += v.status == "correct"
+    counts = [(correct[p.uid], config.eval_k) for p in mine]  # a skipped prompt counts as unsolved
+    errors = sum(v.status in ("error", "timeout") for v in verdicts)
+    gathered = world.gather((counts, errors))
+    counts = [c for part, _ in gathered for c in part]
+    k = config.eval_k
+    return EvalResult(
+        step=step,
+        pass_at_1=float(np.mean([c / n for c, n in counts])) if counts else 0.0,
+        pass_at_k=float(np.mean([pass_at_k(n, c, k) for c, n in counts])) if counts else 0.0,
+        k=k,
+        prompts=len(counts),
+        errors=sum(e for _, e in gathered),
+    )
+
+
+# -- checkpoints ------------------------------------------------------------------------------
+
+STATE_FILE = "trainer_state.json"
+OPTIMIZER_FILE = "optimizer.pt"
+
+
+def save_checkpoint(
+    path: Path,
+    policy: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    tokenizer: Any,
+    state: dict[str, Any],
+    world: World,
+) -> None:
+    """A loadable model folder (safetensors, config, tokenizer) plus the optimizer state
+    (torch.save of tensors, read back with weights_only=True) and trainer_state.json: step,
+    config, sampler state, RNG states, history. Every process must call it (FSDP gathers)."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+
+    weights = _full_state(policy)
+    optim = get_optimizer_state_dict(policy, optimizer, options=StateDictOptions(full_state_dict=True))
+    if world.rank != 0:
+        return
+    path.mkdir(parents=True, exist_ok=True)
+    policy.save_pretrained(path, state_dict=weights, safe_serialization=True)
+    tokenizer.save_pretrained(path)
+    torch.save(optim, path / OPTIMIZER_FILE)
+    (path / STATE_FILE).write_text(json.dumps(state, indent=1, sort_keys=True))
+
+
+def _rng_state() -> dict[str, Any]:
+    state: dict[str, Any] = {"torch": torch.get_rng_state().tolist()}
+    if torch.cuda.is_available():
+        state["cuda"] = [s.tolist() for s in torch.cuda.get_rng_state_all()]
+    return state
+
+
+def _set_rng_state(state: Mapping[str, Any]) -> None:
+    torch.set_rng_state(torch.tensor(state["torch"], dtype=torch.uint8))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([torch.tensor(s, dtype=torch.uint8) for s in state["cuda"]])
+
+
+def _check_resumable(saved: Mapping[str, Any], config: GRPOConfig, path: Path) -> None:
+    """A resumed run must be the same run: every setting but the step count equal."""
+    now = asdict(config)
+    differ = sorted(k for k in now if k != "steps" and saved.get(k) != now[k])
+    if differ:
+        raise TrainError(f"{path}: the checkpoint was made with other settings ({', '.join(differ)}); resume with the same ones")
+
+
+# -- the loop ---------------------------------------------------------------------------------
+
+
+@dataclass
+class TrainResult:
+    steps: int  # rollout batches done, resumed ones included
+    history: list[dict[str, float]]  # per step: the metrics passed to on_metrics
+    evals: list[EvalResult]
+    prompt_format: str  # "chat_template", or "plain" when the tokenizer has none
+    checkpoint: Path | None = None  # the last checkpoint written
+
+
+def _sequences(rollouts: Sequence[Rollout], pad: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Right-padded prompt+completion ids [B, T], attention mask [B, T], completion mask [B, T]."""
+    width = max(len(r.prompt_ids) + len(r.completion_ids) for r in rollouts)
+    ids = torch.full((len(rollouts), width), pad, dtype=torch.long)
+    attention = torch.zeros((len(rollouts), width), dtype=torch.long)
+    completion = torch.zeros((len(rollouts), width), dtype=torch.bool)
+    for b, r in enumerate(rollouts):
+        p, c = len(r.prompt_ids), len(r.completion_ids)
+        ids[b, : p + c] = torch.tensor(r.prompt_ids + r.completion_ids, dtype=torch.long)
+        attention[b, : p + c] = 1
+        completion[b, p : p + c] = True
+    return ids.to(device), attention.to(device), completion.to(device)
+
+
+def _update_plan(rollouts: int, config: GRPOConfig, seed: int, world: World) -> list[list[tuple[list[int], float]]]:
+    """Per optimizer step: its micro-batches as (rollout indices, weight).
+
+    Mini-batches are the strided slices of a seeded permutation. FSDP runs collectives in
+    every forward and backward, so each process runs as many micro-batches as the busiest
+    one: a process with fewer repeats rollout 0 at weight 0.
+    """
+    perm = list(range(rollouts))
+    random.Random(seed).shuffle(perm)
+    plan = []
+    for u in range(config.updates_per_batch):
+        mini = perm[u :: config.updates_per_batch]
+        micro = [(mini[s : s + config.micro_batch], 1.0) for s in range(0, len(mini), config.micro_batch)]
+        plan.append(micro + [([0], 0.0)] * (world.largest(len(micro)) - len(micro)))
+    return plan
+
+
+def _step_seed(seed: int, step: int, purpose: int) -> int:
+    return int(np.random.SeedSequence([seed, step, purpose]).generate_state(1)[0])
+
+
+def train(
+    policy_path: str | os.PathLike,
+    prompts: Sequence[PromptItem],
+    sampler: Sampler,
+    engine: RolloutEngine,
+    config: GRPOConfig,
+    eval_prompts: Sequence[PromptItem] = (),
+    on_observation: Callable[[Observation], None] = lambda obs: None,
+    on_metrics: Callable[[dict[str, float]], None] = lambda metrics: None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    resume_from: str | os.PathLike | None = None,
+    device: str | None = None,
+) -> TrainResult:
+    """Train the policy at `policy_path` (a folder or "toy") for `config.steps` rollout batches.
+
+    `engine` samples the rollouts and must start with the same weights; it gets the policy's
+    weights after every optimizer step. `sampler` picks uids of `prompts`. Observations and
+    per-step metrics go to the callbacks (rank 0 only under torchrun). With `checkpoint_dir`,
+    checkpoints are written to checkpoint_dir/step-NNNNNN every `checkpoint_every` steps and at
+    the end; `resume_from` (such a folder) continues that run exactly where it stopped.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    world = World()
+    items = {p.uid: p for p in prompts}
+    if len(items) != len(prompts):
+        raise TrainError("prompt uids must be unique")
+    overlap = {p.prompt for p in prompts} & {p.prompt for p in eval_prompts}
+    if overlap:
+        raise TrainError(f"{len(overlap)} held-out prompts are also training prompts, e.g. {sorted(overlap)[0]!r}")
+    try:
+        path = resolve_model(policy_path)
+    except EngineError as exc:
+        raise TrainError(str(exc)) from None
+    dev = torch.device(device or (f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu"))
+    bf16 = dev.type == "cuda" and torch.cuda.is_bf16_supported()
+    start = 0
+    history: list[dict[str, float]] = []
+    evals: list[EvalResult] = []
+    if resume_from is not None:
+        resume_from = Path(resume_from)
+        if not (resume_from / STATE_FILE).is_file():
+            raise TrainError(f"{resume_from}: not a trainer checkpoint (no {STATE_FILE})")
+        saved = json.loads((resume_from / STATE_FILE).read_text())
+        _check_resumable(saved["config"], config, resume_from)
+    load = resume_from or path
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    policy = AutoModelForCausalLM.from_pretrained(load, local_files_only=True, use_safetensors=True, dtype=torch.float32)
+    policy = _shard(policy.to(dev).train(), world)
+    reference = None
+    if config.kl_coef > 0:
+        reference = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, use_safetensors=True, dtype=torch.float32)
+        reference = _shard(reference.to(dev).eval().requires_grad_(False), world)
+    optimizer = torch.optim.AdamW(policy.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    if resume_from is not None:
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+
+        optim_state = torch.load(resume_from / OPTIMIZER_FILE, weights_only=True, map_location="cpu")
+        set_optimizer_state_dict(policy, optimizer, optim_state, options=StateDictOptions(full_state_dict=True))
+        sampler.load_state_dict(saved["sampler"])
+        _set_rng_state(saved["rng"][world.rank])
+        start, history = saved["step"], saved["history"]
+        evals = [EvalResult(**e) for e in saved["evals"]]
+    engine.load_weights(_full_state(policy))
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+    prompt_format = "chat_template" if getattr(tokenizer, "chat_template", None) else "plain"
+    advantage_fn, reward_fn = ADVANTAGES[config.advantage], REWARDS[config.reward]
+    autocast = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16)
+    checkpoint = None
+
+    def run_eval(step: int) -> None:
+        if eval_prompts:
+            evals.append(evaluate(engine, eval_prompts, config, step, world))
+            if world.rank == 0:
+                on_metrics({"step": step, **{f"eval/{k}": v for k, v in asdict(evals[-1]).items() if k != "step"}})
+
+    def write_checkpoint(step: int) -> Path:
+        target = Path(checkpoint_dir) / f"step-{step:06d}"
+        state = {
+            "step": step,
+            "config": asdict(config),
+            "sampler": sampler.state_dict(),
+            "rng": world.gather(_rng_state()),
+            "history": history,
+            "evals": [asdict(e) for e in evals],
+            "policy": str(path),
+            "prompt_format": prompt_format,
+        }
+        save_checkpoint(target, policy, optimizer, tokenizer, state, world)
+        return target
+
+    if start == 0:
+        run_eval(0)
+    for step in range(start, config.steps):
+        # 1. Draws: the same on every process (same sampler state); each samples its share.
+        draws = [(i, d.uid, d.n) for i, d in enumerate(sampler.next_batch())]
+        unknown = [uid for _, uid, _ in draws if uid not in items]
+        if unknown:
+            raise TrainError(f"the sampler drew uids that are not among the prompts, e.g. {unknown[0]}")
+        sampling = SamplingConfig(temperature=config.temperature, max_tokens=config.max_tokens, seed=_step_seed(config.seed, step, 0))
+        local, skipped = generate_rollouts(engine, items, draws[world.rank :: world.size], sampling)
+        verdicts = verify_rollouts([r.text for r in local], [items[r.uid] for r in local], config.verifier_workers)
+
+        # 2. Everyone's verdicts, in draw order, on every process: rewards and advantages are
+        #    computed identically everywhere; each process keeps its own rollouts' share.
+        outcome = [(r.draw, v, len(r.completion_ids)) for r, v in zip(local, verdicts)]
+        gathered = world.gather((outcome, dict(skipped)))
+        order = sorted((o for part, _ in gathered for o in part), key=lambda o: o[0])  # stable within a draw
+        skipped = sum((Counter(s) for _, s in gathered), Counter())
+        if not order:
+            raise TrainError(f"step {step}: the engine skipped every drawn prompt ({dict(skipped)})")
+        draw_of = torch.tensor([d for d, _, _ in order])  # [N]
+        rewards = torch.tensor(reward_fn([v for _, v, _ in order], np.random.default_rng(_step_seed(config.seed, step, 1))))
+        values = torch.tensor([sampler.value(draws[d][1]) for d, _, _ in order], dtype=torch.float64)
+        group = torch.unique(draw_of, return_inverse=True)[1]  # [N] dense group ids
+        advantages = advantage_fn(rewards, group, values).float()  # [N]
+        mine = {d for d, _, _ in draws[world.rank :: world.size]}
+        local_adv = advantages[torch.tensor([d in mine for d, _, _ in order])]  # [len(local)], local's order
+
+        # 3. Observations: the sampler's update and the difficulty history.
+        per_draw: dict[int, list[tuple[Verdict, int]]] = defaultdict(list)
+        for d, verdict, tokens in order:
+            per_draw[d].append((verdict, tokens))
+        for d, seen in per_draw.items():
+            uid = draws[d][1]
+            scores = [verdict_reward(v) for v, _ in seen]
+            sampler.observe(uid, scores)
+            if world.rank == 0:
+                on_observation(
+                    Observation(
+                        uid=uid,
+                        step=step,
+                        n=len(seen),
+                        n_correct=sum(v.status == "correct" for v, _ in seen),
+                        mean_reward=float(np.mean(scores)),
+                        mean_tokens=float(np.mean([tokens for _, tokens in seen])),
+                    )
+                )
+
+        # 4. Policy updates: mini-batches of a seeded permutation, micro-batches within; the old
+        #    log-probs come from the same micro-batches, so the first update's ratio is exactly 1.
+        plan = _update_plan(len(local), config, _step_seed(config.seed, step, 2), world)
+        pool = local or [Rollout(-1, "", tuple(engine.encode(prompts[0].prompt)), (), "")]  # filler only
+        pool_adv = local_adv if local else torch.zeros(1)
+        batches = [[(chunk, weight, _sequences([pool[i] for i in chunk], pad, dev)) for chunk, weight in mini] for mini in plan]
+        with torch.no_grad(), autocast:
+            old_logp = [[token_logprobs(policy, ids, att, config.temperature).float() for _, _, (ids, att, _) in mini] for mini in batches]
+            ref_logp = [
+                [token_logprobs(reference, ids, att, config.temperature).float() if reference is not None else None
+                 for _, _, (ids, att, _) in mini]
+                for mini in batches
+            ]
+        losses, clipped, kl, tokens_total = [], 0.0, 0.0, 0.0
+        for mini, olds, refs in zip(batches, old_logp, ref_logp):
+            tokens = sum(world.gather(sum(float(c.sum()) * w for _, w, (_, _, c) in mini)))
+            optimizer.zero_grad(set_to_none=True)
+            step_loss = 0.0
+            for (chunk, weight, (ids, attention, completion)), old, ref in zip(mini, olds, refs):
+                with autocast:
+                    logp = token_logprobs(policy, ids, attention, config.temperature)  # [b, T]
+                parts = clipped_surrogate_loss(
+                    logp.float(), old, pool_adv[chunk].to(dev), completion, config.clip_low, config.clip_high,
+                    max(tokens, 1.0), ref, config.kl_coef,
+                )
+                # FSDP averages gradients over processes; the loss is already a global token mean.
+                (parts.loss * weight * world.size).backward()
+                step_loss += float(parts.loss) * weight
+                clipped += float(parts.clipped_tokens) * weight
+                kl += float(parts.kl_sum) * weight
+            torch.nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
+            optimizer.step()
+            engine.load_weights(_full_state(policy))
+            losses.append(sum(world.gather(step_loss)))
+            tokens_total += tokens
+
+        # 5. Metrics.
+        sizes = Counter(draw_of.tolist())
+        by_group: dict[int, list[float]] = defaultdict(list)
+        for d, r in zip(draw_of.tolist(), rewards.tolist()):
+            by_group[d].append(r)
+        zero_var = sum(len(rs) > 1 and max(rs) == min(rs) for rs in by_group.values())
+        statuses = Counter(v.status for _, v, _ in order)
+        clipped, kl = sum(world.gather(clipped)), sum(world.gather(kl))
+        metrics = {
+            "step": step + 1,
+            "loss": float(np.mean(losses)),
+            "reward": float(rewards.mean()),
+            "accuracy": statuses["correct"] / len(order),
+            "rollouts": len(order),
+            "groups": len(sizes),
+            "zero_variance_groups": zero_var / len(sizes),
+            "clip_fraction": clipped / max(tokens_total, 1.0),
+            "kl": kl / max(tokens_total, 1.0),
+            "mean_tokens": float(np.mean([tokens for _, _, tokens in order])),
+            "verifier_errors": statuses["error"] + statuses["timeout"],
+            "skipped": sum(skipped.values()),
+            **{f"sampler/{k}": float(v) for k, v in sampler.metrics().items()},
+        }
+        history.append(metrics)
+        if world.rank == 0:
+            on_metrics(metrics)
+        done = step + 1
+        if config.eval_every and done % config.eval_every == 0 and done < config.steps:
+            run_eval(done)
+        if checkpoint_dir is not None and config.checkpoint_every and done % config.checkpoint_every == 0 and done < config.steps:
+            checkpoint = write_checkpoint(done)
+    if start < config.steps or not evals:
+        run_eval(config.steps)
+    if checkpoint_dir is not None:
+        checkpoint = write_checkpoint(config.steps)
+    return TrainResult(config.steps, history, evals, prompt_format, checkpoint)
