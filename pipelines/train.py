@@ -223,14 +223,16 @@ class _Logs:
             self.tb.close()
 
 
-def _init_distributed() -> None:
-    """Join torchrun's process group when launched by it (and not yet joined)."""
+def _init_distributed() -> bool:
+    """Join torchrun's process group when launched by it and not yet joined; True if joined here."""
     import torch
 
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.distributed.is_initialized():
         if torch.cuda.is_available():
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        return True
+    return False
 
 
 def quickstart_config(shards: str | os.PathLike, out: str | os.PathLike | None = None) -> TrainRunConfig:
@@ -256,7 +258,17 @@ def run_training(
     Everything about the input is checked before the model is loaded; the online
     observations are appended step by step, so a killed run keeps what it saw.
     """
-    _init_distributed()
+    joined = _init_distributed()
+    try:
+        return _run(catalog, config, on_metrics, engine)
+    finally:
+        if joined:
+            import torch
+
+            torch.distributed.destroy_process_group()
+
+
+def _run(catalog: Catalog | None, config: TrainRunConfig, on_metrics, engine) -> TrainRunResult:
     shards = read_shards(config.shards)
     grpo = replace(config.grpo, steps=config.steps)
     train_prompts, eval_prompts, overlap = held_out_prompts(config.eval, shards.prompts, config.eval_size, grpo.seed)

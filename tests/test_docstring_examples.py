@@ -18,7 +18,7 @@ MODULES = sorted(
     f"{package.__name__}.{info.name}"
     for package in PACKAGES
     for info in pkgutil.iter_modules(package.__path__)
-    if not info.name.startswith("_") and info.name not in {"sandbox_harness", "train"}  # scripts, not libraries
+    if not info.name.startswith("_") and info.name != "sandbox_harness"  # a script, not a library
 )
 
 

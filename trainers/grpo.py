@@ -57,6 +57,7 @@ import math
 import os
 import random
 from collections import Counter, defaultdict
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol, Sequence
@@ -157,32 +158,34 @@ class GRPOConfig:
 STD_EPS = 1e-4  # keeps a zero-variance group's advantages at 0 instead of 0/0
 
 
-def _group_mean(rewards: torch.Tensor, group: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per rollout: its group's mean reward [N] and its group's size [N]."""
+def _group_sum(values: torch.Tensor, group: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per rollout: the sum of `values` over its group [N], and its group's size [N]."""
     groups = int(group.max()) + 1
-    total = torch.zeros(groups, dtype=rewards.dtype).index_add_(0, group, rewards)  # [G]
-    size = torch.zeros(groups, dtype=rewards.dtype).index_add_(0, group, torch.ones_like(rewards))  # [G]
-    return (total / size)[group], size[group]
+    total = torch.zeros(groups, dtype=values.dtype).index_add_(0, group, values)  # [G]
+    size = torch.zeros(groups, dtype=values.dtype).index_add_(0, group, torch.ones_like(values))  # [G]
+    return total[group], size[group]
 
 
 def grpo_advantages(rewards: torch.Tensor, group: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
     """(r - group mean) / (group sample std + eps); a group of one gets 0."""
-    mean, size = _group_mean(rewards, group)
-    var, _ = _group_mean((rewards - mean) ** 2, group)
-    std = (var * size / (size - 1).clamp(min=1)).sqrt()  # sample std: n - 1 in the denominator
+    total, size = _group_sum(rewards, group)
+    mean = total / size
+    squares, _ = _group_sum((rewards - mean) ** 2, group)
+    std = (squares / (size - 1).clamp(min=1)).sqrt()  # sample std: n - 1 in the denominator
     return torch.where(size > 1, (rewards - mean) / (std + STD_EPS), torch.zeros_like(rewards))
 
 
 def dr_grpo_advantages(rewards: torch.Tensor, group: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
     """r - group mean: Dr. GRPO drops the std, which over-weights nearly solved or unsolved groups."""
-    mean, _ = _group_mean(rewards, group)
-    return rewards - mean
+    total, size = _group_sum(rewards, group)
+    return rewards - total / size
 
 
 def rloo_advantages(rewards: torch.Tensor, group: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
-    """r - mean of the other rollouts of its group = n/(n-1) (r - group mean); a group of one gets 0."""
-    mean, size = _group_mean(rewards, group)
-    return torch.where(size > 1, (rewards - mean) * size / (size - 1).clamp(min=1), torch.zeros_like(rewards))
+    """r - the mean of the other rollouts of its group; a group of one has none and gets 0."""
+    total, size = _group_sum(rewards, group)
+    others = (total - rewards) / (size - 1).clamp(min=1)
+    return torch.where(size > 1, rewards - others, torch.zeros_like(rewards))
 
 
 def spo_advantages(rewards: torch.Tensor, group: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
@@ -321,6 +324,20 @@ def _shard(policy: torch.nn.Module, world: World) -> torch.nn.Module:
     return policy
 
 
+@contextmanager
+def _quiet_transformers():
+    """No "Loading weights" / "Writing model shards" bars in the trainer's output."""
+    from transformers.utils import logging as hf_logging
+
+    shown = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if shown:
+            hf_logging.enable_progress_bar()
+
+
 def _full_state(policy: torch.nn.Module) -> dict[str, torch.Tensor]:
     """The whole unsharded state dict on every process (plain modules: their own)."""
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
@@ -441,7 +458,8 @@ def save_checkpoint(
     if world.rank != 0:
         return
     path.mkdir(parents=True, exist_ok=True)
-    policy.save_pretrained(path, state_dict=weights, safe_serialization=True)
+    with _quiet_transformers():
+        policy.save_pretrained(path, state_dict=weights, safe_serialization=True)
     tokenizer.save_pretrained(path)
     torch.save(optim, path / OPTIMIZER_FILE)
     (path / STATE_FILE).write_text(json.dumps(state, indent=1, sort_keys=True))
@@ -562,11 +580,13 @@ def train(
         _check_resumable(saved["config"], config, resume_from)
     load = resume_from or path
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-    policy = AutoModelForCausalLM.from_pretrained(load, local_files_only=True, use_safetensors=True, dtype=torch.float32)
+    with _quiet_transformers():
+        policy = AutoModelForCausalLM.from_pretrained(load, local_files_only=True, use_safetensors=True, dtype=torch.float32)
+        reference = None
+        if config.kl_coef > 0:
+            reference = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, use_safetensors=True, dtype=torch.float32)
     policy = _shard(policy.to(dev).train(), world)
-    reference = None
-    if config.kl_coef > 0:
-        reference = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, use_safetensors=True, dtype=torch.float32)
+    if reference is not None:
         reference = _shard(reference.to(dev).eval().requires_grad_(False), world)
     optimizer = torch.optim.AdamW(policy.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     if resume_from is not None:
@@ -667,7 +687,7 @@ def train(
                  for _, _, (ids, att, _) in mini]
                 for mini in batches
             ]
-        losses, clipped, kl, tokens_total = [], 0.0, 0.0, 0.0
+        losses, grad_norms, clipped, kl, tokens_total = [], [], 0.0, 0.0, 0.0
         for mini, olds, refs in zip(batches, old_logp, ref_logp):
             tokens = sum(world.gather(sum(float(c.sum()) * w for _, w, (_, _, c) in mini)))
             optimizer.zero_grad(set_to_none=True)
@@ -681,10 +701,11 @@ def train(
                 )
                 # FSDP averages gradients over processes; the loss is already a global token mean.
                 (parts.loss * weight * world.size).backward()
-                step_loss += float(parts.loss) * weight
+                step_loss += parts.loss.item() * weight
                 clipped += float(parts.clipped_tokens) * weight
                 kl += float(parts.kl_sum) * weight
-            torch.nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
+            norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
+            grad_norms.append(float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm))  # DTensor under FSDP
             optimizer.step()
             engine.load_weights(_full_state(policy))
             losses.append(sum(world.gather(step_loss)))
@@ -701,6 +722,7 @@ def train(
         metrics = {
             "step": step + 1,
             "loss": float(np.mean(losses)),
+            "grad_norm": float(np.mean(grad_norms)),  # before clipping
             "reward": float(rewards.mean()),
             "accuracy": statuses["correct"] / len(order),
             "rollouts": len(order),

@@ -1,0 +1,139 @@
+"""`assay train` on shards: input checked before any rollout, online difficulty in the catalog,
+a verifier that raises, a model without a chat template, and the command as a user runs it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from assay.curricula.arithmetic import generate_arithmetic
+from assay.pipelines.catalog import Catalog
+from assay.pipelines.errors import AssayError
+from assay.pipelines.schema import make_uid
+from assay.pipelines.train import BUILTIN_EVAL, TrainRunConfig, builtin_eval_prompts, read_shards, run_training
+from assay.trainers.engines import resolve_model
+from assay.trainers.grpo import GRPOConfig
+
+SCHEMA = pa.schema([("uid", pa.string()), ("source", pa.string()), ("split", pa.string()), ("prompt", pa.string()),
+                    ("answer", pa.string()), ("verifier", pa.string()), ("domain", pa.string()), ("meta", pa.string()),
+                    ("stage", pa.int32()), ("weight", pa.float64()), ("n", pa.int64()), ("n_correct", pa.int64())])
+
+
+def shard_rows(count: int, seed: int = 0) -> list[dict]:
+    return [
+        {"uid": make_uid("arithmetic", p.prompt), "source": "arithmetic", "split": "train", "prompt": p.prompt, "answer": p.answer,
+         "verifier": "math", "domain": "math", "meta": json.dumps({"steps": p.steps}), "stage": 0, "weight": 1.0,
+         "n": None, "n_correct": None}
+        for p in generate_arithmetic(count, seed)
+    ]
+
+
+def write_shards(folder: Path, parts: list[list[dict]], drop: str | None = None) -> Path:
+    """The export format: data/part-NNNNN.parquet plus manifest.json listing them."""
+    (folder / "data").mkdir(parents=True)
+    files = []
+    for i, rows in enumerate(parts):
+        schema = pa.schema([f for f in SCHEMA if f.name != drop])
+        table = pa.table({f.name: [r[f.name] for r in rows] for f in schema}, schema=schema)
+        path = folder / "data" / f"part-{i:05d}.parquet"
+        pq.write_table(table, path)
+        files.append({"path": f"data/{path.name}", "rows": len(rows), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()})
+    (folder / "manifest.json").write_text(json.dumps({"format": "parquet", "files": files}))
+    return folder
+
+
+def test_shards_without_a_verifier_column_fail_before_any_rollout(tmp_path, catalog):
+    good = write_shards(tmp_path / "good", [shard_rows(4)])
+    assert len(read_shards(good).prompts) == 4
+    # The second file lacks `answer`: the error names it and the column, before the first is used.
+    bad = tmp_path / "bad"
+    write_shards(bad, [shard_rows(4)])
+    (bad / "data" / "part-00000.parquet").rename(bad / "data" / "keep.parquet")
+    write_shards(tmp_path / "tmp", [shard_rows(4, seed=1)], drop="answer")
+    shutil.move(tmp_path / "tmp" / "data" / "part-00000.parquet", bad / "data" / "part-00001.parquet")
+    manifest = {"format": "parquet", "files": [{"path": "data/keep.parquet"}, {"path": "data/part-00001.parquet"}]}
+    (bad / "manifest.json").write_text(json.dumps(manifest))
+    config = TrainRunConfig(shards=str(bad), model="toy", steps=1)
+    with pytest.raises(AssayError, match=r"part-00001.parquet: shard has no column 'answer', which the verifier needs"):
+        run_training(catalog, config)
+    assert catalog.con.execute("SELECT count(*) FROM runs").fetchone()[0] == 0  # nothing started
+    rows = shard_rows(2)
+    rows[1]["verifier"] = "oracle"
+    write_shards(tmp_path / "unknown", [rows])
+    with pytest.raises(AssayError, match=r"part-00000.parquet row 1: unknown verifier 'oracle'; valid: math"):
+        read_shards(tmp_path / "unknown")
+    with pytest.raises(AssayError, match="no such shard folder"):
+        read_shards(tmp_path / "nowhere")
+
+
+def test_builtin_held_out_set_leaves_out_the_planted_corpus_copies():
+    held = builtin_eval_prompts(50)
+    corpus = {p.prompt for p in generate_arithmetic(1000, 0)}
+    assert len(held) == 50 and not corpus & {p.prompt for p in held}
+
+
+def test_online_observations_reach_the_catalog_and_a_raising_verifier_is_counted(tmp_path, catalog):
+    torch.set_num_threads(1)
+    rows = shard_rows(6)
+    rows[0].update(n=16, n_correct=0)  # offline: never solved, so the sampler predicts a zero-variance group
+    rows[1].update(verifier="numeric", meta=json.dumps({"verifier_options": {"rel_tol": "wide"}}))  # raises on every sample
+    shards = write_shards(tmp_path / "shards", [rows[:3], rows[3:]])
+    config = TrainRunConfig(
+        shards=str(shards), model="toy", steps=2, prompts_per_step=6, rollouts_per_step=24, eval=BUILTIN_EVAL, eval_size=6,
+        out=str(tmp_path / "run"), grpo=GRPOConfig(lr=1e-4, max_tokens=96, eval_k=2, eval_every=0, verifier_workers=1),
+    )
+    result = run_training(catalog, config)
+    online = catalog.con.execute(
+        "SELECT uid, step, k, n_correct, model, origin, run_id FROM difficulty ORDER BY step, uid"
+    ).fetchall()
+    assert {r[5] for r in online} == {"online"} and {r[1] for r in online} == {0, 1}
+    assert {r[4] for r in online} == {result.model_id} and result.model_id.startswith("toy@")
+    assert {r[6] for r in online} == {result.run_id} and result.observations == len(online)
+    assert sum(r[2] for r in online) == sum(m["rollouts"] for m in result.history) == 2 * 24
+    drawn = {r[0] for r in online}
+    assert rows[0]["uid"] not in drawn  # the offline counts seeded the sampler
+    assert rows[1]["uid"] in drawn
+    raising = [r for r in online if r[0] == rows[1]["uid"]]
+    assert all(r[3] == 0 for r in raising)
+    assert sum(m["verifier_errors"] for m in result.history) == sum(r[2] for r in raising) > 0
+    assert catalog.con.execute("SELECT status FROM runs WHERE run_id = ?", [result.run_id]).fetchone() == ("ok",)
+    logged = [json.loads(line) for line in result.log.read_text().splitlines()]
+    assert [m["step"] for m in logged if "loss" in m] == [1, 2]
+    assert [m["step"] for m in logged if "eval/pass_at_1" in m] == [0, 2]
+    assert (result.checkpoint / "model.safetensors").is_file()
+
+
+def test_assay_train_command_with_a_model_without_chat_template(tmp_path):
+    plain = tmp_path / "plain-model"
+    shutil.copytree(resolve_model("toy"), plain)
+    (plain / "chat_template.jinja").unlink(missing_ok=True)
+    tokenizer_config = json.loads((plain / "tokenizer_config.json").read_text())
+    tokenizer_config.pop("chat_template", None)
+    (plain / "tokenizer_config.json").write_text(json.dumps(tokenizer_config))
+    write_shards(tmp_path / "shards", [shard_rows(8)])
+    done = subprocess.run(
+        [sys.executable, "-m", "assay.pipelines.cli", "--catalog", "c.duckdb", "train", "--shards", "shards", "--model", str(plain),
+         "--steps", "1", "--prompts-per-step", "2", "--rollouts-per-step", "4", "--eval-size", "2", "--eval-k", "2",
+         "--max-tokens", "32", "--sampler", "uniform", "--advantage", "rloo", "--out", "run"],
+        cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "prompt format: plain text (the model's tokenizer has no chat template)" in done.stdout
+    assert "held-out evaluation" in done.stdout and "observations appended to the catalog" in done.stdout
+    assert (tmp_path / "run" / "metrics.jsonl").is_file()
+    bad = subprocess.run(
+        [sys.executable, "-m", "assay.pipelines.cli", "train", "--shards", "shards", "--model", "toy", "--steps", "1",
+         "--advantage", "ppo"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )
+    assert bad.returncode == 2 and "unknown advantage 'ppo'; valid: grpo, dr_grpo, rloo, spo" in bad.stderr
