@@ -11,7 +11,7 @@ function picked from an explicit dict by a `CurriculumConfig` field:
 - mixture (`MIXTURES`): each source's share of the total weight.
 - replay: a share `replay_share` of the total weight goes to easy (solved) prompts the
   learnability filter dropped, because dropping every solved prompt has been reported to
-  destabilise training. The sampled replay prompts appear in every stage, each stage giving
+  destabilise training. The sampled replay prompts are dealt round-robin to the stages, each stage giving
   them `replay_share` of its own weight, so easy prompts never disappear from any stage.
 
 Weights: within a source, rows' weights sum to the source's mixture weight times
@@ -244,9 +244,9 @@ def build_plan(scored: pa.Table, config: CurriculumConfig, replay_pool: pa.Table
 
     `replay_pool` (same columns) holds the solved prompts the learnability filter dropped; it
     is needed when config.replay_share > 0 and must not share uids with `scored`. Replay takes
-    round(share / (1 - share) * len(scored)) pool prompts (at least 1, at most all), sampled
-    with config.seed, so a replay row weighs about what a curriculum row does; they get equal
-    weights and appear in every stage. Raises ValueError naming the column, row or option at
+    round(share / (1 - share) * len(scored)) pool prompts (at least one per stage, at most all),
+    sampled with config.seed, so a replay row weighs about what a curriculum row does; they are
+    dealt round-robin to the stages, each uid once, and share their stage's replay weight. Raises ValueError naming the column, row or option at
     fault.
     """
     uid, source, p = _read_scored(scored, "scored")
@@ -273,16 +273,22 @@ def build_plan(scored: pa.Table, config: CurriculumConfig, replay_pool: pa.Table
         overlap = np.intersect1d(uid, r_uid)
         if len(overlap):
             raise ValueError(f"replay_pool shares {len(overlap)} uids with scored, e.g. {overlap[0]!r}")
-        replayed = min(len(r_uid), max(1, round(config.replay_share / (1.0 - config.replay_share) * len(uid))))
+        stages = np.unique(stage)
+        wanted = max(len(stages), round(config.replay_share / (1.0 - config.replay_share) * len(uid)))
+        replayed = min(len(r_uid), wanted)
         pick = np.sort(np.random.default_rng(config.seed).permutation(len(r_uid))[:replayed])
-        for s in np.unique(stage):
+        # Round-robin over the stages: each replayed prompt sits in one stage (a uid appears
+        # once in a plan, so a trainer sees one row per prompt), and every stage gets some.
+        home = stages[np.arange(replayed) % len(stages)]
+        r_weight = np.zeros(replayed)
+        for s in np.unique(home):
             # This stage's replay weight is share / (1 - share) of its curriculum weight, so
-            # every stage, and the plan as a whole, gives replay exactly `replay_share`.
-            stage_replay = weight[stage == s].sum() * config.replay_share / (1.0 - config.replay_share)
-            parts.append(
-                _part(np.full(replayed, s, np.int32), r_uid[pick], r_source[pick],
-                      np.full(replayed, stage_replay / replayed), r_p[pick], replay=True)
-            )
+            # every stage with replay rows, and the plan as a whole, gives replay `replay_share`.
+            mine = home == s
+            r_weight[mine] = weight[stage == s].sum() * config.replay_share / (1.0 - config.replay_share) / mine.sum()
+        # With fewer pool prompts than stages, some stages have none: the plan still gives replay its share.
+        r_weight *= weight.sum() * config.replay_share / (1.0 - config.replay_share) / r_weight.sum()
+        parts.append(_part(home.astype(np.int32), r_uid[pick], r_source[pick], r_weight, r_p[pick], replay=True))
     table = pa.concat_tables(parts)
     total = pc.sum(table["weight"]).as_py()
     table = table.set_column(3, "weight", pc.divide(table["weight"], total))  # sums to 1 in exact arithmetic already; this drops the float drift

@@ -282,6 +282,35 @@ def quickstart_cmd(
         result = curate.curate(cat, config, _curate_progress, on_step=_print_step)
         _print_funnel(result)
 
+        from assay.pipelines import train as training
+
+        console.rule("train: a short GRPO run on the shards, online sampler, difficulty written back")
+        trained = _run_train(cat, training.quickstart_config(result.out, path.parent / "runs" / result.run_id))
+        _print_train(trained)
+    _print_quickstart(result, trained)
+
+
+def _print_quickstart(curated, trained) -> None:
+    steps = {s.step: s for s in curated.steps}
+    first, last = trained.evals[0], trained.evals[-1]
+    learn = steps[curated.learnability_step]
+    console.rule("summary")
+    for line in (
+        f"ingested {steps['ingest'].rows_in:,} rows; {steps['ingest'].rows_out:,} became records",
+        f"dedup, decontamination, quality and gold checks kept {learn.rows_in:,} "
+        f"({steps['contamination'].rows_in - steps['contamination'].rows_out:,} contaminated)",
+        f"difficulty: {steps['difficulty'].detail['sampled']:,} samples from {steps['difficulty'].detail['model']}",
+        f"learnability kept {learn.rows_out:,} prompts ({', '.join(f'{r} {n:,}' for r, n in learn.dropped.items())})",
+        f"curriculum and export: {steps['export'].rows_out:,} shard rows in {curated.out}",
+        f"GRPO: {len(trained.history)} steps; held-out pass@1 {first.pass_at_1:.3f} at step {first.step} "
+        f"-> {last.pass_at_1:.3f} at step {last.step}",
+        f"held-out pass@{last.k}: {first.pass_at_k:.3f} -> {last.pass_at_k:.3f}",
+        f"online difficulty: {trained.observations:,} observations written back to the catalog",
+        f"report: {curated.report}",
+        f"training log: {trained.log}",
+    ):
+        console.print(line)
+
 
 @app.command("verify")
 def verify_cmd(

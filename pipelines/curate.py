@@ -477,6 +477,7 @@ class CurateResult:
     plan_path: Path
     out: Path
     report: Path  # the run's HTML report (its JSON summary sits beside it)
+    learnability_step: str  # the learnability filter's name: its step in `steps`
 
 
 def begin_run(cat: Catalog, config: CurateConfig, progress: ProgressFactory = no_progress,
@@ -499,7 +500,7 @@ def finish_run(ctx: Context, state: State, results: list[StepResult]) -> CurateR
     prefix = ctx.cat.path.parent / "reports" / ctx.run_id
     _, html_path = write_report(curate_summary(ctx.cat, ctx.config, ctx.run_id, results, state, prefix.parent), prefix)
     ctx.cat.finish_run(ctx.run_id, "ok", {"steps": [asdict(r) for r in results], "report": str(html_path)})
-    return CurateResult(ctx.run_id, results, ctx.plan_path, Path(ctx.config.export.out), html_path)
+    return CurateResult(ctx.run_id, results, ctx.plan_path, Path(ctx.config.export.out), html_path, ctx.config.learnability.method)
 
 
 def fail_run(ctx: Context, results: list[StepResult], exc: BaseException) -> None:

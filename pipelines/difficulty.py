@@ -28,12 +28,10 @@ import hashlib
 import json
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Protocol
 
 import numpy as np
-import pyarrow as pa
 
 from assay.curricula.difficulty import AdaptiveK, BetaPosterior, learnability, pass_at_k
 from assay.pipelines.catalog import Catalog

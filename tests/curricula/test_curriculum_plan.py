@@ -98,14 +98,15 @@ def test_fixed_mixture_weights_and_replay_share():
     assert summary.source_weight == pytest.approx({"x": 0.6, "y": 0.2})  # (3/4, 1/4) * (1 - 0.2)
     assert summary.replay_weight == pytest.approx(0.2)
     assert plan.table["weight"].to_numpy().sum() == pytest.approx(1.0)
-    # round(0.2 / 0.8 * 8) = 2 pool prompts, each in both stages
+    # round(0.2 / 0.8 * 8) = 2 pool prompts, one in each stage (a uid appears once in a plan)
     replay = plan.table.filter(plan.table["replay"])
-    assert replay.num_rows == 4 and len(set(replay["uid"].to_pylist())) == 2
+    assert replay.num_rows == 2 and len(set(replay["uid"].to_pylist())) == 2
+    assert replay["stage"].to_pylist() == [0, 1]
     assert plan.params["replay_rows"] == 2 and plan.params["replay_pool_rows"] == 10
     for stage, total in summary.stage_weight.items():
         in_stage = replay.filter(pa.compute.equal(replay["stage"], stage))
         assert in_stage["weight"].to_numpy().sum() == pytest.approx(0.2 * total)
-    assert summary.stage_rows == {0: 6, 1: 6}  # x3 x4 y3 y4 | x0 x1 y0 y1, plus 2 replay rows each
+    assert summary.stage_rows == {0: 5, 1: 5}  # x3 x4 y3 y4 | x0 x1 y0 y1, plus 1 replay row each
 
 
 def test_plan_is_independent_of_row_order():

@@ -1,7 +1,6 @@
 """`assay curate` end to end on a small built-in corpus: the funnel accounts for every row, the
 decisions are recorded, the shards verify, and a rerun reuses the difficulty it already paid for."""
 
-import json
 import os
 import subprocess
 import sys

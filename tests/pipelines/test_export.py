@@ -50,7 +50,7 @@ def test_hf_export_loads_with_datasets_offline(planned, tmp_path):
 
     cat, plan = planned
     manifest = export_plan(cat, plan, "hf", tmp_path / "hf")
-    loaded = datasets.load_dataset(str(tmp_path / "hf"), split="train")
+    loaded = datasets.load_dataset(str(tmp_path / "hf"), split="train", cache_dir=str(tmp_path / "hf-cache"))
     assert loaded.num_rows == manifest.rows
     assert set(SHARD_SCHEMA.names) <= set(loaded.column_names)
     assert verify_manifest(tmp_path / "hf") == []
