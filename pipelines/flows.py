@@ -1,9 +1,9 @@
 """Prefect flows over assay's plain steps: Prefect only wires them and caches their results.
 
 Flows: `difficulty_flow`, `decontaminate_flow`, `audit_flow` (dataset and model
-contamination), `curate_flow`, `recurring_flow`. Their bodies only call tasks and step
-functions; every step is a plain function in pipelines/ that runs and is tested without
-Prefect. `run_flow` runs one on the task runner `--runner` picks (assay.pipelines.runners),
+contamination), `curate_flow`, `recurring_flow`, `train_flow`. Their bodies only call tasks
+and step functions; every step is a plain function in pipelines/ that runs and is tested
+without Prefect. `run_flow` runs one on the task runner `--runner` picks (assay.pipelines.runners),
 with assay's progress bars (`reporting`) instead of Prefect's log lines.
 
 Tasks are coarse: a curate step, or a chunk of up to CHUNK_PROMPTS prompts sampled and
@@ -46,7 +46,7 @@ from typing import Any, Callable, Iterator
 
 import pyarrow as pa
 from prefect import flow, task
-from prefect.cache_policies import TASK_SOURCE, CacheKeyFnPolicy
+from prefect.cache_policies import NO_CACHE, TASK_SOURCE, CacheKeyFnPolicy
 from prefect.futures import as_completed
 from prefect.runtime import task_run
 from prefect.task_runners import ThreadPoolTaskRunner
@@ -82,6 +82,7 @@ from assay.pipelines.difficulty import (
 )
 from assay.pipelines.errors import AssayError
 from assay.pipelines.runners import RunnerConfig, gpu_per_task, task_runner
+from assay.pipelines.train import TrainRunConfig, TrainRunResult, run_training
 from assay.trainers.engines import RolloutEngine
 from assay.verifiers import VERIFIER_VERSION
 
@@ -94,6 +95,7 @@ class Hooks:
     # (label, total, unit) -> a context whose value is advance(n); see assay.pipelines.curate
     progress: Callable[..., Any] = lambda label, total, unit: contextlib.nullcontext(lambda n: None)
     on_step: Callable[[Any], None] = lambda result: None  # a curate step finished
+    on_metrics: Callable[[dict[str, float]], None] = lambda metrics: None  # a training step's metrics
 
 
 _hooks = Hooks()
@@ -112,6 +114,10 @@ def _progress(label: str, total: int | None, unit: str) -> Any:
 
 def _on_step(result: Any) -> None:
     _hooks.on_step(result)
+
+
+def _on_metrics(metrics: dict[str, float]) -> None:
+    _hooks.on_metrics(metrics)
 
 
 @contextlib.contextmanager
@@ -232,6 +238,23 @@ def audit_flow(catalog: str, config: AuditConfig, settings: decon.Settings, repo
         dataset = check_catalog_task(cat, list(config.benchmarks), settings)
         model = audit_model_task(cat, config)
     return Audit(dataset, model, write_audit(model, Path(report)))
+
+
+# -- training ----------------------------------------------------------------------------------------
+
+
+# A training run is never replayed from a cache: it appends its online observations as it goes,
+# and a killed one continues from its checkpoint (TrainRunConfig.resume).
+@task(name="grpo-train", cache_policy=NO_CACHE)
+def train_task(cat: Catalog, config: TrainRunConfig) -> TrainRunResult:
+    return run_training(cat, config, _on_metrics)
+
+
+@flow(name="assay-train", validate_parameters=False, task_runner=LOCAL)
+def train_flow(catalog: str, config: TrainRunConfig) -> TrainRunResult:
+    """GRPO on exported shards (assay.pipelines.train), the online difficulty written back."""
+    with Catalog.open(catalog) as cat:
+        return train_task(cat, config)
 
 
 # -- shard versions and checkpoints (the recurring flow) -------------------------------------------

@@ -1,7 +1,8 @@
 """Real flow runs: a curate run (the real CLI) SIGKILLed during difficulty estimation and again
 during export finishes, when started again, with exactly the catalog and shards of an
 uninterrupted run of the plain steps; the Dask runner on a LocalCluster (and the Ray runner on a
-local Ray, where prefect-ray is installed) gives the observations of a plain local estimation; the decontaminate and audit flows write what their steps write;
+local Ray, where prefect-ray is installed) gives the observations of a plain local estimation; the decontaminate, audit and train flows write what their steps
+write;
 and `assay serve` starts a Prefect server, a scheduled recurring run completes, and Ctrl-C
 stops both.
 
@@ -265,6 +266,41 @@ def test_decontaminate_and_audit_flows(tmp_path, prefect_api):
     with Catalog.open(tmp_path / "c.duckdb", read_only=True) as cat:
         assert cat.con.execute("SELECT count(*) FROM contamination").fetchall() == [(check.findings,)]
         assert cat.con.execute("SELECT status FROM runs WHERE kind = 'decontaminate'").fetchall() == [("ok",), ("ok",)]
+
+
+def test_train_flow_writes_the_online_difficulty(tmp_path, prefect_api):
+    import pyarrow as pa
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+    from prefect.settings import PREFECT_API_URL, PREFECT_LOCAL_STORAGE_PATH, temporary_settings
+
+    from assay.curricula.plan import CurriculumConfig, build_plan
+    from assay.pipelines import flows
+    from assay.pipelines.export import export_plan
+    from assay.pipelines.train import BUILTIN_EVAL, TrainRunConfig
+    from assay.trainers.grpo import GRPOConfig
+
+    with Catalog.open(tmp_path / "c.duckdb") as cat:
+        source, name, preset = resolve_source("builtin:arithmetic", count=24, seed=0)
+        ingest(cat, source, preset, name)
+        uids = [u for (u,) in cat.con.execute("SELECT uid FROM records ORDER BY uid").fetchall()]
+        plan = build_plan(pa.table({"uid": uids, "source": [name] * 24, "n": [4] * 24, "n_correct": [2] * 24}),
+                          CurriculumConfig(stages=1))
+        export_plan(cat, plan, "parquet", tmp_path / "shards")
+    config = TrainRunConfig(shards=str(tmp_path / "shards"), model="toy", steps=2, prompts_per_step=4, rollouts_per_step=8,
+                            eval=BUILTIN_EVAL, eval_size=8, grpo=GRPOConfig(eval_every=0, max_tokens=32, eval_k=2))
+    seen = []
+    updates = {PREFECT_API_URL: prefect_api["PREFECT_API_URL"], PREFECT_LOCAL_STORAGE_PATH: str(tmp_path / "results")}
+    with temporary_settings(updates=updates), flows.reporting(on_metrics=seen.append):
+        result = flows.train_flow(str(tmp_path / "c.duckdb"), config)
+        APILogWorker.drain_all()
+        EventsWorker.drain_all()
+    assert [m["step"] for m in seen if "reward" in m] == [1, 2] and result.observations > 0
+    with Catalog.open(tmp_path / "c.duckdb", read_only=True) as cat:
+        online = cat.con.execute("SELECT count(*), sum(k), min(step), max(step) FROM difficulty WHERE origin = 'online'").fetchall()
+        # Every rollout of both steps, under the policy step that sampled it (0: before the first update).
+        assert online == [(result.observations, 2 * 8, 0, 1)]
+        assert cat.con.execute("SELECT status FROM runs WHERE kind = 'train'").fetchall() == [("ok",)]
 
 
 def test_serve_runs_the_recurring_flow_on_schedule_and_ctrl_c_stops_both(tmp_path):
