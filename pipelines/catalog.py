@@ -27,7 +27,9 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401  (pa.compute)
 
+from assay.filters.decision import Decision
 from assay.pipelines.errors import AssayError
 from assay.pipelines.schema import QUARANTINE_SCHEMA, make_qid, raw_excerpt
 
@@ -212,6 +214,19 @@ class Catalog:
         )
         return run_id
 
+    def resume_run(self, kind: str, args: dict[str, Any]) -> str | None:
+        """The latest run of `kind` with exactly these args, if it did not finish ok (it was
+        killed, or failed), marked running again; None if there is none. A writer holds the
+        catalog alone, so a run still marked running is one whose process is gone."""
+        row = self.con.execute(
+            "SELECT run_id, status FROM runs WHERE kind = ? AND args = ? ORDER BY started_at DESC LIMIT 1",
+            [kind, json.dumps(args, sort_keys=True, default=str)],
+        ).fetchone()
+        if row is None or row[1] == "ok":
+            return None
+        self.con.execute("UPDATE runs SET status = 'running', finished_at = NULL, summary = NULL WHERE run_id = ?", [row[0]])
+        return row[0]
+
     def finish_run(self, run_id: str, status: str, summary: dict[str, Any]) -> None:
         self.con.execute(
             "UPDATE runs SET status = ?, finished_at = ?, summary = ? WHERE run_id = ?",
@@ -306,6 +321,32 @@ class Catalog:
             )
         finally:
             self.con.unregister("_obs")
+
+    def add_decisions(self, uids: pa.Array, filter_name: str, decision: Decision, run_id: str) -> int:
+        """Record the rows `decision` drops, each with its reason and scores (JSON), in one
+        transaction. Kept rows are not written: a row's absence means it passed. A row already
+        recorded for this uid, filter and run is not written again, so a resumed run that
+        repeats a step adds nothing twice. Returns rows written."""
+        dropped = pa.compute.invert(decision.keep)
+        count = int(pa.compute.sum(dropped.cast(pa.int64())).as_py() or 0)
+        scores = pa.table(decision.scores).filter(dropped).to_pylist() if decision.scores else [{}] * count
+        table = pa.table({"uid": uids.filter(dropped), "reason": decision.reason.filter(dropped),
+                          "scores": [json.dumps(s, sort_keys=True) for s in scores]})
+        if table.num_rows == 0:
+            return 0
+        self.con.register("_dropped", table)
+        try:
+            before = self.con.execute("SELECT count(*) FROM decisions").fetchall()[0][0]
+            self.con.execute(
+                """
+                INSERT INTO decisions SELECT uid, $filter, false, reason, scores, $run, $now FROM _dropped d
+                WHERE NOT EXISTS (SELECT 1 FROM decisions x WHERE x.uid = d.uid AND x.filter = $filter AND x.run_id = $run)
+                """,
+                {"filter": filter_name, "run": run_id, "now": utc_now()},
+            )
+            return self.con.execute("SELECT count(*) FROM decisions").fetchall()[0][0] - before
+        finally:
+            self.con.unregister("_dropped")
 
     # -- reading --------------------------------------------------------------------------
 

@@ -8,8 +8,10 @@ traceback.
 
 from __future__ import annotations
 
+import json
+import gc
 import sys
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -46,6 +48,11 @@ app.add_typer(bench_app, name="bench")
 
 console = Console()
 _state: dict[str, Optional[str]] = {"catalog": None}
+# --runner / --cluster of the flow-backed commands (difficulty, curate).
+RUNNER_HELP = ("Where the work runs: local (this process), dask (prefect-dask; a local cluster, or --cluster) "
+               "or ray (prefect-ray; a local Ray, or --cluster). See assay.pipelines.runners.")
+CLUSTER_HELP = ("Address of an existing Dask scheduler (tcp://HOST:8786) or Ray cluster (ray://HOST:10001); needs "
+                "PREFECT_API_URL and shared result storage. Default: start a cluster on this machine.")
 
 
 @app.callback()
@@ -226,25 +233,17 @@ def decontaminate_cmd(
                 progress.update(task, completed=source_total)
             written = None
         else:
-            rep, written = _decontaminate_catalog(cat, path, benchmark, problems, hashes, matchers, settings)
+            rep, written = _decontaminate_catalog(cat, problems, hashes, matchers, settings)
         summary = rep.to_json(problems)
     json_path, html_path = decon.write_report(summary, report or decon.default_report_prefix(output, path, rep.run_id))
     _print_decontamination(summary, written, json_path, html_path)
 
 
-def _decontaminate_catalog(cat: Catalog, path: Path, benchmark, problems, hashes, matchers, settings):
-    run_id = cat.start_run("decontaminate", {"benchmarks": benchmark, **{k: str(v) for k, v in settings.__dict__.items()}})
-    rep = decon.new_report("catalog", str(path), problems, hashes, settings, run_id)
+def _decontaminate_catalog(cat: Catalog, problems, hashes, matchers, settings):
     total = cat.con.execute("SELECT count(*) FROM records").fetchone()[0]
-    try:
-        with _progress("decontaminate", total, "rows") as progress:
-            task = progress.task_ids[0]
-            written = decon.decontaminate_catalog(cat, matchers, rep, run_id, lambda n: progress.advance(task, n))
-    except BaseException as exc:
-        cat.finish_run(run_id, "failed", {"error": str(exc) or type(exc).__name__})
-        raise
-    cat.finish_run(run_id, "ok", {"rows": rep.rows, "rows_contaminated": rep.rows_contaminated, "findings": written})
-    return rep, written
+    with _progress("decontaminate", total, "rows") as progress:
+        task = progress.task_ids[0]
+        return decon.record_catalog_check(cat, problems, hashes, matchers, settings, lambda n: progress.advance(task, n))
 
 
 def _print_decontamination(r: dict, written: Optional[int], json_path: Path, html_path: Path) -> None:
@@ -269,34 +268,48 @@ def quickstart_cmd(
     count: int = typer.Option(1000, "--count", help="Problems drawn from the built-in arithmetic corpus."),
 ) -> None:
     """Run the whole loop on the built-in corpus and toy model, with no network and no server."""
+    from assay.pipelines import curate
+    from assay.pipelines.catalog import new_run_id
+
     path = _catalog_path()
+    # The example config is the quickstart's: the built-in corpus and evaluation set, the toy policy.
+    out = path.parent / "shards" / new_run_id("quickstart")
+    text = curate.EXAMPLE_CONFIG.replace("count = 1000", f"count = {count}").replace('out = "shards" ', f"out = {json.dumps(str(out))} ")
+    config = curate.parse_config(text, "the quickstart config (assay curate --example-config)")
     console.print(f"[bold]assay quickstart[/]: catalog {path}")
     with Catalog.open(path) as cat:
-        console.rule("1. ingest the built-in arithmetic corpus")
-        resolved, name, mapping = resolve_source("builtin:arithmetic", count=count, seed=0)
-        _print_report(_run_ingest(cat, resolved, mapping, name, {"spec": "builtin:arithmetic", "count": count}))
+        console.rule("curate: ingest, dedup, decontaminate, quality, gold check, difficulty, learnability, curriculum, export")
+        result = curate.curate(cat, config, _curate_progress, on_step=_print_step)
+        _print_funnel(result)
 
-        console.rule("2. decontaminate against the built-in evaluation set (with planted overlaps)")
-        label, bench_mapping = bench.resolve_bench_preset("arith-eval", None, "problem", "answer", "id", None)
-        eval_source, _, _ = resolve_source("builtin:arithmetic-eval")
-        _bench_add(cat, "arith-eval", "builtin:arithmetic-eval", eval_source, label, bench_mapping)
-        settings = decon.Settings(decon.DEFAULT_N, decon.DEFAULT_MIN_CONTAINMENT, None, 0.85, "date", None)
-        problems = bench.load_problems(cat, ["arith-eval"])
-        hashes = {b.name: b.content_hash for b in bench.list_benchmarks(cat)}
-        rep, written = _decontaminate_catalog(cat, path, ["arith-eval"], problems, hashes,
-                                              decon.build_matchers(problems, settings), settings)
-        summary = rep.to_json(problems)
-        json_path, html_path = decon.write_report(summary, decon.default_report_prefix(None, path, rep.run_id))
-        _print_decontamination(summary, written, json_path, html_path)
+        from assay.pipelines import train as training
 
-        console.rule("3. estimate difficulty: the toy policy, adaptive pass@k")
-        from assay.pipelines.difficulty import DifficultyConfig
-        from assay.trainers.engines import SamplingConfig
+        console.rule("train: a short GRPO run on the shards, online sampler, difficulty written back")
+        trained = _run_train(cat, training.quickstart_config(result.out, path.parent / "runs" / result.run_id))
+        _print_train(trained)
+    _print_quickstart(result, trained)
 
-        _run_difficulty(cat, DifficultyConfig(model="toy", k=16, sampling=SamplingConfig(temperature=1.0, max_tokens=256)))
 
-        console.rule("catalog")
-        _print_stats(cat.stats())
+def _print_quickstart(curated, trained) -> None:
+    steps = {s.step: s for s in curated.steps}
+    first, last = trained.evals[0], trained.evals[-1]
+    learn = steps[curated.learnability_step]
+    console.rule("summary")
+    for line in (
+        f"ingested {steps['ingest'].rows_in:,} rows; {steps['ingest'].rows_out:,} became records",
+        f"dedup, decontamination, quality and gold checks kept {learn.rows_in:,} "
+        f"({steps['contamination'].rows_in - steps['contamination'].rows_out:,} contaminated)",
+        f"difficulty: {steps['difficulty'].detail['sampled']:,} samples from {steps['difficulty'].detail['model']}",
+        f"learnability kept {learn.rows_out:,} prompts ({', '.join(f'{r} {n:,}' for r, n in learn.dropped.items())})",
+        f"curriculum and export: {steps['export'].rows_out:,} shard rows in {curated.out}",
+        f"GRPO: {len(trained.history)} steps; held-out pass@1 {first.pass_at_1:.3f} at step {first.step} "
+        f"-> {last.pass_at_1:.3f} at step {last.step}",
+        f"held-out pass@{last.k}: {first.pass_at_k:.3f} -> {last.pass_at_k:.3f}",
+        f"online difficulty: {trained.observations:,} observations written back to the catalog",
+        f"report: {curated.report}",
+        f"training log: {trained.log}",
+    ):
+        console.print(line)
 
 
 @app.command("verify")
@@ -351,6 +364,8 @@ def difficulty_cmd(
     workers: Optional[int] = typer.Option(None, "--workers", help="Verifier processes. Default: one per CPU."),
     report: Optional[Path] = typer.Option(None, "--report", help="Write one JSON line of difficulty per prompt here."),
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Run the checkpoint's own Python code. Only for code you have read."),
+    runner: str = typer.Option("local", "--runner", help=RUNNER_HELP),
+    cluster: Optional[str] = typer.Option(None, "--cluster", help=CLUSTER_HELP),
 ) -> None:
     """Estimate each prompt's difficulty with pass@k sampling; observations append to the catalog."""
     from assay.pipelines import difficulty
@@ -364,27 +379,50 @@ def difficulty_cmd(
         model=model, k=k, policy=policy, engine=engine, source=source, sampling=sampling,
         workers=workers, trust_remote_code=trust_remote_code,
     )
-    with Catalog.open(_catalog_path()) as cat:
-        result = _run_difficulty(cat, config)
+    runner_config = _runner_config(runner, cluster)
+    path = _catalog_path()
+    with Catalog.open(path) as cat:
+        prompts = _count_prompts(cat, config.source)
+    flows, task_runner = _flows(path, runner_config)
+    with _sampling_bar(config, prompts) as advance, flows.reporting(advance=advance):
+        result = flows.run_flow(flows.difficulty_flow, task_runner, {"catalog": str(path), "config": config, "runner": runner_config})
+    _print_difficulty(result)
     if report:
         difficulty.write_report(result, report)
         console.print(f"per-prompt difficulty -> {report}")
 
 
-def _run_difficulty(cat: Catalog, config):
-    from assay.pipelines import difficulty
+def _runner_config(runner: str, cluster: Optional[str]):
+    from assay.pipelines.runners import RunnerConfig
 
-    # The total is what fixed k would draw; adaptive runs finish early, and stored samples are reused.
-    prompts = cat.con.execute(
-        "SELECT count(*) FROM records" + (" WHERE source = ?" if config.source else ""),
-        [config.source] if config.source else [],
+    return RunnerConfig(runner, cluster)
+
+
+def _flows(catalog: Path, runner_config):
+    """assay.pipelines.flows, imported once Prefect's settings are in place (see prefect_env),
+    and the task runner `runner_config` names, checked before any work starts."""
+    from assay.pipelines import prefect_env
+
+    env = prefect_env.configure(catalog)
+    from assay.pipelines import flows
+    from assay.pipelines.runners import task_runner
+
+    return flows, task_runner(runner_config, env)
+
+
+def _count_prompts(cat: Catalog, source: Optional[str]) -> int:
+    return cat.con.execute(
+        "SELECT count(*) FROM records" + (" WHERE source = ?" if source else ""), [source] if source else []
     ).fetchone()[0]
+
+
+@contextmanager
+def _sampling_bar(config, prompts: int) -> Iterator:
+    # The total is what fixed k would draw; adaptive runs finish early, and stored samples are reused.
     with _progress(f"sample {config.model} ({config.policy}, k={config.k})", prompts * config.k, "rows") as progress:
         task = progress.task_ids[0]
-        result = difficulty.estimate_difficulty(cat, config, progress=lambda n: progress.advance(task, n))
+        yield lambda n: progress.advance(task, n)
         progress.update(task, total=progress.tasks[0].completed or 1)
-    _print_difficulty(result)
-    return result
 
 
 def _print_difficulty(result) -> None:
@@ -413,6 +451,115 @@ def _print_difficulty(result) -> None:
                          f"{p.pass_at[4]:.2f}" if 4 in p.pass_at else "-", f"{p.posterior_mean:.2f} [{lo:.2f}, {hi:.2f}]",
                          f"{p.learnability:.3f}")
     console.print(examples)
+
+
+@app.command("curate")
+def curate_cmd(
+    config: Optional[Path] = typer.Option(None, "--config", help="A curate.toml (see --example-config)."),
+    example_config: bool = typer.Option(False, "--example-config", help="Print a commented config for the built-in corpus and exit."),
+    runner: str = typer.Option("local", "--runner", help=RUNNER_HELP),
+    cluster: Optional[str] = typer.Option(None, "--cluster", help=CLUSTER_HELP),
+) -> None:
+    """Ingest, dedup, decontaminate, check golds, score difficulty, filter, plan and export, in one run.
+
+    A run killed part-way is continued by the next run of the same config."""
+    from assay.pipelines import curate
+
+    if example_config:
+        print(curate.EXAMPLE_CONFIG, end="")
+        return
+    if config is None:
+        raise AssayError("--config is required (or --example-config to print one)")
+    settings = curate.load_config(config)
+    runner_config = _runner_config(runner, cluster)
+    path = _catalog_path()
+    flows, task_runner = _flows(path, runner_config)
+    with flows.reporting(progress=_curate_progress, on_step=_print_step):
+        result = flows.run_flow(flows.curate_flow, task_runner, {"catalog": str(path), "config": settings, "runner": runner_config})
+    _print_funnel(result)
+
+
+@app.command("recurring")
+def recurring_cmd(
+    config: Path = typer.Option(..., "--config", help="The curate.toml; its [[sources]] are ingested again (only new rows are added)."),
+    shards: Path = typer.Option(Path("shards"), "--shards", help="Exports to the next version folder under it: v0001, v0002, ..."),
+    model: Optional[str] = typer.Option(None, "--model", help="Re-estimate difficulty with this checkpoint. Default: the config's model."),
+    checkpoints: Optional[Path] = typer.Option(None, "--checkpoints", help="Re-estimate difficulty with the newest checkpoint folder under this folder."),
+    runner: str = typer.Option("local", "--runner", help=RUNNER_HELP),
+    cluster: Optional[str] = typer.Option(None, "--cluster", help=CLUSTER_HELP),
+) -> None:
+    """One recurring curation run (what `assay serve` schedules, or cron runs via --print-cron)."""
+    if model and checkpoints:
+        raise AssayError("give --model or --checkpoints, not both")
+    runner_config = _runner_config(runner, cluster)
+    path = _catalog_path()
+    flows, _ = _flows(path, runner_config)
+    with flows.reporting(progress=_curate_progress, on_step=_print_step):
+        result = flows.recurring_flow(str(path), str(config), str(shards), model, str(checkpoints) if checkpoints else None,
+                                      runner, cluster)
+    _print_funnel(result)
+
+
+@contextmanager
+def _curate_progress(label: str, total: Optional[int], unit: str) -> Iterator:
+    if total is None:
+        with console.status(label):
+            yield lambda n: None
+        return
+    with _progress(label, total, "bytes" if unit == "bytes" else "rows") as progress:
+        task = progress.task_ids[0]
+        yield lambda n: progress.advance(task, n)
+        progress.update(task, completed=progress.tasks[0].completed)
+
+
+def _print_step(step) -> None:
+    reasons = ", ".join(f"{r} {n:,}" for r, n in step.dropped.items())
+    console.print(f"[bold]{step.step}[/]: {step.rows_in:,} -> {step.rows_out:,}" + (f"  ({reasons})" if reasons else ""))
+
+
+def _print_funnel(result) -> None:
+    table = Table("step", "rows in", "rows out", "dropped", "why", title=f"curate {result.run_id}", title_justify="left")
+    for s in result.steps:
+        dropped = s.rows_in - s.rows_out if s.step not in ("curriculum", "export") else 0
+        table.add_row(s.step, f"{s.rows_in:,}", f"{s.rows_out:,}", f"{dropped:,}" if dropped else "",
+                      ", ".join(f"{r} {n:,}" for r, n in s.dropped.items()))
+    console.print(table)
+    console.print(f"plan: {result.plan_path}")
+    console.print(f"report: {result.report}")
+    console.print(f"shards: {result.out} (check with `assay export --verify-manifest {result.out}`)")
+
+
+@app.command("export")
+def export_cmd(
+    plan: Optional[Path] = typer.Option(None, "--plan", help="A curriculum plan (.parquet, written by `assay curate`)."),
+    format: str = typer.Option("parquet", "--format", help="parquet, jsonl, hf, verl or trl."),
+    out: Optional[Path] = typer.Option(None, "--out", help="A new folder for the shards and manifest.json."),
+    verify_manifest: Optional[Path] = typer.Option(None, "--verify-manifest", help="An export folder: recompute its hashes and report mismatches."),
+) -> None:
+    """Write a plan's shards with a manifest, or check an export against its manifest."""
+    from assay.curricula.plan import Plan
+    from assay.pipelines import export
+
+    if verify_manifest is not None:
+        manifest = export.read_manifest(verify_manifest)
+        problems = export.verify_manifest(verify_manifest)
+        for p in problems:
+            console.print(f"  [red]{p.problem}[/]  {p.path}")
+        console.print(f"{verify_manifest}: {manifest.rows:,} rows in {len(manifest.files)} files, "
+                      + ("all hashes match" if not problems else f"{len(problems)} mismatch(es)"))
+        if problems:
+            raise typer.Exit(1)
+        return
+    if plan is None or out is None:
+        raise AssayError("--plan and --out are required (or --verify-manifest DIR)")
+    try:
+        loaded = Plan.read(plan)
+    except (OSError, ValueError) as exc:
+        raise AssayError(f"--plan {plan}: {exc}") from None
+    with Catalog.open(_catalog_path(), read_only=True) as cat:
+        manifest = export.export_plan(cat, loaded, format, out)
+    console.print(f"[bold]{out}[/]: {manifest.rows:,} rows in {len(manifest.files)} files ({format}), "
+                  f"content {manifest.content_sha256[:16]}")
 
 
 @app.command("audit-model")
@@ -448,6 +595,62 @@ def audit_model_cmd(
     console.print(table)
     prefix = report or path.parent / "reports" / f"{Path(model).name}-audit"
     console.print(f"per-item scores -> {audit.write_audit(result, prefix)}")
+
+
+@app.command("serve")
+def serve_cmd(
+    config: Path = typer.Option(..., "--config", help="The curate.toml of every recurring run; its [[sources]] are re-ingested each time."),
+    shards: Path = typer.Option(Path("shards"), "--shards", help="Each run exports to the next version folder under it: v0001, v0002, ..."),
+    model: Optional[str] = typer.Option(None, "--model", help="Re-estimate difficulty with this checkpoint. Default: the config's model."),
+    checkpoints: Optional[Path] = typer.Option(None, "--checkpoints", help="Re-estimate difficulty with the newest checkpoint folder under this folder."),
+    cron: Optional[str] = typer.Option(None, "--cron", help="Schedule as a crontab expression, e.g. '0 3 * * *' (03:00 daily)."),
+    interval: Optional[float] = typer.Option(None, "--interval", help="Schedule every N seconds (instead of --cron)."),
+    api_url: Optional[str] = typer.Option(None, "--api-url", help="A running Prefect server's API (http://HOST:PORT/api) to use instead of starting one."),
+    port: int = typer.Option(4200, "--port", help="Port of the Prefect server started on 127.0.0.1."),
+    print_cron: bool = typer.Option(False, "--print-cron", help="Print an OS crontab line running `assay recurring` on --cron, and exit."),
+    runner: str = typer.Option("local", "--runner", help=RUNNER_HELP),
+    cluster: Optional[str] = typer.Option(None, "--cluster", help=CLUSTER_HELP),
+) -> None:
+    """Run curation on a schedule: a Prefect server (its UI is the dashboard) and the recurring flow, until Ctrl-C."""
+    from assay.pipelines import prefect_env, serve
+
+    if model and checkpoints:
+        raise AssayError("give --model or --checkpoints, not both")
+    if (cron is None) == (interval is None) and not print_cron:
+        raise AssayError("give a schedule: --cron EXPR or --interval SECONDS")
+    if interval is not None and interval <= 0:
+        raise AssayError(f"--interval must be a positive number of seconds, got {interval}")
+    if not config.is_file():
+        raise AssayError(f"--config {config}: no such file")
+    _runner_config(runner, cluster)
+    path = _catalog_path().absolute()
+    parameters = {"catalog": str(path), "config": str(config.absolute()), "shards": str(shards.absolute()), "model": model,
+                  "checkpoints": str(checkpoints.absolute()) if checkpoints else None, "runner": runner, "cluster": cluster}
+    if print_cron:
+        if cron is None:
+            raise AssayError("--print-cron needs --cron (crontab schedules have minute resolution)")
+        options = [f"--{key}={value}" for key, value in parameters.items() if key != "catalog" and value is not None]
+        argv = [sys.executable, "-m", "assay.pipelines.cli", f"--catalog={path}", "recurring", *options]
+        print(serve.crontab_line(cron, argv, Path.cwd(), prefect_env.data_folder(path) / "recurring.log"))
+        return
+    env = prefect_env.configure(path)
+    with ExitStack() as stack:
+        with console.status(f"starting a Prefect server on 127.0.0.1:{port}" if not api_url else f"connecting to {api_url}"):
+            url = stack.enter_context(serve.prefect_api(env.home, api_url, port))
+            from assay.pipelines import flows
+        console.print(f"dashboard (Prefect UI): {url.removesuffix('/api')}\nrecurring curation of {path} "
+                      + (f"every {interval:g} s" if interval else f"on '{cron}'") + "; Ctrl-C stops it")
+        flows.serve_recurring(serve.deployment_name(path), parameters, cron, interval)
+    console.print("stopped")
+
+
+def _drop_frames(exc: BaseException | None) -> None:
+    """Let go of the frames an error kept alive: raised inside a flow, they hold the catalog's
+    connection until the interpreter exits, where DuckDB's bindings then print them as leaks."""
+    while exc is not None:
+        exc.__traceback__ = None
+        exc = exc.__context__ or exc.__cause__
+    gc.collect()
 
 
 @app.command("train")
@@ -541,6 +744,7 @@ def main() -> None:
         app()
     except AssayError as exc:
         print(f"assay: error: {exc}", file=sys.stderr)
+        _drop_frames(exc)
         sys.exit(2)
     except KeyboardInterrupt:
         print("assay: interrupted", file=sys.stderr)

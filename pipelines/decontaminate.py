@@ -19,7 +19,6 @@ block of prompts through every layer and the temporal rule), `decontaminate_file
 
 from __future__ import annotations
 
-import html
 import json
 import time
 from collections import Counter, defaultdict
@@ -42,10 +41,11 @@ from assay.filters.decontam import (
     impossible_by_date,
     release_window,
 )
-from assay.pipelines.benchmarks import parse_release_date
+from assay.pipelines.benchmarks import list_benchmarks, load_problems, parse_release_date
 from assay.pipelines.catalog import Catalog, utc_now, new_run_id
 from assay.pipelines.errors import AssayError
 from assay.pipelines.readers import FILE_SUFFIXES, file_source
+from assay.pipelines.reports import e, page, write_pair
 from assay.pipelines.schema import MAX_FIELD_CHARS, make_uid
 
 PROMPT_COLUMNS = ("prompt", "problem", "question")  # read in this order when --prompt-col is not given
@@ -313,6 +313,41 @@ def decontaminate_catalog(cat: Catalog, matchers: Matchers, report: Report, run_
     return len(rows)
 
 
+def record_catalog_check(cat: Catalog, problems: list[BenchmarkProblem], hashes: dict[str, str], matchers: Matchers,
+                         settings: Settings, advance: Callable[[int], None] = lambda n: None) -> tuple[Report, int]:
+    """`decontaminate_catalog` recorded as a `decontaminate` run. Returns (report, findings written)."""
+    names = list(dict.fromkeys(p.benchmark for p in problems))
+    run_id = cat.start_run("decontaminate", {"benchmarks": names, **{k: str(v) for k, v in settings.__dict__.items()}})
+    report = new_report("catalog", str(cat.path), problems, hashes, settings, run_id)
+    try:
+        written = decontaminate_catalog(cat, matchers, report, run_id, advance)
+    except BaseException as exc:
+        cat.finish_run(run_id, "failed", {"error": str(exc) or type(exc).__name__})
+        raise
+    cat.finish_run(run_id, "ok", {"rows": report.rows, "rows_contaminated": report.rows_contaminated, "findings": written})
+    return report, written
+
+
+@dataclass(frozen=True)
+class CatalogCheck:
+    summary: dict[str, Any]  # the report's numbers (Report.to_json)
+    findings: int  # rows written to the contamination table
+    json_path: Path
+    html_path: Path
+
+
+def check_catalog(cat: Catalog, benchmarks: list[str], settings: Settings,
+                  advance: Callable[[int], None] = lambda n: None) -> CatalogCheck:
+    """The catalog mode as one step: index the registered `benchmarks`, check every record,
+    replace their findings, and write the report beside the catalog (reports/RUN_ID.*)."""
+    problems = load_problems(cat, benchmarks)
+    hashes = {b.name: b.content_hash for b in list_benchmarks(cat)}
+    report, written = record_catalog_check(cat, problems, hashes, build_matchers(problems, settings), settings, advance)
+    summary = report.to_json(problems)
+    json_path, html_path = write_report(summary, default_report_prefix(None, cat.path, report.run_id))
+    return CatalogCheck(summary, written, json_path, html_path)
+
+
 def _meta_value(meta: str | None, key: str) -> Any:
     try:
         value = json.loads(meta) if meta else None
@@ -360,34 +395,15 @@ def check_input_suffix(path: Path) -> None:
 
 # -- report files ---------------------------------------------------------------------------------
 
-_CSS = """
-body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}
-table{border-collapse:collapse;margin:1em 0}
-td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top;text-align:left}
-th{background:#f3f3f3}
-.num{text-align:right;font-variant-numeric:tabular-nums}
-.pair td{width:50%;white-space:pre-wrap;word-break:break-word;font-family:ui-monospace,monospace;font-size:12px}
-.span{background:#fff3b0}
-.meta{color:#555;font-size:12px}
-"""
-
-
 def write_report(report_json: dict[str, Any], prefix: Path) -> tuple[Path, Path]:
     """PREFIX.json (the numbers) and PREFIX.html (the same, for people; self-contained, no scripts,
     every piece of text escaped: prompts are untrusted input)."""
-    prefix.parent.mkdir(parents=True, exist_ok=True)
-    json_path, html_path = prefix.with_name(prefix.name + ".json"), prefix.with_name(prefix.name + ".html")
-    json_path.write_text(json.dumps(report_json, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
-    html_path.write_text(render_html(report_json), encoding="utf-8")
-    return json_path, html_path
+    json_text = json.dumps(report_json, indent=2, ensure_ascii=False, default=str) + "\n"
+    return write_pair(prefix, json_text, render_html(report_json))
 
 
 def render_html(r: dict[str, Any]) -> str:
-    e = lambda value: html.escape(str(value), quote=True)  # noqa: E731
     out = [
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-        "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; style-src 'unsafe-inline'\">",
-        f"<title>assay decontaminate {e(r['run_id'])}</title><style>{_CSS}</style></head><body>",
         f"<h1>Decontamination report</h1><p class='meta'>run {e(r['run_id'])} · {e(r['mode'])} · input {e(r['input'])}"
         f" · finished {e(r['finished_at'])} · {e(r['seconds'])} s</p>",
         f"<p><b>{r['rows_contaminated']:,}</b> of {r['rows']:,} rows contaminated.</p>",
@@ -428,5 +444,4 @@ def render_html(r: dict[str, Any]) -> str:
             f"<tr><td>{e(x['prompt'])}</td><td>{e(x['benchmark_prompt'])}</td></tr>"
             f"<tr><td colspan='2'>matched span: <span class='span'>{e(x['span'])}</span></td></tr></table>"
         )
-    out.append("</body></html>\n")
-    return "\n".join(out)
+    return page(f"assay decontaminate {r['run_id']}", "\n".join(out))

@@ -8,8 +8,9 @@ Steps, each a plain function:
    samples nothing; a new model or config starts from zero and appends: history is never
    overwritten.
 3. `run_rounds`: the sampling policy (fixed k, or adaptive k) says how many more samples each
-   prompt needs; prompts are sampled, their responses verified in the verifiers' process
-   pool, and each round's observations are appended in one transaction. The policy is a pure
+   prompt needs (`plan_round`); prompts are sampled in chunks, their responses verified in
+   the verifiers' process pool (`sample_chunk`, which touches no catalog, so chunks can run
+   on cluster workers), and each chunk's observations are appended in one transaction. The policy is a pure
    function of the stored counts, and each round's sampling seed is derived from how many
    samples a prompt already has, so a run killed mid-way and started again continues where
    it stopped and ends with the counts an uninterrupted run would have.
@@ -27,12 +28,10 @@ import hashlib
 import json
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Iterable, Protocol
 
 import numpy as np
-import pyarrow as pa
 
 from assay.curricula.difficulty import AdaptiveK, BetaPosterior, learnability, pass_at_k
 from assay.pipelines.catalog import Catalog
@@ -40,7 +39,6 @@ from assay.pipelines.errors import AssayError
 from assay.pipelines.ingest import verifier_options
 from assay.trainers.engines import (
     ENGINES,
-    Completion,
     EngineError,
     RolloutEngine,
     SamplingConfig,
@@ -50,8 +48,8 @@ from assay.trainers.engines import (
 )
 from assay.verifiers import VERIFIER_VERSION, verify_batch
 
-PASS_AT = (1, 2, 4, 8, 16, 32, 64)
-CHUNK_PROMPTS = 128  # prompts sampled, verified and recorded together (one transaction)  # the k of pass@k reported, where a prompt has that many samples
+PASS_AT = (1, 2, 4, 8, 16, 32, 64)  # the k of pass@k reported, where a prompt has that many samples
+CHUNK_PROMPTS = 128  # prompts sampled, verified and recorded together (one transaction, one flow task)
 
 
 # -- sampling policies: how many more samples each prompt gets, from its counts so far --------
@@ -193,9 +191,104 @@ class Observation:
     mean_tokens: float
 
 
+@dataclass(frozen=True)
+class Chunk:
+    """One unit of sampling work: prompts that each draw `m` more samples under one seed."""
+
+    indices: tuple[int, ...]  # positions in the run's prompt list
+    prompts: tuple[Prompt, ...]  # the prompts at those positions
+    m: int
+    sampling: SamplingConfig  # its seed is the round seed of these prompts' sample counts
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    observations: tuple[Observation, ...]  # one per prompt the engine took
+    skipped: tuple[tuple[int, str], ...]  # (index, reason) of each prompt the engine could not take
+    sampled: int  # completions generated
+    tokens: int  # tokens generated
+
+
+# Runs a round's chunks and yields each with its result, in any order: in this process one
+# after another (`local_chunks`), or spread over a cluster (assay.pipelines.flows).
+ChunkMap = Callable[[list[Chunk]], Iterable[tuple[Chunk, ChunkResult]]]
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """What a worker needs to open the rollout engine itself."""
+
+    kind: str  # a key of assay.trainers.engines.ENGINES
+    path: str  # the resolved checkpoint folder
+    trust_remote_code: bool = False
+
+    def open(self) -> RolloutEngine:
+        try:
+            return open_engine(self.kind, self.path, trust_remote_code=self.trust_remote_code)
+        except EngineError as exc:
+            raise AssayError(str(exc)) from None
+
+
+def plan_round(prompts: list[Prompt], n: np.ndarray, c: np.ndarray, skipped: np.ndarray, policy: Policy,
+               sampling: SamplingConfig) -> list[Chunk]:
+    """The chunks of the next round, from the counts so far (n [P], c [P]); [] when done."""
+    # Prompts the engine cannot take leave the plan (and the pooled prior) for good.
+    active = ~skipped
+    more = np.zeros_like(n)
+    more[active] = policy.more_samples(n[active], c[active])
+    # Prompts that had the same number of samples draw their next ones with the same seed.
+    groups: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for i in np.flatnonzero(more):
+        groups[(int(n[i]), int(more[i]))].append(int(i))
+    chunks = []
+    for (n_before, m), members in sorted(groups.items()):
+        seeded = SamplingConfig(**{**asdict(sampling), "seed": _round_seed(sampling.seed, n_before)})
+        # Chunks bound the work lost to a kill and keep the progress bar moving.
+        for start in range(0, len(members), CHUNK_PROMPTS):
+            part = tuple(members[start : start + CHUNK_PROMPTS])
+            chunks.append(Chunk(part, tuple(prompts[i] for i in part), m, seeded))
+    return chunks
+
+
+def sample_chunk(engine: RolloutEngine, chunk: Chunk, workers: int | None) -> ChunkResult:
+    """Sample and verify one chunk (verification in the verifiers' process pool). Touches no
+    catalog, so it runs wherever the engine is: in this process or on a cluster worker."""
+    outputs = engine.generate([p.prompt for p in chunk.prompts], chunk.m, chunk.sampling)
+    items, owners, skipped = [], [], []
+    for i, p, samples in zip(chunk.indices, chunk.prompts, outputs):
+        if isinstance(samples, Skipped):
+            skipped.append((i, samples.reason))
+            continue
+        for completion in samples:
+            items.append({"response": completion.text, "gold": p.answer, "verifier": p.verifier, "options": p.options})
+            owners.append((i, completion.tokens))
+    verdicts = verify_batch(items, workers=workers) if items else []
+    seen: dict[int, list[tuple[float, int]]] = defaultdict(list)
+    for (i, tokens), verdict in zip(owners, verdicts):
+        # A code answer passing 3 of 4 tests earns 0.75 reward but is not a solve for pass@k.
+        seen[i].append((verdict.score if verdict.status == "correct" else 0.0, tokens))
+    observations = tuple(
+        Observation(
+            index=i,
+            k=len(rows),
+            n_correct=sum(score >= 1.0 for score, _ in rows),
+            mean_reward=sum(score for score, _ in rows) / len(rows),
+            mean_tokens=sum(tokens for _, tokens in rows) / len(rows),
+        )
+        for i, rows in seen.items()
+    )
+    return ChunkResult(observations, tuple(skipped), len(owners), sum(tokens for _, tokens in owners))
+
+
+def local_chunks(engine: Callable[[], RolloutEngine], workers: int | None) -> ChunkMap:
+    """Chunks sampled in this process, in order. `engine()` is called only once there is
+    something to sample, so a rerun that finds everything stored never loads the model."""
+    return lambda chunks: ((chunk, sample_chunk(engine(), chunk, workers)) for chunk in chunks)
+
+
 def run_rounds(
     catalog: Catalog,
-    engine: Callable[[], RolloutEngine],
+    map_chunks: ChunkMap,
     prompts: list[Prompt],
     config: DifficultyConfig,
     model_id: str,
@@ -205,84 +298,35 @@ def run_rounds(
 ) -> DifficultyResult:
     """Sample, verify and record, round by round, until the policy asks for nothing more.
 
-    `engine()` gives the rollout engine; it is called only once there is something to sample,
-    so a rerun that finds everything stored never loads the model. `progress(samples)` is
-    called after each chunk with the samples it asked for."""
+    Each chunk's observations are appended in one transaction as soon as its result comes
+    back; only this function writes to the catalog, wherever the chunks ran. `progress(samples)`
+    is called after each chunk with the samples it asked for."""
     result = DifficultyResult(run_id, model_id, config_hash, [])
     policy = POLICIES[config.policy](config.k)
     stored = stored_counts(catalog, model_id, config_hash)
     n = np.array([stored.get(p.uid, (0, 0, 0.0))[0] for p in prompts], dtype=int)
     c = np.array([stored.get(p.uid, (0, 0, 0.0))[1] for p in prompts], dtype=int)
     skipped = np.zeros(len(prompts), dtype=bool)
-    while True:
-        # Prompts the engine cannot take leave the plan (and the pooled prior) for good.
-        active = ~skipped
-        more = np.zeros_like(n)
-        more[active] = policy.more_samples(n[active], c[active])
-        if not more.any():
-            break
+    while chunks := plan_round(prompts, n, c, skipped, policy, config.sampling):
         result.rounds += 1
-        # Prompts that had the same number of samples draw their next ones with the same seed.
-        groups: dict[tuple[int, int], list[int]] = defaultdict(list)
-        for i in np.flatnonzero(more):
-            groups[(int(n[i]), int(more[i]))].append(int(i))
-        for (n_before, m), members in sorted(groups.items()):
-            sampling = SamplingConfig(**{**asdict(config.sampling), "seed": _round_seed(config.sampling.seed, n_before)})
-            # Chunks bound the work lost to a kill and keep the progress bar moving.
-            for start in range(0, len(members), CHUNK_PROMPTS):
-                chunk = members[start : start + CHUNK_PROMPTS]
-                outputs = engine().generate([prompts[i].prompt for i in chunk], m, sampling)
-                observations = _observe(prompts, chunk, outputs, config.workers, result, skipped)
-                catalog.add_difficulty(
-                    [(prompts[o.index].uid, o.k, o.n_correct, o.mean_reward, o.mean_tokens) for o in observations],
-                    model_id,
-                    config_hash,
-                    VERIFIER_VERSION,
-                    run_id,
-                )
-                for o in observations:
-                    n[o.index] += o.k
-                    c[o.index] += o.n_correct
-                progress(len(chunk) * m)
+        for chunk, done in map_chunks(chunks):
+            catalog.add_difficulty(
+                [(prompts[o.index].uid, o.k, o.n_correct, o.mean_reward, o.mean_tokens) for o in done.observations],
+                model_id,
+                config_hash,
+                VERIFIER_VERSION,
+                run_id,
+            )
+            for o in done.observations:
+                n[o.index] += o.k
+                c[o.index] += o.n_correct
+            for i, reason in done.skipped:
+                skipped[i] = True
+                result.skipped[reason] = result.skipped.get(reason, 0) + 1
+            result.sampled += done.sampled
+            result.tokens += done.tokens
+            progress(len(chunk.indices) * chunk.m)
     return result
-
-
-def _observe(
-    prompts: list[Prompt],
-    members: list[int],
-    outputs: list[list[Completion] | Skipped],
-    workers: int | None,
-    result: DifficultyResult,
-    skipped: np.ndarray,
-) -> list[Observation]:
-    """Verify one group's completions; a prompt the engine skipped is marked and counted."""
-    items, owners = [], []
-    for i, samples in zip(members, outputs):
-        if isinstance(samples, Skipped):
-            skipped[i] = True
-            result.skipped[samples.reason] = result.skipped.get(samples.reason, 0) + 1
-            continue
-        p = prompts[i]
-        for completion in samples:
-            items.append({"response": completion.text, "gold": p.answer, "verifier": p.verifier, "options": p.options})
-            owners.append((i, completion.tokens))
-    verdicts = verify_batch(items, workers=workers) if items else []
-    seen: dict[int, list[tuple[float, int]]] = defaultdict(list)
-    for (i, tokens), verdict in zip(owners, verdicts):
-        # A code answer passing 3 of 4 tests earns 0.75 reward but is not a solve for pass@k.
-        seen[i].append((verdict.score if verdict.status == "correct" else 0.0, tokens))
-        result.sampled += 1
-        result.tokens += tokens
-    return [
-        Observation(
-            index=i,
-            k=len(rows),
-            n_correct=sum(score >= 1.0 for score, _ in rows),
-            mean_reward=sum(score for score, _ in rows) / len(rows),
-            mean_tokens=sum(tokens for _, tokens in rows) / len(rows),
-        )
-        for i, rows in seen.items()
-    ]
 
 
 def summarize(prompts: list[Prompt], counts: dict[str, tuple[int, int, float]]) -> list[PromptDifficulty]:
@@ -315,28 +359,34 @@ def estimate_difficulty(
     config: DifficultyConfig,
     engine: RolloutEngine | None = None,
     progress: Callable[[int], None] = lambda samples: None,
+    prompts: list[Prompt] | None = None,
+    map_chunks: Callable[[EngineSpec], ChunkMap] | None = None,
 ) -> DifficultyResult:
-    """The whole command: select, reuse what is stored, sample the rest, summarise."""
-    prompts = select_prompts(catalog, config.source)
+    """The whole command: select, reuse what is stored, sample the rest, summarise.
+
+    `prompts`: the records to estimate (`assay curate` passes the rows its filters kept);
+    default: every record of `config.source`. `map_chunks(spec)`: where chunks are sampled
+    (the flows pass a cluster's); default: in this process, on `engine` or one opened from
+    `spec` when first needed."""
+    prompts = select_prompts(catalog, config.source) if prompts is None else prompts
     try:
         path = resolve_model(config.model)
     except EngineError as exc:
         raise AssayError(str(exc)) from None
     model_id = f"{config.model}@{model_fingerprint(path)}"
     config_hash = sampling_hash(config.sampling, POLICIES[config.policy](config.k))
+    spec = EngineSpec(config.engine, str(path), config.trust_remote_code)
     opened: list[RolloutEngine] = [engine] if engine is not None else []
 
     def get_engine() -> RolloutEngine:
         if not opened:
-            try:
-                opened.append(open_engine(config.engine, path, trust_remote_code=config.trust_remote_code))
-            except EngineError as exc:
-                raise AssayError(str(exc)) from None
+            opened.append(spec.open())
         return opened[0]
 
+    chunks = map_chunks(spec) if map_chunks is not None else local_chunks(get_engine, config.workers)
     run_id = catalog.start_run("difficulty", {**asdict(config), "model_id": model_id, "sampling_hash": config_hash})
     try:
-        result = run_rounds(catalog, get_engine, prompts, config, model_id, config_hash, run_id, progress)
+        result = run_rounds(catalog, chunks, prompts, config, model_id, config_hash, run_id, progress)
         result.prompts = summarize(prompts, stored_counts(catalog, model_id, config_hash))
     except BaseException as exc:
         catalog.finish_run(run_id, "failed", {"error": str(exc) or type(exc).__name__})

@@ -33,7 +33,6 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from assay.curricula.sampler import OnlineSampler, SamplerConfig, SamplerItem

@@ -53,12 +53,11 @@ Example (a one-step run; a sampler is assay.curricula.sampler.OnlineSampler):
 from __future__ import annotations
 
 import json
-import math
 import os
 import random
 from collections import Counter, defaultdict
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol, Sequence
 
@@ -66,7 +65,7 @@ import numpy as np
 import torch
 
 from assay.curricula.difficulty import pass_at_k
-from assay.trainers.engines import EngineError, RolloutEngine, SamplingConfig, Skipped, TransformersEngine, resolve_model
+from assay.trainers.engines import EngineError, RolloutEngine, SamplingConfig, Skipped, resolve_model
 from assay.verifiers import Verdict, verify_batch
 
 

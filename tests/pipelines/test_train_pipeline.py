@@ -17,7 +17,6 @@ import pytest
 import torch
 
 from assay.curricula.arithmetic import generate_arithmetic
-from assay.pipelines.catalog import Catalog
 from assay.pipelines.errors import AssayError
 from assay.pipelines.schema import make_uid
 from assay.pipelines.train import BUILTIN_EVAL, TrainRunConfig, builtin_eval_prompts, read_shards, run_training

@@ -1,0 +1,115 @@
+"""The filters by name: what a curation config names, with the typed config each one takes.
+
+| name           | function                        | config              | reads                               |
+|----------------|---------------------------------|---------------------|-------------------------------------|
+| dedup          | dedup.dedup                     | DedupConfig         | uid, prompt                         |
+| quality        | quality.quality                 | QualityConfig       | prompt, answer, verifier            |
+| gold           | gold.gold_verifiable            | GoldConfig          | answer, verifier, meta              |
+| contamination  | decontam.contamination_decision | None                | findings of the decontamination step |
+| pass_band      | learnability.pass_band          | PassBandConfig      | n, n_correct                        |
+| variance       | learnability.variance           | VarianceConfig      | n, n_correct                        |
+| posterior_band | learnability.posterior_band     | PosteriorBandConfig | n, n_correct                        |
+
+Every filter but one is `fn(table, config) -> Decision`. `contamination` is
+`contamination_decision(num_rows, findings)`: its input is the findings the decontamination
+step stored (the pipeline reads them from the catalog for the batch's uids), and it takes no
+options, so its config is None.
+
+`make_config(name, params)` builds a filter's config from plain values (a parsed YAML or JSON
+curation file): an unknown filter, an unknown option or a value of the wrong type fails
+naming it and listing what is valid; range checks are the config's own.
+
+Example:
+    >>> spec = get_filter("posterior_band")
+    >>> make_config("posterior_band", {"tau": 0.3, "lo": 0.05})
+    PosteriorBandConfig(lo=0.05, hi=0.9, tau=0.3, prior_alpha=1.0, prior_beta=1.0)
+    >>> make_config("dedup", {"treshold": 0.7})
+    Traceback (most recent call last):
+    ...
+    ValueError: filter 'dedup' has no option 'treshold'; valid: near, threshold, shingle, shingle_size, num_perm, seed
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from typing import Any, Callable, Mapping, NamedTuple
+
+from assay.filters.decontam import contamination_decision
+from assay.filters.dedup import DedupConfig, dedup
+from assay.filters.gold import GoldConfig, gold_verifiable
+from assay.filters.learnability import (
+    PassBandConfig,
+    PosteriorBandConfig,
+    VarianceConfig,
+    pass_band,
+    posterior_band,
+    variance,
+)
+from assay.filters.quality import QualityConfig, quality
+
+
+class FilterSpec(NamedTuple):
+    fn: Callable[..., Any]  # (table, config) -> Decision; contamination: (num_rows, findings) -> Decision
+    config: type | None  # the frozen dataclass of its options; None: it takes none
+
+
+FILTERS: dict[str, FilterSpec] = {
+    "dedup": FilterSpec(dedup, DedupConfig),
+    "quality": FilterSpec(quality, QualityConfig),
+    "gold": FilterSpec(gold_verifiable, GoldConfig),
+    "contamination": FilterSpec(contamination_decision, None),
+    "pass_band": FilterSpec(pass_band, PassBandConfig),
+    "variance": FilterSpec(variance, VarianceConfig),
+    "posterior_band": FilterSpec(posterior_band, PosteriorBandConfig),
+}
+
+
+def get_filter(name: str) -> FilterSpec:
+    """The filter called `name`; an unknown name fails listing the valid ones."""
+    try:
+        return FILTERS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown filter {name!r}; valid: {', '.join(FILTERS)}") from None
+
+
+def make_config(name: str, params: Mapping[str, Any]) -> Any:
+    """The config of filter `name` with `params` set and every other option at its default.
+    Lists are accepted for tuple options (JSON and YAML have no tuples)."""
+    spec = get_filter(name)
+    if spec.config is None:
+        if params:
+            raise ValueError(f"filter {name!r} takes no options, got {', '.join(params)}")
+        return None
+    fields = {f.name: f for f in dataclasses.fields(spec.config)}
+    hints = typing.get_type_hints(spec.config)
+    values = {}
+    for key, value in params.items():
+        if key not in fields:
+            raise ValueError(f"filter {name!r} has no option {key!r}; valid: {', '.join(fields)}")
+        if isinstance(value, list):
+            value = tuple(value)
+        if not _has_type(value, hints[key]):
+            raise ValueError(f"filter {name!r} option {key!r} must be {_type_name(hints[key])}, got {type(value).__name__} {value!r}")
+        values[key] = value
+    return spec.config(**values)
+
+
+def _has_type(value: Any, hint: Any) -> bool:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_has_type(value, arg) for arg in typing.get_args(hint))
+    if origin is tuple:
+        return isinstance(value, tuple) and all(_has_type(v, typing.get_args(hint)[0]) for v in value)
+    if hint is type(None):
+        return value is None
+    if isinstance(value, bool) and hint is not bool:
+        return False  # True is an int in Python, never a threshold
+    if hint is float:
+        return isinstance(value, (int, float))
+    return isinstance(value, hint)
+
+
+def _type_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")

@@ -1,0 +1,343 @@
+"""Shards: a curriculum plan joined with its records, written in a trainer's format, with a
+manifest that makes the export checkable and reproducible.
+
+`export_plan` reads a plan (stage, uid, weight per row; see assay.curricula.plan), joins each
+uid with its record from the catalog and with the difficulty observations behind the plan,
+and writes one of FORMATS:
+
+- `parquet` / `jsonl`: assay's own columns (uid, source, split, prompt, answer, verifier,
+  domain, meta, stage, weight, n, n_correct) in `data/part-NNNNN.*`; `assay train` reads these.
+- `hf`: the same columns as a Hugging Face dataset repository (`data/train-NNNNN-of-NNNNN.parquet`
+  and a README card with its `configs`): `datasets.load_dataset(DIR)` loads it, and
+  `huggingface-cli upload` pushes it as is.
+- `verl`: verl's RL parquet layout (data_source, prompt as chat messages, ability,
+  reward_model {style, ground_truth}, extra_info); score with
+  `assay.verifiers.rewards.verl_compute_scores` (verl's batch reward manager).
+- `trl`: a `datasets` dataset saved with `save_to_disk` (`datasets.load_from_disk(DIR/dataset)`),
+  with a conversational `prompt` and the columns `assay.verifiers.rewards.trl_reward` needs.
+
+The manifest (`manifest.json`) holds the row count, each file's sha256 and row count, a
+format-independent content hash of the rows, the export run id, and the plan's parameters:
+the curriculum settings and, when the plan came from `assay curate`, the run ids, filters and
+thresholds, and the model and sampling config behind the difficulty. `verify_manifest`
+recomputes every hash. Shards are written into a temporary sibling folder and renamed into
+place at the end, so a half-written export is never visible under `--out`.
+
+Example:
+    >>> content_hash(pa.table({"uid": ["a"], "weight": [1.0]})) == content_hash(pa.table({"uid": ["a"], "weight": [1.0]}))
+    True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from assay.curricula.plan import Plan
+from assay.pipelines.catalog import Catalog, new_run_id, utc_now
+from assay.pipelines.errors import AssayError
+
+MANIFEST = "manifest.json"
+ROWS_PER_SHARD = 100_000  # one file per 100k rows: trainers stream files, and hashes stay cheap to re-check
+
+# The columns of assay's own formats, in order. n / n_correct: the difficulty observations
+# behind the plan (null when the plan carries none).
+SHARD_SCHEMA = pa.schema([
+    ("uid", pa.string()), ("source", pa.string()), ("split", pa.string()), ("prompt", pa.string()),
+    ("answer", pa.string()), ("verifier", pa.string()), ("domain", pa.string()), ("meta", pa.string()),
+    ("stage", pa.int32()), ("weight", pa.float64()), ("n", pa.int64()), ("n_correct", pa.int64()),
+])
+
+
+@dataclass(frozen=True)
+class ShardFile:
+    path: str  # relative to the export folder, with forward slashes
+    rows: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Manifest:
+    format: str
+    rows: int
+    content_sha256: str  # content_hash of the exported rows: equal across formats and writers
+    files: list[ShardFile]
+    run_id: str
+    created_at: str
+    plan: dict[str, Any]  # the plan's params, as stored with the plan
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    path: str
+    problem: str  # missing | rows | sha256 | content | unlisted
+
+
+# -- the rows -------------------------------------------------------------------------------------
+
+def shard_rows(cat: Catalog, plan: Plan) -> pa.Table:
+    """The plan's rows joined with their records and difficulty counts, in export order
+    (stage, then uid), as SHARD_SCHEMA. Every planned uid must be a catalog record."""
+    rows = plan.table.select(["uid", "stage", "weight"])
+    counts = _plan_counts(cat, plan)
+    cat.con.register("_plan", rows)
+    cat.con.register("_counts", counts)
+    try:
+        missing = cat.con.execute(
+            "SELECT p.uid FROM _plan p ANTI JOIN records r USING (uid) ORDER BY p.uid LIMIT 3"
+        ).fetchall()
+        if missing:
+            total = cat.con.execute("SELECT count(*) FROM _plan p ANTI JOIN records r USING (uid)").fetchall()[0][0]
+            raise AssayError(
+                f"plan names {total} uid(s) not in the catalog {cat.path} (first: {', '.join(m[0] for m in missing)}); "
+                "export with the catalog the plan was built from"
+            )
+        table = cat.con.sql(
+            """
+            SELECT r.uid, r.source, r.split, r.prompt, r.answer, r.verifier, r.domain, r.meta,
+                   p.stage::INTEGER AS stage, p.weight::DOUBLE AS weight,
+                   c.n::BIGINT AS n, c.n_correct::BIGINT AS n_correct
+            FROM _plan p JOIN records r USING (uid) LEFT JOIN _counts c USING (uid)
+            ORDER BY p.stage, r.uid
+            """
+        ).to_arrow_table()
+    finally:
+        cat.con.unregister("_plan")
+        cat.con.unregister("_counts")
+    return table.cast(SHARD_SCHEMA)
+
+
+def _plan_counts(cat: Catalog, plan: Plan) -> pa.Table:
+    """uid -> (n, n_correct) of the difficulty run the plan was built on, if it names one."""
+    difficulty = plan.params.get("difficulty") or {}
+    if not difficulty.get("model_id"):
+        return pa.table({"uid": pa.array([], pa.string()), "n": pa.array([], pa.int64()),
+                         "n_correct": pa.array([], pa.int64())})
+    return cat.con.sql(
+        """
+        SELECT uid, sum(k)::BIGINT AS n, sum(n_correct)::BIGINT AS n_correct FROM difficulty
+        WHERE model = ? AND sampling_hash = ? AND verifier_version = ? AND origin = 'offline'
+        GROUP BY uid
+        """,
+        params=[difficulty["model_id"], difficulty["sampling_hash"], difficulty["verifier_version"]],
+    ).to_arrow_table()
+
+
+def content_hash(table: pa.Table) -> str:
+    """sha256 over the rows as canonical JSON lines (sorted keys), in order: the same rows
+    give the same hash whatever the file format or the writer's version."""
+    digest = hashlib.sha256()
+    for batch in table.to_batches(max_chunksize=10_000):
+        for row in batch.to_pylist():
+            digest.update(json.dumps(row, sort_keys=True, ensure_ascii=False).encode())
+            digest.update(b"\n")
+    return digest.hexdigest()
+
+
+# -- formats: (rows, folder) -> the files written, relative paths -----------------------------------
+
+def _slices(table: pa.Table) -> list[pa.Table]:
+    return [table.slice(start, ROWS_PER_SHARD) for start in range(0, max(table.num_rows, 1), ROWS_PER_SHARD)]
+
+
+def _write_parquet(table: pa.Table, out: Path) -> list[str]:
+    names = []
+    for i, part in enumerate(_slices(table)):
+        names.append(f"data/part-{i:05d}.parquet")
+        pq.write_table(part, out / names[-1])
+    return names
+
+
+def _write_jsonl(table: pa.Table, out: Path) -> list[str]:
+    names = []
+    for i, part in enumerate(_slices(table)):
+        names.append(f"data/part-{i:05d}.jsonl")
+        with open(out / names[-1], "w", encoding="utf-8") as f:
+            for row in part.to_pylist():
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return names
+
+
+_HF_CARD = """---
+configs:
+- config_name: default
+  data_files:
+  - split: train
+    path: data/train-*
+---
+# assay export
+
+RL prompts curated by [assay](https://github.com/assay-rl/assay): one row per prompt with its gold
+`answer`, the `verifier` that checks responses (assay.verifiers), the curriculum `stage` and
+sampling `weight`, and the difficulty observations (`n` samples, `n_correct`) behind the plan.
+`manifest.json` records how this dataset was made and the sha256 of every file.
+"""
+
+
+def _write_hf(table: pa.Table, out: Path) -> list[str]:
+    parts = _slices(table)
+    names = []
+    for i, part in enumerate(parts):
+        names.append(f"data/train-{i:05d}-of-{len(parts):05d}.parquet")
+        pq.write_table(part, out / names[-1])
+    (out / "README.md").write_text(_HF_CARD, encoding="utf-8")
+    return names + ["README.md"]
+
+
+def _messages(prompts: pa.Array) -> pa.Array:
+    return pa.array([[{"role": "user", "content": p}] for p in prompts.to_pylist()],
+                    pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())])))
+
+
+def verl_rows(table: pa.Table) -> pa.Table:
+    """SHARD_SCHEMA rows -> verl's RL dataset columns. The verifier and its options travel in
+    extra_info, where assay's verl reward function reads them."""
+    table = table.combine_chunks()
+    options = [json.dumps(json.loads(m).get("verifier_options") or {}, sort_keys=True) for m in table["meta"].to_pylist()]
+    extra = pa.StructArray.from_arrays(
+        [table["uid"].chunk(0), table["split"].chunk(0), pa.array(range(table.num_rows), pa.int64()),
+         table["verifier"].chunk(0), pa.array(options, pa.string()), table["stage"].chunk(0), table["weight"].chunk(0),
+         table["n"].chunk(0), table["n_correct"].chunk(0)],
+        names=["uid", "split", "index", "verifier", "verifier_options", "stage", "weight", "n", "n_correct"],
+    )
+    reward = pa.StructArray.from_arrays([pa.array(["rule"] * table.num_rows), table["answer"].chunk(0)],
+                                        names=["style", "ground_truth"])
+    return pa.table({"data_source": table["source"], "prompt": _messages(table["prompt"]),
+                     "ability": table["domain"], "reward_model": reward, "extra_info": extra})
+
+
+def _write_verl(table: pa.Table, out: Path) -> list[str]:
+    return _write_parquet(verl_rows(table), out)
+
+
+def trl_rows(table: pa.Table) -> pa.Table:
+    """SHARD_SCHEMA rows -> a conversational `prompt` plus the reward function's columns."""
+    options = [json.dumps(json.loads(m).get("verifier_options") or {}, sort_keys=True) for m in table["meta"].to_pylist()]
+    return pa.table({"prompt": _messages(table["prompt"]), "answer": table["answer"], "verifier": table["verifier"],
+                     "verifier_options": pa.array(options, pa.string()), "uid": table["uid"],
+                     "source": table["source"], "stage": table["stage"], "weight": table["weight"],
+                     "n": table["n"], "n_correct": table["n_correct"]})
+
+
+def _write_trl(table: pa.Table, out: Path) -> list[str]:
+    import datasets
+
+    datasets.Dataset(trl_rows(table)).save_to_disk(str(out / "dataset"), max_shard_size="500MB")
+    return sorted(p.relative_to(out).as_posix() for p in (out / "dataset").rglob("*") if p.is_file())
+
+
+FORMATS: dict[str, Callable[[pa.Table, Path], list[str]]] = {
+    "parquet": _write_parquet,
+    "jsonl": _write_jsonl,
+    "hf": _write_hf,
+    "verl": _write_verl,
+    "trl": _write_trl,
+}
+
+
+# -- export and verification ----------------------------------------------------------------------
+
+def export_plan(cat: Catalog, plan: Plan, fmt: str, out: Path, run_id: str | None = None) -> Manifest:
+    """Write the plan's shards in `fmt` under `out` (which must not exist yet) with a manifest."""
+    if fmt not in FORMATS:
+        raise AssayError(f"--format {fmt!r}: unknown; choose one of {', '.join(FORMATS)}")
+    out = Path(out)
+    if out.exists():
+        raise AssayError(f"--out {out}: already exists; shards are never overwritten, choose a new folder")
+    table = shard_rows(cat, plan)
+    _remove_stale_staging(out)
+    staging = out.with_name(f".{out.name}.partial-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    (staging / "data").mkdir(parents=True)
+    try:
+        names = FORMATS[fmt](table, staging)
+        files = [ShardFile(name, _file_rows(staging / name), _sha256(staging / name)) for name in names]
+        manifest = Manifest(fmt, table.num_rows, content_hash(table), files, run_id or new_run_id("export"),
+                            utc_now().isoformat(), plan.params)
+        (staging / MANIFEST).write_text(manifest.to_json() + "\n", encoding="utf-8")
+        os.replace(staging, out)  # the export appears whole or not at all
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return manifest
+
+
+def _remove_stale_staging(out: Path) -> None:
+    """Staging folders of `out` left by exports that were killed: their process is gone."""
+    for staging in out.parent.glob(f".{out.name}.partial-*"):
+        pid = staging.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _file_rows(path: Path) -> int:
+    """Rows in a data file (parquet or JSON lines); 0 for side files (README, dataset metadata)."""
+    if path.suffix == ".parquet":
+        return pq.ParquetFile(path).metadata.num_rows
+    if path.suffix == ".jsonl":
+        with open(path, "rb") as f:
+            return sum(1 for _ in f)
+    if path.suffix == ".arrow":
+        with pa.memory_map(str(path)) as source:
+            return pa.ipc.open_stream(source).read_all().num_rows
+    return 0
+
+
+def read_manifest(folder: Path) -> Manifest:
+    path = Path(folder) / MANIFEST
+    if not path.is_file():
+        raise AssayError(f"{folder}: no {MANIFEST}; not an assay export")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        return Manifest(**{**raw, "files": [ShardFile(**f) for f in raw["files"]]})
+    except (ValueError, TypeError, KeyError) as e:
+        raise AssayError(f"{path}: not a valid manifest ({e})") from None
+
+
+def verify_manifest(folder: Path) -> list[Mismatch]:
+    """Recompute every listed file's row count and sha256; report files missing, changed or
+    not listed. An empty list means the export is exactly what its manifest says."""
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    problems = []
+    for f in manifest.files:
+        path = folder / f.path
+        if not path.is_file():
+            problems.append(Mismatch(f.path, "missing"))
+        elif _sha256(path) != f.sha256:
+            problems.append(Mismatch(f.path, "sha256"))
+        elif _file_rows(path) != f.rows:
+            problems.append(Mismatch(f.path, "rows"))
+    listed = {f.path for f in manifest.files} | {MANIFEST}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        if path.relative_to(folder).as_posix() not in listed:
+            problems.append(Mismatch(path.relative_to(folder).as_posix(), "unlisted"))
+    return problems

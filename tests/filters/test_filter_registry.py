@@ -1,0 +1,64 @@
+"""The FILTERS table: every filter by name, configs from plain values, clear errors, and every
+filter run on one small record table through the table."""
+
+import json
+
+import pyarrow as pa
+import pytest
+
+from assay.filters.decontam import Finding, contamination_decision
+from assay.filters.registry import FILTERS, get_filter, make_config
+
+
+def test_the_table_names_every_filter():
+    assert list(FILTERS) == ["dedup", "quality", "gold", "contamination", "pass_band", "variance", "posterior_band"]
+    assert get_filter("contamination") == (contamination_decision, None)
+
+
+def test_unknown_names_and_options_fail_listing_the_valid_ones():
+    with pytest.raises(ValueError, match="unknown filter 'dedupe'; valid: dedup, quality, gold, contamination"):
+        get_filter("dedupe")
+    with pytest.raises(ValueError, match="filter 'pass_band' has no option 'low'; valid: lo, hi"):
+        make_config("pass_band", {"low": 0.2})
+    with pytest.raises(ValueError, match="option 'threshold' must be float, got str '0.8'"):
+        make_config("dedup", {"threshold": "0.8"})
+    with pytest.raises(ValueError, match="option 'num_perm' must be int, got bool"):
+        make_config("dedup", {"num_perm": True})
+    with pytest.raises(ValueError, match="filter 'contamination' takes no options"):
+        make_config("contamination", {"min_score": 0.5})
+
+
+def test_configs_from_plain_values():
+    assert make_config("quality", {"target_forms": ["free_form", "true_false"]}).target_forms == ("free_form", "true_false")
+    assert make_config("gold", {"workers": None, "timeout_s": 3}).timeout_s == 3
+    assert make_config("contamination", {}) is None
+    with pytest.raises(ValueError, match="threshold must be in"):
+        make_config("dedup", {"threshold": 2.0})
+
+
+@pytest.mark.timeout(60)
+def test_every_filter_runs_through_the_table_on_record_rows():
+    records = pa.table({
+        "uid": ["u1", "u2", "u3"], "source": ["a", "b", "a"], "split": ["train"] * 3,
+        "prompt": ["What is 6 times 7?", "what is 6 times 7?", "Which is larger? (A) 2 (B) 3 (C) 1"],
+        "answer": ["42", "42", "B"], "verifier": ["math", "math", "mc"], "domain": ["math", "math", "multiple_choice"],
+        "meta": ["{}", "{}", json.dumps({"verifier_options": {"choices": ["2", "3", "1"]}})],
+        "n": pa.array([8, None, 8], pa.int64()), "n_correct": pa.array([4, None, 8], pa.int64()),
+    })
+    kept = {}
+    for name, (fn, config_class) in FILTERS.items():
+        if config_class is None:
+            decision = fn(records.num_rows, [Finding(2, "arc", "17", "ngram", 1.0, "which is larger")])
+        else:
+            decision = fn(records, make_config(name, {"workers": 1} if name == "gold" else {}))
+        assert len(decision.keep) == len(decision.reason) == records.num_rows
+        kept[name] = decision.keep.to_pylist()
+    assert kept == {
+        "dedup": [True, False, True],
+        "quality": [True, True, False],  # multiple choice under the free-form target
+        "gold": [True, True, True],
+        "contamination": [True, True, False],
+        "pass_band": [True, False, False],
+        "variance": [True, False, False],
+        "posterior_band": [True, False, False],
+    }
