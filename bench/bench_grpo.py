@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 
@@ -69,11 +70,12 @@ def main() -> None:
     from assay.pipelines.catalog import Catalog
     from assay.pipelines.difficulty import DifficultyConfig, adaptive_k, estimate_difficulty
     from assay.pipelines.ingest import ingest, resolve_source
-    from assay.pipelines.train import builtin_eval_prompts
+    from assay.pipelines.train import TOY_GRPO, builtin_eval_prompts
     from assay.trainers.engines import SamplingConfig
-    from assay.trainers.grpo import GRPOConfig, PromptItem
+    from assay.trainers.grpo import PromptItem
 
-    config = GRPOConfig(steps=args.steps, lr=2e-5, updates_per_batch=2, max_tokens=200, eval_every=5, verifier_workers=1)
+    # The toy's measured settings (quickstart's): lr 3e-5, two updates per batch.
+    config = replace(TOY_GRPO, steps=args.steps, eval_every=5, verifier_workers=1)
     eval_prompts = builtin_eval_prompts(args.eval_size)
 
     with tempfile.TemporaryDirectory() as tmp, Catalog.open(Path(tmp) / "bench.duckdb") as cat:

@@ -234,17 +234,18 @@ def _init_distributed() -> bool:
     return False
 
 
-def quickstart_config(shards: str | os.PathLike, out: str | os.PathLike | None = None) -> TrainRunConfig:
-    """The short toy run quickstart ends with: built-in held-out set, settings measured to show
-    held-out accuracy rising within a few minutes on one CPU thread (tests/trainers)."""
-    return TrainRunConfig(shards=str(shards), model="toy", steps=TOY_STEPS, eval=BUILTIN_EVAL, eval_size=TOY_EVAL_SIZE,
-                          out=None if out is None else str(out), grpo=TOY_GRPO)
-
-
-# Measured on the toy (tests/trainers/test_grpo_learning.py): a larger lr lowers held-out accuracy.
+# The toy's settings, measured (tests/trainers/test_grpo_learning.py): a larger lr lowers
+# held-out accuracy. In 30 steps held-out pass@1 moves by a few points at most: the toy's
+# landscape is sharp and most of its sampled errors are ones its greedy answer makes too.
 TOY_GRPO = GRPOConfig(lr=3e-5, updates_per_batch=2, eval_every=10, max_tokens=200)
 TOY_STEPS = 30
 TOY_EVAL_SIZE = 150
+
+
+def quickstart_config(shards: str | os.PathLike, out: str | os.PathLike | None = None) -> TrainRunConfig:
+    """The short toy run quickstart ends with: the built-in held-out set and TOY_GRPO."""
+    return TrainRunConfig(shards=str(shards), model="toy", steps=TOY_STEPS, eval=BUILTIN_EVAL, eval_size=TOY_EVAL_SIZE,
+                          out=None if out is None else str(out), grpo=TOY_GRPO)
 
 
 def run_training(
