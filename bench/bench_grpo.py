@@ -76,13 +76,14 @@ def main() -> None:
 
     # The toy's measured settings (quickstart's): lr 3e-5, two updates per batch.
     config = replace(TOY_GRPO, steps=args.steps, eval_every=5, verifier_workers=1)
-    eval_prompts = builtin_eval_prompts(args.eval_size)
 
     with tempfile.TemporaryDirectory() as tmp, Catalog.open(Path(tmp) / "bench.duckdb") as cat:
         source, name, preset = resolve_source("builtin:arithmetic")
         ingest(cat, source, preset, name)
         rows = cat.con.execute("SELECT uid, prompt, answer, verifier, source FROM records ORDER BY uid").fetchall()
         raw = [PromptItem(uid, prompt, answer, verifier, {}, src) for uid, prompt, answer, verifier, src in rows]
+        # The held-out set shares no prompt with either arm (two seeds can draw the same problem).
+        eval_prompts = [p for p in builtin_eval_prompts(args.eval_size) if p.prompt not in {r.prompt for r in raw}]
         t = time.perf_counter()
         scored = estimate_difficulty(
             cat, DifficultyConfig(model="toy", k=16, sampling=SamplingConfig(temperature=1.0, max_tokens=200), workers=1)

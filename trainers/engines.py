@@ -1,9 +1,9 @@
 """Rollout engines: sample n completions per prompt from a local causal LM.
 
 One contract, two engines. `generate(prompts, n, sampling)` returns, per prompt and in order,
-either the n completions (text, generated token count, why it ended) or a `Skipped` value with
-a reason code, for prompts the model cannot take (empty, longer than its context). Nothing is
-dropped silently and one bad prompt never fails the batch. `load_weights(weights)` pushes new
+either the n completions (text, generated token ids and count, why it ended) or a `Skipped`
+value with a reason code, for prompts the model cannot take (empty, longer than its context).
+Nothing is dropped silently and one bad prompt never fails the batch. `load_weights(weights)` pushes new
 weights in, so a trainer can sample from its current policy without reloading the engine.
 
 - `TransformersEngine`: any local Hugging Face causal-LM folder, CPU or GPU, with a batched
