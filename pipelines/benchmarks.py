@@ -260,6 +260,17 @@ def register_benchmark(cat: Catalog, name: str, problems: Sequence[BenchmarkProb
     return Registered(name, status, len(problems), skipped, digest)
 
 
+def add_benchmark(cat: Catalog, name: str, spec: str, source: Source, label: str, preset: BenchPreset,
+                  advance: Callable[[int], None] = lambda n: None) -> Registered:
+    """Read `source`, map its rows with `preset` and register them as benchmark `name`
+    (`spec` and `label` are recorded); rows that could not be parsed count as skipped."""
+    rows, unreadable = read_source_rows(source, advance)
+    problems, skipped = map_rows(name, rows, preset)
+    if unreadable:
+        skipped["unreadable_row"] += unreadable
+    return register_benchmark(cat, name, problems, skipped, spec, label)
+
+
 def list_benchmarks(cat: Catalog) -> list[BenchmarkInfo]:
     rows = cat.con.execute(
         "SELECT name, problems, dated, preset, source, content_hash, added_at FROM benchmarks ORDER BY name"

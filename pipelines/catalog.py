@@ -336,15 +336,14 @@ class Catalog:
             return 0
         self.con.register("_dropped", table)
         try:
-            before = self.con.execute("SELECT count(*) FROM decisions").fetchall()[0][0]
-            self.con.execute(
+            # An INSERT answers with the number of rows it wrote.
+            return self.con.execute(
                 """
                 INSERT INTO decisions SELECT uid, $filter, false, reason, scores, $run, $now FROM _dropped d
                 WHERE NOT EXISTS (SELECT 1 FROM decisions x WHERE x.uid = d.uid AND x.filter = $filter AND x.run_id = $run)
                 """,
                 {"filter": filter_name, "run": run_id, "now": utc_now()},
-            )
-            return self.con.execute("SELECT count(*) FROM decisions").fetchall()[0][0] - before
+            ).fetchall()[0][0]
         finally:
             self.con.unregister("_dropped")
 

@@ -167,12 +167,8 @@ def bench_add_cmd(
 def _bench_add(cat: Catalog, name: str, spec: str, resolved, label: str, mapping) -> None:
     with _progress(f"read {name}", resolved.total, resolved.unit) as progress:
         task = progress.task_ids[0]
-        rows, unreadable = bench.read_source_rows(resolved, lambda n: progress.advance(task, n))
+        done = bench.add_benchmark(cat, name, spec, resolved, label, mapping, lambda n: progress.advance(task, n))
         progress.update(task, completed=resolved.total)
-    problems, skipped = bench.map_rows(name, rows, mapping)
-    if unreadable:
-        skipped["unreadable_row"] += unreadable
-    done = bench.register_benchmark(cat, name, problems, skipped, spec, label)
     console.print(f"[bold]{name}[/]: {done.status}, {done.problems:,} problems, content hash {done.content_hash[:16]}")
     for reason, n in done.skipped.most_common():
         console.print(f"  skipped  {reason:<16} {n:,}")

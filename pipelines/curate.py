@@ -40,7 +40,7 @@ from assay.filters.decision import Decision
 from assay.pipelines import benchmarks as bench
 from assay.pipelines import decontaminate as decon
 from assay.pipelines.catalog import Catalog, utc_now
-from assay.pipelines.difficulty import ChunkMap, DifficultyConfig, EngineSpec, Prompt, estimate_difficulty, stored_counts
+from assay.pipelines.difficulty import ChunkMap, DifficultyConfig, EngineSpec, Prompt, estimate_difficulty
 from assay.pipelines.errors import AssayError
 from assay.pipelines.export import FORMATS, Manifest, export_plan
 from assay.pipelines.ingest import BUILTIN_PREFIX, IngestReport, ingest, resolve_source, verifier_options
@@ -221,7 +221,6 @@ def parse_config(text: str, where: str) -> CurateConfig:
     unknown_filters = sorted(set(filters) - set(ROW_FILTERS))
     if unknown_filters:
         raise AssayError(f"[filters] unknown filter(s) {', '.join(unknown_filters)}; curate runs {', '.join(ROW_FILTERS)}")
-    decontaminate = raw.get("decontaminate", {})
     difficulty = _typed(DifficultySection, raw.get("difficulty", {}), "difficulty")
     _difficulty_config(difficulty)  # model, policy and sampling mistakes surface before any work
     export = _typed(ExportSection, raw.get("export", {}), "export")
@@ -235,7 +234,7 @@ def parse_config(text: str, where: str) -> CurateConfig:
         benchmarks=[_typed(BenchmarkConfig, b, f"benchmarks.{i}") for i, b in enumerate(raw.get("benchmarks", []))],
         splits=list(raw.get("splits", ["train"])),
         filters={name: _filter_config(name, filters.get(name, {}), f"filters.{name}") for name in ROW_FILTERS},
-        decontaminate=_typed(decon.Settings, {k: v for k, v in decontaminate.items()}, "decontaminate"),
+        decontaminate=_typed(decon.Settings, raw.get("decontaminate", {}), "decontaminate"),
         difficulty=difficulty,
         learnability=dataclasses.replace(
             learn, settings=_filter_config(learn.method, learn.settings, "learnability.settings")),
@@ -359,24 +358,16 @@ def step_decontaminate(state: State, ctx: Context) -> StepResult:
                 columns = BUILTIN_BENCH_COLUMNS
             label, mapping = bench.resolve_bench_preset(b.name, b.preset, *columns, b.date_col)
             resolved, _, _ = resolve_source(b.spec, b.split or mapping.hub_split, b.subset)
-            rows, unreadable = bench.read_source_rows(resolved)
-            problems, skipped = bench.map_rows(b.name, rows, mapping)
-            skipped["unreadable_row"] += unreadable
-            bench.register_benchmark(ctx.cat, b.name, problems, +skipped, b.spec, label)
+            bench.add_benchmark(ctx.cat, b.name, b.spec, resolved, label, mapping)
     names = [b.name for b in config.benchmarks]
     if not names:
         return StepResult("contamination", state.rows.num_rows, state.rows.num_rows, {}, {"benchmarks": []})
-    problems = bench.load_problems(ctx.cat, names)
-    hashes = {b.name: b.content_hash for b in bench.list_benchmarks(ctx.cat)}
-    report = decon.new_report("catalog", str(ctx.cat.path), problems, hashes, config.decontaminate, ctx.run_id)
-    matchers = decon.build_matchers(problems, config.decontaminate)
     total = ctx.cat.con.execute("SELECT count(*) FROM records").fetchone()[0]
     with ctx.progress("decontaminate", total, "rows") as advance:
-        decon.decontaminate_catalog(ctx.cat, matchers, report, ctx.run_id, advance)
-    summary = report.to_json(problems)
-    json_path, html_path = decon.write_report(summary, decon.default_report_prefix(None, ctx.cat.path, ctx.run_id))
+        check = decon.check_catalog(ctx.cat, names, config.decontaminate, advance)
     decision = decon.contamination_filter(ctx.cat, state.rows)
-    return _apply(ctx, state, "contamination", decision, {"benchmarks": names, "report": str(html_path)})
+    return _apply(ctx, state, "contamination", decision, {"benchmarks": names, "report": str(check.html_path),
+                                                          "run": check.summary["run_id"]})
 
 
 def _difficulty_config(section: DifficultySection) -> DifficultyConfig:
@@ -399,11 +390,12 @@ def step_difficulty(state: State, ctx: Context) -> StepResult:
                for r in rows]
     with ctx.progress(f"sample {config.model} ({config.policy}, k={config.k})", len(prompts) * config.k, "samples") as advance:
         result = estimate_difficulty(ctx.cat, config, progress=advance, prompts=prompts, map_chunks=ctx.map_chunks)
-    counts = stored_counts(ctx.cat, result.model_id, result.sampling_hash)
+    # result.prompts holds the stored counts of every prompt sampled at least once.
+    counts = {p.uid: (p.n, p.n_correct) for p in result.prompts}
     uids = state.rows["uid"].to_pylist()
     state.scored = pa.table({"uid": state.rows["uid"], "source": state.rows["source"],
-                             "n": [counts.get(u, (0, 0, 0.0))[0] for u in uids],
-                             "n_correct": [counts.get(u, (0, 0, 0.0))[1] for u in uids]})
+                             "n": [counts.get(u, (0, 0))[0] for u in uids],
+                             "n_correct": [counts.get(u, (0, 0))[1] for u in uids]})
     state.difficulty = {"model_id": result.model_id, "sampling_hash": result.sampling_hash,
                         "verifier_version": VERIFIER_VERSION, "run_id": result.run_id,
                         "config": asdict(ctx.config.difficulty)}
@@ -421,8 +413,7 @@ def step_learnability(state: State, ctx: Context) -> StepResult:
     easy = _solved(scored, decision)
     state.replay = easy.select(["uid", "source", "n", "n_correct"])
     state.counts = scored.filter(decision.keep).select(["uid", "source", "n", "n_correct"])
-    result = _apply(ctx, state, section.method, decision, {"replay_pool": easy.num_rows})
-    return result
+    return _apply(ctx, state, section.method, decision, {"replay_pool": easy.num_rows})
 
 
 def _solved(scored: pa.Table, decision: Decision) -> pa.Table:
@@ -524,7 +515,7 @@ def curate(cat: Catalog, config: CurateConfig, progress: ProgressFactory = no_pr
 
 
 # Steps whose rows out are the rows in minus the dropped ones; curriculum and export reshape
-# the rows (replay prompts repeat in every stage), so the funnel ends before them.
+# the rows (replay prompts join the learnable ones), so the funnel ends before them.
 FUNNEL_END = "curriculum"
 
 
@@ -545,7 +536,7 @@ def curate_summary(cat: Catalog, config: CurateConfig, run_id: str, results: lis
                                                           report_dir.resolve())
     contamination = [{"benchmark": b, "layer": m, "findings": int(f), "rows": int(u)} for b, m, f, u in cat.con.execute(
         "SELECT benchmark, method, count(*), count(DISTINCT uid) FROM contamination WHERE run_id = ? GROUP BY ALL ORDER BY ALL",
-        [run_id]).fetchall()]
+        [steps["contamination"].detail.get("run")]).fetchall()]
     first, kept = funnel[0], results[-1]
     return {
         "kind": "curate", "run_id": run_id, "created_at": utc_now().isoformat(),

@@ -164,15 +164,17 @@ def select_prompts(catalog: Catalog, source: str | None) -> list[Prompt]:
     return [Prompt(uid, src, prompt, answer, verifier, verifier_options(meta)) for uid, src, prompt, answer, verifier, meta in rows]
 
 
-def stored_counts(catalog: Catalog, model_id: str, config_hash: str) -> dict[str, tuple[int, int, float]]:
-    """uid -> (samples, correct, total tokens) already in the history for these settings."""
+def stored_counts(catalog: Catalog, model_id: str, config_hash: str,
+                  verifier_version: str = VERIFIER_VERSION) -> dict[str, tuple[int, int, float]]:
+    """uid -> (samples, correct, total tokens) already in the history for these settings
+    (offline pass@k only; an export reads back the verifier version its plan recorded)."""
     rows = catalog.con.execute(
         """
         SELECT uid, sum(k), sum(n_correct), sum(mean_tokens * k) FROM difficulty
         WHERE model = ? AND sampling_hash = ? AND verifier_version = ? AND origin = 'offline'
         GROUP BY uid
         """,
-        [model_id, config_hash, VERIFIER_VERSION],
+        [model_id, config_hash, verifier_version],
     ).fetchall()
     return {uid: (int(n), int(c), float(tokens or 0.0)) for uid, n, c, tokens in rows}
 

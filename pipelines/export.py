@@ -43,7 +43,9 @@ import pyarrow.parquet as pq
 
 from assay.curricula.plan import Plan
 from assay.pipelines.catalog import Catalog, new_run_id, utc_now
+from assay.pipelines.difficulty import stored_counts
 from assay.pipelines.errors import AssayError
+from assay.pipelines.ingest import verifier_options
 
 MANIFEST = "manifest.json"
 ROWS_PER_SHARD = 100_000  # one file per 100k rows: trainers stream files, and hashes stay cheap to re-check
@@ -121,17 +123,11 @@ def shard_rows(cat: Catalog, plan: Plan) -> pa.Table:
 def _plan_counts(cat: Catalog, plan: Plan) -> pa.Table:
     """uid -> (n, n_correct) of the difficulty run the plan was built on, if it names one."""
     difficulty = plan.params.get("difficulty") or {}
-    if not difficulty.get("model_id"):
-        return pa.table({"uid": pa.array([], pa.string()), "n": pa.array([], pa.int64()),
-                         "n_correct": pa.array([], pa.int64())})
-    return cat.con.sql(
-        """
-        SELECT uid, sum(k)::BIGINT AS n, sum(n_correct)::BIGINT AS n_correct FROM difficulty
-        WHERE model = ? AND sampling_hash = ? AND verifier_version = ? AND origin = 'offline'
-        GROUP BY uid
-        """,
-        params=[difficulty["model_id"], difficulty["sampling_hash"], difficulty["verifier_version"]],
-    ).to_arrow_table()
+    counts = stored_counts(cat, difficulty["model_id"], difficulty["sampling_hash"],
+                           difficulty["verifier_version"]) if difficulty.get("model_id") else {}
+    return pa.table({"uid": pa.array(list(counts), pa.string()),
+                     "n": pa.array([n for n, _, _ in counts.values()], pa.int64()),
+                     "n_correct": pa.array([c for _, c, _ in counts.values()], pa.int64())})
 
 
 def content_hash(table: pa.Table) -> str:
@@ -200,14 +196,19 @@ def _messages(prompts: pa.Array) -> pa.Array:
                     pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())])))
 
 
+def _options_json(table: pa.Table) -> pa.Array:
+    """Each row's verifier options as canonical JSON text: parquet cannot hold a free-form dict per row."""
+    return pa.array([json.dumps(verifier_options(m), sort_keys=True) for m in table["meta"].to_pylist()], pa.string())
+
+
 def verl_rows(table: pa.Table) -> pa.Table:
     """SHARD_SCHEMA rows -> verl's RL dataset columns. The verifier and its options travel in
     extra_info, where assay's verl reward function reads them."""
     table = table.combine_chunks()
-    options = [json.dumps(json.loads(m).get("verifier_options") or {}, sort_keys=True) for m in table["meta"].to_pylist()]
+    options = _options_json(table)
     extra = pa.StructArray.from_arrays(
         [table["uid"].chunk(0), table["split"].chunk(0), pa.array(range(table.num_rows), pa.int64()),
-         table["verifier"].chunk(0), pa.array(options, pa.string()), table["stage"].chunk(0), table["weight"].chunk(0),
+         table["verifier"].chunk(0), options, table["stage"].chunk(0), table["weight"].chunk(0),
          table["n"].chunk(0), table["n_correct"].chunk(0)],
         names=["uid", "split", "index", "verifier", "verifier_options", "stage", "weight", "n", "n_correct"],
     )
@@ -223,9 +224,9 @@ def _write_verl(table: pa.Table, out: Path) -> list[str]:
 
 def trl_rows(table: pa.Table) -> pa.Table:
     """SHARD_SCHEMA rows -> a conversational `prompt` plus the reward function's columns."""
-    options = [json.dumps(json.loads(m).get("verifier_options") or {}, sort_keys=True) for m in table["meta"].to_pylist()]
+    options = _options_json(table)
     return pa.table({"prompt": _messages(table["prompt"]), "answer": table["answer"], "verifier": table["verifier"],
-                     "verifier_options": pa.array(options, pa.string()), "uid": table["uid"],
+                     "verifier_options": options, "uid": table["uid"],
                      "source": table["source"], "stage": table["stage"], "weight": table["weight"],
                      "n": table["n"], "n_correct": table["n_correct"]})
 
