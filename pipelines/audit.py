@@ -25,18 +25,20 @@ Example:
 from __future__ import annotations
 
 import json
+import os
 import random
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from statistics import fmean
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from assay.filters.decontam import BenchmarkProblem
 from assay.filters.memorization import continues_exactly, cut_prompt, diversity, number_variant, rouge_l, words
 from assay.pipelines.benchmarks import load_problems
-from assay.pipelines.catalog import Catalog
+from assay.pipelines.catalog import Catalog, utc_now
 from assay.pipelines.errors import AssayError
+from assay.pipelines.reports import write_report
 from assay.trainers.engines import EngineError, SamplingConfig, Skipped, TransformersEngine
 from assay.verifiers import verify_batch
 
@@ -193,10 +195,40 @@ def audit_model(
     return AuditResult(config.model, audit_problems(raw, chat, problems, config.k, config.seed, config.max_tokens, progress))
 
 
-def write_audit(result: AuditResult, prefix: Path) -> Path:
-    """Per-item and per-benchmark scores as JSON at PREFIX.json."""
-    path = prefix.with_suffix(".json")
-    path.parent.mkdir(parents=True, exist_ok=True)
+def audit_summary(result: AuditResult, config: AuditConfig, run_id: str, dataset: Mapping[str, Any] | None,
+                  contamination: list[dict[str, Any]] | None, links: Mapping[str, str]) -> dict[str, Any]:
+    """The audit report's summary (assay.pipelines.reports): the memorization probes per benchmark
+    and, when the catalog's records were checked too (`dataset`: the check's report numbers,
+    `contamination`: its findings per benchmark and layer), the dataset's contamination."""
+    benchmarks = result.by_benchmark()
+    lines = []
+    if dataset is not None:
+        lines.append(f"dataset: {dataset['rows_contaminated']:,} of {dataset['rows']:,} catalog rows match "
+                     f"{', '.join(config.benchmarks)} ({sum(dataset['findings'].values()):,} findings)")
+    lines.append(f"model {result.model}: {len(result.items):,} benchmark items probed, each next to a number-changed control")
+    lines += [f"{name}: completion ROUGE-L {b['completion_rouge']:.3f} (controls {b['control_completion_rouge']:.3f}), "
+              f"{b['items_above_control']:.0%} of items above their control" for name, b in benchmarks.items()]
+    settings = {k: ", ".join(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()}
+    summary: dict[str, Any] = {
+        "kind": "audit", "run_id": run_id, "created_at": utc_now().isoformat(),
+        "title": f"audit {result.model} on {', '.join(config.benchmarks)}",
+        "lines": lines, "links": dict(links), "settings": settings,
+        "memorization": [{"benchmark": name, **b} for name, b in benchmarks.items()],
+    }
+    if contamination is not None:
+        summary["contamination"] = contamination
+    return summary
+
+
+def write_audit(result: AuditResult, config: AuditConfig, run_id: str, prefix: Path, dataset: Mapping[str, Any] | None = None,
+                contamination: list[dict[str, Any]] | None = None, dataset_report: Path | None = None) -> Path:
+    """The audit report, PREFIX.html and PREFIX.json, and every item's scores in PREFIX-items.json;
+    returns the HTML report's path."""
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    items = prefix.with_name(prefix.name + "-items.json")
     payload = {"model": result.model, "benchmarks": result.by_benchmark(), "items": [asdict(i) for i in result.items]}
-    path.write_text(json.dumps(payload, indent=1, default=str), encoding="utf-8")
-    return path
+    items.write_text(json.dumps(payload, indent=1, default=str), encoding="utf-8")
+    links = {"per-item scores": items.name}
+    if dataset_report is not None:
+        links["decontamination report"] = os.path.relpath(dataset_report.resolve(), prefix.parent.resolve())
+    return write_report(audit_summary(result, config, run_id, dataset, contamination, links), prefix)[1]

@@ -273,22 +273,32 @@ def quickstart_cmd(
     text = curate.EXAMPLE_CONFIG.replace("count = 1000", f"count = {count}").replace('out = "shards" ', f"out = {json.dumps(str(out))} ")
     config = curate.parse_config(text, "the quickstart config (assay curate --example-config)")
     console.print(f"[bold]assay quickstart[/]: catalog {path}")
-    with Catalog.open(path) as cat:
-        console.rule("curate: ingest, dedup, decontaminate, quality, gold check, difficulty, learnability, curriculum, export")
-        result = curate.curate(cat, config, _curate_progress, on_step=_print_step)
-        _print_funnel(result)
+    # The same Prefect flows as `assay curate`, embedded: no server to start.
+    runner_config = _runner_config("local", None)
+    flows, task_runner = _flows(path, runner_config)
+    console.rule("curate: ingest, dedup, decontaminate, quality, gold check, difficulty, learnability, curriculum, export")
+    with flows.reporting(progress=_curate_progress, on_step=_print_step):
+        result = flows.run_flow(flows.curate_flow, task_runner, {"catalog": str(path), "config": config, "runner": runner_config})
+    _print_funnel(result)
 
-        from assay.pipelines import train as training
+    from assay.pipelines import train as training
 
-        console.rule("train: a short GRPO run on the shards, online sampler, difficulty written back")
-        trained = _run_train(cat, training.quickstart_config(result.out, path.parent / "runs" / result.run_id))
-        _print_train(trained)
+    console.rule("train: a short GRPO run on the shards, online sampler, difficulty written back")
+    train_config = training.quickstart_config(result.out, path.parent / "runs" / result.run_id)
+
+    def run(on_metrics):
+        with flows.reporting(on_metrics=on_metrics):
+            return flows.run_flow(flows.train_flow, task_runner, {"catalog": str(path), "config": train_config})
+
+    trained = _run_train(train_config.steps, run)
+    _print_train(trained)
     _print_quickstart(result, trained)
 
 
 def _print_quickstart(curated, trained) -> None:
     steps = {s.step: s for s in curated.steps}
     first, last = trained.evals[0], trained.evals[-1]
+    zero = [m["zero_variance_groups"] for m in trained.history]
     learn = steps[curated.learnability_step]
     console.rule("summary")
     for line in (
@@ -300,10 +310,11 @@ def _print_quickstart(curated, trained) -> None:
         f"curriculum and export: {steps['export'].rows_out:,} shard rows in {curated.out}",
         f"GRPO: {len(trained.history)} steps; held-out pass@1 {first.pass_at_1:.3f} at step {first.step} "
         f"-> {last.pass_at_1:.3f} at step {last.step}",
-        f"held-out pass@{last.k}: {first.pass_at_k:.3f} -> {last.pass_at_k:.3f}",
+        f"held-out pass@{last.k}: {first.pass_at_k:.3f} -> {last.pass_at_k:.3f}; zero-variance groups "
+        f"{sum(zero) / max(len(zero), 1):.0%} per step",
         f"online difficulty: {trained.observations:,} observations written back to the catalog",
-        f"report: {curated.report}",
-        f"training log: {trained.log}",
+        f"curate report: {curated.report}",
+        f"train report: {trained.report}",
     ):
         console.print(line)
 
@@ -558,19 +569,30 @@ def export_cmd(
                   f"content {manifest.content_sha256[:16]}")
 
 
+AUDIT_OPTIONS_HELP = {
+    "model": "A local checkpoint folder, or the built-in toy policy.",
+    "k": "Samples per item for the diversity probe.",
+    "max_tokens": "Length of each diversity-probe sample.",
+    "max_items": "Probe only the first N items of each benchmark.",
+    "seed": "Seed of the control variants and the sampling.",
+    "report": "Report prefix (writes PREFIX.html, PREFIX.json and PREFIX-items.json). Default: reports/<run id> beside the catalog.",
+}
+
+
 @app.command("audit-model")
 def audit_model_cmd(
     benchmark: list[str] = typer.Option(..., "--benchmark", help="A registered benchmark (repeatable); see `assay bench list`."),
-    model: str = typer.Option("toy", "--model", help="A local checkpoint folder, or the built-in toy policy."),
-    k: int = typer.Option(8, "--k", help="Samples per item for the diversity probe."),
-    max_tokens: int = typer.Option(256, "--max-tokens", help="Length of each diversity-probe sample."),
-    max_items: Optional[int] = typer.Option(None, "--max-items", help="Audit only the first N items of each benchmark."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the control variants and the sampling."),
-    report: Optional[Path] = typer.Option(None, "--report", help="Report prefix (writes PREFIX.json). Default: reports/<model>-audit beside the catalog."),
+    model: str = typer.Option("toy", "--model", help=AUDIT_OPTIONS_HELP["model"]),
+    k: int = typer.Option(8, "--k", help=AUDIT_OPTIONS_HELP["k"]),
+    max_tokens: int = typer.Option(256, "--max-tokens", help=AUDIT_OPTIONS_HELP["max_tokens"]),
+    max_items: Optional[int] = typer.Option(None, "--max-items", help=AUDIT_OPTIONS_HELP["max_items"]),
+    seed: int = typer.Option(0, "--seed", help=AUDIT_OPTIONS_HELP["seed"]),
+    report: Optional[Path] = typer.Option(None, "--report", help=AUDIT_OPTIONS_HELP["report"]),
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Run the checkpoint's own Python code. Only for code you have read."),
 ) -> None:
     """Probe a model for memorized benchmark items: partial-prompt completion and output diversity."""
     from assay.pipelines import audit
+    from assay.pipelines.catalog import new_run_id
 
     config = audit.AuditConfig(model=model, benchmarks=tuple(benchmark), k=k, max_tokens=max_tokens, max_items=max_items, seed=seed,
                                trust_remote_code=trust_remote_code)
@@ -579,6 +601,41 @@ def audit_model_cmd(
         with _progress(f"audit {model}", None, "rows") as progress:
             task = progress.task_ids[0]
             result = audit.audit_model(cat, config, progress=lambda n: progress.advance(task, n))
+    _print_memorization(result)
+    run_id = new_run_id("audit")
+    console.print(f"report: {audit.write_audit(result, config, run_id, report or path.parent / 'reports' / run_id)}")
+
+
+@app.command("audit")
+def audit_cmd(
+    benchmark: list[str] = typer.Option(..., "--benchmark", help="A registered benchmark (repeatable); see `assay bench list`."),
+    model: str = typer.Option("toy", "--model", help=AUDIT_OPTIONS_HELP["model"]),
+    k: int = typer.Option(8, "--k", help=AUDIT_OPTIONS_HELP["k"]),
+    max_tokens: int = typer.Option(256, "--max-tokens", help=AUDIT_OPTIONS_HELP["max_tokens"]),
+    max_items: Optional[int] = typer.Option(None, "--max-items", help=AUDIT_OPTIONS_HELP["max_items"]),
+    seed: int = typer.Option(0, "--seed", help=AUDIT_OPTIONS_HELP["seed"]),
+    report: Optional[Path] = typer.Option(None, "--report", help=AUDIT_OPTIONS_HELP["report"]),
+    trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Run the checkpoint's own Python code. Only for code you have read."),
+) -> None:
+    """Dataset and model contamination in one run (a Prefect flow): the catalog's records against the
+    benchmarks (`assay decontaminate`'s default settings; findings replace earlier ones), then the
+    model's memorization probes (`assay audit-model`), in one report."""
+    from assay.pipelines import audit
+
+    config = audit.AuditConfig(model=model, benchmarks=tuple(benchmark), k=k, max_tokens=max_tokens, max_items=max_items, seed=seed,
+                               trust_remote_code=trust_remote_code)
+    path = _catalog_path()
+    flows, task_runner = _flows(path, _runner_config("local", None))
+    parameters = {"catalog": str(path), "config": config, "settings": decon.Settings(), "report": str(report) if report else None}
+    # One count for both parts: catalog rows checked, then items and controls probed.
+    with _progress(f"audit {model}", None, "rows") as progress, flows.reporting(advance=lambda n: progress.advance(progress.task_ids[0], n)):
+        result = flows.run_flow(flows.audit_flow, task_runner, parameters)
+    _print_decontamination(result.dataset.summary, result.dataset.findings, result.dataset.json_path, result.dataset.html_path)
+    _print_memorization(result.model)
+    console.print(f"report: {result.report}")
+
+
+def _print_memorization(result) -> None:
     table = Table("benchmark", "items", "completion ROUGE-L", "exact", "answer", "diversity", "items > control",
                   title="memorization audit (item / clean control)", title_justify="left")
     for name, b in result.by_benchmark().items():
@@ -589,8 +646,6 @@ def audit_model_cmd(
                       f"{b['diversity']:.3f} / {b['control_diversity']:.3f}",
                       f"{b['items_above_control']:.0%}")
     console.print(table)
-    prefix = report or path.parent / "reports" / f"{Path(model).name}-audit"
-    console.print(f"per-item scores -> {audit.write_audit(result, prefix)}")
 
 
 @app.command("serve")
@@ -696,12 +751,12 @@ def train_cmd(
         training.run_training(None, config)
         return
     with Catalog.open(_catalog_path()) as cat:
-        result = _run_train(cat, config)
+        result = _run_train(config.steps, lambda on_metrics: training.run_training(cat, config, on_metrics=on_metrics))
     _print_train(result)
 
 
-def _run_train(cat: Catalog, config):
-    from assay.pipelines import train as training
+def _run_train(steps: int, run):
+    """`run(on_metrics)` with a progress bar over `steps` and each evaluation printed as it comes."""
 
     def show(m: dict) -> None:
         if "eval/pass_at_1" in m:
@@ -709,9 +764,9 @@ def _run_train(cat: Catalog, config):
         else:
             progress.update(task, completed=m["step"], description=f"train (reward {m['reward']:.2f}, zero-var {m['zero_variance_groups']:.0%})")
 
-    with _progress("train", config.steps, "rows") as progress:
+    with _progress("train", steps, "rows") as progress:
         task = progress.task_ids[0]
-        return training.run_training(cat, config, on_metrics=show)
+        return run(show)
 
 
 def _print_train(result) -> None:
@@ -733,6 +788,8 @@ def _print_train(result) -> None:
     console.print(f"metrics -> {result.log}" + (f"; tensorboard -> {result.tensorboard}" if result.tensorboard else " (tensorboard not installed)"))
     if result.checkpoint:
         console.print(f"checkpoint -> {result.checkpoint}")
+    if result.report:
+        console.print(f"report -> {result.report}")
 
 
 def main() -> None:

@@ -534,9 +534,7 @@ def curate_summary(cat: Catalog, config: CurateConfig, run_id: str, results: lis
     if steps["contamination"].detail.get("report"):
         links["decontamination report"] = os.path.relpath(Path(steps["contamination"].detail["report"]).resolve(),
                                                           report_dir.resolve())
-    contamination = [{"benchmark": b, "layer": m, "findings": int(f), "rows": int(u)} for b, m, f, u in cat.con.execute(
-        "SELECT benchmark, method, count(*), count(DISTINCT uid) FROM contamination WHERE run_id = ? GROUP BY ALL ORDER BY ALL",
-        [steps["contamination"].detail.get("run")]).fetchall()]
+    contamination = decon.contamination_cells(cat, steps["contamination"].detail.get("run"))
     first, kept = funnel[0], results[-1]
     return {
         "kind": "curate", "run_id": run_id, "created_at": utc_now().isoformat(),

@@ -348,6 +348,14 @@ def check_catalog(cat: Catalog, benchmarks: list[str], settings: Settings,
     return CatalogCheck(summary, written, json_path, html_path)
 
 
+def contamination_cells(cat: Catalog, run_id: str | None) -> list[dict[str, Any]]:
+    """A check's findings and matched rows per benchmark and layer: a run report's
+    "contamination" section (assay.pipelines.reports)."""
+    return [{"benchmark": b, "layer": m, "findings": int(f), "rows": int(u)} for b, m, f, u in cat.con.execute(
+        "SELECT benchmark, method, count(*), count(DISTINCT uid) FROM contamination WHERE run_id = ? GROUP BY ALL ORDER BY ALL",
+        [run_id]).fetchall()]
+
+
 def _meta_value(meta: str | None, key: str) -> Any:
     try:
         value = json.loads(meta) if meta else None

@@ -55,7 +55,7 @@ from prefect.types.entrypoint import EntrypointType
 from assay.pipelines import decontaminate as decon
 from assay.pipelines import prefect_env
 from assay.pipelines.audit import AuditConfig, AuditResult, audit_model, write_audit
-from assay.pipelines.catalog import Catalog
+from assay.pipelines.catalog import Catalog, new_run_id
 from assay.pipelines.curate import (
     STEPS,
     Context,
@@ -227,17 +227,21 @@ def decontaminate_flow(catalog: str, benchmarks: list[str], settings: decon.Sett
 class Audit:
     dataset: decon.CatalogCheck  # the catalog's records against the benchmarks
     model: AuditResult  # the model's memorization probes on the same benchmarks
-    model_report: Path
+    report: Path  # the HTML report of both (PREFIX.html; PREFIX.json and PREFIX-items.json beside it)
 
 
 @flow(name="assay-audit", validate_parameters=False, task_runner=LOCAL)
-def audit_flow(catalog: str, config: AuditConfig, settings: decon.Settings, report: str) -> Audit:
+def audit_flow(catalog: str, config: AuditConfig, settings: decon.Settings, report: str | None = None) -> Audit:
     """Dataset contamination (records vs benchmarks) and model contamination (memorization
-    probes) for the benchmarks of `config`; the model's scores go to REPORT.json."""
+    probes) for the benchmarks of `config`, in one report at REPORT (default: reports/RUN_ID
+    beside the catalog)."""
+    run_id = new_run_id("audit")
     with Catalog.open(catalog) as cat:
         dataset = check_catalog_task(cat, list(config.benchmarks), settings)
         model = audit_model_task(cat, config)
-    return Audit(dataset, model, write_audit(model, Path(report)))
+        cells = decon.contamination_cells(cat, dataset.summary["run_id"])
+    prefix = Path(report) if report else Path(catalog).parent / "reports" / run_id
+    return Audit(dataset, model, write_audit(model, config, run_id, prefix, dataset.summary, cells, dataset.html_path))
 
 
 # -- training ----------------------------------------------------------------------------------------

@@ -95,7 +95,7 @@ table{border-collapse:collapse;margin:8px 0;background:#fff}
 td,th{border:1px solid var(--line);padding:4px 10px;text-align:left;vertical-align:top}
 th{background:var(--head);font-weight:600}
 .num{text-align:right;font-variant-numeric:tabular-nums}
-td small{display:block;color:var(--muted);font-size:11.5px}
+td small,th small{display:block;color:var(--muted);font-size:11.5px;font-weight:400}
 .none{color:#9aa5b1;text-align:center}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(330px,1fr));gap:14px}
 .grid2{display:grid;grid-template-columns:repeat(auto-fill,minmax(520px,1fr));gap:14px}
@@ -587,12 +587,56 @@ def section_training(value: Any) -> str:
     return _section("Training", caption, "<div class='grid2'>" + "".join(panels) + "</div>")
 
 
+# The memorization audit's scores (assay.pipelines.audit): (key, column title, higher means
+# memorized?). Each is shown for the benchmark's items next to their number-changed controls.
+MEMORIZATION_SCORES = (
+    ("completion_rouge", "completion ROUGE-L", True),
+    ("exact_rate", "exact continuation", True),
+    ("answer_rate", "states the answer", True),
+    ("diversity", "sample diversity", False),
+)
+
+
+def section_memorization(value: Any) -> str:
+    keys = ("benchmark", "items", *(k for s, _, _ in MEMORIZATION_SCORES for k in (s, "control_" + s)), "items_above_control")
+    entries = []
+    for i, entry in enumerate(_list(value, "memorization")):
+        where = f"memorization[{i}]"
+        _keys(_mapping(entry, where), where, keys)
+        where = f"memorization[{i}] ({_text(entry['benchmark'], where + '.benchmark')!r})"
+        _count(entry["items"], where + ".items")
+        for key in keys[2:]:
+            if not 0.0 <= _number(entry[key], f"{where}.{key}") <= 1.0:
+                raise _fail(f"{where}.{key}", f"expected a fraction in [0, 1], got {entry[key]!r}")
+        entries.append(entry)
+    if not entries:
+        return _section("Memorization", "The model's probes per benchmark.", "<p>No benchmarks were probed.</p>")
+    head = "".join(f"<th>{e(title)}<small>item / control</small></th>" for _, title, _ in MEMORIZATION_SCORES)
+    out = [f"<table><tr><th>benchmark</th><th>items</th>{head}<th>items above their control</th></tr>"]
+    for entry in entries:
+        cells = []
+        for key, _, memorized_if_higher in MEMORIZATION_SCORES:
+            item, control = entry[key], entry["control_" + key]
+            # Shaded where the items look memorized next to their controls: the cell to read first.
+            worse = item > control if memorized_if_higher else item < control
+            shade = f" style='background:rgba(220,38,38,{0.08 + 0.32 * min(abs(item - control) * 2, 1.0):.3f})'" if worse else ""
+            cells.append(f"<td class='num'{shade}>{item:.3f} / {control:.3f}</td>")
+        out.append(f"<tr><td>{e(entry['benchmark'])}</td><td class='num'>{entry['items']:,}</td>{''.join(cells)}"
+                   f"<td class='num'>{entry['items_above_control']:.0%}</td></tr>")
+    out.append("</table>")
+    caption = ("Each benchmark item is probed next to a control: the same problem with its numbers changed, never "
+               "published. A model that has seen the items continues them more exactly, states their answers more "
+               "often and samples less diverse solutions than it does on the controls; shaded cells lean that way.")
+    return _section("Memorization", caption, "".join(out))
+
+
 SECTIONS: dict[str, Callable[[Any], str]] = {  # rendered in this order, after the header and its lines
     "links": section_links,
     "settings": section_settings,
     "funnel": section_funnel,
     "difficulty": section_difficulty,
     "contamination": section_contamination,
+    "memorization": section_memorization,
     "curriculum": section_curriculum,
     "training": section_training,
 }

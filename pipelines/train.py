@@ -36,10 +36,11 @@ from typing import Any, Callable
 import pyarrow.parquet as pq
 
 from assay.curricula.sampler import OnlineSampler, SamplerConfig, SamplerItem
-from assay.pipelines.catalog import Catalog, new_run_id
+from assay.pipelines.catalog import Catalog, new_run_id, utc_now
 from assay.pipelines.difficulty import model_fingerprint, sampling_hash
 from assay.pipelines.errors import AssayError
 from assay.pipelines.ingest import BUILTINS, verifier_options
+from assay.pipelines.reports import write_report
 from assay.pipelines.schema import make_uid
 from assay.trainers.engines import ENGINES, EngineError, SamplingConfig, open_engine, resolve_model
 from assay.trainers.grpo import EvalResult, GRPOConfig, Observation, PromptItem, TrainError, train
@@ -89,6 +90,7 @@ class TrainRunResult:
     log: Path
     tensorboard: Path | None  # None when tensorboard is not installed
     checkpoint: Path | None
+    report: Path | None = None  # the run's HTML report (reports/RUN_ID.html beside the catalog); rank 0 only
 
 
 # -- 1. shards ---------------------------------------------------------------------------------
@@ -354,8 +356,46 @@ def _run(catalog: Catalog | None, config: TrainRunConfig, on_metrics, engine) ->
         checkpoint=result.checkpoint,
     )
     if catalog is not None:
+        prefix = base / "reports" / run_id
+        run.report = write_report(train_summary(run, config, prefix.parent), prefix)[1]
         catalog.finish_run(run_id, "ok", summary_of(run))
     return run
+
+
+def train_summary(run: TrainRunResult, config: TrainRunConfig, report_dir: Path) -> dict[str, Any]:
+    """The run report's summary (assay.pipelines.reports): the training curves, per logged step
+    and per evaluation (step 0 is the evaluation before training), and what the run was given."""
+    logged = {int(m["step"]): m for m in run.history}
+    evals = {e.step: e for e in run.evals}
+    steps = sorted(set(logged) | set(evals))
+    zero = [m["zero_variance_groups"] for m in run.history]
+    errors = sum(int(m["verifier_errors"]) for m in run.history)
+    lines = [f"{run.model_id}: {len(run.history)} GRPO steps on {run.prompts:,} prompts of {config.shards}, "
+             f"sampler {config.sampler} ({config.allocation}), advantage {config.grpo.advantage}"]
+    if run.evals:
+        first, last = run.evals[0], run.evals[-1]
+        lines.append(f"held-out pass@1 {first.pass_at_1:.3f} at step {first.step} -> {last.pass_at_1:.3f} at step {last.step}; "
+                     f"pass@{last.k} {first.pass_at_k:.3f} -> {last.pass_at_k:.3f} ({last.prompts} prompts x {last.k} samples)")
+    lines += [f"zero-variance groups {sum(zero) / max(len(zero), 1):.0%} per step on average; verifier errors {errors:,} (scored 0)",
+              f"online difficulty: {run.observations:,} observations appended to the catalog's difficulty table",
+              f"prompt format: {run.prompt_format}"]
+    links = {"metrics (JSON lines)": os.path.relpath(run.log.resolve(), report_dir.resolve())}
+    if run.checkpoint is not None:
+        links["last checkpoint"] = os.path.relpath(run.checkpoint.resolve(), report_dir.resolve())
+    settings = {k: v for k, v in asdict(config).items() if k != "grpo"}
+    settings.update({f"grpo.{k}": v for k, v in asdict(config.grpo).items() if k != "steps"})
+    return {
+        "kind": "train", "run_id": run.run_id, "created_at": utc_now().isoformat(),
+        "title": f"train {config.model} on {Path(config.shards).name}",
+        "lines": lines, "links": links, "settings": settings,
+        "training": {
+            "step": steps,
+            "reward": [logged[s]["reward"] if s in logged else None for s in steps],
+            "heldout_accuracy": [evals[s].pass_at_1 if s in evals else None for s in steps],
+            "heldout_pass_at_k": [evals[s].pass_at_k if s in evals else None for s in steps],
+            "zero_variance_fraction": [logged[s]["zero_variance_groups"] if s in logged else None for s in steps],
+        },
+    }
 
 
 def summary_of(run: TrainRunResult) -> dict[str, Any]:
@@ -370,4 +410,5 @@ def summary_of(run: TrainRunResult) -> dict[str, Any]:
         "observations": run.observations,
         "prompt_format": run.prompt_format,
         "checkpoint": str(run.checkpoint) if run.checkpoint else None,
+        "report": str(run.report) if run.report else None,
     }

@@ -74,8 +74,21 @@ def test_cli_audit_model_reports_per_benchmark_and_per_item(tmp_path):
                "--max-tokens", "16", "--report", str(tmp_path / "audit"))
     assert done.returncode == 0, done.stderr
     assert "memorization audit" in done.stdout
-    payload = json.loads((tmp_path / "audit.json").read_text())
+    assert f"report: {tmp_path / 'audit.html'}" in " ".join(done.stdout.split())
+    payload = json.loads((tmp_path / "audit-items.json").read_text())
     assert payload["benchmarks"]["arith-eval"]["items"] == 3 and len(payload["items"]) == 3
     assert {"item", "control"} <= set(payload["items"][0])
+    summary = json.loads((tmp_path / "audit.json").read_text())
+    assert summary["kind"] == "audit" and [m["items"] for m in summary["memorization"]] == [3]
+    assert summary["links"] == {"per-item scores": "audit-items.json"} and "contamination" not in summary
+    # `assay audit`: the same probes plus the catalog's records against the benchmark, as one
+    # Prefect flow and one report (the catalog has no records here: no findings, still a section).
+    both = run("audit", "--benchmark", "arith-eval", "--max-items", "2", "--k", "2", "--max-tokens", "16",
+               "--report", str(tmp_path / "both"))
+    assert both.returncode == 0, both.stderr
+    assert "decontaminate" in both.stdout and "memorization audit" in both.stdout
+    summary = json.loads((tmp_path / "both.json").read_text())
+    assert summary["contamination"] == [] and [m["items"] for m in summary["memorization"]] == [2]
+    assert summary["lines"][0].startswith("dataset: 0 of 0 catalog rows match arith-eval")
     missing = run("audit-model", "--benchmark", "aime24")
     assert missing.returncode == 2 and "arith-eval" in missing.stderr  # the error lists what is registered

@@ -262,7 +262,13 @@ def test_decontaminate_and_audit_flows(tmp_path, prefect_api):
     # Problem 0 of the corpus is planted in the evaluation set: found, written, reported.
     assert check.findings >= 1 and check.summary["rows_contaminated"] >= 1 and check.html_path.is_file()
     assert audit.dataset.findings == check.findings  # findings replace the earlier ones: same count
-    assert len(audit.model.items) == 3 and json.loads(audit.model_report.read_text())["model"] == "toy"
+    assert len(audit.model.items) == 3
+    # One report for both: the dataset's findings per benchmark and layer, and the model's probes.
+    summary = json.loads((tmp_path / "toy-audit.json").read_text())
+    assert audit.report == tmp_path / "toy-audit.html" and audit.report.is_file()
+    assert sum(c["findings"] for c in summary["contamination"]) == check.findings
+    assert [m["items"] for m in summary["memorization"]] == [3]
+    assert (tmp_path / summary["links"]["decontamination report"]).resolve() == audit.dataset.html_path.resolve()
     with Catalog.open(tmp_path / "c.duckdb", read_only=True) as cat:
         assert cat.con.execute("SELECT count(*) FROM contamination").fetchall() == [(check.findings,)]
         assert cat.con.execute("SELECT status FROM runs WHERE kind = 'decontaminate'").fetchall() == [("ok",), ("ok",)]

@@ -32,6 +32,14 @@ SVG = "{http://www.w3.org/2000/svg}"
 HOSTILE = "<script>alert('x')</script><img src=x onerror=alert(1)>"
 
 
+def memorization_entry(benchmark: str, items: int, rouge: float, control_rouge: float) -> dict:
+    """One benchmark's audit scores: items above their controls where rouge > control_rouge."""
+    memorized = rouge > control_rouge
+    return {"benchmark": benchmark, "items": items, "completion_rouge": rouge, "control_completion_rouge": control_rouge,
+            "exact_rate": 0.3 if memorized else 0.0, "control_exact_rate": 0.0, "answer_rate": 0.5, "control_answer_rate": 0.2,
+            "diversity": 0.2 if memorized else 0.6, "control_diversity": 0.6, "items_above_control": 0.8 if memorized else 0.4}
+
+
 def realistic_summary() -> dict:
     """Every section, with the numbers of a small curate-then-train run."""
     rates = {
@@ -66,6 +74,7 @@ def realistic_summary() -> dict:
             {"benchmark": "math500", "layer": "ngram", "findings": 0, "rows": 0},
             {"benchmark": "math500", "layer": "semantic", "findings": 3, "rows": 3},
         ],
+        "memorization": [memorization_entry("gsm8k", 40, 0.61, 0.33), memorization_entry("aime24", 30, 0.28, 0.29)],
         "curriculum": {"stage_rows": {0: 402, 1: 398, 2: 387}, "stage_weight": {0: 0.3344, 1: 0.3331, 2: 0.3325},
                        "source_weight": {"builtin:arithmetic": 0.36, "gsm8k-train": 0.34, "numina-olympiad": 0.2},
                        "replay_weight": 0.1},
@@ -212,6 +221,18 @@ def test_a_summary_with_only_some_sections_renders_only_those(tmp_path):
     assert html_path.read_text() == page
 
 
+def test_memorization_table_shades_only_the_memorized_side():
+    summary = {**HEADER, "kind": "audit", "memorization": [memorization_entry("gsm8k", 40, 0.61, 0.33),
+                                                          memorization_entry("clean", 30, 0.28, 0.29)]}
+    page = render_html(summary)
+    rows = re.findall(r"<tr><td>(gsm8k|clean)</td>(.*?)</tr>", page)
+    shaded = {name: cells.count("background:rgba(220,38,38") for name, cells in rows}
+    # gsm8k: higher ROUGE-L, more exact continuations, lower diversity than its controls; both
+    # benchmarks state the answer more often than their controls (0.5 vs 0.2).
+    assert shaded == {"gsm8k": 4, "clean": 1}
+    assert "0.610 / 0.330" in page and "80%" in page
+
+
 def test_training_curves_with_some_series():
     summary = {**HEADER, "kind": "train", "training": {"step": [1, 2, 3], "reward": [0.1, 0.2, 0.4]}}
     page = render_html(summary)
@@ -234,6 +255,9 @@ def test_training_curves_with_some_series():
      "training.heldout_accuracy[1]: expected a fraction in [0, 1], got 1.5"),
     ({"training": {"step": [0, 1], "reward": [0.5, float("nan")]}}, "training.reward[1]: expected a finite number"),
     ({"training": {"step": [2, 1]}}, "training.step: expected a non-empty, increasing list of steps"),
+    ({"memorization": [{**memorization_entry("gsm8k", 4, 0.5, 0.5), "diversity": 1.2}]},
+     "memorization[0] ('gsm8k').diversity: expected a fraction in [0, 1], got 1.2"),
+    ({"memorization": [{"benchmark": "gsm8k", "items": 4}]}, "memorization[0]: missing ['completion_rouge'"),
     ({"settings": {"lr": float("inf")}}, "settings['lr']: expected a finite number, got float inf"),
     ({"settings": {"stages": [1, 2]}}, "settings['stages']: expected text, a number, true/false or null, got list"),
     ({"curriculum": {"stage_rows": {0: 1}, "stage_weight": {1: 1.0}, "source_weight": {}, "replay_weight": 0.0}},

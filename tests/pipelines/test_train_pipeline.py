@@ -110,6 +110,16 @@ def test_online_observations_reach_the_catalog_and_a_raising_verifier_is_counted
     assert [m["step"] for m in logged if "loss" in m] == [1, 2]
     assert [m["step"] for m in logged if "eval/pass_at_1" in m] == [0, 2]
     assert (result.checkpoint / "model.safetensors").is_file()
+    # The report: one point per logged step and per evaluation, the numbers of the log.
+    assert result.report == catalog.path.parent / "reports" / f"{result.run_id}.html" and result.report.is_file()
+    summary = json.loads(result.report.with_suffix(".json").read_text())
+    curves = summary["training"]
+    assert curves["step"] == [0, 1, 2]
+    assert curves["reward"] == [None] + [m["reward"] for m in logged if "loss" in m]
+    assert curves["heldout_accuracy"] == [m["eval/pass_at_1"] for m in logged if "eval/pass_at_1" in m][:1] + [None] + [result.evals[-1].pass_at_1]
+    assert curves["zero_variance_fraction"][1:] == [m["zero_variance_groups"] for m in result.history]
+    assert summary["settings"]["grpo.lr"] == 1e-4 and summary["links"]["metrics (JSON lines)"].endswith("metrics.jsonl")
+    assert "held-out pass@1" in summary["lines"][1]
 
 
 def test_assay_train_command_with_a_model_without_chat_template(tmp_path):
