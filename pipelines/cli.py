@@ -569,25 +569,18 @@ def export_cmd(
                   f"content {manifest.content_sha256[:16]}")
 
 
-AUDIT_OPTIONS_HELP = {
-    "model": "A local checkpoint folder, or the built-in toy policy.",
-    "k": "Samples per item for the diversity probe.",
-    "max_tokens": "Length of each diversity-probe sample.",
-    "max_items": "Probe only the first N items of each benchmark.",
-    "seed": "Seed of the control variants and the sampling.",
-    "report": "Report prefix (writes PREFIX.html, PREFIX.json and PREFIX-items.json). Default: reports/<run id> beside the catalog.",
-}
-
-
 @app.command("audit-model")
 def audit_model_cmd(
     benchmark: list[str] = typer.Option(..., "--benchmark", help="A registered benchmark (repeatable); see `assay bench list`."),
-    model: str = typer.Option("toy", "--model", help=AUDIT_OPTIONS_HELP["model"]),
-    k: int = typer.Option(8, "--k", help=AUDIT_OPTIONS_HELP["k"]),
-    max_tokens: int = typer.Option(256, "--max-tokens", help=AUDIT_OPTIONS_HELP["max_tokens"]),
-    max_items: Optional[int] = typer.Option(None, "--max-items", help=AUDIT_OPTIONS_HELP["max_items"]),
-    seed: int = typer.Option(0, "--seed", help=AUDIT_OPTIONS_HELP["seed"]),
-    report: Optional[Path] = typer.Option(None, "--report", help=AUDIT_OPTIONS_HELP["report"]),
+    model: str = typer.Option("toy", "--model", help="A local checkpoint folder, or the built-in toy policy."),
+    k: int = typer.Option(8, "--k", help="Samples per item for the diversity probe."),
+    max_tokens: int = typer.Option(256, "--max-tokens", help="Length of each diversity-probe sample."),
+    max_items: Optional[int] = typer.Option(None, "--max-items", help="Audit only the first N items of each benchmark."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the control variants and the sampling."),
+    dataset: bool = typer.Option(False, "--dataset", help="Also check the catalog's records against the benchmarks "
+                                 "(`assay decontaminate`'s defaults; findings replace earlier ones): one Prefect flow, one report."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Report prefix (writes PREFIX.html, PREFIX.json and PREFIX-items.json). "
+                                          "Default: reports/<run id> beside the catalog."),
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Run the checkpoint's own Python code. Only for code you have read."),
 ) -> None:
     """Probe a model for memorized benchmark items: partial-prompt completion and output diversity."""
@@ -597,6 +590,16 @@ def audit_model_cmd(
     config = audit.AuditConfig(model=model, benchmarks=tuple(benchmark), k=k, max_tokens=max_tokens, max_items=max_items, seed=seed,
                                trust_remote_code=trust_remote_code)
     path = _catalog_path()
+    if dataset:
+        flows, task_runner = _flows(path, _runner_config("local", None))
+        parameters = {"catalog": str(path), "config": config, "settings": decon.Settings(), "report": str(report) if report else None}
+        # One count for both parts: catalog rows checked, then items and controls probed.
+        with _progress(f"audit {model}", None, "rows") as progress, flows.reporting(advance=lambda n: progress.advance(progress.task_ids[0], n)):
+            both = flows.run_flow(flows.audit_flow, task_runner, parameters)
+        _print_decontamination(both.dataset.summary, both.dataset.findings, both.dataset.json_path, both.dataset.html_path)
+        _print_memorization(both.model)
+        console.print(f"report: {both.report}")
+        return
     with Catalog.open(path, read_only=True) as cat:
         with _progress(f"audit {model}", None, "rows") as progress:
             task = progress.task_ids[0]
@@ -604,35 +607,6 @@ def audit_model_cmd(
     _print_memorization(result)
     run_id = new_run_id("audit")
     console.print(f"report: {audit.write_audit(result, config, run_id, report or path.parent / 'reports' / run_id)}")
-
-
-@app.command("audit")
-def audit_cmd(
-    benchmark: list[str] = typer.Option(..., "--benchmark", help="A registered benchmark (repeatable); see `assay bench list`."),
-    model: str = typer.Option("toy", "--model", help=AUDIT_OPTIONS_HELP["model"]),
-    k: int = typer.Option(8, "--k", help=AUDIT_OPTIONS_HELP["k"]),
-    max_tokens: int = typer.Option(256, "--max-tokens", help=AUDIT_OPTIONS_HELP["max_tokens"]),
-    max_items: Optional[int] = typer.Option(None, "--max-items", help=AUDIT_OPTIONS_HELP["max_items"]),
-    seed: int = typer.Option(0, "--seed", help=AUDIT_OPTIONS_HELP["seed"]),
-    report: Optional[Path] = typer.Option(None, "--report", help=AUDIT_OPTIONS_HELP["report"]),
-    trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Run the checkpoint's own Python code. Only for code you have read."),
-) -> None:
-    """Dataset and model contamination in one run (a Prefect flow): the catalog's records against the
-    benchmarks (`assay decontaminate`'s default settings; findings replace earlier ones), then the
-    model's memorization probes (`assay audit-model`), in one report."""
-    from assay.pipelines import audit
-
-    config = audit.AuditConfig(model=model, benchmarks=tuple(benchmark), k=k, max_tokens=max_tokens, max_items=max_items, seed=seed,
-                               trust_remote_code=trust_remote_code)
-    path = _catalog_path()
-    flows, task_runner = _flows(path, _runner_config("local", None))
-    parameters = {"catalog": str(path), "config": config, "settings": decon.Settings(), "report": str(report) if report else None}
-    # One count for both parts: catalog rows checked, then items and controls probed.
-    with _progress(f"audit {model}", None, "rows") as progress, flows.reporting(advance=lambda n: progress.advance(progress.task_ids[0], n)):
-        result = flows.run_flow(flows.audit_flow, task_runner, parameters)
-    _print_decontamination(result.dataset.summary, result.dataset.findings, result.dataset.json_path, result.dataset.html_path)
-    _print_memorization(result.model)
-    console.print(f"report: {result.report}")
 
 
 def _print_memorization(result) -> None:

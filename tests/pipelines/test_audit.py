@@ -81,9 +81,9 @@ def test_cli_audit_model_reports_per_benchmark_and_per_item(tmp_path):
     summary = json.loads((tmp_path / "audit.json").read_text())
     assert summary["kind"] == "audit" and [m["items"] for m in summary["memorization"]] == [3]
     assert summary["links"] == {"per-item scores": "audit-items.json"} and "contamination" not in summary
-    # `assay audit`: the same probes plus the catalog's records against the benchmark, as one
+    # --dataset: the same probes plus the catalog's records against the benchmark, as one
     # Prefect flow and one report (the catalog has no records here: no findings, still a section).
-    both = run("audit", "--benchmark", "arith-eval", "--max-items", "2", "--k", "2", "--max-tokens", "16",
+    both = run("audit-model", "--dataset", "--benchmark", "arith-eval", "--max-items", "2", "--k", "2", "--max-tokens", "16",
                "--report", str(tmp_path / "both"))
     assert both.returncode == 0, both.stderr
     assert "decontaminate" in both.stdout and "memorization audit" in both.stdout
