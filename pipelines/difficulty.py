@@ -134,12 +134,25 @@ class DifficultyResult:
     skipped: dict[str, int] = field(default_factory=dict)  # reason -> prompts the engine could not take
 
 
+FINGERPRINT_WINDOW = 1 << 20  # bytes read at each of four places in a weight file
+
+
 def model_fingerprint(path: Path) -> str:
-    """A short id of a checkpoint's content: its config plus the names and sizes of its weight
-    files (hashing multi-GB weights on every run would cost more than the sampling)."""
+    """A short id of a checkpoint's content: its config, and each weight file's name, size and
+    four 1 MiB windows spread over it (its header, and tensors from start to end).
+
+    Training moves nearly every weight, so two checkpoints of one run differ in every window
+    and get different ids; hashing whole multi-GB files on every run would cost more than the
+    sampling. The id keys stored difficulty: the same weights reuse their counts.
+    """
     digest = hashlib.sha256((path / "config.json").read_bytes())
     for weights in sorted(path.glob("*.safetensors")):
-        digest.update(f"{weights.name}:{weights.stat().st_size}".encode())
+        size = weights.stat().st_size
+        digest.update(f"{weights.name}:{size}".encode())
+        with weights.open("rb") as f:
+            for offset in (min(size * i // 3, max(size - FINGERPRINT_WINDOW, 0)) for i in range(4)):
+                f.seek(offset)
+                digest.update(f.read(FINGERPRINT_WINDOW))
     return digest.hexdigest()[:12]
 
 

@@ -147,9 +147,8 @@ def _sha(blob: Any) -> str:
 
 
 def weights_stamp(path: Path) -> list[Any]:
-    """The checkpoint folder and each file's size and modification time: a checkpoint written
-    again, or another one of the same shape, gets another stamp (model_fingerprint alone
-    cannot tell them apart), without hashing gigabytes of weights."""
+    """The checkpoint folder, its fingerprint, and each file's size and modification time: a
+    checkpoint written again gets another stamp, without hashing gigabytes of weights."""
     return [str(path.absolute()), model_fingerprint(path),
             [[f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in sorted(path.iterdir()) if f.is_file()]]
 

@@ -137,3 +137,23 @@ def test_cli_difficulty_writes_a_report(tmp_path):
     assert len(lines) == 12 and {"pass_at", "posterior_mean", "interval90", "learnability"} <= set(lines[0])
     bad = run("difficulty", "--k", "0")
     assert bad.returncode == 2 and "--k must be a positive" in bad.stderr
+
+
+def test_model_fingerprint_follows_the_weights_not_the_folder(tmp_path):
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from assay.trainers.engines import resolve_model
+
+    copy = shutil.copytree(resolve_model("toy"), tmp_path / "copy")
+    assert difficulty.model_fingerprint(copy) == difficulty.model_fingerprint(resolve_model("toy"))
+    # A checkpoint of the same shape with one layer's weights moved, as a training step moves
+    # them: same file names and sizes, another id (its stored difficulty is not the toy's).
+    weights = load_file(copy / "model.safetensors")
+    name = "model.layers.3.mlp.down_proj.weight"
+    weights[name] = weights[name] + 1e-3 * torch.randn_like(weights[name])
+    save_file(weights, copy / "model.safetensors", metadata={"format": "pt"})
+    assert (copy / "model.safetensors").stat().st_size == (resolve_model("toy") / "model.safetensors").stat().st_size
+    assert difficulty.model_fingerprint(copy) != difficulty.model_fingerprint(resolve_model("toy"))
