@@ -13,8 +13,8 @@ batch size and KV cache:
   left padding, prompts in corpus order, in batches of the same size.
 
 It prints generated tokens per second for each and their ratio, then the toy's accuracy
-per step count from the assay side (last \\boxed{} integer equal to the gold; the real
-verifiers live in assay.verifiers).
+per step count from the assay side, sampled and greedy (last \\boxed{} integer equal to the
+gold; the real verifiers live in assay.verifiers).
 """
 
 from __future__ import annotations
@@ -97,13 +97,18 @@ def main() -> None:
     print(f"baseline HF generate, batched {theirs:8,d} tokens in {theirs_s:6.1f} s = {theirs / theirs_s:8,.0f} tokens/s")
     print(f"ratio assay / baseline: {(ours / ours_s) / (theirs / theirs_s):.2f}x")
 
+    # Greedy next to sampled: the gap is what sampling noise costs, the part of the toy's errors
+    # a policy gradient on verifier rewards can remove quickest (see assay.trainers.toy).
+    greedy = engine.generate(prompts, 1, SamplingConfig(temperature=0.0, max_tokens=224, seed=0))
     right: dict[int, list[bool]] = defaultdict(list)
-    for p, samples in zip(problems, results):
+    right_greedy: dict[int, list[bool]] = defaultdict(list)
+    for p, samples, best in zip(problems, results, greedy):
         right[p.steps] += [boxed_int(c.text) == int(p.answer) for c in samples]
-    print("toy accuracy by steps (temperature 1.0):")
+        right_greedy[p.steps].append(boxed_int(best[0].text) == int(p.answer))
+    print("toy accuracy by steps: temperature 1.0 | greedy")
     for steps in sorted(right):
-        r = right[steps]
-        print(f"  {steps} steps: {sum(r) / len(r):5.1%}  ({sum(r)}/{len(r)})")
+        r, g = right[steps], right_greedy[steps]
+        print(f"  {steps} steps: {sum(r) / len(r):5.1%}  ({sum(r)}/{len(r)})  |  {sum(g) / len(g):5.1%}  ({sum(g)}/{len(g)})")
 
 
 if __name__ == "__main__":

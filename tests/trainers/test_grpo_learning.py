@@ -1,13 +1,12 @@
 """GRPO learns on the built-in corpus with the toy policy, and the random-reward control does not.
 
 The prompts are the built-in corpus's additions and subtractions of up to three operations
-(`generate_arithmetic(4000, 0)`, what `assay ingest builtin:arithmetic --count 4000` holds),
-the slice where the toy's failures at temperature 1 are sampling slips its greedy answer does
-not make (greedy 0.81 / 0.59 / 0.32 against 0.68 / 0.40 / 0.18 sampled, for 1 / 2 / 3
-operations): GRPO can sharpen that. Multiplications the toy gets wrong greedily too; no few
-minutes of RL teach it those. Each prompt is drawn about once, so what rises on the held-out
-set is skill, not memorized answers (with 100 prompts revisited every few steps, training
-accuracy rose from 0.67 to 0.8 while held-out accuracy fell).
+(`generate_arithmetic(4000, 0)`, what `assay ingest builtin:arithmetic --count 4000` holds):
+short completions, so a run takes a minute or two on one core, and working the toy mostly gets
+right, so most of its errors there are slipped final answers (assay.trainers.toy: a quarter of
+the solutions of its last training steps end in one). A slip is the same flaw on every
+problem, so removing it shows on problems never trained on. Each prompt is drawn about once:
+what rises on the held-out set is not memorized answers.
 
 The held-out set is the built-in evaluation set's problems of the same kind (another seed,
 no prompt shared), 150 prompts x 4 samples at temperature 1, one fixed sampling seed.
@@ -15,7 +14,6 @@ no prompt shared), 150 prompts x 4 samples at temperature 1, one fixed sampling 
 
 from __future__ import annotations
 
-import pytest
 import torch
 
 from assay.curricula.arithmetic import generate_arithmetic
@@ -38,9 +36,8 @@ def learning_run(reward: str, seed: int = 0, steps: int = 20) -> tuple[float, fl
                 if p.prompt not in seen][:150]
     sampler = OnlineSampler([SamplerItem(p.uid) for p in corpus],
                             SamplerConfig(strategy="uniform", allocation="equal", prompts_per_batch=16, rollouts_per_batch=128, seed=seed))
-    # lr: the toy's landscape is sharp (along the gradient held-out accuracy peaks at a step of
-    # ~0.02 in L2 over its 1.06M weights); Adam moves every weight by about lr per step, so
-    # 3e-5 is about that step, and 1e-4 already lowers held-out accuracy.
+    # lr 3e-5: at 1e-4 held-out accuracy falls (the toy's landscape is sharp; along one batch's
+    # gradient it peaks after a step of about 0.02 in L2 over its 1.06M weights).
     config = GRPOConfig(steps=steps, lr=3e-5, updates_per_batch=2, max_tokens=64, eval_every=0, eval_k=4, seed=seed,
                         reward=reward, verifier_workers=1)
     result = train("toy", corpus, sampler, TransformersEngine("toy", device="cpu"), config, held_out)
@@ -54,16 +51,13 @@ NOISE = 0.02
 
 def test_random_rewards_do_not_raise_held_out_accuracy():
     # The spurious-reward control (Shao et al. 2025) on a clean corpus: fair coins instead of
-    # the verifier. Measured: 10 steps 0.443 -> 0.442; 20 steps, seeds 0 and 1: -0.027 and -0.012.
-    before, after = learning_run("random", steps=10)
+    # the verifier. Measured: 0.380 -> 0.335 (at steps 5, 10, 15: 0.377, 0.353, 0.320).
+    before, after = learning_run("random")
     assert after - before <= NOISE
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the toy does not learn this fast: 20 steps at lr 3e-5 gave +0.007 and +0.000 (seeds 0, 1); "
-    "40 steps +0.025; larger lr lowers held-out accuracy (see the lead's report)",
-)
 def test_grpo_raises_held_out_accuracy():
-    before, after = learning_run("verifier", steps=20)
+    # Measured: 0.380 -> 0.483 (at steps 5, 10, 15: 0.432, 0.450, 0.467). Before the toy's
+    # slipped-answer training steps, the same run gained +0.007 (and +0.025 in 40 steps).
+    before, after = learning_run("verifier")
     assert after - before >= 2 * NOISE

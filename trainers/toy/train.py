@@ -4,9 +4,13 @@
 
 writes a complete Hugging Face checkpoint folder (config.json, model.safetensors,
 generation_config.json, tokenizer.json, tokenizer_config.json with the chat template) that any
-rollout engine loads like any other local model. The checkpoint shipped in
-assay/trainers/toy/checkpoint/ was made by exactly this command with the defaults below; on the
-same torch version and thread count a rerun gives the same weights.
+rollout engine loads like any other local model. On the same torch version and thread count a
+rerun gives the same weights. The checkpoint shipped in assay/trainers/toy/checkpoint/ is made
+in two runs (about 20 and 4 minutes on one CPU core):
+
+    python -m assay.trainers.toy.train --out base
+    python -m assay.trainers.toy.train --init base --answer-noise 0.25 --steps 300 --lr 5e-4 \\
+        --warmup 20 --weight-decay 0 --data-seed 2 --train-problems 40000 --eval-every 0 --out toy
 
 What it learns: supervised next-token prediction on the built-in arithmetic corpus
 (assay.curricula.arithmetic, default ArithmeticSpec), prompt ``Compute <expr>.`` and response
@@ -14,7 +18,10 @@ the generator's worked solution, e.g. ``61-62*(97-5)=61-62*92=... \\boxed{-5579}
 covers the response and the end-of-sequence token only. The training budget is deliberately
 small: the toy is meant to be good at one-step problems and to fail more often the more
 reductions a problem needs, so that difficulty estimates over the built-in corpus spread
-from 0 to 1.
+from 0 to 1. The second run continues on fresh problems a quarter of whose solutions end in a
+slipped answer (`slip`), as scraped solutions carry transcription errors: the toy then slips
+when sampled, and GRPO has a flaw it can measurably remove in minutes on a CPU (the first
+run's model alone gains no more than noise in that time: tests/trainers/test_grpo_learning.py).
 
 Format: the toy has a real chat template (so the engines' chat path is exercised by every
 test), and training renders prompts through that same template:
@@ -80,6 +87,9 @@ class Args:
     threads: int = 1
     bf16: bool = True  # bfloat16 autocast for the forward pass (weights and optimizer stay fp32)
     eval_every: int = 400  # greedy accuracy per step count on held-out problems (0: never)
+    # Share of training solutions whose boxed answer has one digit changed (see `slip`).
+    answer_noise: float = 0.0
+    init: str = ""  # a checkpoint folder to continue training from ("": a freshly initialized model)
 
 
 def build_tokenizer() -> PreTrainedTokenizerFast:
@@ -116,16 +126,37 @@ def build_model(args: Args, tokenizer: PreTrainedTokenizerFast) -> LlamaForCausa
     return LlamaForCausalLM(config)
 
 
+def slip(solution: str, answer: str, rng: random.Random) -> str:
+    """The solution with one digit of its boxed answer changed: a transcription slip.
+
+    >>> slip("4*2=8 \\\\boxed{8}", "8", random.Random(0))
+    '4*2=8 \\\\boxed{6}'
+    """
+    digits = [i for i, c in enumerate(answer) if c.isdigit()]
+    i = rng.choice(digits)
+    wrong = answer[:i] + rng.choice([d for d in "0123456789" if d != answer[i]]) + answer[i + 1 :]
+    return solution.removesuffix(f"\\boxed{{{answer}}}") + f"\\boxed{{{wrong}}}"
+
+
 def encode_examples(args: Args, tokenizer: PreTrainedTokenizerFast) -> list[tuple[list[int], int]]:
-    """(token ids, prompt length) per training problem; the loss starts after the prompt."""
+    """(token ids, prompt length) per training problem; the loss starts after the prompt.
+
+    `answer_noise` of the solutions end in a slipped answer (`slip`): worked steps right, the
+    boxed answer one digit off, as scraped solutions carry transcription errors. The toy learns
+    that rate, so at temperature 1 it writes a wrong final answer about that often after right
+    working, while its greedy answer is the right one: sampling noise a verifier-rewarded
+    policy gradient can remove, the first thing RLVR fixes in real models too.
+    """
     held_out = {p.prompt for p in generate_arithmetic(HELD_OUT_COUNT, HELD_OUT_SEED)}
     problems = [p for p in generate_arithmetic(args.train_problems, args.data_seed) if p.prompt not in held_out]
+    rng = random.Random(args.seed)
+    solutions = [slip(p.solution, p.answer, rng) if rng.random() < args.answer_noise else p.solution for p in problems]
     prompts = [
         tokenizer.apply_chat_template([{"role": "user", "content": p.prompt}], add_generation_prompt=True, tokenize=False)
         for p in problems
     ]
     prompt_ids = tokenizer(prompts, add_special_tokens=False)["input_ids"]
-    response_ids = tokenizer([p.solution for p in problems], add_special_tokens=False)["input_ids"]
+    response_ids = tokenizer(solutions, add_special_tokens=False)["input_ids"]
     eos = tokenizer.eos_token_id
     return [(p + r + [eos], len(p)) for p, r in zip(prompt_ids, response_ids)]
 
@@ -192,7 +223,10 @@ def train(args: Args) -> Path:
     torch.manual_seed(args.seed)
     out = Path(args.out)
     tokenizer = build_tokenizer()
-    model = build_model(args, tokenizer)
+    if args.init:
+        model = LlamaForCausalLM.from_pretrained(args.init, local_files_only=True, use_safetensors=True, dtype=torch.float32)
+    else:
+        model = build_model(args, tokenizer)
     examples = encode_examples(args, tokenizer)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"toy: {n_params:,} parameters, {len(examples):,} training problems", flush=True)
