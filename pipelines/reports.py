@@ -5,17 +5,19 @@ are required; every other key is a section, rendered when present, in this order
 
     lines          [str]                       the short text summary at the top
     links          {label: relative path}      e.g. the decontamination report, the shards manifest
-    settings       {name: str | number | bool | None}   what the run was asked to do
     funnel         [{"step", "rows_in", "rows_out", "dropped": {reason: rows}}]
                    the dropped rows of a step must add up to rows_in - rows_out
     difficulty     {"bins": [edges], "before": {source: [count per bin]}, "after": {...}}
                    (see `difficulty_histogram`; either of before/after may be absent)
     contamination  [{"benchmark", "layer", "findings", "rows"}]  one entry per benchmark x layer
+    memorization   [{"benchmark", "items", "items_above_control", and each score S of
+                     MEMORIZATION_SCORES with its controls' "control_" + S}]  one entry per benchmark
     curriculum     {"stage_rows": {stage: rows}, "stage_weight": {stage: weight},
                     "source_weight": {source: weight}, "replay_weight": weight}
     training       {"step": [int], "reward": [x], "heldout_accuracy": [x | None],
                     "heldout_pass_at_k": [x | None], "zero_variance_fraction": [x]}
                    every series as long as `step`; None: no value at that step (no eval ran)
+    settings       {name: str | number | bool | None}   what the run was asked to do
 
 An unknown key, a wrong type or numbers that do not add up raise AssayError naming the key,
 the entry and the value, before any file is written. PREFIX.json is the summary as given
@@ -632,13 +634,13 @@ def section_memorization(value: Any) -> str:
 
 SECTIONS: dict[str, Callable[[Any], str]] = {  # rendered in this order, after the header and its lines
     "links": section_links,
-    "settings": section_settings,
     "funnel": section_funnel,
     "difficulty": section_difficulty,
     "contamination": section_contamination,
     "memorization": section_memorization,
     "curriculum": section_curriculum,
     "training": section_training,
+    "settings": section_settings,  # last: reference, often long
 }
 
 
