@@ -298,7 +298,6 @@ def quickstart_cmd(
 def _print_quickstart(curated, trained) -> None:
     steps = {s.step: s for s in curated.steps}
     first, last = trained.evals[0], trained.evals[-1]
-    zero = [m["zero_variance_groups"] for m in trained.history]
     learn = steps[curated.learnability_step]
     console.rule("summary")
     for line in (
@@ -311,7 +310,7 @@ def _print_quickstart(curated, trained) -> None:
         f"GRPO: {len(trained.history)} steps; held-out pass@1 {first.pass_at_1:.3f} at step {first.step} "
         f"-> {last.pass_at_1:.3f} at step {last.step}",
         f"held-out pass@{last.k}: {first.pass_at_k:.3f} -> {last.pass_at_k:.3f}; zero-variance groups "
-        f"{sum(zero) / max(len(zero), 1):.0%} per step",
+        f"{trained.zero_variance:.0%} per step",
         f"online difficulty: {trained.observations:,} observations written back to the catalog",
         f"curate report: {curated.report}",
         f"train report: {trained.report}",
@@ -752,11 +751,9 @@ def _print_train(result) -> None:
     console.print(table)
     if result.eval_overlap_removed:
         console.print(f"  {result.eval_overlap_removed} held-out prompts left out: they are also training prompts")
-    errors = sum(m.get("verifier_errors", 0) for m in result.history)
-    zero = [m["zero_variance_groups"] for m in result.history if "zero_variance_groups" in m]
     console.print(
         f"[bold]{result.model_id}[/]: {len(result.history)} steps on {result.prompts:,} prompts; "
-        f"zero-variance groups {sum(zero) / max(len(zero), 1):.0%} per step on average; verifier errors {errors:,} (scored 0)"
+        f"zero-variance groups {result.zero_variance:.0%} per step on average; verifier errors {result.verifier_errors:,} (scored 0)"
     )
     console.print(f"online difficulty: {result.observations:,} observations appended to the catalog (run {result.run_id})")
     console.print(f"metrics -> {result.log}" + (f"; tensorboard -> {result.tensorboard}" if result.tensorboard else " (tensorboard not installed)"))

@@ -77,7 +77,6 @@ from assay.pipelines.difficulty import (
     DifficultyResult,
     EngineSpec,
     estimate_difficulty,
-    model_fingerprint,
     sample_chunk,
 )
 from assay.pipelines.errors import AssayError
@@ -147,10 +146,10 @@ def _sha(blob: Any) -> str:
 
 
 def weights_stamp(path: Path) -> list[Any]:
-    """The checkpoint folder, its fingerprint, and each file's size and modification time: a
-    checkpoint written again gets another stamp, without hashing gigabytes of weights."""
-    return [str(path.absolute()), model_fingerprint(path),
-            [[f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in sorted(path.iterdir()) if f.is_file()]]
+    """The checkpoint folder and each file's size and modification time: another checkpoint, or
+    one written again, gets another stamp. Called for every chunk, so it reads no file contents
+    (model_fingerprint reads megabytes of each weight file)."""
+    return [str(path.absolute()), [[f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in sorted(path.iterdir()) if f.is_file()]]
 
 
 def chunk_key(spec: EngineSpec, chunk: Chunk) -> str:

@@ -92,6 +92,16 @@ class TrainRunResult:
     checkpoint: Path | None
     report: Path | None = None  # the run's HTML report (reports/RUN_ID.html beside the catalog); rank 0 only
 
+    @property
+    def zero_variance(self) -> float:
+        """Share of each step's groups with no reward variance (no signal), averaged over steps."""
+        return sum(m["zero_variance_groups"] for m in self.history) / max(len(self.history), 1)
+
+    @property
+    def verifier_errors(self) -> int:
+        """Verdicts with status error or timeout over the whole run (each scored 0)."""
+        return sum(int(m["verifier_errors"]) for m in self.history)
+
 
 # -- 1. shards ---------------------------------------------------------------------------------
 
@@ -367,15 +377,13 @@ def train_summary(run: TrainRunResult, config: TrainRunConfig, report_dir: Path)
     logged = {int(m["step"]): m for m in run.history}
     evals = {e.step: e for e in run.evals}
     steps = sorted(set(logged) | set(evals))
-    zero = [m["zero_variance_groups"] for m in run.history]
-    errors = sum(int(m["verifier_errors"]) for m in run.history)
     lines = [f"{run.model_id}: {len(run.history)} GRPO steps on {run.prompts:,} prompts of {config.shards}, "
              f"sampler {config.sampler} ({config.allocation}), advantage {config.grpo.advantage}"]
     if run.evals:
         first, last = run.evals[0], run.evals[-1]
         lines.append(f"held-out pass@1 {first.pass_at_1:.3f} at step {first.step} -> {last.pass_at_1:.3f} at step {last.step}; "
                      f"pass@{last.k} {first.pass_at_k:.3f} -> {last.pass_at_k:.3f} ({last.prompts} prompts x {last.k} samples)")
-    lines += [f"zero-variance groups {sum(zero) / max(len(zero), 1):.0%} per step on average; verifier errors {errors:,} (scored 0)",
+    lines += [f"zero-variance groups {run.zero_variance:.0%} per step on average; verifier errors {run.verifier_errors:,} (scored 0)",
               f"online difficulty: {run.observations:,} observations appended to the catalog's difficulty table",
               f"prompt format: {run.prompt_format}"]
     links = {"metrics (JSON lines)": os.path.relpath(run.log.resolve(), report_dir.resolve())}
