@@ -40,6 +40,7 @@ from typing import Any, Callable, Iterable, Sequence
 from assay.filters.decontam import BenchmarkProblem
 from assay.pipelines.catalog import Catalog, utc_now
 from assay.pipelines.errors import AssayError
+from assay.pipelines.ingest import BUILTIN_PREFIX
 from assay.pipelines.presets import _number_text, gsm8k_gold
 from assay.pipelines.readers import Source
 from assay.pipelines.schema import MAX_FIELD_CHARS
@@ -73,17 +74,22 @@ BENCH_PRESETS: dict[str, BenchPreset] = {
         "livecodebench/code_generation_lite", ("question_id",), ("question_content",), ("public_test_cases",),
         date_col="contest_date", hub_split="test",
     ),
+    # assay's built-in evaluation set (builtin:arithmetic-eval): implied by that source.
+    "arithmetic-eval": BenchPreset("builtin:arithmetic-eval", ("id",), ("problem",), ("answer",)),
 }
 
 
 def resolve_bench_preset(
-    name: str, preset: str | None, prompt_col: str | None, answer_col: str | None, id_col: str | None, date_col: str | None
+    name: str, preset: str | None, prompt_col: str | None, answer_col: str | None, id_col: str | None, date_col: str | None,
+    source: str = "",
 ) -> tuple[str, BenchPreset]:
-    """(preset label, preset): --preset, else column flags, else the preset named like the benchmark."""
+    """(preset label, preset): --preset, else column flags, else the preset named like the
+    benchmark, else the one named by a `builtin:NAME` source."""
     flags = {"--prompt-col": prompt_col, "--answer-col": answer_col, "--id-col": id_col, "--date-col": date_col}
     given = [flag for flag, value in flags.items() if value]
-    if preset is None and not given and name in BENCH_PRESETS:
-        preset = name
+    builtin = source.removeprefix(BUILTIN_PREFIX) if source.startswith(BUILTIN_PREFIX) else None
+    if preset is None and not given:
+        preset = name if name in BENCH_PRESETS else builtin if builtin in BENCH_PRESETS else None
     if preset:
         if preset not in BENCH_PRESETS:
             raise AssayError(f"--preset {preset!r} is unknown; valid: {', '.join(BENCH_PRESETS)}")

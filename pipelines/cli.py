@@ -158,7 +158,7 @@ def bench_add_cmd(
 ) -> None:
     """Register (or update) an evaluation set; stored in the catalog with a content hash."""
     bench.check_name(name)
-    label, mapping = bench.resolve_bench_preset(name, preset, prompt_col, answer_col, id_col, date_col)
+    label, mapping = bench.resolve_bench_preset(name, preset, prompt_col, answer_col, id_col, date_col, source)
     resolved, _, _ = resolve_source(source, split or mapping.hub_split, subset)
     with Catalog.open(_catalog_path()) as cat:
         _bench_add(cat, name, source, resolved, label, mapping)

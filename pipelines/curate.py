@@ -43,7 +43,7 @@ from assay.pipelines.catalog import Catalog, utc_now
 from assay.pipelines.difficulty import ChunkMap, DifficultyConfig, EngineSpec, Prompt, estimate_difficulty
 from assay.pipelines.errors import AssayError
 from assay.pipelines.export import FORMATS, Manifest, export_plan
-from assay.pipelines.ingest import BUILTIN_PREFIX, IngestReport, ingest, resolve_source, verifier_options
+from assay.pipelines.ingest import IngestReport, ingest, resolve_source, verifier_options
 from assay.pipelines.presets import resolve_preset
 from assay.pipelines.reports import difficulty_histogram, write_report
 from assay.trainers.engines import EngineError, SamplingConfig
@@ -131,9 +131,6 @@ class CurateConfig:
     curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
     export: ExportSection = field(default_factory=ExportSection)
 
-
-# The columns of the built-in evaluation sets (builtin:arithmetic-eval): problem, answer, id.
-BUILTIN_BENCH_COLUMNS = ("problem", "answer", "id")
 
 # The row filters curate runs, in order, by their assay.filters.registry names.
 ROW_FILTERS = ("dedup", "quality", "gold")
@@ -353,10 +350,7 @@ def step_decontaminate(state: State, ctx: Context) -> StepResult:
     config = ctx.config
     for b in config.benchmarks:
         if b.spec is not None:
-            columns = (b.prompt_col, b.answer_col, b.id_col)
-            if b.spec.startswith(BUILTIN_PREFIX) and not (b.preset or any(columns)):
-                columns = BUILTIN_BENCH_COLUMNS
-            label, mapping = bench.resolve_bench_preset(b.name, b.preset, *columns, b.date_col)
+            label, mapping = bench.resolve_bench_preset(b.name, b.preset, b.prompt_col, b.answer_col, b.id_col, b.date_col, b.spec)
             resolved, _, _ = resolve_source(b.spec, b.split or mapping.hub_split, b.subset)
             bench.add_benchmark(ctx.cat, b.name, b.spec, resolved, label, mapping)
     names = [b.name for b in config.benchmarks]

@@ -59,6 +59,11 @@ def test_preset_resolution():
         resolve_bench_preset("mine", "nope", None, None, None, None)
     with pytest.raises(AssayError, match="--preset .* or --prompt-col and --answer-col"):
         resolve_bench_preset("mine", None, None, None, None, None)
+    # A built-in source names its own layout; columns given still win.
+    assert resolve_bench_preset("mine", None, None, None, None, None, "builtin:arithmetic-eval")[0] == "arithmetic-eval"
+    assert resolve_bench_preset("mine", None, "q", "a", None, None, "builtin:arithmetic-eval")[0].startswith("columns")
+    with pytest.raises(AssayError, match="--preset .* or --prompt-col and --answer-col"):
+        resolve_bench_preset("mine", None, None, None, None, None, "builtin:arithmetic")  # a corpus, not a benchmark layout
 
 
 def test_register_list_load_and_content_hash(catalog):
