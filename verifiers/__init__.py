@@ -12,8 +12,9 @@ A verifier is a top-level, picklable, signal-free function
 | code    | Python solution passes the tests in gold, in a sandbox        | time_limit_s, memory_mb       |
 
 `verify` runs one check in this process: no timeout (the code verifier's sandbox has its own).
-`verify_batch` runs many in a process pool where a timeout kills the work: use it for anything
-that came from a model. Inputs over MAX_INPUT_CHARS are not parsed (status error).
+`verify_batch` runs many in the process's worker pool, where an item that uses up its CPU
+budget is killed (verifiers/runner.py: verdicts never depend on machine load): use it for
+anything that came from a model. Inputs over MAX_INPUT_CHARS are not parsed (status error).
 VERIFIER_VERSION changes whenever a verdict can change; the difficulty table records it.
 
 Example:
@@ -26,12 +27,13 @@ Example:
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from typing import Any, Callable, Mapping, Sequence
 
 from assay.verifiers.code_verifier import STARTUP_GRACE_S, Limits, sandbox_layers, verify_code
 from assay.verifiers.math_verifier import verify_math
-from assay.verifiers.runner import Killed, RunStats, default_workers, run_isolated
+from assay.verifiers.runner import CEILING_FACTOR, Budget, Killed, RunStats, default_workers, run_isolated
 from assay.verifiers.simple import verify_exact, verify_mc, verify_numeric
 from assay.verifiers.verdict import STATUSES, Status, Verdict
 
@@ -62,7 +64,8 @@ VERIFIERS: dict[str, Callable[..., Verdict]] = {
 
 MAX_INPUT_CHARS = 50_000  # a response (and a non-code gold) longer than this is not parsed
 MAX_EXTRACTED_CHARS = 2000  # longer extracted answers are cut in the Verdict
-DEFAULT_TIMEOUT_S = 2.0  # per item, in verify_batch
+DEFAULT_TIMEOUT_S = 2.0  # CPU seconds per item, in verify_batch
+log = logging.getLogger(__name__)
 
 
 def get_verifier(name: str) -> Callable[..., Verdict]:
@@ -121,13 +124,14 @@ def _verify_call(response: str, gold: str, verifier: str, options: dict[str, Any
     return verify(response, gold, verifier, **options)
 
 
-def _item_timeout(verifier: str, options: Mapping[str, Any], timeout_s: float) -> float:
+def _budget(verifier: str, options: Mapping[str, Any], timeout_s: float) -> Budget:
     if verifier != "code":
-        return timeout_s
-    # The sandbox enforces the solution's own limit; the runner's kill is the backstop after it.
+        return Budget.cpu(timeout_s)
+    # The worker sleeps while the sandbox runs the solution under its own limits; the pool's
+    # limit on time off the CPU is only the backstop behind them.
     limit = options.get("time_limit_s", Limits.time_limit_s)
     limit = limit if isinstance(limit, (int, float)) else Limits.time_limit_s
-    return max(timeout_s, float(limit) + STARTUP_GRACE_S + 1.0)
+    return Budget(timeout_s, max(CEILING_FACTOR * timeout_s, CEILING_FACTOR * (float(limit) + STARTUP_GRACE_S)))
 
 
 def verify_batch(
@@ -136,18 +140,20 @@ def verify_batch(
     timeout_s: float = DEFAULT_TIMEOUT_S,
     stats: RunStats | None = None,
 ) -> list[Verdict]:
-    """Verify many items in a process pool; one Verdict per item, in input order.
+    """Verify many items in this process's worker pool; one Verdict per item, in input order.
 
     Each item is a mapping with "response", "gold", optional "verifier" (default "math") and
-    optional "options" (a dict of verifier options). An item still running after `timeout_s`
-    seconds has its worker killed and gets status timeout; a worker that dies gives its item
-    status error; either way the batch completes. Code items may run for their sandbox's own
-    `time_limit_s` (plus start-up) before the runner steps in. Pass a RunStats to receive
-    per-item timings. An unknown verifier name raises ValueError before anything runs.
+    optional "options" (a dict of verifier options). `timeout_s` is an item's budget in CPU
+    seconds of its worker, so a busy machine slows a batch down but does not change its
+    verdicts. An item that uses up its budget (or whose worker dies) is tried once more on
+    another worker, then gets status timeout (or error); either way the batch completes. Code
+    items run in their sandbox under its own limits. Pass a RunStats to receive counts per
+    status, retries, kills and per-item times; the same summary is logged. An unknown verifier
+    name raises ValueError before anything runs.
     """
     if timeout_s <= 0:
         raise ValueError(f"timeout_s must be positive, got {timeout_s}")
-    calls, timeouts = [], []
+    calls, budgets = [], []
     for index, item in enumerate(items):
         verifier = item.get("verifier") or "math"
         get_verifier(verifier)
@@ -155,11 +161,17 @@ def verify_batch(
         if not isinstance(options, Mapping):
             raise ValueError(f"item {index}: options must be a mapping, got {type(options).__name__}")
         calls.append((item.get("response"), item.get("gold"), verifier, dict(options)))
-        timeouts.append(_item_timeout(verifier, options, timeout_s))
-    results, run_stats = run_isolated(_verify_call, calls, workers or default_workers(), timeouts)
+        budgets.append(_budget(verifier, options, timeout_s))
+    results, run_stats = run_isolated(_verify_call, calls, workers or default_workers(), budgets)
+    verdicts = [_as_verdict(r) for r in results]
+    run_stats.counts.update(v.status for v in verdicts)
+    if run_stats.counts["timeout"] or run_stats.counts["error"] or run_stats.killed or run_stats.died:
+        log.warning("verify_batch of %d items: %s", len(verdicts), run_stats.summary())
+    else:
+        log.info("verify_batch of %d items: %s", len(verdicts), run_stats.summary())
     if stats is not None:
         stats.__dict__.update(run_stats.__dict__)
-    return [_as_verdict(r) for r in results]
+    return verdicts
 
 
 def _as_verdict(result: Any) -> Verdict:
