@@ -324,7 +324,7 @@ def verify_cmd(
     output_path: Optional[Path] = typer.Option(None, "--output", help="Where the same lines go, in order, with status and score added."),
     audit: Optional[Path] = typer.Option(None, "--audit", help="JSONL lines that also hold an 'expected' boolean: print agreement and a gold round trip."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Worker processes. Default: one per CPU."),
-    timeout: float = typer.Option(2.0, "--timeout", help="Seconds one item may hold a worker before it is killed (code items: their sandbox limit)."),
+    timeout: float = typer.Option(2.0, "--timeout", help="CPU seconds one item may use in its worker before it is killed and retried once (code items: their sandbox's own limits); a busy machine does not count against it."),
 ) -> None:
     """Verify responses against gold answers; exit 0 even when some are incorrect."""
     from assay.pipelines import verify_io
