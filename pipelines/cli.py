@@ -51,6 +51,9 @@ _state: dict[str, Optional[str]] = {"catalog": None}
 # --runner / --cluster of the flow-backed commands (difficulty, curate).
 RUNNER_HELP = ("Where the work runs: local (this process), dask (prefect-dask; a local cluster, or --cluster) "
                "or ray (prefect-ray; a local Ray, or --cluster). See assay.pipelines.runners.")
+VERIFIER_TIMEOUT_HELP = "Seconds one verification may take; one still running is a timeout: sampled again, never scored."
+MAX_FAILURES_HELP = ("Share of a {unit}'s verdicts that may be timeout or error; above it the run stops instead of "
+                     "recording (a loaded machine or a too short --verifier-timeout).")
 CLUSTER_HELP = ("Address of an existing Dask scheduler (tcp://HOST:8786) or Ray cluster (ray://HOST:10001); needs "
                 "PREFECT_API_URL and shared result storage. Default: start a cluster on this machine.")
 
@@ -368,6 +371,8 @@ def difficulty_cmd(
     max_tokens: int = typer.Option(1024, "--max-tokens", help="Most generated tokens per response."),
     seed: int = typer.Option(0, "--seed", help="Sampling seed; part of the config hash."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Verifier processes. Default: one per CPU."),
+    verifier_timeout: float = typer.Option(2.0, "--verifier-timeout", help=VERIFIER_TIMEOUT_HELP),
+    max_verifier_failures: float = typer.Option(0.05, "--max-verifier-failures", help=MAX_FAILURES_HELP.format(unit="chunk")),
     report: Optional[Path] = typer.Option(None, "--report", help="Write one JSON line of difficulty per prompt here."),
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Run the checkpoint's own Python code. Only for code you have read."),
     runner: str = typer.Option("local", "--runner", help=RUNNER_HELP),
@@ -383,7 +388,8 @@ def difficulty_cmd(
         raise AssayError(str(exc)) from None
     config = difficulty.DifficultyConfig(
         model=model, k=k, policy=policy, engine=engine, source=source, sampling=sampling,
-        workers=workers, trust_remote_code=trust_remote_code,
+        workers=workers, trust_remote_code=trust_remote_code, verifier_timeout_s=verifier_timeout,
+        max_verifier_failures=max_verifier_failures,
     )
     runner_config = _runner_config(runner, cluster)
     path = _catalog_path()
@@ -442,6 +448,12 @@ def _print_difficulty(result) -> None:
     )
     if result.skipped:
         console.print("  skipped by the engine: " + ", ".join(f"{r} {n:,}" for r, n in result.skipped.items()))
+    console.print(f"  verdicts of this run: {result.statuses.line()} (pass rates count correct, incorrect and no_answer only)")
+    if result.bad_gold:
+        console.print(f"  bad gold: {result.bad_gold:,} prompts left out (the verifier refused their reference answer)")
+    if result.unverified:
+        console.print(f"  unverified: {result.unverified:,} prompts left out of this run (none of a round's samples "
+                      "could be verified); a rerun samples them again")
     bins = [("0", lambda p: p == 0), ("(0, .25]", lambda p: 0 < p <= 0.25), ("(.25, .5]", lambda p: 0.25 < p <= 0.5),
             ("(.5, .75]", lambda p: 0.5 < p <= 0.75), ("(.75, 1)", lambda p: 0.75 < p < 1), ("1", lambda p: p == 1)]
     sources = sorted({p.source for p in result.prompts})

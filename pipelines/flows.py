@@ -11,8 +11,10 @@ verified (never a task per row). Their results are persisted (PREFECT_LOCAL_STOR
 under the catalog's data folder unless set) and cached on the task's source plus a content
 key of its inputs:
 - a chunk: the checkpoint's files (`weights_stamp`), the engine, the sampling config and
-  round seed, the verifier version and each prompt's uid, text, gold and verifier; nothing of
-  the catalog, so any run that needs the same samples reuses them;
+  round seed, the verifier version and timeout, and each prompt's uid, text, gold and
+  verifier; nothing of the catalog, so any run that needs the same samples reuses them. A
+  chunk with too many verifier failures raises (difficulty.VerifierFailures) and is not
+  cached: a rerun verifies it again;
 - a curate step: its run id (a step writes its decisions under it), its name and source, the
   uids in play, the records' fingerprint and the local sources' sizes and times. The
   difficulty step is no task itself: its chunks are. A curate run killed part-way is adopted
@@ -157,6 +159,7 @@ def chunk_key(spec: EngineSpec, chunk: Chunk) -> str:
     return _sha({
         "engine": spec.kind, "model": weights_stamp(Path(spec.path)), "trust_remote_code": spec.trust_remote_code,
         "m": chunk.m, "sampling": asdict(chunk.sampling), "verifier_version": VERIFIER_VERSION,
+        "verifier_timeout_s": chunk.verification.timeout_s,
         "prompts": [[p.uid, p.prompt, p.answer, p.verifier, p.options] for p in chunk.prompts],
     })
 
@@ -169,19 +172,19 @@ _ENGINES: dict[EngineSpec, RolloutEngine] = {}  # per process: a worker loads th
 
 
 @task(name="sample-chunk", cache_policy=TASK_SOURCE + CacheKeyFnPolicy(cache_key_fn=_chunk_cache_key), persist_result=True)
-def sample_chunk_task(spec: EngineSpec, chunk: Chunk, workers: int | None) -> ChunkResult:
+def sample_chunk_task(spec: EngineSpec, chunk: Chunk) -> ChunkResult:
     if spec not in _ENGINES:
         _ENGINES[spec] = spec.open()
-    return sample_chunk(_ENGINES[spec], chunk, workers)
+    return sample_chunk(_ENGINES[spec], chunk)
 
 
-def runner_chunks(runner: RunnerConfig, workers: int | None) -> Callable[[EngineSpec], ChunkMap]:
+def runner_chunks(runner: RunnerConfig) -> Callable[[EngineSpec], ChunkMap]:
     """A round's chunks as tasks on the flow's task runner, yielded as they finish."""
 
     def for_engine(spec: EngineSpec) -> ChunkMap:
         def run(chunks: list[Chunk]) -> Iterator[tuple[Chunk, ChunkResult]]:
             with gpu_per_task(runner):
-                futures = [sample_chunk_task.submit(spec, chunk, workers) for chunk in chunks]
+                futures = [sample_chunk_task.submit(spec, chunk) for chunk in chunks]
             owner = dict(zip(futures, chunks))
             for future in as_completed(futures):
                 yield owner[future], future.result()
@@ -198,7 +201,7 @@ LOCAL = ThreadPoolTaskRunner(max_workers=1)
 @flow(name="assay-difficulty", validate_parameters=False, task_runner=LOCAL)
 def difficulty_flow(catalog: str, config: DifficultyConfig, runner: RunnerConfig) -> DifficultyResult:
     with Catalog.open(catalog) as cat:
-        return estimate_difficulty(cat, config, progress=_advance, map_chunks=runner_chunks(runner, config.workers))
+        return estimate_difficulty(cat, config, progress=_advance, map_chunks=runner_chunks(runner))
 
 
 # -- contamination ---------------------------------------------------------------------------------
@@ -342,7 +345,7 @@ STEP_RUNNERS = [in_flow if step is step_difficulty else curate_step for step in 
 def curate_flow(catalog: str, config: CurateConfig, runner: RunnerConfig) -> CurateResult:
     """Every curate step in order, one task each (difficulty: a task per chunk)."""
     with Catalog.open(catalog) as cat:
-        ctx = begin_run(cat, config, _progress, runner_chunks(runner, config.difficulty.workers))
+        ctx = begin_run(cat, config, _progress, runner_chunks(runner))
         state, results = State(rows=pa.table({})), []
         try:
             for index in range(len(STEPS)):

@@ -40,24 +40,29 @@ def test_latest_checkpoint_is_the_newest_config(tmp_path):
     assert latest_checkpoint(tmp_path) == tmp_path / "nested" / "step-00050"
 
 
-def test_a_chunk_key_changes_with_the_checkpoint_files_and_the_prompts(tmp_path):
+def test_a_chunk_key_changes_with_the_checkpoint_files_the_prompts_and_the_verifier_timeout(tmp_path):
     import shutil
+    from dataclasses import replace
 
-    from assay.pipelines.difficulty import Chunk, EngineSpec, Prompt
+    from assay.pipelines.difficulty import Chunk, EngineSpec, Prompt, Verification
     from assay.pipelines.flows import chunk_key
     from assay.trainers.engines import SamplingConfig, resolve_model
 
     for name in ("step-1", "step-2"):  # two checkpoints of the same shape
         shutil.copytree(resolve_model("toy"), tmp_path / name)
-    chunk = Chunk((0,), (Prompt("u1", "s", "Compute 1+1.", "2", "math", {}),), 4, SamplingConfig(seed=7))
+    check = Verification(workers=1, timeout_s=2.0, max_failures=0.05)
+    chunk = Chunk((0,), (Prompt("u1", "s", "Compute 1+1.", "2", "math", {}),), 4, SamplingConfig(seed=7), check)
     one, two = EngineSpec("transformers", str(tmp_path / "step-1")), EngineSpec("transformers", str(tmp_path / "step-2"))
     assert chunk_key(one, chunk) == chunk_key(one, chunk) != chunk_key(two, chunk)
     before = chunk_key(one, chunk)
     weights = next((tmp_path / "step-1").glob("*.safetensors"))
     os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))  # written again
     assert chunk_key(one, chunk) != before
-    other = Chunk((0,), (Prompt("u1", "s", "Compute 1+1.", "3", "math", {}),), 4, SamplingConfig(seed=7))  # another gold
+    other = Chunk((0,), (Prompt("u1", "s", "Compute 1+1.", "3", "math", {}),), 4, SamplingConfig(seed=7), check)  # another gold
     assert chunk_key(one, other) != chunk_key(one, chunk)
+    # A longer timeout can decide what timed out: another key. Workers and the allowed share cannot.
+    assert chunk_key(one, replace(chunk, verification=replace(check, timeout_s=8.0))) != chunk_key(one, chunk)
+    assert chunk_key(one, replace(chunk, verification=Verification(4, 2.0, 0.5))) == chunk_key(one, chunk)
 
 
 def test_prefect_defaults_live_beside_the_catalog_and_yield_to_the_user(tmp_path, monkeypatch):

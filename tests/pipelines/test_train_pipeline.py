@@ -146,3 +146,46 @@ def test_assay_train_command_with_a_model_without_chat_template(tmp_path):
         cwd=tmp_path, capture_output=True, text=True, timeout=120,
     )
     assert bad.returncode == 2 and "unknown advantage 'ppo'; valid: grpo, dr_grpo, rloo, spo" in bad.stderr
+
+
+# The real CLI, SIGKILLed by itself when the final evaluation starts: after the last step's
+# observations are in the catalog, before the last checkpoint is written.
+KILLED_AT_FINAL_EVAL = (
+    "import os, signal, assay.trainers.grpo as g; real = g.evaluate; "
+    "g.evaluate = lambda e, p, c, step, w: os.kill(os.getpid(), signal.SIGKILL) if step == c.steps else real(e, p, c, step, w); "
+    "from assay.pipelines.cli import main; main()"
+)
+TRAIN_ARGS = ("train", "--shards", "shards", "--model", "toy", "--steps", "2", "--checkpoint-every", "1", "--prompts-per-step", "2",
+              "--rollouts-per-step", "8", "--eval-size", "2", "--eval-k", "2", "--eval-every", "0", "--max-tokens", "32",
+              "--sampler", "uniform", "--out", "run")
+
+
+def _assay(folder: Path, *args: str, program: tuple[str, ...] = ("-m", "assay.pipelines.cli")) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *program, "--catalog", "c.duckdb", *args], cwd=folder, capture_output=True, text=True,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600)
+
+
+def _history(folder: Path) -> dict:
+    from assay.pipelines.catalog import Catalog
+
+    with Catalog.open(folder / "c.duckdb", read_only=True) as cat:
+        return {
+            "online": sorted(cat.con.execute("SELECT uid, step, k, n_correct, mean_reward, mean_tokens FROM difficulty").fetchall()),
+            "runs": cat.con.execute("SELECT kind, status, args FROM runs").fetchall(),
+        }
+
+
+def test_a_train_run_killed_after_a_step_and_resumed_writes_its_history_once(tmp_path):
+    clean, killed = tmp_path / "clean", tmp_path / "killed"
+    for folder in (clean, killed):
+        write_shards(folder / "shards", [shard_rows(10)])
+    assert _assay(clean, *TRAIN_ARGS).returncode == 0
+    died = _assay(killed, *TRAIN_ARGS, program=("-c", KILLED_AT_FINAL_EVAL))
+    assert died.returncode == -9, died.stderr
+    assert (killed / "run" / "checkpoints" / "step-000001").is_dir() and not (killed / "run" / "checkpoints" / "step-000002").exists()
+    resumed = _assay(killed, *TRAIN_ARGS, "--resume", "run/checkpoints/step-000001")
+    assert resumed.returncode == 0, resumed.stderr
+    whole, again = _history(clean), _history(killed)
+    print("clean", len(whole["online"]), sum(r[2] for r in whole["online"]), "killed+resumed", len(again["online"]),
+          sum(r[2] for r in again["online"]), [r[:2] for r in again["runs"]])
+    assert again == whole
