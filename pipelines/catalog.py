@@ -253,10 +253,17 @@ class Catalog:
             "SELECT run_id, status FROM runs WHERE kind = ? AND args = ? ORDER BY started_at DESC LIMIT 1",
             [kind, json.dumps(args, sort_keys=True, default=str)],
         ).fetchone()
-        if row is None or row[1] == "ok":
+        if row is None or not self.continue_run(row[0], kind):
             return None
-        self.con.execute("UPDATE runs SET status = 'running', finished_at = NULL, summary = NULL WHERE run_id = ?", [row[0]])
         return row[0]
+
+    def continue_run(self, run_id: str, kind: str) -> bool:
+        """Mark run `run_id` of `kind` running again if it did not finish ok; False if there is
+        no such unfinished run (then the caller starts a new one)."""
+        return self.con.execute(
+            "UPDATE runs SET status = 'running', finished_at = NULL, summary = NULL WHERE run_id = ? AND kind = ? AND status <> 'ok'",
+            [run_id, kind],
+        ).fetchall()[0][0] == 1
 
     def finish_run(self, run_id: str, status: str, summary: dict[str, Any]) -> None:
         self.con.execute(

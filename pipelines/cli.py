@@ -711,6 +711,9 @@ def train_cmd(
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (metrics.jsonl, tensorboard/, checkpoints/). Default: runs/<run id> beside the catalog."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue from a checkpoint folder (…/checkpoints/step-NNNNNN)."),
     checkpoint_every: int = typer.Option(0, "--checkpoint-every", help="Steps between checkpoints (0: at the end only)."),
+    verifier_workers: Optional[int] = typer.Option(None, "--verifier-workers", help="Verifier processes. Default: one per CPU."),
+    verifier_timeout: float = typer.Option(2.0, "--verifier-timeout", help=VERIFIER_TIMEOUT_HELP),
+    max_verifier_failures: float = typer.Option(0.05, "--max-verifier-failures", help=MAX_FAILURES_HELP.format(unit="training step")),
     seed: int = typer.Option(0, "--seed", help="Seed of the sampler, rollouts and held-out split."),
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Run the checkpoint's own Python code. Only for code you have read."),
 ) -> None:
@@ -724,7 +727,8 @@ def train_cmd(
 
     try:
         grpo = GRPOConfig(steps=steps, advantage=advantage, reward=reward, lr=lr, updates_per_batch=updates_per_step, max_tokens=max_tokens, eval_every=eval_every,
-                          eval_k=eval_k, checkpoint_every=checkpoint_every, seed=seed)
+                          eval_k=eval_k, checkpoint_every=checkpoint_every, seed=seed, verifier_workers=verifier_workers,
+                          verifier_timeout_s=verifier_timeout, max_verifier_failures=max_verifier_failures)
     except TrainError as exc:
         raise AssayError(str(exc)) from None
     config = training.TrainRunConfig(
@@ -757,7 +761,7 @@ def _run_train(steps: int, run):
 def _print_train(result) -> None:
     if result.prompt_format == "plain":
         console.print("prompt format: plain text (the model's tokenizer has no chat template)")
-    table = Table("step", "pass@1", "pass@k", "prompts", "verifier errors", title="held-out evaluation", title_justify="left")
+    table = Table("step", "pass@1", "pass@k", "prompts", "timeout/error (not scored)", title="held-out evaluation", title_justify="left")
     for e in result.evals:
         table.add_row(str(e.step), f"{e.pass_at_1:.3f}", f"{e.pass_at_k:.3f} (k={e.k})", str(e.prompts), str(e.errors))
     console.print(table)
@@ -765,8 +769,9 @@ def _print_train(result) -> None:
         console.print(f"  {result.eval_overlap_removed} held-out prompts left out: they are also training prompts")
     console.print(
         f"[bold]{result.model_id}[/]: {len(result.history)} steps on {result.prompts:,} prompts; "
-        f"zero-variance groups {result.zero_variance:.0%} per step on average; verifier errors {result.verifier_errors:,} (scored 0)"
+        f"zero-variance groups {result.zero_variance:.0%} per step on average"
     )
+    console.print(f"verdicts: {result.statuses.line()} (timeout, error and bad_gold rollouts masked out, never scored)")
     console.print(f"online difficulty: {result.observations:,} observations appended to the catalog (run {result.run_id})")
     console.print(f"metrics -> {result.log}" + (f"; tensorboard -> {result.tensorboard}" if result.tensorboard else " (tensorboard not installed)"))
     if result.checkpoint:
