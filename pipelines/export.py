@@ -54,7 +54,7 @@ MANIFEST = "manifest.json"
 ROWS_PER_SHARD = 100_000  # one file per 100k rows: trainers stream files, and hashes stay cheap to re-check
 
 # The columns of assay's own formats, in order. n / n_correct: the difficulty observations
-# behind the plan (null when the plan carries none).
+# behind the plan, decided samples only (null when the plan carries none).
 SHARD_SCHEMA = pa.schema([
     ("uid", pa.string()), ("source", pa.string()), ("split", pa.string()), ("prompt", pa.string()),
     ("answer", pa.string()), ("verifier", pa.string()), ("domain", pa.string()), ("meta", pa.string()),
@@ -129,8 +129,8 @@ def _plan_counts(cat: Catalog, plan: Plan) -> pa.Table:
     counts = stored_counts(cat, difficulty["model_id"], difficulty["sampling_hash"],
                            difficulty["verifier_version"]) if difficulty.get("model_id") else {}
     return pa.table({"uid": pa.array(list(counts), pa.string()),
-                     "n": pa.array([n for n, _, _ in counts.values()], pa.int64()),
-                     "n_correct": pa.array([c for _, c, _ in counts.values()], pa.int64())})
+                     "n": pa.array([s.decided for s in counts.values()], pa.int64()),
+                     "n_correct": pa.array([s.correct for s in counts.values()], pa.int64())})
 
 
 def content_hash(table: pa.Table) -> str:

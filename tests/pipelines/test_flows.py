@@ -200,3 +200,29 @@ def _importable(module: str) -> bool:
     import importlib.util
 
     return importlib.util.find_spec(module) is not None
+
+
+def test_persisted_results_are_plain_json_and_round_trip():
+    import pyarrow as pa
+
+    from assay.curricula.difficulty import StatusCounts
+    from assay.curricula.plan import Plan
+    from assay.pipelines.curate import State, StepResult
+    from assay.pipelines.difficulty import ChunkResult, Observation
+    from assay.pipelines.flows import PLAIN, chunk_result_plain, plain_chunk_result, plain_step, step_plain
+
+    chunk = ChunkResult((Observation(3, StatusCounts(correct=2, timeout=1), 1.0, 12.5), Observation(5, StatusCounts(error=2), None, 9.0)),
+                        ((7, "prompt_too_long"),), 5, 60)
+    blob = PLAIN.dumps(chunk_result_plain(chunk))
+    assert not blob.startswith(b"\x80") and plain_chunk_result(PLAIN.loads(blob)) == chunk  # JSON, not a pickle
+    rows = pa.table({"uid": ["a", "b"], "n": pa.array([4, None], pa.int64())})
+    state = State(rows=rows, scored=rows, difficulty={"model_id": "toy@1"},
+                  plan=Plan(pa.table({"uid": ["a"], "stage": pa.array([0], pa.int32())}), {"config": {"stages": 1}}))
+    result, back = plain_step(PLAIN.loads(PLAIN.dumps(step_plain(StepResult("dedup", 3, 2, {"duplicate": 1}), state))))
+    assert result == StepResult("dedup", 3, 2, {"duplicate": 1}) and back.rows.equals(rows) and back.counts is None
+    assert back.plan.table.equals(state.plan.table) and back.plan.params == state.plan.params
+    assert back.difficulty == state.difficulty
+    # Anything but plain values fails to persist, instead of being pickled.
+    with pytest.raises(TypeError):
+        PLAIN.dumps(object())
+    assert PLAIN.loads(PLAIN.dumps(ValueError("too many"))) == {"exception": "ValueError", "message": "too many"}
