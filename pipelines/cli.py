@@ -28,6 +28,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from assay.curricula.difficulty import StatusCounts
 from assay.pipelines import benchmarks as bench
 from assay.pipelines import decontaminate as decon
 from assay.pipelines.catalog import Catalog, CatalogStats, resolve_catalog_path
@@ -343,8 +344,11 @@ def verify_cmd(
     with _progress("verify", lines, "rows") as progress:
         task = progress.task_ids[0]
         report = verify_io.verify_file(input_path, output_path, workers, timeout, lambda n: progress.advance(task, n))
-    counts = ", ".join(f"{status} {n:,}" for status, n in report.counts.most_common())
-    console.print(f"verified {report.rows:,} lines -> {output_path}: {counts}")
+    counts = StatusCounts.from_dict(report.counts)
+    console.print(f"verified {report.rows:,} lines -> {output_path}: {counts.line()}")
+    if counts.failed:
+        console.print(f"  {counts.failed:,} verdicts are timeout or error: the verifier did not judge those responses "
+                      "(not wrong answers); a loaded machine or a short --timeout causes them")
 
 
 def _print_audit(report) -> None:
