@@ -197,6 +197,18 @@ def test_cli_difficulty_writes_a_report(tmp_path):
     assert len(lines) == 12 and {"pass_at", "posterior_mean", "interval90", "learnability"} <= set(lines[0])
     bad = run("difficulty", "--k", "0")
     assert bad.returncode == 2 and "--k must be a positive" in bad.stderr
+    # Through the flow: a chunk with too many verifier errors stops the run in one line, recording nothing.
+    with Catalog.open(env_catalog) as cat:
+        _break_verifier(cat, [cat.con.execute("SELECT uid FROM records ORDER BY uid LIMIT 1").fetchone()[0]])
+        before = rows(cat)
+    stopped = run("difficulty", "--model", "toy", "--k", "2", "--policy", "fixed", "--max-tokens", "200", "--workers", "1",
+                  "--seed", "1", "--verifier-timeout", "3")
+    error = stopped.stderr.strip().splitlines()[-1]
+    assert stopped.returncode == 2 and error.startswith("assay: error: difficulty chunk of 12 prompts x 2 samples: "), stopped.stderr
+    assert "2 of 24 verdicts (8.3%) were timeout or error (error 2; verifier numeric 2)" in error
+    assert "the verifier timeout is 3 s per item (--verifier-timeout)" in error
+    with Catalog.open(env_catalog, read_only=True) as cat:
+        assert rows(cat) == before
 
 
 def test_model_fingerprint_follows_the_weights_not_the_folder(tmp_path):
