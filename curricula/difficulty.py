@@ -1,5 +1,9 @@
 """Difficulty statistics: how often the current policy solves a prompt, and how sure we are.
 
+- `StatusCounts`: what a batch of verdicts says, per status. Only decided samples (correct,
+  incorrect, no_answer: the verifier judged the model's answer) count toward a pass rate; a
+  timeout or error is the verifier failing and bad_gold is the reference failing, so neither
+  is evidence about the model. Every statistic below takes decided counts.
 - `pass_at_k(n, c, k)`: the unbiased estimator of Chen et al. (2021) from n samples, c correct.
 - `BetaPosterior`: the per-prompt posterior of the pass rate under a uniform Beta(1, 1) prior,
   with its mean, central interval and the probability of a band. It uses only that prompt's
@@ -15,6 +19,11 @@
 Example:
     >>> round(pass_at_k(16, 4, 1), 4), round(pass_at_k(16, 4, 8), 4)
     (0.25, 0.9615)
+    >>> counts = StatusCounts.of(["correct"] * 3 + ["incorrect"] * 2 + ["timeout"])
+    >>> counts.decided, counts.correct, counts.failed, round(counts.pass_rate, 4)
+    (5, 3, 1, 0.6)
+    >>> counts.line()
+    'correct 3, incorrect 2, timeout 1'
     >>> post = BetaPosterior.from_counts(16, 4)
     >>> round(post.mean, 4), [round(x, 3) for x in post.interval(0.9)]
     (0.2778, [0.124, 0.461])
@@ -23,9 +32,99 @@ Example:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, fields
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
+
+# The verifiers' statuses (assay.verifiers.STATUSES), split by what a sample of that status says
+# about the model. curricula imports nothing of ours, so the names are spelled out here; a test
+# checks that they are exactly the verifiers' statuses.
+DECIDED = ("correct", "incorrect", "no_answer")  # the verifier judged the model's answer
+VERIFIER_FAILURES = ("timeout", "error")  # the verifier did not judge it: checked again, never scored
+BAD_GOLD = "bad_gold"  # the reference is unusable: a property of the prompt, not of the model
+
+
+@dataclass(frozen=True)
+class StatusCounts:
+    """Samples per verdict status. `decided` is the denominator of every pass rate."""
+
+    correct: int = 0
+    incorrect: int = 0
+    no_answer: int = 0
+    bad_gold: int = 0
+    timeout: int = 0
+    error: int = 0
+
+    @classmethod
+    def of(cls, statuses: Iterable[str]) -> "StatusCounts":
+        """Count statuses; an unknown one raises ValueError naming the valid ones."""
+        seen = Counter(statuses)
+        unknown = sorted(set(seen) - set(STATUSES))
+        if unknown:
+            raise ValueError(f"unknown status {unknown[0]!r}; valid: {', '.join(STATUSES)}")
+        return cls(**seen)
+
+    @classmethod
+    def from_dict(cls, counts: Mapping[str, int]) -> "StatusCounts":
+        return cls(**{status: int(counts.get(status) or 0) for status in STATUSES})
+
+    def as_dict(self) -> dict[str, int]:
+        return {status: getattr(self, status) for status in STATUSES}
+
+    def __add__(self, other: "StatusCounts") -> "StatusCounts":
+        return StatusCounts(*(getattr(self, s) + getattr(other, s) for s in STATUSES))
+
+    def line(self) -> str:
+        """The non-zero counts in status order, for a printed summary: 'correct 3, timeout 1'."""
+        return ", ".join(f"{s} {n:,}" for s, n in self.as_dict().items() if n) or "no verdicts"
+
+    @property
+    def total(self) -> int:
+        return sum(self.as_dict().values())
+
+    @property
+    def decided(self) -> int:
+        return self.correct + self.incorrect + self.no_answer
+
+    @property
+    def failed(self) -> int:
+        """Verdicts the verifier could not give: timeout or error."""
+        return self.timeout + self.error
+
+    @property
+    def failed_share(self) -> float:
+        """failed / total; 0 for no verdicts."""
+        return self.failed / self.total if self.total else 0.0
+
+    @property
+    def pass_rate(self) -> float:
+        """correct / decided; nan when nothing was decided (no evidence, not a pass rate of 0)."""
+        return self.correct / self.decided if self.decided else math.nan
+
+
+STATUSES: tuple[str, ...] = tuple(f.name for f in fields(StatusCounts))
+
+
+def too_many_failures(statuses: Sequence[str], verifiers: Sequence[str], limit: float) -> str | None:
+    """None when at most `limit` (a share) of the verdicts are timeout or error; else what
+    happened, for the message that stops the run: the share, each status, each verifier.
+    `verifiers[i]` is the verifier that gave `statuses[i]`.
+
+    >>> too_many_failures(["correct"] * 18 + ["timeout", "error"], ["math"] * 19 + ["code"], 0.05)
+    '2 of 20 verdicts (10.0%) were timeout or error (timeout 1, error 1; verifier math 1, code 1), more than the 5% allowed'
+    >>> too_many_failures(["correct"] * 19 + ["timeout"], ["math"] * 20, 0.05) is None
+    True
+    """
+    counts = StatusCounts.of(statuses)
+    if counts.failed_share <= limit:
+        return None
+    by_status = ", ".join(f"{s} {getattr(counts, s)}" for s in VERIFIER_FAILURES if getattr(counts, s))
+    by_verifier = Counter(v for s, v in zip(statuses, verifiers) if s in VERIFIER_FAILURES)
+    named = ", ".join(f"{v} {n}" for v, n in by_verifier.most_common())
+    return (f"{counts.failed} of {counts.total} verdicts ({counts.failed_share:.1%}) were timeout or error "
+            f"({by_status}; verifier {named}), more than the {100 * limit:g}% allowed")
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:

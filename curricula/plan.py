@@ -240,7 +240,8 @@ class Plan:
 
 
 def build_plan(scored: pa.Table, config: CurriculumConfig, replay_pool: pa.Table | None = None) -> Plan:
-    """The plan for `scored` (columns uid, source, n, n_correct; one row per uid) under `config`.
+    """The plan for `scored` (columns uid, source, n, n_correct; one row per uid) under `config`;
+    n counts decided samples (correct, incorrect, no_answer), never timeouts or errors.
 
     `replay_pool` (same columns) holds the solved prompts the learnability filter dropped; it
     is needed when config.replay_share > 0 and must not share uids with `scored`. Replay takes

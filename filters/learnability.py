@@ -2,8 +2,10 @@
 
 GRPO learns nothing from a prompt the policy always or never solves (every sample gets the
 same reward, so every advantage is zero). Three ways to keep the prompts in between, each one
-function with its own config, all reading columns `n` (samples) and `n_correct`, which the
-pipeline joins from the difficulty history:
+function with its own config, all reading columns `n` (decided samples: correct, incorrect or
+no_answer) and `n_correct`, which the pipeline joins from the difficulty history. Samples whose
+verifier timed out or erred, or refused the gold, are in neither: they say nothing about the
+policy, so 3 correct, 2 incorrect and 1 timeout is n = 5, p_hat = 3/5:
 
 | filter         | keep when                                   | score columns                |
 |----------------|---------------------------------------------|------------------------------|

@@ -29,6 +29,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute  # noqa: F401  (pa.compute)
 
+from assay.curricula.difficulty import STATUSES, StatusCounts
 from assay.filters.decision import Decision
 from assay.pipelines.errors import AssayError
 from assay.pipelines.schema import QUARANTINE_SCHEMA, make_qid, raw_excerpt
@@ -92,10 +93,40 @@ _MIGRATIONS: dict[int, str] = {
         PRIMARY KEY (benchmark, benchmark_id)
     );
     """,
+    # v2 -> v3: a difficulty observation's samples per verdict status. `k` stays the samples
+    # drawn and `n_correct` the correct ones; a pass rate's denominator is the decided samples
+    # (correct + incorrect + no_answer), never the ones whose verifier timed out or erred, nor
+    # bad_gold ones (the reference failed, not the model). Rows written before v3 have NULL
+    # here: they recorded no statuses, and are read as k decided samples (DECIDED_SAMPLES).
+    2: """
+    ALTER TABLE difficulty ADD COLUMN n_incorrect INTEGER;
+    ALTER TABLE difficulty ADD COLUMN n_no_answer INTEGER;
+    ALTER TABLE difficulty ADD COLUMN n_bad_gold INTEGER;
+    ALTER TABLE difficulty ADD COLUMN n_timeout INTEGER;
+    ALTER TABLE difficulty ADD COLUMN n_error INTEGER;
+    """,
 }
 SCHEMA_VERSION = 1 + len(_MIGRATIONS)
 
+# SQL over a difficulty row: its decided samples, and its samples per status (a v2 row: all
+# k decided, with n_correct correct and the rest incorrect, as v2 scored them).
+DECIDED_SAMPLES = "coalesce(n_correct + n_incorrect + n_no_answer, k)"
+STATUS_SAMPLES = {
+    "correct": "n_correct", "incorrect": "coalesce(n_incorrect, k - n_correct)", "no_answer": "coalesce(n_no_answer, 0)",
+    "bad_gold": "coalesce(n_bad_gold, 0)", "timeout": "coalesce(n_timeout, 0)", "error": "coalesce(n_error, 0)",
+}
+
 TABLES = ("records", "quarantine", "difficulty", "contamination", "decisions", "runs", "benchmarks", "benchmark_problems")
+
+@dataclass(frozen=True)
+class DifficultyRow:
+    """One observation of the difficulty history: a prompt's samples of one round or step."""
+
+    uid: str
+    counts: StatusCounts  # samples drawn, per verdict status (k is their total)
+    mean_reward: float | None  # over the decided samples; None when none was decided
+    mean_tokens: float  # over every sample drawn: tokens are spent whatever the verdict
+
 
 @dataclass(frozen=True)
 class BatchResult:
@@ -222,10 +253,17 @@ class Catalog:
             "SELECT run_id, status FROM runs WHERE kind = ? AND args = ? ORDER BY started_at DESC LIMIT 1",
             [kind, json.dumps(args, sort_keys=True, default=str)],
         ).fetchone()
-        if row is None or row[1] == "ok":
+        if row is None or not self.continue_run(row[0], kind):
             return None
-        self.con.execute("UPDATE runs SET status = 'running', finished_at = NULL, summary = NULL WHERE run_id = ?", [row[0]])
         return row[0]
+
+    def continue_run(self, run_id: str, kind: str) -> bool:
+        """Mark run `run_id` of `kind` running again if it did not finish ok; False if there is
+        no such unfinished run (then the caller starts a new one)."""
+        return self.con.execute(
+            "UPDATE runs SET status = 'running', finished_at = NULL, summary = NULL WHERE run_id = ? AND kind = ? AND status <> 'ok'",
+            [run_id, kind],
+        ).fetchall()[0][0] == 1
 
     def finish_run(self, run_id: str, status: str, summary: dict[str, Any]) -> None:
         self.con.execute(
@@ -291,34 +329,41 @@ class Catalog:
 
     def add_difficulty(
         self,
-        rows: list[tuple[str, int, int, float, float]],
+        rows: list[DifficultyRow],
         model: str,
         sampling_hash: str,
         verifier_version: str,
         run_id: str,
         origin: str = "offline",
         step: int | None = None,
-    ) -> None:
-        """Append observations (uid, k, n_correct, mean_reward, mean_tokens) in one transaction.
+    ) -> int:
+        """Append observations in one transaction; returns the rows written.
 
         Never updates a row: difficulty is history. `origin` is "offline" (pass@k estimation)
-        or "online" (the trainer, with its policy `step`)."""
+        or "online" (the trainer, with its policy `step`). An online row is keyed by run, step
+        and uid: a resumed run that redoes a step writes nothing twice."""
         if not rows:
-            return
-        uid, k, n_correct, mean_reward, mean_tokens = (list(col) for col in zip(*rows))
-        self.con.register("_obs", pa.table({"uid": uid, "k": k, "n_correct": n_correct,
-                                            "mean_reward": mean_reward, "mean_tokens": mean_tokens}))
+            return 0
+        statuses = {f"n_{s}": [r.counts.as_dict()[s] for r in rows] for s in STATUSES}
+        self.con.register("_obs", pa.table({
+            "uid": [r.uid for r in rows], "k": [r.counts.total for r in rows], **statuses,
+            "mean_reward": pa.array([r.mean_reward for r in rows], pa.float64()),
+            "mean_tokens": pa.array([r.mean_tokens for r in rows], pa.float64()),
+        }))
         try:
-            self.con.execute(
+            return self.con.execute(
                 """
-                INSERT INTO difficulty
-                SELECT uid, $model, $hash, $version, k, n_correct, mean_reward, mean_tokens,
-                       $origin, $step, $run, $now
-                FROM _obs
+                INSERT INTO difficulty (uid, model, sampling_hash, verifier_version, k, n_correct, mean_reward, mean_tokens,
+                                        origin, step, run_id, observed_at, n_incorrect, n_no_answer, n_bad_gold, n_timeout, n_error)
+                SELECT uid, $model, $hash, $version, k, n_correct, mean_reward, mean_tokens, $origin, $step, $run, $now,
+                       n_incorrect, n_no_answer, n_bad_gold, n_timeout, n_error
+                FROM _obs o
+                WHERE $step IS NULL OR NOT EXISTS (
+                    SELECT 1 FROM difficulty x WHERE x.run_id = $run AND x.origin = $origin AND x.step = $step AND x.uid = o.uid)
                 """,
                 {"model": model, "hash": sampling_hash, "version": verifier_version, "origin": origin,
                  "step": step, "run": run_id, "now": utc_now()},
-            )
+            ).fetchall()[0][0]
         finally:
             self.con.unregister("_obs")
 

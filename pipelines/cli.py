@@ -28,6 +28,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from assay.curricula.difficulty import StatusCounts
 from assay.pipelines import benchmarks as bench
 from assay.pipelines import decontaminate as decon
 from assay.pipelines.catalog import Catalog, CatalogStats, resolve_catalog_path
@@ -51,6 +52,9 @@ _state: dict[str, Optional[str]] = {"catalog": None}
 # --runner / --cluster of the flow-backed commands (difficulty, curate).
 RUNNER_HELP = ("Where the work runs: local (this process), dask (prefect-dask; a local cluster, or --cluster) "
                "or ray (prefect-ray; a local Ray, or --cluster). See assay.pipelines.runners.")
+VERIFIER_TIMEOUT_HELP = "Seconds one verification may take; one still running is a timeout: sampled again, never scored."
+MAX_FAILURES_HELP = ("Share of a {unit}'s verdicts that may be timeout or error; above it the run stops instead of "
+                     "recording (a loaded machine or a too short --verifier-timeout).")
 CLUSTER_HELP = ("Address of an existing Dask scheduler (tcp://HOST:8786) or Ray cluster (ray://HOST:10001); needs "
                 "PREFECT_API_URL and shared result storage. Default: start a cluster on this machine.")
 
@@ -340,8 +344,11 @@ def verify_cmd(
     with _progress("verify", lines, "rows") as progress:
         task = progress.task_ids[0]
         report = verify_io.verify_file(input_path, output_path, workers, timeout, lambda n: progress.advance(task, n))
-    counts = ", ".join(f"{status} {n:,}" for status, n in report.counts.most_common())
-    console.print(f"verified {report.rows:,} lines -> {output_path}: {counts}")
+    counts = StatusCounts.from_dict(report.counts)
+    console.print(f"verified {report.rows:,} lines -> {output_path}: {counts.line()}")
+    if counts.failed:
+        console.print(f"  {counts.failed:,} verdicts are timeout or error: the verifier did not judge those responses "
+                      "(not wrong answers); a loaded machine or a short --timeout causes them")
 
 
 def _print_audit(report) -> None:
@@ -368,6 +375,8 @@ def difficulty_cmd(
     max_tokens: int = typer.Option(1024, "--max-tokens", help="Most generated tokens per response."),
     seed: int = typer.Option(0, "--seed", help="Sampling seed; part of the config hash."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Verifier processes. Default: one per CPU."),
+    verifier_timeout: float = typer.Option(2.0, "--verifier-timeout", help=VERIFIER_TIMEOUT_HELP),
+    max_verifier_failures: float = typer.Option(0.05, "--max-verifier-failures", help=MAX_FAILURES_HELP.format(unit="chunk")),
     report: Optional[Path] = typer.Option(None, "--report", help="Write one JSON line of difficulty per prompt here."),
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Run the checkpoint's own Python code. Only for code you have read."),
     runner: str = typer.Option("local", "--runner", help=RUNNER_HELP),
@@ -383,7 +392,8 @@ def difficulty_cmd(
         raise AssayError(str(exc)) from None
     config = difficulty.DifficultyConfig(
         model=model, k=k, policy=policy, engine=engine, source=source, sampling=sampling,
-        workers=workers, trust_remote_code=trust_remote_code,
+        workers=workers, trust_remote_code=trust_remote_code, verifier_timeout_s=verifier_timeout,
+        max_verifier_failures=max_verifier_failures,
     )
     runner_config = _runner_config(runner, cluster)
     path = _catalog_path()
@@ -442,6 +452,12 @@ def _print_difficulty(result) -> None:
     )
     if result.skipped:
         console.print("  skipped by the engine: " + ", ".join(f"{r} {n:,}" for r, n in result.skipped.items()))
+    console.print(f"  verdicts of this run: {result.statuses.line()} (pass rates count correct, incorrect and no_answer only)")
+    if result.bad_gold:
+        console.print(f"  bad gold: {result.bad_gold:,} prompts left out (the verifier refused their reference answer)")
+    if result.unverified:
+        console.print(f"  unverified: {result.unverified:,} prompts left out of this run (none of a round's samples "
+                      "could be verified); a rerun samples them again")
     bins = [("0", lambda p: p == 0), ("(0, .25]", lambda p: 0 < p <= 0.25), ("(.25, .5]", lambda p: 0.25 < p <= 0.5),
             ("(.5, .75]", lambda p: 0.5 < p <= 0.75), ("(.75, 1)", lambda p: 0.75 < p < 1), ("1", lambda p: p == 1)]
     sources = sorted({p.source for p in result.prompts})
@@ -699,6 +715,9 @@ def train_cmd(
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (metrics.jsonl, tensorboard/, checkpoints/). Default: runs/<run id> beside the catalog."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue from a checkpoint folder (…/checkpoints/step-NNNNNN)."),
     checkpoint_every: int = typer.Option(0, "--checkpoint-every", help="Steps between checkpoints (0: at the end only)."),
+    verifier_workers: Optional[int] = typer.Option(None, "--verifier-workers", help="Verifier processes. Default: one per CPU."),
+    verifier_timeout: float = typer.Option(2.0, "--verifier-timeout", help=VERIFIER_TIMEOUT_HELP),
+    max_verifier_failures: float = typer.Option(0.05, "--max-verifier-failures", help=MAX_FAILURES_HELP.format(unit="training step")),
     seed: int = typer.Option(0, "--seed", help="Seed of the sampler, rollouts and held-out split."),
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Run the checkpoint's own Python code. Only for code you have read."),
 ) -> None:
@@ -712,7 +731,8 @@ def train_cmd(
 
     try:
         grpo = GRPOConfig(steps=steps, advantage=advantage, reward=reward, lr=lr, updates_per_batch=updates_per_step, max_tokens=max_tokens, eval_every=eval_every,
-                          eval_k=eval_k, checkpoint_every=checkpoint_every, seed=seed)
+                          eval_k=eval_k, checkpoint_every=checkpoint_every, seed=seed, verifier_workers=verifier_workers,
+                          verifier_timeout_s=verifier_timeout, max_verifier_failures=max_verifier_failures)
     except TrainError as exc:
         raise AssayError(str(exc)) from None
     config = training.TrainRunConfig(
@@ -745,7 +765,7 @@ def _run_train(steps: int, run):
 def _print_train(result) -> None:
     if result.prompt_format == "plain":
         console.print("prompt format: plain text (the model's tokenizer has no chat template)")
-    table = Table("step", "pass@1", "pass@k", "prompts", "verifier errors", title="held-out evaluation", title_justify="left")
+    table = Table("step", "pass@1", "pass@k", "prompts", "timeout/error (not scored)", title="held-out evaluation", title_justify="left")
     for e in result.evals:
         table.add_row(str(e.step), f"{e.pass_at_1:.3f}", f"{e.pass_at_k:.3f} (k={e.k})", str(e.prompts), str(e.errors))
     console.print(table)
@@ -753,8 +773,9 @@ def _print_train(result) -> None:
         console.print(f"  {result.eval_overlap_removed} held-out prompts left out: they are also training prompts")
     console.print(
         f"[bold]{result.model_id}[/]: {len(result.history)} steps on {result.prompts:,} prompts; "
-        f"zero-variance groups {result.zero_variance:.0%} per step on average; verifier errors {result.verifier_errors:,} (scored 0)"
+        f"zero-variance groups {result.zero_variance:.0%} per step on average"
     )
+    console.print(f"verdicts: {result.statuses.line()} (timeout, error and bad_gold rollouts masked out, never scored)")
     console.print(f"online difficulty: {result.observations:,} observations appended to the catalog (run {result.run_id})")
     console.print(f"metrics -> {result.log}" + (f"; tensorboard -> {result.tensorboard}" if result.tensorboard else " (tensorboard not installed)"))
     if result.checkpoint:

@@ -34,20 +34,28 @@ from typing import Any, Callable
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from assay.curricula.difficulty import StatusCounts
 from assay.curricula.plan import CurriculumConfig, Plan, build_plan
 from assay.filters.registry import FILTERS, make_config
 from assay.filters.decision import Decision
 from assay.pipelines import benchmarks as bench
 from assay.pipelines import decontaminate as decon
 from assay.pipelines.catalog import Catalog, utc_now
-from assay.pipelines.difficulty import ChunkMap, DifficultyConfig, EngineSpec, Prompt, estimate_difficulty
+from assay.pipelines.difficulty import (
+    MAX_VERIFIER_FAILURES,
+    ChunkMap,
+    DifficultyConfig,
+    EngineSpec,
+    Prompt,
+    estimate_difficulty,
+)
 from assay.pipelines.errors import AssayError
 from assay.pipelines.export import FORMATS, Manifest, export_plan
 from assay.pipelines.ingest import IngestReport, ingest, resolve_source, verifier_options
 from assay.pipelines.presets import resolve_preset
 from assay.pipelines.reports import difficulty_histogram, write_report
 from assay.trainers.engines import EngineError, SamplingConfig
-from assay.verifiers import VERIFIER_VERSION
+from assay.verifiers import DEFAULT_TIMEOUT_S, VERIFIER_VERSION
 
 # A step's long work: progress(label, total, unit) gives a context whose value is advance(n).
 ProgressFactory = Callable[[str, "int | None", str], AbstractContextManager[Callable[[int], None]]]
@@ -105,6 +113,8 @@ class DifficultySection:
     seed: int = 0
     workers: int | None = None
     trust_remote_code: bool = False
+    verifier_timeout_s: float = DEFAULT_TIMEOUT_S  # seconds one verification may take before it is a timeout
+    max_verifier_failures: float = MAX_VERIFIER_FAILURES  # a chunk with a larger share of timeout/error verdicts stops the run
 
 
 @dataclass(frozen=True)
@@ -167,6 +177,8 @@ k = 16                        # samples per prompt (adaptive spends about half)
 policy = "adaptive"
 temperature = 1.0
 max_tokens = 256
+verifier_timeout_s = 2.0      # a verification still running after this is a timeout: checked again, never scored
+max_verifier_failures = 0.05  # a chunk with more timeout/error verdicts than this share stops the run
 
 [learnability]
 method = "posterior_band"     # pass_band | variance | posterior_band
@@ -372,7 +384,8 @@ def _difficulty_config(section: DifficultySection) -> DifficultyConfig:
         raise AssayError(f"[difficulty] {exc}") from None
     try:
         return DifficultyConfig(model=section.model, k=section.k, policy=section.policy, engine=section.engine,
-                                sampling=sampling, workers=section.workers, trust_remote_code=section.trust_remote_code)
+                                sampling=sampling, workers=section.workers, trust_remote_code=section.trust_remote_code,
+                                verifier_timeout_s=section.verifier_timeout_s, max_verifier_failures=section.max_verifier_failures)
     except AssayError as exc:
         raise AssayError(f"[difficulty] {exc}") from None
 
@@ -396,7 +409,8 @@ def step_difficulty(state: State, ctx: Context) -> StepResult:
     skipped = sum(result.skipped.values())
     return StepResult("difficulty", len(prompts), len(prompts), {}, {
         "model": result.model_id, "sampled": result.sampled, "rounds": result.rounds,
-        "engine_skipped": skipped, "run": result.run_id})
+        "engine_skipped": skipped, "bad_gold_prompts": result.bad_gold, "unverified_prompts": result.unverified, "statuses": result.statuses.as_dict(),
+        "run": result.run_id})
 
 
 def step_learnability(state: State, ctx: Context) -> StepResult:
@@ -538,6 +552,8 @@ def curate_summary(cat: Catalog, config: CurateConfig, run_id: str, results: lis
             f"({len(funnel) - 1} filter steps, every drop recorded in the decisions table)",
             f"difficulty: {steps['difficulty'].detail['model']}, {steps['difficulty'].detail['sampled']:,} samples drawn "
             f"this run; learnability by {config.learnability.method}",
+            f"verdicts: {StatusCounts.from_dict(steps['difficulty'].detail['statuses']).line()} "
+            f"(pass rates count only correct, incorrect and no_answer)",
             f"curriculum: {len(plan.stage_rows)} stage(s), replay weight {plan.replay_weight:.2f}",
             f"exported {kept.rows_out:,} rows as {export.detail['format']} to {export.detail['out']} "
             f"(content {export.detail['content_sha256'][:16]})",
@@ -546,6 +562,7 @@ def curate_summary(cat: Catalog, config: CurateConfig, run_id: str, results: lis
         "settings": _settings(config),
         "funnel": funnel,
         "difficulty": _histograms(state),
+        "verdicts": steps["difficulty"].detail["statuses"],
         "contamination": contamination,
         "curriculum": {"stage_rows": {str(k): v for k, v in plan.stage_rows.items()},
                        "stage_weight": {str(k): v for k, v in plan.stage_weight.items()},

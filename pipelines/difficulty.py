@@ -7,15 +7,28 @@ Steps, each a plain function:
    policy and verifier version. A rerun with the same settings finds every prompt done and
    samples nothing; a new model or config starts from zero and appends: history is never
    overwritten.
-3. `run_rounds`: the sampling policy (fixed k, or adaptive k) says how many more samples each
-   prompt needs (`plan_round`); prompts are sampled in chunks, their responses verified in
-   the verifiers' process pool (`sample_chunk`, which touches no catalog, so chunks can run
-   on cluster workers), and each chunk's observations are appended in one transaction. The policy is a pure
-   function of the stored counts, and each round's sampling seed is derived from how many
-   samples a prompt already has, so a run killed mid-way and started again continues where
-   it stopped and ends with the counts an uninterrupted run would have.
+3. `run_rounds`: the sampling policy (fixed k, or adaptive k) says how many more decided
+   samples each prompt needs (`plan_round`); prompts are sampled in chunks, their responses
+   verified in the verifiers' process pool (`sample_chunk`, which touches no catalog, so
+   chunks can run on cluster workers), and each chunk's observations are appended in one
+   transaction. The policy is a pure function of the stored counts, and each round's
+   sampling seed is derived from how many samples a prompt has drawn, so a run killed
+   mid-way and started again continues where it stopped and ends with the counts an
+   uninterrupted run would have.
 4. `summarize`: pass rate, unbiased pass@k for several k, Beta posterior mean and 90%
    interval, learnability p(1-p), per prompt.
+
+Timeouts and errors are data, never failures of the model. Only decided samples (correct,
+incorrect, no_answer; see assay.curricula.difficulty.StatusCounts) count toward a pass rate
+and toward what a prompt has: a prompt asked for 4 samples that got 3 decided and 1 timeout
+has 3, and the next round (or the next run) samples the missing one again, with a new seed.
+A prompt none of whose samples in a round could be verified leaves the run (sampling it
+again would likely fail again; `unverified` counts it) and a later run tries it again.
+A chunk in which more than `max_verifier_failures` of the verdicts are timeout or error is
+not recorded: the run stops with a message naming the share, the verifiers and the timeout.
+A bad_gold verdict is the reference's failure: the prompt leaves the plan (sampling it again
+would only repeat the verdict), is counted in `bad_gold`, and has no pass rate until its gold
+is fixed (the gold filter of `assay curate` drops such prompts before any sampling).
 
 Example (`assay difficulty --model toy --k 16`):
     >>> with Catalog.open("assay.duckdb") as cat:  # doctest: +SKIP
@@ -33,8 +46,8 @@ from typing import Any, Callable, Iterable, Protocol
 
 import numpy as np
 
-from assay.curricula.difficulty import AdaptiveK, BetaPosterior, learnability, pass_at_k
-from assay.pipelines.catalog import Catalog
+from assay.curricula.difficulty import DECIDED, AdaptiveK, BetaPosterior, StatusCounts, learnability, pass_at_k, too_many_failures
+from assay.pipelines.catalog import DECIDED_SAMPLES, Catalog, DifficultyRow
 from assay.pipelines.errors import AssayError
 from assay.pipelines.ingest import verifier_options
 from assay.trainers.engines import (
@@ -46,10 +59,11 @@ from assay.trainers.engines import (
     open_engine,
     resolve_model,
 )
-from assay.verifiers import VERIFIER_VERSION, verify_batch
+from assay.verifiers import DEFAULT_TIMEOUT_S, VERIFIER_VERSION, verify_batch
 
 PASS_AT = (1, 2, 4, 8, 16, 32, 64)  # the k of pass@k reported, where a prompt has that many samples
 CHUNK_PROMPTS = 128  # prompts sampled, verified and recorded together (one transaction, one flow task)
+MAX_VERIFIER_FAILURES = 0.05  # default: a chunk (or training step) with more timeout/error verdicts stops the run
 
 
 # -- sampling policies: how many more samples each prompt gets, from its counts so far --------
@@ -89,13 +103,23 @@ class DifficultyConfig:
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     workers: int | None = None  # verifier processes; None: one per core
     trust_remote_code: bool = False  # only for models whose code the user has read
+    verifier_timeout_s: float = DEFAULT_TIMEOUT_S  # seconds one verification may take before it is a timeout
+    max_verifier_failures: float = MAX_VERIFIER_FAILURES  # share of a chunk's verdicts that may be timeout/error
 
     def __post_init__(self) -> None:
         if self.k < 1:
             raise AssayError(f"--k must be a positive number of samples, got {self.k}")
+        check_verification(self.verifier_timeout_s, self.max_verifier_failures)
         for option, value, table in (("--policy", self.policy, POLICIES), ("--engine", self.engine, ENGINES)):
             if value not in table:
                 raise AssayError(f"{option} {value!r} is unknown; valid: {', '.join(table)}")
+
+
+def check_verification(timeout_s: float, max_failures: float) -> None:
+    if not timeout_s > 0:
+        raise AssayError(f"--verifier-timeout must be a positive number of seconds, got {timeout_s}")
+    if not 0.0 <= max_failures <= 1.0:
+        raise AssayError(f"--max-verifier-failures must be a share in [0, 1], got {max_failures}")
 
 
 @dataclass(frozen=True)
@@ -112,8 +136,9 @@ class Prompt:
 class PromptDifficulty:
     uid: str
     source: str
-    n: int
+    n: int  # decided samples: the denominator of every figure below
     n_correct: int
+    drawn: int  # samples drawn, decided or not
     pass_rate: float
     pass_at: dict[int, float]  # k -> unbiased pass@k, for each k in PASS_AT with k <= n
     posterior_mean: float  # Beta(1 + c, 1 + n - c)
@@ -132,6 +157,9 @@ class DifficultyResult:
     tokens: int = 0  # tokens generated by this run
     rounds: int = 0
     skipped: dict[str, int] = field(default_factory=dict)  # reason -> prompts the engine could not take
+    statuses: StatusCounts = field(default_factory=StatusCounts)  # this run's verdicts, per status
+    bad_gold: int = 0  # prompts left out because the verifier refused their gold
+    unverified: int = 0  # prompts left out of this run: a round of theirs was all timeout or error
 
 
 FINGERPRINT_WINDOW = 1 << 20  # bytes read at each of four places in a weight file
@@ -177,19 +205,34 @@ def select_prompts(catalog: Catalog, source: str | None) -> list[Prompt]:
     return [Prompt(uid, src, prompt, answer, verifier, verifier_options(meta)) for uid, src, prompt, answer, verifier, meta in rows]
 
 
+@dataclass(frozen=True)
+class Stored:
+    """What the history holds for one prompt under one model, sampling config and verifier."""
+
+    drawn: int  # samples drawn, whatever their verdict
+    decided: int  # correct + incorrect + no_answer: the pass rate's denominator
+    correct: int
+    tokens: float  # tokens of every sample drawn
+    bad_gold: int  # samples whose gold the verifier refused
+
+
+NOTHING = Stored(0, 0, 0, 0.0, 0)
+
+
 def stored_counts(catalog: Catalog, model_id: str, config_hash: str,
-                  verifier_version: str = VERIFIER_VERSION) -> dict[str, tuple[int, int, float]]:
-    """uid -> (samples, correct, total tokens) already in the history for these settings
-    (offline pass@k only; an export reads back the verifier version its plan recorded)."""
+                  verifier_version: str = VERIFIER_VERSION) -> dict[str, Stored]:
+    """uid -> what the history already holds for these settings (offline pass@k only; an
+    export reads back the verifier version its plan recorded)."""
     rows = catalog.con.execute(
-        """
-        SELECT uid, sum(k), sum(n_correct), sum(mean_tokens * k) FROM difficulty
+        f"""
+        SELECT uid, sum(k), sum({DECIDED_SAMPLES}), sum(n_correct), sum(mean_tokens * k), sum(coalesce(n_bad_gold, 0))
+        FROM difficulty
         WHERE model = ? AND sampling_hash = ? AND verifier_version = ? AND origin = 'offline'
         GROUP BY uid
         """,
         [model_id, config_hash, verifier_version],
     ).fetchall()
-    return {uid: (int(n), int(c), float(tokens or 0.0)) for uid, n, c, tokens in rows}
+    return {uid: Stored(int(n), int(d), int(c), float(tokens or 0.0), int(bad)) for uid, n, d, c, tokens, bad in rows}
 
 
 def _round_seed(base: int, n_before: int) -> int:
@@ -200,10 +243,18 @@ def _round_seed(base: int, n_before: int) -> int:
 @dataclass(frozen=True)
 class Observation:
     index: int  # position in the prompt list
-    k: int  # samples drawn this round
-    n_correct: int
-    mean_reward: float
-    mean_tokens: float
+    counts: StatusCounts  # samples drawn this round, per verdict status
+    mean_reward: float | None  # over the decided samples; None when none was decided
+    mean_tokens: float  # over every sample drawn
+
+
+@dataclass(frozen=True)
+class Verification:
+    """How a chunk's responses are verified, and how many verifier failures it may have."""
+
+    workers: int | None  # verifier processes; None: one per core
+    timeout_s: float  # per item, in the verifiers' pool
+    max_failures: float  # share of the chunk's verdicts that may be timeout or error
 
 
 @dataclass(frozen=True)
@@ -213,7 +264,8 @@ class Chunk:
     indices: tuple[int, ...]  # positions in the run's prompt list
     prompts: tuple[Prompt, ...]  # the prompts at those positions
     m: int
-    sampling: SamplingConfig  # its seed is the round seed of these prompts' sample counts
+    sampling: SamplingConfig  # its seed is the round seed of these prompts' drawn-sample counts
+    verification: Verification
 
 
 @dataclass(frozen=True)
@@ -222,6 +274,10 @@ class ChunkResult:
     skipped: tuple[tuple[int, str], ...]  # (index, reason) of each prompt the engine could not take
     sampled: int  # completions generated
     tokens: int  # tokens generated
+
+
+class VerifierFailures(AssayError):
+    """A chunk whose verdicts are too often timeout or error: it is not recorded."""
 
 
 # Runs a round's chunks and yields each with its result, in any order: in this process one
@@ -244,30 +300,34 @@ class EngineSpec:
             raise AssayError(str(exc)) from None
 
 
-def plan_round(prompts: list[Prompt], n: np.ndarray, c: np.ndarray, skipped: np.ndarray, policy: Policy,
-               sampling: SamplingConfig) -> list[Chunk]:
-    """The chunks of the next round, from the counts so far (n [P], c [P]); [] when done."""
-    # Prompts the engine cannot take leave the plan (and the pooled prior) for good.
-    active = ~skipped
+def plan_round(prompts: list[Prompt], drawn: np.ndarray, n: np.ndarray, c: np.ndarray, out: np.ndarray, policy: Policy,
+               sampling: SamplingConfig, verification: Verification) -> list[Chunk]:
+    """The chunks of the next round, from the counts so far; [] when done.
+
+    drawn [P]: samples drawn; n [P]: decided samples; c [P]: correct ones; out [P]: prompts
+    that left the plan (the engine cannot take them, or their gold was refused)."""
+    active = ~out
     more = np.zeros_like(n)
     more[active] = policy.more_samples(n[active], c[active])
-    # Prompts that had the same number of samples draw their next ones with the same seed.
+    # Prompts that drew the same number of samples draw their next ones with the same seed;
+    # a prompt sampled again for an undecided sample has drawn more, so it gets a new seed.
     groups: dict[tuple[int, int], list[int]] = defaultdict(list)
     for i in np.flatnonzero(more):
-        groups[(int(n[i]), int(more[i]))].append(int(i))
+        groups[(int(drawn[i]), int(more[i]))].append(int(i))
     chunks = []
     for (n_before, m), members in sorted(groups.items()):
         seeded = SamplingConfig(**{**asdict(sampling), "seed": _round_seed(sampling.seed, n_before)})
         # Chunks bound the work lost to a kill and keep the progress bar moving.
         for start in range(0, len(members), CHUNK_PROMPTS):
             part = tuple(members[start : start + CHUNK_PROMPTS])
-            chunks.append(Chunk(part, tuple(prompts[i] for i in part), m, seeded))
+            chunks.append(Chunk(part, tuple(prompts[i] for i in part), m, seeded, verification))
     return chunks
 
 
-def sample_chunk(engine: RolloutEngine, chunk: Chunk, workers: int | None) -> ChunkResult:
+def sample_chunk(engine: RolloutEngine, chunk: Chunk) -> ChunkResult:
     """Sample and verify one chunk (verification in the verifiers' process pool). Touches no
-    catalog, so it runs wherever the engine is: in this process or on a cluster worker."""
+    catalog, so it runs wherever the engine is: in this process or on a cluster worker.
+    Raises VerifierFailures when more than the allowed share of verdicts are timeout or error."""
     outputs = engine.generate([p.prompt for p in chunk.prompts], chunk.m, chunk.sampling)
     items, owners, skipped = [], [], []
     for i, p, samples in zip(chunk.indices, chunk.prompts, outputs):
@@ -277,28 +337,36 @@ def sample_chunk(engine: RolloutEngine, chunk: Chunk, workers: int | None) -> Ch
         for completion in samples:
             items.append({"response": completion.text, "gold": p.answer, "verifier": p.verifier, "options": p.options})
             owners.append((i, completion.tokens))
-    verdicts = verify_batch(items, workers=workers) if items else []
-    seen: dict[int, list[tuple[float, int]]] = defaultdict(list)
+    check = chunk.verification
+    verdicts = verify_batch(items, workers=check.workers, timeout_s=check.timeout_s) if items else []
+    problem = too_many_failures([v.status for v in verdicts], [item["verifier"] for item in items], check.max_failures)
+    if problem:
+        raise VerifierFailures(
+            f"difficulty chunk of {len(chunk.prompts)} prompts x {chunk.m} samples: {problem} "
+            f"(--max-verifier-failures, [difficulty] max_verifier_failures); the verifier timeout is "
+            f"{check.timeout_s:g} s per item (--verifier-timeout). Nothing of this chunk was recorded: a rerun "
+            "samples it again, and keeps every sample already recorded"
+        )
+    seen: dict[int, list[tuple[str, float, int]]] = defaultdict(list)
     for (i, tokens), verdict in zip(owners, verdicts):
         # A code answer passing 3 of 4 tests earns 0.75 reward but is not a solve for pass@k.
-        seen[i].append((verdict.score if verdict.status == "correct" else 0.0, tokens))
-    observations = tuple(
-        Observation(
-            index=i,
-            k=len(rows),
-            n_correct=sum(score >= 1.0 for score, _ in rows),
-            mean_reward=sum(score for score, _ in rows) / len(rows),
-            mean_tokens=sum(tokens for _, tokens in rows) / len(rows),
-        )
-        for i, rows in seen.items()
-    )
-    return ChunkResult(observations, tuple(skipped), len(owners), sum(tokens for _, tokens in owners))
+        seen[i].append((verdict.status, verdict.score if verdict.status == "correct" else 0.0, tokens))
+    return ChunkResult(tuple(_observation(i, rows) for i, rows in seen.items()), tuple(skipped), len(owners),
+                       sum(tokens for _, tokens in owners))
 
 
-def local_chunks(engine: Callable[[], RolloutEngine], workers: int | None) -> ChunkMap:
+def _observation(index: int, rows: list[tuple[str, float, int]]) -> Observation:
+    """One prompt's samples (status, reward, tokens) as an observation: rewards over the decided ones."""
+    counts = StatusCounts.of(status for status, _, _ in rows)
+    rewards = [reward for status, reward, _ in rows if status in DECIDED]
+    return Observation(index, counts, sum(rewards) / len(rewards) if rewards else None,
+                       sum(tokens for _, _, tokens in rows) / len(rows))
+
+
+def local_chunks(engine: Callable[[], RolloutEngine]) -> ChunkMap:
     """Chunks sampled in this process, in order. `engine()` is called only once there is
     something to sample, so a rerun that finds everything stored never loads the model."""
-    return lambda chunks: ((chunk, sample_chunk(engine(), chunk, workers)) for chunk in chunks)
+    return lambda chunks: ((chunk, sample_chunk(engine(), chunk)) for chunk in chunks)
 
 
 def run_rounds(
@@ -318,25 +386,36 @@ def run_rounds(
     is called after each chunk with the samples it asked for."""
     result = DifficultyResult(run_id, model_id, config_hash, [])
     policy = POLICIES[config.policy](config.k)
-    stored = stored_counts(catalog, model_id, config_hash)
-    n = np.array([stored.get(p.uid, (0, 0, 0.0))[0] for p in prompts], dtype=int)
-    c = np.array([stored.get(p.uid, (0, 0, 0.0))[1] for p in prompts], dtype=int)
-    skipped = np.zeros(len(prompts), dtype=bool)
-    while chunks := plan_round(prompts, n, c, skipped, policy, config.sampling):
+    verification = Verification(config.workers, config.verifier_timeout_s, config.max_verifier_failures)
+    stored = [stored_counts(catalog, model_id, config_hash).get(p.uid, NOTHING) for p in prompts]
+    drawn = np.array([s.drawn for s in stored], dtype=int)
+    n = np.array([s.decided for s in stored], dtype=int)
+    c = np.array([s.correct for s in stored], dtype=int)
+    out = np.array([s.bad_gold > 0 for s in stored], dtype=bool)
+    result.bad_gold = int(out.sum())
+    while chunks := plan_round(prompts, drawn, n, c, out, policy, config.sampling, verification):
         result.rounds += 1
         for chunk, done in map_chunks(chunks):
             catalog.add_difficulty(
-                [(prompts[o.index].uid, o.k, o.n_correct, o.mean_reward, o.mean_tokens) for o in done.observations],
+                [DifficultyRow(prompts[o.index].uid, o.counts, o.mean_reward, o.mean_tokens) for o in done.observations],
                 model_id,
                 config_hash,
                 VERIFIER_VERSION,
                 run_id,
             )
             for o in done.observations:
-                n[o.index] += o.k
-                c[o.index] += o.n_correct
+                drawn[o.index] += o.counts.total
+                n[o.index] += o.counts.decided
+                c[o.index] += o.counts.correct
+                result.statuses += o.counts
+                if o.counts.bad_gold and not out[o.index]:
+                    out[o.index] = True
+                    result.bad_gold += 1
+                elif o.counts.decided == 0 and not out[o.index]:
+                    out[o.index] = True
+                    result.unverified += 1
             for i, reason in done.skipped:
-                skipped[i] = True
+                out[i] = True
                 result.skipped[reason] = result.skipped.get(reason, 0) + 1
             result.sampled += done.sampled
             result.tokens += done.tokens
@@ -344,11 +423,12 @@ def run_rounds(
     return result
 
 
-def summarize(prompts: list[Prompt], counts: dict[str, tuple[int, int, float]]) -> list[PromptDifficulty]:
-    """Per-prompt difficulty from (samples, correct, tokens); prompts never sampled are left out."""
+def summarize(prompts: list[Prompt], counts: dict[str, Stored]) -> list[PromptDifficulty]:
+    """Per-prompt difficulty from the stored counts; prompts without a decided sample are left out."""
     out = []
     for p in prompts:
-        n, c, tokens = counts.get(p.uid, (0, 0, 0.0))
+        s = counts.get(p.uid, NOTHING)
+        n, c = s.decided, s.correct
         if n == 0:
             continue
         posterior = BetaPosterior.from_counts(n, c)
@@ -358,12 +438,13 @@ def summarize(prompts: list[Prompt], counts: dict[str, tuple[int, int, float]]) 
                 source=p.source,
                 n=n,
                 n_correct=c,
+                drawn=s.drawn,
                 pass_rate=c / n,
                 pass_at={k: pass_at_k(n, c, k) for k in PASS_AT if k <= n},
                 posterior_mean=posterior.mean,
                 interval90=posterior.interval(0.9),
                 learnability=learnability(posterior.mean),
-                mean_tokens=tokens / n,
+                mean_tokens=s.tokens / s.drawn,
             )
         )
     return out
@@ -398,7 +479,7 @@ def estimate_difficulty(
             opened.append(spec.open())
         return opened[0]
 
-    chunks = map_chunks(spec) if map_chunks is not None else local_chunks(get_engine, config.workers)
+    chunks = map_chunks(spec) if map_chunks is not None else local_chunks(get_engine)
     run_id = catalog.start_run("difficulty", {**asdict(config), "model_id": model_id, "sampling_hash": config_hash})
     try:
         result = run_rounds(catalog, chunks, prompts, config, model_id, config_hash, run_id, progress)
@@ -420,6 +501,9 @@ def summary_of(result: DifficultyResult) -> dict[str, Any]:
         "tokens": result.tokens,
         "rounds": result.rounds,
         "skipped": result.skipped,
+        "statuses": result.statuses.as_dict(),
+        "bad_gold_prompts": result.bad_gold,
+        "unverified_prompts": result.unverified,
         "solved_never": int((rates == 0).sum()),
         "solved_always": int((rates == 1).sum()),
         "in_between": int(((rates > 0) & (rates < 1)).sum()),

@@ -21,7 +21,10 @@ format-independent content hash of the rows, the export run id, and the plan's p
 the curriculum settings and, when the plan came from `assay curate`, the run ids, filters and
 thresholds, and the model and sampling config behind the difficulty. `verify_manifest`
 recomputes every hash. Shards are written into a temporary sibling folder and renamed into
-place at the end, so a half-written export is never visible under `--out`.
+place at the end, so a half-written export is never visible under `--out`. A run killed
+between that rename and recording that it exported finds, when continued, its own complete
+export under `--out` (its run id in the manifest, the same rows, every hash matching) and
+keeps it instead of failing on a folder that exists.
 
 Example:
     >>> content_hash(pa.table({"uid": ["a"], "weight": [1.0]})) == content_hash(pa.table({"uid": ["a"], "weight": [1.0]}))
@@ -51,7 +54,7 @@ MANIFEST = "manifest.json"
 ROWS_PER_SHARD = 100_000  # one file per 100k rows: trainers stream files, and hashes stay cheap to re-check
 
 # The columns of assay's own formats, in order. n / n_correct: the difficulty observations
-# behind the plan (null when the plan carries none).
+# behind the plan, decided samples only (null when the plan carries none).
 SHARD_SCHEMA = pa.schema([
     ("uid", pa.string()), ("source", pa.string()), ("split", pa.string()), ("prompt", pa.string()),
     ("answer", pa.string()), ("verifier", pa.string()), ("domain", pa.string()), ("meta", pa.string()),
@@ -126,8 +129,8 @@ def _plan_counts(cat: Catalog, plan: Plan) -> pa.Table:
     counts = stored_counts(cat, difficulty["model_id"], difficulty["sampling_hash"],
                            difficulty["verifier_version"]) if difficulty.get("model_id") else {}
     return pa.table({"uid": pa.array(list(counts), pa.string()),
-                     "n": pa.array([n for n, _, _ in counts.values()], pa.int64()),
-                     "n_correct": pa.array([c for _, c, _ in counts.values()], pa.int64())})
+                     "n": pa.array([s.decided for s in counts.values()], pa.int64()),
+                     "n_correct": pa.array([s.correct for s in counts.values()], pa.int64())})
 
 
 def content_hash(table: pa.Table) -> str:
@@ -254,9 +257,12 @@ def export_plan(cat: Catalog, plan: Plan, fmt: str, out: Path, run_id: str | Non
     if fmt not in FORMATS:
         raise AssayError(f"--format {fmt!r}: unknown; choose one of {', '.join(FORMATS)}")
     out = Path(out)
-    if out.exists():
+    own = _own_export(out, run_id)
+    if out.exists() and own is None:
         raise AssayError(f"--out {out}: already exists; shards are never overwritten, choose a new folder")
     table = shard_rows(cat, plan)
+    if own is not None:
+        return _check_own_export(out, own, fmt, table)
     _remove_stale_staging(out)
     staging = out.with_name(f".{out.name}.partial-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
@@ -270,6 +276,28 @@ def export_plan(cat: Catalog, plan: Plan, fmt: str, out: Path, run_id: str | Non
         os.replace(staging, out)  # the export appears whole or not at all
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    return manifest
+
+
+def _own_export(out: Path, run_id: str | None) -> Manifest | None:
+    """The manifest at `out` when run `run_id` wrote it (a run continued after a kill)."""
+    if run_id is None or not (out / MANIFEST).is_file():
+        return None
+    try:
+        manifest = read_manifest(out)
+    except AssayError:
+        return None
+    return manifest if manifest.run_id == run_id else None
+
+
+def _check_own_export(out: Path, manifest: Manifest, fmt: str, table: pa.Table) -> Manifest:
+    """This run's earlier export, if it is exactly what the run would write now."""
+    problems = verify_manifest(out)
+    if manifest.format != fmt or manifest.content_sha256 != content_hash(table) or problems:
+        why = (f"{len(problems)} file(s) changed or missing" if problems else
+               f"format {manifest.format}, not {fmt}" if manifest.format != fmt else "other rows than the plan's")
+        raise AssayError(f"--out {out}: run {manifest.run_id} exported there before, but it holds {why}; "
+                         "shards are never overwritten, choose a new folder")
     return manifest
 
 

@@ -11,8 +11,10 @@ verified (never a task per row). Their results are persisted (PREFECT_LOCAL_STOR
 under the catalog's data folder unless set) and cached on the task's source plus a content
 key of its inputs:
 - a chunk: the checkpoint's files (`weights_stamp`), the engine, the sampling config and
-  round seed, the verifier version and each prompt's uid, text, gold and verifier; nothing of
-  the catalog, so any run that needs the same samples reuses them;
+  round seed, the verifier version and timeout, and each prompt's uid, text, gold and
+  verifier; nothing of the catalog, so any run that needs the same samples reuses them. A
+  chunk with too many verifier failures raises (difficulty.VerifierFailures) and is not
+  cached: a rerun verifies it again;
 - a curate step: its run id (a step writes its decisions under it), its name and source, the
   uids in play, the records' fingerprint and the local sources' sizes and times. The
   difficulty step is no task itself: its chunks are. A curate run killed part-way is adopted
@@ -22,6 +24,13 @@ key of its inputs:
 
 Only the flow writes to the catalog (DuckDB allows one writer): tasks on workers sample and
 verify and return observations, and the flow appends them.
+
+Persisted results are JSON of plain values (`PlainJSON`: dicts, lists, text, numbers, Arrow
+tables as base64 IPC streams), never pickles: loading one builds data and runs no code. A
+result file still names the serializer Prefect loads it with, so a pickle planted in the
+results folder would be unpickled: only the user who runs assay may write that folder
+(prefect_env creates its default, <catalog folder>/.assay, readable and writable by its
+owner alone).
 
 Example:
     >>> import tempfile
@@ -44,18 +53,24 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+import base64
+
 import pyarrow as pa
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE, TASK_SOURCE, CacheKeyFnPolicy
 from prefect.futures import as_completed
 from prefect.runtime import task_run
+from prefect.serializers import Serializer
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.types.entrypoint import EntrypointType
+from pydantic import Field
 
 from assay.pipelines import decontaminate as decon
 from assay.pipelines import prefect_env
 from assay.pipelines.audit import AuditConfig, AuditResult, audit_model, write_audit
 from assay.pipelines.catalog import Catalog, new_run_id
+from assay.curricula.difficulty import StatusCounts
+from assay.curricula.plan import Plan
 from assay.pipelines.curate import (
     STEPS,
     Context,
@@ -76,6 +91,7 @@ from assay.pipelines.difficulty import (
     DifficultyConfig,
     DifficultyResult,
     EngineSpec,
+    Observation,
     estimate_difficulty,
     sample_chunk,
 )
@@ -138,6 +154,69 @@ def run_flow(flow_fn: Any, runner: Any, parameters: dict[str, Any]) -> Any:
     return flow_fn.with_options(task_runner=runner)(**parameters)
 
 
+# -- persisted results: plain JSON, never pickles ------------------------------------------------------
+
+
+class PlainJSON(Serializer):
+    """Task results as JSON of plain values: dicts, lists, text, numbers, booleans, None.
+    Loading one is json.loads without hooks: it builds those values and nothing else, so a
+    result cannot run code (Prefect's default, cloudpickle, can). Any other value fails to
+    persist, loudly. A failed task's exception is written as its type's name and message."""
+
+    type: str = Field(default="assay-plain-json", frozen=True)
+
+    def dumps(self, obj: Any) -> bytes:
+        if isinstance(obj, BaseException):
+            obj = {"exception": type(obj).__qualname__, "message": str(obj)}
+        return json.dumps(obj, sort_keys=True).encode()
+
+    def loads(self, blob: bytes) -> Any:
+        return json.loads(blob)
+
+
+PLAIN = PlainJSON()
+
+
+def table_text(table: pa.Table | None) -> str | None:
+    """An Arrow table as base64 text of its IPC stream (data only: no types that unpickle)."""
+    if table is None:
+        return None
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return base64.b64encode(sink.getvalue().to_pybytes()).decode()
+
+
+def text_table(text: str | None) -> pa.Table | None:
+    return None if text is None else pa.ipc.open_stream(base64.b64decode(text)).read_all()
+
+
+def chunk_result_plain(result: ChunkResult) -> dict[str, Any]:
+    return {"observations": [[o.index, o.counts.as_dict(), o.mean_reward, o.mean_tokens] for o in result.observations],
+            "skipped": [list(s) for s in result.skipped], "sampled": result.sampled, "tokens": result.tokens}
+
+
+def plain_chunk_result(plain: dict[str, Any]) -> ChunkResult:
+    return ChunkResult(tuple(Observation(i, StatusCounts.from_dict(c), r, t) for i, c, r, t in plain["observations"]),
+                       tuple((i, reason) for i, reason in plain["skipped"]), plain["sampled"], plain["tokens"])
+
+
+def step_plain(result: StepResult, state: State) -> dict[str, Any]:
+    """A curate step's result and the state it leaves, as plain values."""
+    plan = None if state.plan is None else {"table": table_text(state.plan.table), "params": state.plan.params}
+    return {"result": asdict(result), "state": {
+        "rows": table_text(state.rows), "scored": table_text(state.scored), "counts": table_text(state.counts),
+        "replay": table_text(state.replay), "difficulty": state.difficulty, "plan": plan}}
+
+
+def plain_step(plain: dict[str, Any]) -> tuple[StepResult, State]:
+    s = plain["state"]
+    plan = None if s["plan"] is None else Plan(text_table(s["plan"]["table"]), s["plan"]["params"])
+    state = State(rows=text_table(s["rows"]), scored=text_table(s["scored"]), counts=text_table(s["counts"]),
+                  difficulty=s["difficulty"], replay=text_table(s["replay"]), plan=plan)
+    return StepResult(**plain["result"]), state
+
+
 # -- difficulty: chunks on the task runner ---------------------------------------------------------
 
 
@@ -157,6 +236,7 @@ def chunk_key(spec: EngineSpec, chunk: Chunk) -> str:
     return _sha({
         "engine": spec.kind, "model": weights_stamp(Path(spec.path)), "trust_remote_code": spec.trust_remote_code,
         "m": chunk.m, "sampling": asdict(chunk.sampling), "verifier_version": VERIFIER_VERSION,
+        "verifier_timeout_s": chunk.verification.timeout_s,
         "prompts": [[p.uid, p.prompt, p.answer, p.verifier, p.options] for p in chunk.prompts],
     })
 
@@ -168,23 +248,25 @@ def _chunk_cache_key(context: Any, inputs: dict[str, Any]) -> str:
 _ENGINES: dict[EngineSpec, RolloutEngine] = {}  # per process: a worker loads the model once
 
 
-@task(name="sample-chunk", cache_policy=TASK_SOURCE + CacheKeyFnPolicy(cache_key_fn=_chunk_cache_key), persist_result=True)
-def sample_chunk_task(spec: EngineSpec, chunk: Chunk, workers: int | None) -> ChunkResult:
+@task(name="sample-chunk", cache_policy=TASK_SOURCE + CacheKeyFnPolicy(cache_key_fn=_chunk_cache_key), persist_result=True,
+      result_serializer=PLAIN)
+def sample_chunk_task(spec: EngineSpec, chunk: Chunk) -> dict[str, Any]:
+    """sample_chunk on this worker's engine; its ChunkResult as plain values (chunk_result_plain)."""
     if spec not in _ENGINES:
         _ENGINES[spec] = spec.open()
-    return sample_chunk(_ENGINES[spec], chunk, workers)
+    return chunk_result_plain(sample_chunk(_ENGINES[spec], chunk))
 
 
-def runner_chunks(runner: RunnerConfig, workers: int | None) -> Callable[[EngineSpec], ChunkMap]:
+def runner_chunks(runner: RunnerConfig) -> Callable[[EngineSpec], ChunkMap]:
     """A round's chunks as tasks on the flow's task runner, yielded as they finish."""
 
     def for_engine(spec: EngineSpec) -> ChunkMap:
         def run(chunks: list[Chunk]) -> Iterator[tuple[Chunk, ChunkResult]]:
             with gpu_per_task(runner):
-                futures = [sample_chunk_task.submit(spec, chunk, workers) for chunk in chunks]
+                futures = [sample_chunk_task.submit(spec, chunk) for chunk in chunks]
             owner = dict(zip(futures, chunks))
             for future in as_completed(futures):
-                yield owner[future], future.result()
+                yield owner[future], plain_chunk_result(future.result())
 
         return run
 
@@ -198,7 +280,7 @@ LOCAL = ThreadPoolTaskRunner(max_workers=1)
 @flow(name="assay-difficulty", validate_parameters=False, task_runner=LOCAL)
 def difficulty_flow(catalog: str, config: DifficultyConfig, runner: RunnerConfig) -> DifficultyResult:
     with Catalog.open(catalog) as cat:
-        return estimate_difficulty(cat, config, progress=_advance, map_chunks=runner_chunks(runner, config.workers))
+        return estimate_difficulty(cat, config, progress=_advance, map_chunks=runner_chunks(runner))
 
 
 # -- contamination ---------------------------------------------------------------------------------
@@ -320,11 +402,16 @@ def _step_run_name() -> str:
 
 
 @task(task_run_name=_step_run_name, cache_policy=TASK_SOURCE + CacheKeyFnPolicy(cache_key_fn=_step_cache_key),
-      persist_result=True)
+      persist_result=True, result_serializer=PLAIN)
+def curate_step_task(index: int, state: State, ctx: Context) -> dict[str, Any]:
+    """Step `index` of assay.pipelines.curate.STEPS. It returns the state it leaves (as plain
+    values, step_plain), so a cached result stands in for the whole step."""
+    return step_plain(STEPS[index](state, ctx), state)
+
+
 def curate_step(index: int, state: State, ctx: Context) -> tuple[StepResult, State]:
-    """Step `index` of assay.pipelines.curate.STEPS. It returns the state it leaves, so a
-    cached result stands in for the whole step."""
-    return STEPS[index](state, ctx), state
+    """Step `index` as a task: its result, and the state it leaves."""
+    return plain_step(curate_step_task(index, state, ctx))
 
 
 def in_flow(index: int, state: State, ctx: Context) -> tuple[StepResult, State]:
@@ -342,7 +429,7 @@ STEP_RUNNERS = [in_flow if step is step_difficulty else curate_step for step in 
 def curate_flow(catalog: str, config: CurateConfig, runner: RunnerConfig) -> CurateResult:
     """Every curate step in order, one task each (difficulty: a task per chunk)."""
     with Catalog.open(catalog) as cat:
-        ctx = begin_run(cat, config, _progress, runner_chunks(runner, config.difficulty.workers))
+        ctx = begin_run(cat, config, _progress, runner_chunks(runner))
         state, results = State(rows=pa.table({})), []
         try:
             for index in range(len(STEPS)):

@@ -8,7 +8,11 @@ user has already set in the environment:
   temporary local server per process, with its SQLite database here ("embedded": no server
   to start by hand).
 - PREFECT_LOCAL_STORAGE_PATH = <catalog folder>/.assay/results: persisted task results and
-  the cache records that let a killed flow resume.
+  the cache records that let a killed flow resume. They are plain JSON (flows.PlainJSON), but
+  each record names the serializer Prefect loads it with, so whoever can write this folder
+  can make a resumed flow unpickle a planted file: `configure` makes <catalog folder>/.assay
+  readable and writable by its owner only. A results folder set by the user (shared storage
+  for cluster workers) must likewise be writable by the users running assay only.
 - PREFECT_SERVER_ANALYTICS_ENABLED=false, DO_NOT_TRACK=1: nothing tries to reach the network.
 - PREFECT_LOGGING_LEVEL=WARNING, DASK_LOGGING__DISTRIBUTED=error: assay prints its own
   progress bars, not Prefect's or Dask's log lines (Dask warns, for one, each time a local
@@ -73,6 +77,9 @@ def configure(catalog: Path) -> PrefectEnv:
     inherit them) and say what is in effect. Call before the first `import prefect`."""
     results_set_by_user = any(os.environ.get(key) for key in SHARED_RESULT_SETTINGS)
     os.environ.update(prefect_environment(catalog, os.environ))
+    data = data_folder(catalog)
+    data.mkdir(mode=0o700, parents=True, exist_ok=True)
+    data.chmod(0o700)  # its owner alone: result records name what loads them (see above)
     Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)  # Prefect makes only the last folder
     return PrefectEnv(
         home=Path(os.environ["PREFECT_HOME"]),

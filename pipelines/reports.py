@@ -9,6 +9,8 @@ are required; every other key is a section, rendered when present, in this order
                    the dropped rows of a step must add up to rows_in - rows_out
     difficulty     {"bins": [edges], "before": {source: [count per bin]}, "after": {...}}
                    (see `difficulty_histogram`; either of before/after may be absent)
+    verdicts       {status: count}  the verdicts of the samples the run drew, per status
+                   (assay.curricula.difficulty.STATUSES; absent statuses are 0)
     contamination  [{"benchmark", "layer", "findings", "rows"}]  one entry per benchmark x layer
     memorization   [{"benchmark", "items", "items_above_control", and each score S of
                      MEMORIZATION_SCORES with its controls' "control_" + S}]  one entry per benchmark
@@ -54,6 +56,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 from urllib.parse import quote, urlsplit
 
+from assay.curricula.difficulty import DECIDED, STATUSES, VERIFIER_FAILURES
 from assay.pipelines.errors import AssayError
 
 KINDS = ("curate", "audit", "train")
@@ -496,6 +499,22 @@ def section_difficulty(value: Any) -> str:
                     + "<div class='grid'>" + "".join(panels) + "</div>")
 
 
+def section_verdicts(value: Any) -> str:
+    counts = {_text(s, "verdicts"): _count(n, f"verdicts[{s!r}]") for s, n in _mapping(value, "verdicts").items()}
+    unknown = sorted(set(counts) - set(STATUSES))
+    if unknown:
+        raise _fail(f"verdicts[{unknown[0]!r}]", f"unknown status; the statuses are {list(STATUSES)}")
+    total = sum(counts.values())
+    meaning = {**dict.fromkeys(DECIDED, "decided: counts toward pass rates"),
+               **dict.fromkeys(VERIFIER_FAILURES, "the verifier failed: never scored, sampled again"),
+               "bad_gold": "the reference failed: the prompt has no pass rate"}
+    rows = "".join(f"<tr><td>{e(s)}</td><td class='num'>{counts.get(s, 0):,}</td>"
+                   f"<td class='num'>{counts.get(s, 0) / total if total else 0.0:.1%}</td><td>{e(meaning[s])}</td></tr>"
+                   for s in STATUSES)
+    return _section("Verdicts", f"The verifier's verdicts on the {total:,} samples this run drew.",
+                    f"<table><tr><th>status</th><th>samples</th><th>share</th><th>meaning</th></tr>{rows}</table>")
+
+
 def section_contamination(value: Any) -> str:
     cells: dict[tuple[str, str], tuple[int, int]] = {}
     for i, entry in enumerate(_list(value, "contamination")):
@@ -636,6 +655,7 @@ SECTIONS: dict[str, Callable[[Any], str]] = {  # rendered in this order, after t
     "links": section_links,
     "funnel": section_funnel,
     "difficulty": section_difficulty,
+    "verdicts": section_verdicts,
     "contamination": section_contamination,
     "memorization": section_memorization,
     "curriculum": section_curriculum,

@@ -11,7 +11,12 @@ Steps, each a plain function:
 3. `run_training`: the online sampler seeded with the shards' offline (n, n_correct), the
    rollout engine, assay.trainers.grpo.train, a JSONL log (and TensorBoard when installed),
    and every online observation appended to the catalog's difficulty table
-   (origin "online", the policy step), under a run record.
+   (origin "online", the policy step, the samples per verdict status), under a run record.
+
+History is written exactly once. A run resumed from its checkpoint (`--resume`) continues
+the run record its checkpoint names instead of starting another, and redoes the steps after
+that checkpoint; an observation is keyed by run, step and uid, so a redone step writes
+nothing twice: the catalog ends as an uninterrupted run leaves it.
 
 Multi-process training: `torchrun --nproc-per-node G -m assay.pipelines.cli train ...`; every
 process trains, only rank 0 opens the catalog and writes logs. Across nodes add
@@ -26,6 +31,7 @@ Example:
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 from collections import defaultdict
@@ -35,15 +41,16 @@ from typing import Any, Callable
 
 import pyarrow.parquet as pq
 
+from assay.curricula.difficulty import STATUSES, StatusCounts
 from assay.curricula.sampler import OnlineSampler, SamplerConfig, SamplerItem
-from assay.pipelines.catalog import Catalog, new_run_id, utc_now
+from assay.pipelines.catalog import Catalog, DifficultyRow, new_run_id, utc_now
 from assay.pipelines.difficulty import model_fingerprint, sampling_hash
 from assay.pipelines.errors import AssayError
 from assay.pipelines.ingest import BUILTINS, verifier_options
 from assay.pipelines.reports import write_report
 from assay.pipelines.schema import make_uid
 from assay.trainers.engines import ENGINES, EngineError, SamplingConfig, open_engine, resolve_model
-from assay.trainers.grpo import EvalResult, GRPOConfig, Observation, PromptItem, TrainError, train
+from assay.trainers.grpo import EvalResult, GRPOConfig, Observation, PromptItem, TrainError, checkpoint_run, train
 from assay.verifiers import VERIFIER_VERSION, VERIFIERS
 
 REQUIRED_COLUMNS = ("uid", "prompt", "answer", "verifier")
@@ -85,7 +92,7 @@ class TrainRunResult:
     prompt_format: str  # "chat_template", or "plain" when the model's tokenizer has none
     evals: list[EvalResult]
     history: list[dict[str, float]]
-    observations: int  # online difficulty rows appended to the catalog
+    observations: int  # the run's online difficulty rows in the catalog (a resumed run's included)
     out: Path
     log: Path
     tensorboard: Path | None  # None when tensorboard is not installed
@@ -94,13 +101,15 @@ class TrainRunResult:
 
     @property
     def zero_variance(self) -> float:
-        """Share of each step's groups with no reward variance (no signal), averaged over steps."""
-        return sum(m["zero_variance_groups"] for m in self.history) / max(len(self.history), 1)
+        """Share of each step's groups with no reward variance (no signal), averaged over the
+        steps that had decided rollouts."""
+        shares = [m["zero_variance_groups"] for m in self.history if not math.isnan(m["zero_variance_groups"])]
+        return sum(shares) / max(len(shares), 1)
 
     @property
-    def verifier_errors(self) -> int:
-        """Verdicts with status error or timeout over the whole run (each scored 0)."""
-        return sum(int(m["verifier_errors"]) for m in self.history)
+    def statuses(self) -> StatusCounts:
+        """The verdicts of every rollout of the run, per status (undecided ones were masked, never scored)."""
+        return StatusCounts.from_dict({s: sum(int(m.get(f"verdicts/{s}", 0)) for m in self.history) for s in STATUSES})
 
 
 # -- 1. shards ---------------------------------------------------------------------------------
@@ -300,18 +309,16 @@ def _run(catalog: Catalog | None, config: TrainRunConfig, on_metrics, engine) ->
     items = [SamplerItem(p.uid, p.group, *shards.offline.get(p.uid, (0, 0))) for p in train_prompts]
     sampler = OnlineSampler(items, sampler_config)
     args = {**asdict(config), "model_id": model_id, "sampling_hash": config_hash}
-    run_id = catalog.start_run("train", args) if catalog is not None else new_run_id("train")
+    run_id = _begin_run(catalog, config, args)
     base = Path(catalog.path).parent if catalog is not None else Path(".")
     out = Path(config.out) if config.out else base / "runs" / run_id
     logs = _Logs(out) if catalog is not None else None
     pending: dict[int, list[Observation]] = defaultdict(list)
-    written = [0]
 
     def flush() -> None:
         for step, observations in sorted(pending.items()):
-            rows = [(o.uid, o.n, o.n_correct, o.mean_reward, o.mean_tokens) for o in observations]
+            rows = [DifficultyRow(o.uid, o.counts, o.mean_reward, o.mean_tokens) for o in observations]
             catalog.add_difficulty(rows, model_id, config_hash, VERIFIER_VERSION, run_id, origin="online", step=step)
-            written[0] += len(rows)
         pending.clear()
 
     def metrics(m: dict[str, float]) -> None:
@@ -333,6 +340,7 @@ def _run(catalog: Catalog | None, config: TrainRunConfig, on_metrics, engine) ->
             on_metrics=metrics if catalog is not None else lambda m: None,
             checkpoint_dir=out / "checkpoints",
             resume_from=config.resume,
+            run_id=run_id,
         )
         if catalog is not None:
             flush()
@@ -358,7 +366,7 @@ def _run(catalog: Catalog | None, config: TrainRunConfig, on_metrics, engine) ->
         prompt_format=result.prompt_format,
         evals=result.evals,
         history=result.history,
-        observations=written[0],
+        observations=_observations(catalog, run_id),
         out=out,
         log=out / "metrics.jsonl",
         tensorboard=logs.tb_path if logs is not None else None,
@@ -369,6 +377,23 @@ def _run(catalog: Catalog | None, config: TrainRunConfig, on_metrics, engine) ->
         run.report = write_report(train_summary(run, config, prefix.parent), prefix)[1]
         catalog.finish_run(run_id, "ok", summary_of(run))
     return run
+
+
+def _begin_run(catalog: Catalog | None, config: TrainRunConfig, args: dict[str, Any]) -> str:
+    """The run record: the one a resumed checkpoint names, when this catalog holds it unfinished;
+    else a new one (torchrun processes other than rank 0 only name theirs)."""
+    if catalog is None:
+        return new_run_id("train")
+    earlier = checkpoint_run(config.resume) if config.resume else None
+    if earlier is not None and catalog.continue_run(earlier, "train"):
+        return earlier
+    return catalog.start_run("train", args)
+
+
+def _observations(catalog: Catalog | None, run_id: str) -> int:
+    if catalog is None:
+        return 0
+    return catalog.con.execute("SELECT count(*) FROM difficulty WHERE run_id = ? AND origin = 'online'", [run_id]).fetchall()[0][0]
 
 
 def train_summary(run: TrainRunResult, config: TrainRunConfig, report_dir: Path) -> dict[str, Any]:
@@ -383,8 +408,9 @@ def train_summary(run: TrainRunResult, config: TrainRunConfig, report_dir: Path)
         first, last = run.evals[0], run.evals[-1]
         lines.append(f"held-out pass@1 {first.pass_at_1:.3f} at step {first.step} -> {last.pass_at_1:.3f} at step {last.step}; "
                      f"pass@{last.k} {first.pass_at_k:.3f} -> {last.pass_at_k:.3f} ({last.prompts} prompts x {last.k} samples)")
-    lines += [f"zero-variance groups {run.zero_variance:.0%} per step on average; verifier errors {run.verifier_errors:,} (scored 0)",
-              f"online difficulty: {run.observations:,} observations appended to the catalog's difficulty table",
+    lines += [f"zero-variance groups {run.zero_variance:.0%} per step on average",
+              f"verdicts: {run.statuses.line()} (timeout, error and bad_gold rollouts masked out, never scored)",
+              f"online difficulty: {run.observations:,} observations in the catalog's difficulty table",
               f"prompt format: {run.prompt_format}"]
     links = {"metrics (JSON lines)": os.path.relpath(run.log.resolve(), report_dir.resolve())}
     if run.checkpoint is not None:
@@ -394,15 +420,19 @@ def train_summary(run: TrainRunResult, config: TrainRunConfig, report_dir: Path)
     return {
         "kind": "train", "run_id": run.run_id, "created_at": utc_now().isoformat(),
         "title": f"train {config.model} on {Path(config.shards).name}",
-        "lines": lines, "links": links, "settings": settings,
-        "training": {
+        "lines": lines, "links": links, "settings": settings, "verdicts": run.statuses.as_dict(),
+        "training": {  # nan (a step with nothing decided, an evaluation without k decided samples): no point
             "step": steps,
-            "reward": [logged[s]["reward"] if s in logged else None for s in steps],
-            "heldout_accuracy": [evals[s].pass_at_1 if s in evals else None for s in steps],
-            "heldout_pass_at_k": [evals[s].pass_at_k if s in evals else None for s in steps],
-            "zero_variance_fraction": [logged[s]["zero_variance_groups"] if s in logged else None for s in steps],
+            "reward": [_point(logged[s]["reward"]) if s in logged else None for s in steps],
+            "heldout_accuracy": [_point(evals[s].pass_at_1) if s in evals else None for s in steps],
+            "heldout_pass_at_k": [_point(evals[s].pass_at_k) if s in evals else None for s in steps],
+            "zero_variance_fraction": [_point(logged[s]["zero_variance_groups"]) if s in logged else None for s in steps],
         },
     }
+
+
+def _point(value: float) -> float | None:
+    return None if math.isnan(value) else value
 
 
 def summary_of(run: TrainRunResult) -> dict[str, Any]:

@@ -4,7 +4,7 @@ One step of `train`: the online sampler picks prompts and how many rollouts each
 rollout engine samples them from the current policy; assay.verifiers' process pool scores
 them; an advantage estimator turns rewards into advantages; the policy takes
 `updates_per_batch` optimizer steps on a clipped surrogate; the new weights go back into the
-engine. Every prompt's (n, n_correct) of the step goes to the sampler and to the caller's
+engine. Every prompt's verdict counts of the step go to the sampler and to the caller's
 `on_observation` callback (pipelines/train.py appends it to the catalog's difficulty history;
 nothing here imports the catalog).
 
@@ -30,8 +30,13 @@ supervision):
    importance-corrected. Log-probs are of the softmax at the sampling temperature.
 7. One pass over each rollout batch, split into `updates_per_batch` mini-batches (the paper's
    mu = 1 with several policy updates per batch).
-8. A verdict with status error or timeout (a verifier that raised, a hung check) is reward 0
-   and counted in the step metrics; the step goes on.
+8. Only decided verdicts (correct, incorrect, no_answer) are rewards. A timeout or error (the
+   verifier failed) or bad_gold (the reference did) is no evidence about the completion: it is
+   masked out of the group statistics, the advantages, the loss and the sampler's update, and
+   counted per status in the step metrics (`verdicts/<status>`). A step (or evaluation) in
+   which more than `max_verifier_failures` of the verdicts are timeout or error stops the run
+   (TrainError naming the share, the verifiers and the timeout) before anything of it is
+   observed or trained on.
 9. `reward="random"` replaces the verifier's reward with a fair coin per rollout: the
    spurious-reward control (Shao et al. 2025), which must not raise held-out accuracy.
 
@@ -53,6 +58,7 @@ Example (a one-step run; a sampler is assay.curricula.sampler.OnlineSampler):
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 from collections import Counter, defaultdict
@@ -64,9 +70,9 @@ from typing import Any, Callable, Mapping, Protocol, Sequence
 import numpy as np
 import torch
 
-from assay.curricula.difficulty import pass_at_k
+from assay.curricula.difficulty import DECIDED, StatusCounts, pass_at_k, too_many_failures
 from assay.trainers.engines import EngineError, RolloutEngine, SamplingConfig, Skipped, resolve_model
-from assay.verifiers import Verdict, verify_batch
+from assay.verifiers import DEFAULT_TIMEOUT_S, Verdict, verify_batch
 
 
 class TrainError(ValueError):
@@ -92,10 +98,18 @@ class Observation:
 
     uid: str
     step: int  # the policy that sampled them: after `step` rollout batches of training
-    n: int
-    n_correct: int  # verdicts with status correct
-    mean_reward: float  # the verifier's reward (whatever reward trained the policy)
-    mean_tokens: float
+    counts: StatusCounts  # the rollouts' verdicts, per status
+    mean_reward: float | None  # the verifier's reward over the decided rollouts; None if none was decided
+    mean_tokens: float  # over every rollout
+
+    @property
+    def n(self) -> int:
+        """Decided rollouts: the pass rate's denominator."""
+        return self.counts.decided
+
+    @property
+    def n_correct(self) -> int:
+        return self.counts.correct
 
 
 class Sampler(Protocol):
@@ -134,6 +148,8 @@ class GRPOConfig:
     checkpoint_every: int = 0  # steps between checkpoints (with a checkpoint_dir); 0: only at the end
     seed: int = 0  # rollout seeds, mini-batch order and random rewards derive from it and the step
     verifier_workers: int | None = None  # verifier processes; None: one per core
+    verifier_timeout_s: float = DEFAULT_TIMEOUT_S  # seconds one verification may take before it is a timeout
+    max_verifier_failures: float = 0.05  # share of a step's verdicts that may be timeout or error; above it the run stops
 
     def __post_init__(self) -> None:
         for name, table in (("advantage", ADVANTAGES), ("reward", REWARDS)):
@@ -146,6 +162,10 @@ class GRPOConfig:
         for name in ("clip_low", "clip_high", "kl_coef", "weight_decay", "eval_every", "checkpoint_every"):
             if getattr(self, name) < 0:
                 raise TrainError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not self.verifier_timeout_s > 0:
+            raise TrainError(f"verifier_timeout_s must be positive, got {self.verifier_timeout_s}")
+        if not 0.0 <= self.max_verifier_failures <= 1.0:
+            raise TrainError(f"max_verifier_failures must be a share in [0, 1], got {self.max_verifier_failures}")
         if self.clip_low >= 1:
             raise TrainError(f"clip_low must be below 1 (the ratio's lower bound is 1 - clip_low), got {self.clip_low}")
 
@@ -208,9 +228,26 @@ ADVANTAGES: dict[str, Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch
 
 
 def verdict_reward(verdict: Verdict) -> float:
-    """The verifier's reward: its score when correct, else 0 (a code answer passing 3 of 4 tests
-    is not a solve; error and timeout verdicts are 0)."""
+    """The verifier's reward of a decided verdict: its score when correct, else 0 (a code answer
+    passing 3 of 4 tests is not a solve). Undecided verdicts get no reward: they are masked."""
     return verdict.score if verdict.status == "correct" else 0.0
+
+
+def decided(verdict: Verdict) -> bool:
+    """The verifier judged the completion (correct, incorrect, no_answer): it may be a reward."""
+    return verdict.status in DECIDED
+
+
+def check_failures(statuses: Sequence[str], verifiers: Sequence[str], config: GRPOConfig, what: str) -> None:
+    """Stop the run when more than config.max_verifier_failures of the verdicts are timeout or error;
+    `verifiers[i]` gave `statuses[i]`."""
+    problem = too_many_failures(statuses, verifiers, config.max_verifier_failures)
+    if problem:
+        raise TrainError(
+            f"{what}: {problem} (--max-verifier-failures); the verifier timeout is {config.verifier_timeout_s:g} s per item "
+            "(--verifier-timeout). Nothing of it was observed or trained on; a loaded machine times verifiers out: "
+            "resume from the last checkpoint with a longer timeout or fewer verifier workers"
+        )
 
 
 def verifier_rewards(verdicts: Sequence[Verdict], rng: np.random.Generator) -> np.ndarray:
@@ -226,6 +263,34 @@ REWARDS: dict[str, Callable[[Sequence[Verdict], np.random.Generator], np.ndarray
     "verifier": verifier_rewards,
     "random": random_rewards,
 }
+
+
+def decided_advantages(
+    verdicts: Sequence[Verdict],
+    draw: Sequence[int],
+    value: Sequence[float],
+    advantage_fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor],
+    reward_fn: Callable[[Sequence[Verdict], np.random.Generator], np.ndarray],
+    rng: np.random.Generator,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A step's N rollouts (verdict, draw, the sampler's value of its prompt) -> (keep [N] bool,
+    rewards [K], advantages [K]) of the K decided rollouts. An undecided rollout is no reward of
+    0: it is left out before the rewards, so group means, stds and leave-one-out baselines are
+    over decided rollouts only, and it is never trained on.
+
+    >>> v = [Verdict.of(True), Verdict.fail("timeout", ""), Verdict.of(False)]
+    >>> keep, r, a = decided_advantages(v, [0, 0, 0], [0.5] * 3, dr_grpo_advantages, verifier_rewards, None)
+    >>> keep.tolist(), r.tolist(), a.tolist()
+    ([True, False, True], [1.0, 0.0], [0.5, -0.5])
+    """
+    keep = torch.tensor([decided(v) for v in verdicts], dtype=torch.bool)  # [N]
+    kept = [v for v, k in zip(verdicts, keep.tolist()) if k]
+    rewards = torch.tensor(reward_fn(kept, rng), dtype=torch.float64)  # [K]
+    if not kept:
+        return keep, rewards, torch.zeros(0)
+    group = torch.unique(torch.tensor(draw)[keep], return_inverse=True)[1]  # [K] dense group ids
+    values = torch.tensor(value, dtype=torch.float64)[keep]  # [K]
+    return keep, rewards, advantage_fn(rewards, group, values).float()
 
 
 # -- the loss --------------------------------------------------------------------------------
@@ -380,10 +445,10 @@ def generate_rollouts(
     return [r for index in sorted(out) for r in out[index]], skipped
 
 
-def verify_rollouts(texts: Sequence[str], items: Sequence[PromptItem], workers: int | None) -> list[Verdict]:
+def verify_rollouts(texts: Sequence[str], items: Sequence[PromptItem], config: GRPOConfig) -> list[Verdict]:
     """One verdict per completion, from the verifiers' process pool (never in this process)."""
     batch = [{"response": t, "gold": p.answer, "verifier": p.verifier, "options": dict(p.options)} for t, p in zip(texts, items)]
-    return verify_batch(batch, workers=workers) if batch else []
+    return verify_batch(batch, workers=config.verifier_workers, timeout_s=config.verifier_timeout_s) if batch else []
 
 
 # -- held-out evaluation ----------------------------------------------------------------------
@@ -392,11 +457,11 @@ def verify_rollouts(texts: Sequence[str], items: Sequence[PromptItem], workers: 
 @dataclass(frozen=True)
 class EvalResult:
     step: int
-    pass_at_1: float  # mean correctness of k samples at the training temperature (unbiased pass@1)
-    pass_at_k: float  # share of prompts with at least one of k samples correct
+    pass_at_1: float  # mean correctness of the decided samples of k at the training temperature (unbiased pass@1)
+    pass_at_k: float  # share of prompts with at least one of k samples correct (prompts with k decided); nan if none
     k: int
-    prompts: int
-    errors: int  # verdicts with status error or timeout (counted as incorrect)
+    prompts: int  # prompts with a decided sample; pass@k counts those with k of them
+    errors: int  # verdicts with status error or timeout: left out, never counted as incorrect
 
 
 EVAL_SEED_OFFSET = 7919  # evaluation samples with one fixed seed: steps differ only by weights
@@ -405,7 +470,8 @@ EVAL_SEED_OFFSET = 7919  # evaluation samples with one fixed seed: steps differ 
 def evaluate(
     engine: RolloutEngine, prompts: Sequence[PromptItem], config: GRPOConfig, step: int, world: World
 ) -> EvalResult:
-    """pass@1 and pass@k of the engine's current weights on held-out prompts (split over processes)."""
+    """pass@1 and pass@k of the engine's current weights on held-out prompts (split over processes),
+    from decided samples only; more than config.max_verifier_failures timeout/error verdicts stop the run."""
     mine = list(prompts[world.rank :: world.size])
     sampling = SamplingConfig(temperature=config.temperature, max_tokens=config.max_tokens, seed=config.seed + EVAL_SEED_OFFSET)
     results = engine.generate([p.prompt for p in mine], config.eval_k, sampling) if mine else []
@@ -414,22 +480,26 @@ def evaluate(
         for c in [] if isinstance(samples, Skipped) else samples:
             texts.append(c.text)
             owners.append(p)
-    verdicts = verify_rollouts(texts, owners, config.verifier_workers)
+    verdicts = verify_rollouts(texts, owners, config)
+    everyone = [x for part in world.gather([(p.verifier, v.status) for p, v in zip(owners, verdicts)]) for x in part]
+    check_failures([s for _, s in everyone], [v for v, _ in everyone], config, f"held-out evaluation at step {step}")
     correct: Counter[str] = Counter()
+    judged: Counter[str] = Counter()
     for p, v in zip(owners, verdicts):
         correct[p.uid] += v.status == "correct"
-    counts = [(correct[p.uid], config.eval_k) for p in mine]  # a skipped prompt counts as unsolved
-    errors = sum(v.status in ("error", "timeout") for v in verdicts)
-    gathered = world.gather((counts, errors))
-    counts = [c for part, _ in gathered for c in part]
+        judged[p.uid] += decided(v)
+    skipped = {p.uid for p, samples in zip(mine, results) if isinstance(samples, Skipped)}
+    # A skipped prompt counts as unsolved (the model cannot take it); an undecided sample counts nowhere.
+    counts = [(0, config.eval_k) if p.uid in skipped else (correct[p.uid], judged[p.uid]) for p in mine]
+    counts = [(c, n) for part in world.gather(counts) for c, n in part if n > 0]
     k = config.eval_k
     return EvalResult(
         step=step,
-        pass_at_1=float(np.mean([c / n for c, n in counts])) if counts else 0.0,
-        pass_at_k=float(np.mean([pass_at_k(n, c, k) for c, n in counts])) if counts else 0.0,
+        pass_at_1=float(np.mean([c / n for c, n in counts])) if counts else math.nan,
+        pass_at_k=float(np.mean([pass_at_k(n, c, k) for c, n in counts if n >= k])) if any(n >= k for _, n in counts) else math.nan,
         k=k,
         prompts=len(counts),
-        errors=sum(e for _, e in gathered),
+        errors=sum(s in ("timeout", "error") for _, s in everyone),
     )
 
 
@@ -437,6 +507,12 @@ def evaluate(
 
 STATE_FILE = "trainer_state.json"
 OPTIMIZER_FILE = "optimizer.pt"
+
+
+def checkpoint_run(path: str | os.PathLike) -> str | None:
+    """The caller's run id saved in a checkpoint (train's `run_id`); None if it has none."""
+    state = Path(path) / STATE_FILE
+    return json.loads(state.read_text()).get("run_id") if state.is_file() else None
 
 
 def save_checkpoint(
@@ -477,10 +553,16 @@ def _set_rng_state(state: Mapping[str, Any]) -> None:
         torch.cuda.set_rng_state_all([torch.tensor(s, dtype=torch.uint8) for s in state["cuda"]])
 
 
+# Settings a resumed run may change: how long to train, and how verification runs (a run
+# stopped by verifier failures resumes with a longer timeout). None changes a decided verdict.
+RESUMABLE_CHANGES = ("steps", "verifier_workers", "verifier_timeout_s", "max_verifier_failures")
+
+
 def _check_resumable(saved: Mapping[str, Any], config: GRPOConfig, path: Path) -> None:
-    """A resumed run must be the same run: every setting but the step count equal."""
-    now = asdict(config)
-    differ = sorted(k for k in now if k != "steps" and saved.get(k) != now[k])
+    """A resumed run must be the same run: every setting but RESUMABLE_CHANGES equal (one an
+    older checkpoint does not hold has its default)."""
+    now, defaults = asdict(config), asdict(GRPOConfig())
+    differ = sorted(k for k in now if k not in RESUMABLE_CHANGES and saved.get(k, defaults[k]) != now[k])
     if differ:
         raise TrainError(f"{path}: the checkpoint was made with other settings ({', '.join(differ)}); resume with the same ones")
 
@@ -544,6 +626,7 @@ def train(
     checkpoint_dir: str | os.PathLike | None = None,
     resume_from: str | os.PathLike | None = None,
     device: str | None = None,
+    run_id: str | None = None,
 ) -> TrainResult:
     """Train the policy at `policy_path` (a folder or "toy") for `config.steps` rollout batches.
 
@@ -552,6 +635,8 @@ def train(
     per-step metrics go to the callbacks (rank 0 only under torchrun). With `checkpoint_dir`,
     checkpoints are written to checkpoint_dir/step-NNNNNN every `checkpoint_every` steps and at
     the end; `resume_from` (such a folder) continues that run exactly where it stopped.
+    `run_id`, the caller's name for the run, is saved in every checkpoint (`checkpoint_run`), so
+    the caller of a resumed run can continue the same record.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -621,6 +706,7 @@ def train(
             "evals": [asdict(e) for e in evals],
             "policy": str(path),
             "prompt_format": prompt_format,
+            "run_id": run_id,
         }
         save_checkpoint(target, policy, optimizer, tokenizer, state, world)
         return target
@@ -635,49 +721,54 @@ def train(
             raise TrainError(f"the sampler drew uids that are not among the prompts, e.g. {unknown[0]}")
         sampling = SamplingConfig(temperature=config.temperature, max_tokens=config.max_tokens, seed=_step_seed(config.seed, step, 0))
         local, skipped = generate_rollouts(engine, items, draws[world.rank :: world.size], sampling)
-        verdicts = verify_rollouts([r.text for r in local], [items[r.uid] for r in local], config.verifier_workers)
+        verdicts = verify_rollouts([r.text for r in local], [items[r.uid] for r in local], config)
 
         # 2. Everyone's verdicts, in draw order, on every process: rewards and advantages are
-        #    computed identically everywhere; each process keeps its own rollouts' share.
+        #    computed identically everywhere; each process keeps its own rollouts' share. Too
+        #    many verifier failures stop the run here, before anything of the step is used.
         outcome = [(r.draw, v, len(r.completion_ids)) for r, v in zip(local, verdicts)]
         gathered = world.gather((outcome, dict(skipped)))
         order = sorted((o for part, _ in gathered for o in part), key=lambda o: o[0])  # stable within a draw
         skipped = sum((Counter(s) for _, s in gathered), Counter())
         if not order:
             raise TrainError(f"step {step}: the engine skipped every drawn prompt ({dict(skipped)})")
-        draw_of = torch.tensor([d for d, _, _ in order])  # [N]
-        rewards = torch.tensor(reward_fn([v for _, v, _ in order], np.random.default_rng(_step_seed(config.seed, step, 1))))
-        values = torch.tensor([sampler.value(draws[d][1]) for d, _, _ in order], dtype=torch.float64)
-        group = torch.unique(draw_of, return_inverse=True)[1]  # [N] dense group ids
-        advantages = advantage_fn(rewards, group, values).float()  # [N]
+        check_failures([v.status for _, v, _ in order], [items[draws[d][1]].verifier for d, _, _ in order], config,
+                       f"training step {step + 1}")
+        keep, rewards, advantages = decided_advantages(
+            [v for _, v, _ in order], [d for d, _, _ in order], [sampler.value(draws[d][1]) for d, _, _ in order],
+            advantage_fn, reward_fn, np.random.default_rng(_step_seed(config.seed, step, 1)),
+        )  # [N], [K], [K]
+        draw_of = torch.tensor([d for d, _, _ in order], dtype=torch.long)[keep]  # [K]
         mine = {d for d, _, _ in draws[world.rank :: world.size]}
-        local_adv = advantages[torch.tensor([d in mine for d, _, _ in order])]  # [len(local)], local's order
+        local_adv = advantages[torch.tensor([d in mine for d in draw_of.tolist()], dtype=torch.bool)]  # [len(trainable)]
+        trainable = [r for r, v in zip(local, verdicts) if decided(v)]  # this process's decided rollouts, draw order
 
-        # 3. Observations: the sampler's update and the difficulty history.
+        # 3. Observations: the sampler's update (decided rewards only) and the difficulty history.
         per_draw: dict[int, list[tuple[Verdict, int]]] = defaultdict(list)
         for d, verdict, tokens in order:
             per_draw[d].append((verdict, tokens))
         for d, seen in per_draw.items():
             uid = draws[d][1]
-            scores = [verdict_reward(v) for v, _ in seen]
-            sampler.observe(uid, scores)
+            scores = [verdict_reward(v) for v, _ in seen if decided(v)]
+            if scores:
+                sampler.observe(uid, scores)
             if world.rank == 0:
                 on_observation(
                     Observation(
                         uid=uid,
                         step=step,
-                        n=len(seen),
-                        n_correct=sum(v.status == "correct" for v, _ in seen),
-                        mean_reward=float(np.mean(scores)),
+                        counts=StatusCounts.of(v.status for v, _ in seen),
+                        mean_reward=float(np.mean(scores)) if scores else None,
                         mean_tokens=float(np.mean([tokens for _, tokens in seen])),
                     )
                 )
 
         # 4. Policy updates: mini-batches of a seeded permutation, micro-batches within; the old
         #    log-probs come from the same micro-batches, so the first update's ratio is exactly 1.
-        plan = _update_plan(len(local), config, _step_seed(config.seed, step, 2), world)
-        pool = local or [Rollout(-1, "", tuple(engine.encode(prompts[0].prompt)), (), "")]  # filler only
-        pool_adv = local_adv if local else torch.zeros(1)
+        #    A step with no decided rollout anywhere has nothing to learn from and takes no step.
+        plan = _update_plan(len(trainable), config, _step_seed(config.seed, step, 2), world) if keep.any() else []
+        pool = trainable or [Rollout(-1, "", tuple(engine.encode(prompts[0].prompt)), (), "")]  # filler only
+        pool_adv = local_adv if trainable else torch.zeros(1)
         batches = [[(chunk, weight, _sequences([pool[i] for i in chunk], pad, dev)) for chunk, weight in mini] for mini in plan]
         with torch.no_grad(), autocast:
             old_logp = [[token_logprobs(policy, ids, att, config.temperature).float() for _, _, (ids, att, _) in mini] for mini in batches]
@@ -710,27 +801,26 @@ def train(
             losses.append(sum(world.gather(step_loss)))
             tokens_total += tokens
 
-        # 5. Metrics.
-        sizes = Counter(draw_of.tolist())
+        # 5. Metrics: rewards, accuracy and group variance over the decided rollouts.
         by_group: dict[int, list[float]] = defaultdict(list)
         for d, r in zip(draw_of.tolist(), rewards.tolist()):
             by_group[d].append(r)
         zero_var = sum(len(rs) > 1 and max(rs) == min(rs) for rs in by_group.values())
-        statuses = Counter(v.status for _, v, _ in order)
+        statuses = StatusCounts.of(v.status for _, v, _ in order)
         clipped, kl = sum(world.gather(clipped)), sum(world.gather(kl))
         metrics = {
             "step": step + 1,
-            "loss": float(np.mean(losses)),
-            "grad_norm": float(np.mean(grad_norms)),  # before clipping
-            "reward": float(rewards.mean()),
-            "accuracy": statuses["correct"] / len(order),
+            "loss": float(np.mean(losses)) if losses else math.nan,
+            "grad_norm": float(np.mean(grad_norms)) if grad_norms else math.nan,  # before clipping
+            "reward": float(rewards.mean()) if keep.any() else math.nan,
+            "accuracy": statuses.pass_rate,
             "rollouts": len(order),
-            "groups": len(sizes),
-            "zero_variance_groups": zero_var / len(sizes),
+            "groups": len(per_draw),
+            "zero_variance_groups": zero_var / len(by_group) if by_group else math.nan,
             "clip_fraction": clipped / max(tokens_total, 1.0),
             "kl": kl / max(tokens_total, 1.0),
             "mean_tokens": float(np.mean([tokens for _, _, tokens in order])),
-            "verifier_errors": statuses["error"] + statuses["timeout"],
+            **{f"verdicts/{status}": float(n) for status, n in statuses.as_dict().items()},
             "skipped": sum(skipped.values()),
             **{f"sampler/{k}": float(v) for k, v in sampler.metrics().items()},
         }

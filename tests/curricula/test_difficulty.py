@@ -5,7 +5,17 @@ import math
 import numpy as np
 import pytest
 
-from assay.curricula.difficulty import AdaptiveK, BetaPosterior, beta_cdf, beta_quantile, learnability, pass_at_k
+from assay.curricula.difficulty import (
+    DECIDED,
+    STATUSES,
+    AdaptiveK,
+    BetaPosterior,
+    StatusCounts,
+    beta_cdf,
+    beta_quantile,
+    learnability,
+    pass_at_k,
+)
 
 
 def test_pass_at_k_hand_values():
@@ -87,3 +97,24 @@ def test_adaptive_k_rejects_bad_settings():
         AdaptiveK(band_lo=0.9, band_hi=0.1)
     with pytest.raises(ValueError, match="budget"):
         AdaptiveK(budget=2)
+
+
+def test_status_counts_decide_the_denominator():
+    # 3 correct, 2 incorrect, 1 timeout: pass rate 3/5 over k = 5 decided samples, not 3/6.
+    counts = StatusCounts.of(["correct", "incorrect", "timeout", "correct", "incorrect", "correct"])
+    assert (counts.total, counts.decided, counts.failed) == (6, 5, 1)
+    assert counts.pass_rate == pytest.approx(3 / 5) and counts.failed_share == pytest.approx(1 / 6)
+    # no_answer is the model's failure (decided); bad_gold is the reference's and counts in neither.
+    both = counts + StatusCounts(no_answer=1, bad_gold=2, error=1)
+    assert (both.decided, both.failed, both.total) == (6, 2, 10)
+    assert both.as_dict() == {"correct": 3, "incorrect": 2, "no_answer": 1, "bad_gold": 2, "timeout": 1, "error": 1}
+    assert StatusCounts.from_dict({"correct": 1, "timeout": None}) == StatusCounts(correct=1)
+    assert math.isnan(StatusCounts(timeout=4).pass_rate)  # nothing decided: no pass rate at all
+    with pytest.raises(ValueError, match="unknown status 'maybe'; valid: correct, incorrect"):
+        StatusCounts.of(["maybe"])
+
+
+def test_status_names_are_the_verifiers():
+    from assay.verifiers import STATUSES as VERIFIER_STATUSES
+
+    assert STATUSES == tuple(VERIFIER_STATUSES) and set(DECIDED) < set(STATUSES)

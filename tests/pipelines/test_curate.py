@@ -1,6 +1,7 @@
 """`assay curate` end to end on a small built-in corpus: the funnel accounts for every row, the
 decisions are recorded, the shards verify, and a rerun reuses the difficulty it already paid for."""
 
+import json
 import os
 import subprocess
 import sys
@@ -51,6 +52,11 @@ def test_curate_funnel_decisions_shards_and_rerun(tmp_path):
         assert manifest.plan["learnability"]["method"] == "posterior_band"
         shard = pq.read_table(tmp_path / "v1" / "data" / "part-00000.parquet")
         assert shard["n"].null_count == 0 and min(shard["n"].to_pylist()) >= 4
+        # The difficulty step's verdicts, per status, in the step and in the report.
+        statuses = steps["difficulty"].detail["statuses"]
+        assert sum(statuses.values()) == steps["difficulty"].detail["sampled"] and statuses["correct"] > 0
+        summary = json.loads(result.report.with_suffix(".json").read_text())
+        assert summary["verdicts"] == statuses and any(line.startswith("verdicts: correct") for line in summary["lines"])
 
         # Same config, new folder: nothing is sampled again and the shards hold the same rows.
         again = curate(cat, small_config(tmp_path / "v2"))
@@ -66,6 +72,8 @@ def test_curate_funnel_decisions_shards_and_rerun(tmp_path):
     (lambda t: "splits = ['train']\n", r"no \[\[sources\]\]; name at least one corpus"),
     (lambda t: t.replace("replay_share = 0.1", "replay_share = 1.5"), r"\[curriculum\] replay_share must be in \[0, 1\)"),
     (lambda t: t.replace("[[sources]]", "[[sources"), "not valid TOML"),
+    (lambda t: t.replace("max_verifier_failures = 0.05", "max_verifier_failures = 5"),
+     r"\[difficulty\] --max-verifier-failures must be a share in \[0, 1\], got 5"),
 ])
 def test_config_mistakes_name_the_section_and_key(edit, message):
     with pytest.raises(AssayError, match=message):

@@ -8,7 +8,17 @@ import pytest
 
 from assay.pipelines import difficulty
 from assay.pipelines.catalog import Catalog
-from assay.pipelines.difficulty import DifficultyConfig, estimate_difficulty, stored_counts
+from assay.curricula.difficulty import StatusCounts
+from assay.pipelines.catalog import DifficultyRow
+from assay.pipelines.difficulty import (
+    POLICIES,
+    DifficultyConfig,
+    Stored,
+    estimate_difficulty,
+    model_fingerprint,
+    sampling_hash,
+    stored_counts,
+)
 from assay.pipelines.errors import AssayError
 from assay.pipelines.ingest import ingest, resolve_source
 from assay.pipelines.presets import PRESETS
@@ -43,6 +53,56 @@ def test_fixed_k_appends_history_and_a_rerun_samples_nothing(catalog):
     assert estimate_difficulty(catalog, other).sampled == 96 and rows(catalog) == (48, 192)
     statuses = catalog.con.execute("SELECT DISTINCT kind, status FROM runs WHERE kind = 'difficulty'").fetchall()
     assert statuses == [("difficulty", "ok")]
+
+
+def _break_verifier(cat, uids):
+    """Give these prompts a verifier whose options make it raise: each of their samples is an error."""
+    for uid in uids:
+        cat.con.execute("UPDATE records SET verifier = 'numeric', meta = ? WHERE uid = ?",
+                        ['{"verifier_options": {"rel_tol": "wide"}}', uid])
+
+
+def test_a_rerun_samples_again_what_was_not_decided(catalog):
+    fill(catalog, 2)
+    config = DifficultyConfig(model="toy", k=6, policy="fixed", sampling=FAST, workers=1)
+    model_id = f"toy@{model_fingerprint(difficulty.resolve_model('toy'))}"
+    config_hash = sampling_hash(config.sampling, POLICIES["fixed"](6))
+    first, second = [u for (u,) in catalog.con.execute("SELECT uid FROM records ORDER BY uid").fetchall()]
+    # An earlier run left 3 correct, 2 incorrect and 1 timeout of the first prompt's 6 samples.
+    catalog.add_difficulty([DifficultyRow(first, StatusCounts(correct=3, incorrect=2, timeout=1), 0.6, 10.0)],
+                           model_id, config_hash, difficulty.VERIFIER_VERSION, "earlier")
+    assert stored_counts(catalog, model_id, config_hash)[first] == Stored(drawn=6, decided=5, correct=3, tokens=60.0, bad_gold=0)
+    result = estimate_difficulty(catalog, config)
+    # 5 decided of 6 asked: the first prompt draws 1 more (not 0, not 6), the second all 6.
+    assert result.sampled == 1 + 6 and result.statuses.total == 7
+    by_uid = {p.uid: p for p in result.prompts}
+    assert by_uid[first].n == 6 and by_uid[first].drawn == 7 and by_uid[second].n == 6
+    assert by_uid[first].n_correct - 3 in (0, 1)
+
+
+def test_timeouts_and_errors_are_never_scored_and_too_many_stop_the_run(catalog):
+    fill(catalog, 8)
+    broken = catalog.con.execute("SELECT uid FROM records ORDER BY uid LIMIT 1").fetchone()[0]
+    _break_verifier(catalog, [broken])
+    config = DifficultyConfig(model="toy", k=2, policy="fixed", sampling=FAST, workers=1)
+    # One chunk of 8 prompts x 2 samples: 2 errors of 16 verdicts is 12.5%, over the default 5%.
+    with pytest.raises(AssayError, match=r"2 of 16 verdicts \(12.5%\) were timeout or error \(error 2; verifier numeric 2\), "
+                                         r"more than the 5% allowed .*the verifier timeout is 2 s per item"):
+        estimate_difficulty(catalog, config)
+    assert rows(catalog) == (0, 0)  # nothing of the chunk was recorded
+    assert catalog.con.execute("SELECT status FROM runs WHERE kind = 'difficulty'").fetchall() == [("failed",)]
+    # Allowed, the errors are recorded as errors: the prompt has no decided sample, no pass
+    # rate, and leaves this run instead of being sampled again and again.
+    result = estimate_difficulty(catalog, DifficultyConfig(model="toy", k=2, policy="fixed", sampling=FAST, workers=1,
+                                                           max_verifier_failures=0.2))
+    assert result.unverified == 1 and result.statuses.error == 2 and result.statuses.decided == 14
+    assert broken not in {p.uid for p in result.prompts} and len(result.prompts) == 7
+    stored = catalog.con.execute("SELECT k, n_correct, n_error, mean_reward FROM difficulty WHERE uid = ?", [broken]).fetchall()
+    assert stored == [(2, 0, 2, None)]  # no reward: nothing was decided
+    # A rerun samples it again (the others are complete); the failing verifier fails again.
+    again = estimate_difficulty(catalog, DifficultyConfig(model="toy", k=2, policy="fixed", sampling=FAST, workers=1,
+                                                          max_verifier_failures=1.0))
+    assert again.sampled == 2 and again.unverified == 1
 
 
 def test_summary_statistics_follow_the_counts(catalog):
@@ -137,6 +197,18 @@ def test_cli_difficulty_writes_a_report(tmp_path):
     assert len(lines) == 12 and {"pass_at", "posterior_mean", "interval90", "learnability"} <= set(lines[0])
     bad = run("difficulty", "--k", "0")
     assert bad.returncode == 2 and "--k must be a positive" in bad.stderr
+    # Through the flow: a chunk with too many verifier errors stops the run in one line, recording nothing.
+    with Catalog.open(env_catalog) as cat:
+        _break_verifier(cat, [cat.con.execute("SELECT uid FROM records ORDER BY uid LIMIT 1").fetchone()[0]])
+        before = rows(cat)
+    stopped = run("difficulty", "--model", "toy", "--k", "2", "--policy", "fixed", "--max-tokens", "200", "--workers", "1",
+                  "--seed", "1", "--verifier-timeout", "3")
+    error = stopped.stderr.strip().splitlines()[-1]
+    assert stopped.returncode == 2 and error.startswith("assay: error: difficulty chunk of 12 prompts x 2 samples: "), stopped.stderr
+    assert "2 of 24 verdicts (8.3%) were timeout or error (error 2; verifier numeric 2)" in error
+    assert "the verifier timeout is 3 s per item (--verifier-timeout)" in error
+    with Catalog.open(env_catalog, read_only=True) as cat:
+        assert rows(cat) == before
 
 
 def test_model_fingerprint_follows_the_weights_not_the_folder(tmp_path):

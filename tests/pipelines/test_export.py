@@ -120,3 +120,22 @@ def test_export_refuses_bad_input_with_clear_errors(planned, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir() if p.name != "assay.duckdb" and not p.name.startswith("assay.duckdb")) == ["taken"]
     with pytest.raises(AssayError, match="no manifest.json"):
         read_manifest(tmp_path / "taken")
+
+
+def test_a_run_finds_its_own_finished_export_and_nothing_else(planned, tmp_path):
+    cat, plan = planned
+    first = export_plan(cat, plan, "parquet", tmp_path / "s", run_id="curate-1")
+    # The same run again (continued after a kill right after the rename): its own shards stand.
+    assert export_plan(cat, plan, "parquet", tmp_path / "s", run_id="curate-1") == first
+    with pytest.raises(AssayError, match="already exists"):  # another run, or a plain export
+        export_plan(cat, plan, "parquet", tmp_path / "s", run_id="curate-2")
+    with pytest.raises(AssayError, match="already exists"):
+        export_plan(cat, plan, "parquet", tmp_path / "s")
+    with pytest.raises(AssayError, match="run curate-1 exported there before, but it holds format parquet, not jsonl"):
+        export_plan(cat, plan, "jsonl", tmp_path / "s", run_id="curate-1")
+    fewer = Plan(plan.table.slice(1), plan.params)
+    with pytest.raises(AssayError, match="other rows than the plan's"):
+        export_plan(cat, fewer, "parquet", tmp_path / "s", run_id="curate-1")
+    (tmp_path / "s" / "data" / "part-00000.parquet").write_bytes(b"changed")
+    with pytest.raises(AssayError, match=r"1 file\(s\) changed or missing"):
+        export_plan(cat, plan, "parquet", tmp_path / "s", run_id="curate-1")

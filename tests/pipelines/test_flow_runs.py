@@ -171,6 +171,50 @@ def test_curate_killed_during_difficulty_and_during_export_resumes_exactly(tmp_p
     assert shard_content(killed / "shards") == shard_content(whole / "shards")
     with Catalog.open(killed / "c.duckdb", read_only=True) as cat:  # one curate run, continued twice
         assert cat.con.execute("SELECT status FROM runs WHERE kind = 'curate'").fetchall() == [("ok",)]
+    # The results a resumed flow loads are plain JSON, in a folder only its owner may write.
+    data = killed / ".assay"
+    assert data.stat().st_mode & 0o777 == 0o700
+    records = result_records(data / "results")
+    assert {r["metadata"]["serializer"]["type"] for r in records} == {"assay-plain-json"}
+    assert all(isinstance(json.loads(r["result"]), dict) for r in records)
+
+
+# The real CLI, SIGKILLed by itself the moment export has renamed its shards into place: before
+# Prefect records the export step's result and before the run is marked finished.
+KILLED_AFTER_EXPORT = ("import os, signal, assay.pipelines.curate as c; real = c.export_plan; "
+                       "c.export_plan = lambda *a, **k: (real(*a, **k), os.kill(os.getpid(), signal.SIGKILL)); " + PATCHED_CLI)
+
+
+def test_curate_killed_between_export_and_its_record_finishes_on_its_own_shards(tmp_path, prefect_api):
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    for folder in (whole, killed):
+        folder.mkdir()
+        write_config(folder / "curate.toml", folder / "shards", count=12, benchmarks="")
+    with Catalog.open(whole / "c.duckdb") as cat:
+        curate(cat, load_config(whole / "curate.toml"))
+    args = ("--catalog", "c.duckdb", "curate", "--config", "curate.toml")
+    died = subprocess.run([sys.executable, "-c", KILLED_AFTER_EXPORT, *args], cwd=killed, env=prefect_api,
+                          capture_output=True, text=True, timeout=600)
+    assert died.returncode == -signal.SIGKILL, died.stderr
+    assert verify_manifest(killed / "shards") == []  # the shards are whole, the run is not finished
+    with Catalog.open(killed / "c.duckdb", read_only=True) as cat:
+        assert cat.con.execute("SELECT status FROM runs WHERE kind = 'curate'").fetchall() == [("running",)]
+    finished = assay(prefect_api, killed, *args, patched=True)
+    assert finished.returncode == 0, finished.stderr  # not "--out shards: already exists"
+    assert catalog_rows(killed / "c.duckdb") == catalog_rows(whole / "c.duckdb")
+    assert shard_content(killed / "shards") == shard_content(whole / "shards")
+    with Catalog.open(killed / "c.duckdb", read_only=True) as cat:
+        assert cat.con.execute("SELECT status FROM runs WHERE kind = 'curate'").fetchall() == [("ok",)]
+    # Another run of the same config is another run: the shards it would write are not its own.
+    again = assay(prefect_api, killed, *args, patched=True)
+    assert again.returncode == 2 and "already exists" in again.stderr
+
+
+def result_records(folder: Path) -> list[dict]:
+    """Every persisted task result under `folder`, as the JSON record Prefect wrote."""
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    assert files, f"no results under {folder}"
+    return [json.loads(p.read_bytes()) for p in files]  # a pickle would not parse as JSON
 
 
 DIFFICULTY_SCRIPT = """

@@ -40,24 +40,29 @@ def test_latest_checkpoint_is_the_newest_config(tmp_path):
     assert latest_checkpoint(tmp_path) == tmp_path / "nested" / "step-00050"
 
 
-def test_a_chunk_key_changes_with_the_checkpoint_files_and_the_prompts(tmp_path):
+def test_a_chunk_key_changes_with_the_checkpoint_files_the_prompts_and_the_verifier_timeout(tmp_path):
     import shutil
+    from dataclasses import replace
 
-    from assay.pipelines.difficulty import Chunk, EngineSpec, Prompt
+    from assay.pipelines.difficulty import Chunk, EngineSpec, Prompt, Verification
     from assay.pipelines.flows import chunk_key
     from assay.trainers.engines import SamplingConfig, resolve_model
 
     for name in ("step-1", "step-2"):  # two checkpoints of the same shape
         shutil.copytree(resolve_model("toy"), tmp_path / name)
-    chunk = Chunk((0,), (Prompt("u1", "s", "Compute 1+1.", "2", "math", {}),), 4, SamplingConfig(seed=7))
+    check = Verification(workers=1, timeout_s=2.0, max_failures=0.05)
+    chunk = Chunk((0,), (Prompt("u1", "s", "Compute 1+1.", "2", "math", {}),), 4, SamplingConfig(seed=7), check)
     one, two = EngineSpec("transformers", str(tmp_path / "step-1")), EngineSpec("transformers", str(tmp_path / "step-2"))
     assert chunk_key(one, chunk) == chunk_key(one, chunk) != chunk_key(two, chunk)
     before = chunk_key(one, chunk)
     weights = next((tmp_path / "step-1").glob("*.safetensors"))
     os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))  # written again
     assert chunk_key(one, chunk) != before
-    other = Chunk((0,), (Prompt("u1", "s", "Compute 1+1.", "3", "math", {}),), 4, SamplingConfig(seed=7))  # another gold
+    other = Chunk((0,), (Prompt("u1", "s", "Compute 1+1.", "3", "math", {}),), 4, SamplingConfig(seed=7), check)  # another gold
     assert chunk_key(one, other) != chunk_key(one, chunk)
+    # A longer timeout can decide what timed out: another key. Workers and the allowed share cannot.
+    assert chunk_key(one, replace(chunk, verification=replace(check, timeout_s=8.0))) != chunk_key(one, chunk)
+    assert chunk_key(one, replace(chunk, verification=Verification(4, 2.0, 0.5))) == chunk_key(one, chunk)
 
 
 def test_prefect_defaults_live_beside_the_catalog_and_yield_to_the_user(tmp_path, monkeypatch):
@@ -195,3 +200,29 @@ def _importable(module: str) -> bool:
     import importlib.util
 
     return importlib.util.find_spec(module) is not None
+
+
+def test_persisted_results_are_plain_json_and_round_trip():
+    import pyarrow as pa
+
+    from assay.curricula.difficulty import StatusCounts
+    from assay.curricula.plan import Plan
+    from assay.pipelines.curate import State, StepResult
+    from assay.pipelines.difficulty import ChunkResult, Observation
+    from assay.pipelines.flows import PLAIN, chunk_result_plain, plain_chunk_result, plain_step, step_plain
+
+    chunk = ChunkResult((Observation(3, StatusCounts(correct=2, timeout=1), 1.0, 12.5), Observation(5, StatusCounts(error=2), None, 9.0)),
+                        ((7, "prompt_too_long"),), 5, 60)
+    blob = PLAIN.dumps(chunk_result_plain(chunk))
+    assert not blob.startswith(b"\x80") and plain_chunk_result(PLAIN.loads(blob)) == chunk  # JSON, not a pickle
+    rows = pa.table({"uid": ["a", "b"], "n": pa.array([4, None], pa.int64())})
+    state = State(rows=rows, scored=rows, difficulty={"model_id": "toy@1"},
+                  plan=Plan(pa.table({"uid": ["a"], "stage": pa.array([0], pa.int32())}), {"config": {"stages": 1}}))
+    result, back = plain_step(PLAIN.loads(PLAIN.dumps(step_plain(StepResult("dedup", 3, 2, {"duplicate": 1}), state))))
+    assert result == StepResult("dedup", 3, 2, {"duplicate": 1}) and back.rows.equals(rows) and back.counts is None
+    assert back.plan.table.equals(state.plan.table) and back.plan.params == state.plan.params
+    assert back.difficulty == state.difficulty
+    # Anything but plain values fails to persist, instead of being pickled.
+    with pytest.raises(TypeError):
+        PLAIN.dumps(object())
+    assert PLAIN.loads(PLAIN.dumps(ValueError("too many"))) == {"exception": "ValueError", "message": "too many"}

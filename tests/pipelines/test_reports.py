@@ -66,6 +66,7 @@ def realistic_summary() -> dict:
             {"step": "learnability", "rows_in": 1851, "rows_out": 1187, "dropped": {"too_easy": 412, "too_hard": 252}},
         ],
         "difficulty": {"bins": before.bins, "before": before.counts, "after": after.counts},
+        "verdicts": {"correct": 5120, "incorrect": 9230, "no_answer": 412, "bad_gold": 0, "timeout": 17, "error": 3},
         "contamination": [
             {"benchmark": "gsm8k", "layer": "ngram", "findings": 22, "rows": 19},
             {"benchmark": "gsm8k", "layer": "ngram_masked", "findings": 5, "rows": 5},
@@ -233,6 +234,15 @@ def test_memorization_table_shades_only_the_memorized_side():
     assert "0.610 / 0.330" in page and "80%" in page
 
 
+def test_verdicts_table_counts_every_status_with_its_meaning():
+    html_text = render_html({**HEADER, "verdicts": {"correct": 3, "incorrect": 2, "timeout": 1}})
+    section = html_text[html_text.index("<h2>Verdicts</h2>"):]
+    assert "on the 6 samples this run drew" in section
+    # Every status has a row, absent ones 0; a timeout is the verifier failing, never a wrong answer.
+    assert "<td>timeout</td><td class='num'>1</td><td class='num'>16.7%</td><td>the verifier failed: never scored" in section
+    assert "<td>error</td><td class='num'>0</td>" in section and "<td>correct</td><td class='num'>3</td><td class='num'>50.0%</td>" in section
+
+
 def test_training_curves_with_some_series():
     summary = {**HEADER, "kind": "train", "training": {"step": [1, 2, 3], "reward": [0.1, 0.2, 0.4]}}
     page = render_html(summary)
@@ -255,6 +265,8 @@ def test_training_curves_with_some_series():
      "training.heldout_accuracy[1]: expected a fraction in [0, 1], got 1.5"),
     ({"training": {"step": [0, 1], "reward": [0.5, float("nan")]}}, "training.reward[1]: expected a finite number"),
     ({"training": {"step": [2, 1]}}, "training.step: expected a non-empty, increasing list of steps"),
+    ({"verdicts": {"correct": 3, "maybe": 1}}, "verdicts['maybe']: unknown status; the statuses are ['correct', 'incorrect'"),
+    ({"verdicts": {"timeout": -1}}, "verdicts['timeout']: expected a row count (an integer >= 0), got int -1"),
     ({"memorization": [{**memorization_entry("gsm8k", 4, 0.5, 0.5), "diversity": 1.2}]},
      "memorization[0] ('gsm8k').diversity: expected a fraction in [0, 1], got 1.2"),
     ({"memorization": [{"benchmark": "gsm8k", "items": 4}]}, "memorization[0]: missing ['completion_rouge'"),

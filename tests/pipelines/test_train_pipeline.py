@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -81,19 +82,27 @@ def test_builtin_held_out_set_leaves_out_the_planted_corpus_copies():
     assert len(held) == 50 and not corpus & {p.prompt for p in held}
 
 
-def test_online_observations_reach_the_catalog_and_a_raising_verifier_is_counted(tmp_path, catalog):
+def test_online_observations_reach_the_catalog_and_a_raising_verifier_is_masked_or_stops_the_run(tmp_path, catalog):
     torch.set_num_threads(1)
     rows = shard_rows(6)
     rows[0].update(n=16, n_correct=0)  # offline: never solved, so the sampler predicts a zero-variance group
     rows[1].update(verifier="numeric", meta=json.dumps({"verifier_options": {"rel_tol": "wide"}}))  # raises on every sample
     shards = write_shards(tmp_path / "shards", [rows[:3], rows[3:]])
-    config = TrainRunConfig(
-        shards=str(shards), model="toy", steps=2, prompts_per_step=6, rollouts_per_step=24, eval=BUILTIN_EVAL, eval_size=6,
-        out=str(tmp_path / "run"), grpo=GRPOConfig(lr=1e-4, max_tokens=96, eval_k=2, eval_every=0, verifier_workers=1),
-    )
+    grpo = GRPOConfig(lr=1e-4, max_tokens=96, eval_k=2, eval_every=0, verifier_workers=1)
+    config = TrainRunConfig(shards=str(shards), model="toy", steps=2, prompts_per_step=6, rollouts_per_step=24, eval=BUILTIN_EVAL,
+                            eval_size=6, out=str(tmp_path / "stopped"), grpo=grpo)
+    # Its errors are more than 5% of the first step's verdicts: the run stops before recording the step.
+    with pytest.raises(AssayError, match=r"training step 1: \d+ of 24 verdicts \(.*%\) were timeout or error \(error \d+; "
+                                         r"verifier numeric \d+\), more than the 5% allowed.*verifier timeout is 2 s per item"):
+        run_training(catalog, config)
+    assert catalog.con.execute("SELECT count(*) FROM difficulty").fetchall() == [(0,)]
+    assert catalog.con.execute("SELECT status FROM runs").fetchall() == [("failed",)]
+    # Allowed, every error is recorded as an error and masked: no reward, no decided sample.
+    config = replace(config, out=str(tmp_path / "run"), grpo=replace(grpo, max_verifier_failures=1.0))
     result = run_training(catalog, config)
     online = catalog.con.execute(
-        "SELECT uid, step, k, n_correct, model, origin, run_id FROM difficulty ORDER BY step, uid"
+        "SELECT uid, step, k, n_correct, model, origin, run_id, n_error, mean_reward FROM difficulty "
+        "WHERE run_id = ? ORDER BY step, uid", [result.run_id]
     ).fetchall()
     assert {r[5] for r in online} == {"online"} and {r[1] for r in online} == {0, 1}
     assert {r[4] for r in online} == {result.model_id} and result.model_id.startswith("toy@")
@@ -103,9 +112,11 @@ def test_online_observations_reach_the_catalog_and_a_raising_verifier_is_counted
     assert rows[0]["uid"] not in drawn  # the offline counts seeded the sampler
     assert rows[1]["uid"] in drawn
     raising = [r for r in online if r[0] == rows[1]["uid"]]
-    assert all(r[3] == 0 for r in raising)
-    assert sum(m["verifier_errors"] for m in result.history) == sum(r[2] for r in raising) > 0
-    assert catalog.con.execute("SELECT status FROM runs WHERE run_id = ?", [result.run_id]).fetchone() == ("ok",)
+    assert all(r[3] == 0 and r[7] == r[2] and r[8] is None for r in raising)  # every sample an error, none scored
+    assert result.statuses.error == sum(r[2] for r in raising) > 0 and result.statuses.total == 2 * 24
+    for m in result.history:  # accuracy over the decided rollouts only
+        assert m["accuracy"] == pytest.approx(m["verdicts/correct"] / (m["rollouts"] - m["verdicts/error"]))
+    assert catalog.con.execute("SELECT status FROM runs WHERE run_id = ?", [result.run_id]).fetchall() == [("ok",)]
     logged = [json.loads(line) for line in result.log.read_text().splitlines()]
     assert [m["step"] for m in logged if "loss" in m] == [1, 2]
     assert [m["step"] for m in logged if "eval/pass_at_1" in m] == [0, 2]
@@ -120,6 +131,7 @@ def test_online_observations_reach_the_catalog_and_a_raising_verifier_is_counted
     assert curves["zero_variance_fraction"][1:] == [m["zero_variance_groups"] for m in result.history]
     assert summary["settings"]["grpo.lr"] == 1e-4 and summary["links"]["metrics (JSON lines)"].endswith("metrics.jsonl")
     assert "held-out pass@1" in summary["lines"][1]
+    assert summary["verdicts"] == result.statuses.as_dict()
 
 
 def test_assay_train_command_with_a_model_without_chat_template(tmp_path):
@@ -146,3 +158,47 @@ def test_assay_train_command_with_a_model_without_chat_template(tmp_path):
         cwd=tmp_path, capture_output=True, text=True, timeout=120,
     )
     assert bad.returncode == 2 and "unknown advantage 'ppo'; valid: grpo, dr_grpo, rloo, spo" in bad.stderr
+
+
+# The real CLI, SIGKILLed by itself when the final evaluation starts: after the last step's
+# observations are in the catalog, before the last checkpoint is written.
+KILLED_AT_FINAL_EVAL = (
+    "import os, signal, assay.trainers.grpo as g; real = g.evaluate; "
+    "g.evaluate = lambda e, p, c, step, w: os.kill(os.getpid(), signal.SIGKILL) if step == c.steps else real(e, p, c, step, w); "
+    "from assay.pipelines.cli import main; main()"
+)
+TRAIN_ARGS = ("train", "--shards", "shards", "--model", "toy", "--steps", "2", "--checkpoint-every", "1", "--prompts-per-step", "2",
+              "--rollouts-per-step", "8", "--eval-size", "2", "--eval-k", "2", "--eval-every", "0", "--max-tokens", "32",
+              "--sampler", "uniform", "--out", "run")
+
+
+def _assay(folder: Path, *args: str, program: tuple[str, ...] = ("-m", "assay.pipelines.cli")) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *program, "--catalog", "c.duckdb", *args], cwd=folder, capture_output=True, text=True,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600)
+
+
+def _history(folder: Path) -> dict:
+    from assay.pipelines.catalog import Catalog
+
+    with Catalog.open(folder / "c.duckdb", read_only=True) as cat:
+        return {
+            "online": sorted(cat.con.execute("SELECT uid, step, k, n_correct, mean_reward, mean_tokens FROM difficulty").fetchall()),
+            "runs": cat.con.execute("SELECT kind, status, args FROM runs").fetchall(),
+        }
+
+
+def test_a_train_run_killed_after_a_step_and_resumed_writes_its_history_once(tmp_path):
+    clean, killed = tmp_path / "clean", tmp_path / "killed"
+    for folder in (clean, killed):
+        write_shards(folder / "shards", [shard_rows(10)])
+    assert _assay(clean, *TRAIN_ARGS).returncode == 0
+    died = _assay(killed, *TRAIN_ARGS, program=("-c", KILLED_AT_FINAL_EVAL))
+    assert died.returncode == -9, died.stderr
+    assert (killed / "run" / "checkpoints" / "step-000001").is_dir() and not (killed / "run" / "checkpoints" / "step-000002").exists()
+    resumed = _assay(killed, *TRAIN_ARGS, "--resume", "run/checkpoints/step-000001")
+    assert resumed.returncode == 0, resumed.stderr
+    whole, again = _history(clean), _history(killed)
+    # 2 steps x 2 prompts, 8 rollouts a step: 4 rows and 16 samples. Before observations were
+    # keyed, the redone step wrote its 2 rows again (6 and 24) under a second run record.
+    assert (len(whole["online"]), sum(r[2] for r in whole["online"])) == (4, 16)
+    assert again == whole and [r[:2] for r in again["runs"]] == [("train", "ok")]

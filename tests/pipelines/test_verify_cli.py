@@ -35,6 +35,17 @@ def test_verify_adds_status_and_score_in_order_and_keeps_other_keys(tmp_path):
 
 
 @pytest.mark.timeout(120)
+def test_verify_prints_every_status_and_says_what_an_error_is(tmp_path):
+    rows = [{"response": "#### 4", "gold": "4"},
+            {"response": "#### 4", "gold": "4", "verifier": "numeric", "options": {"rel_tol": "wide"}}]  # the verifier raises
+    out = tmp_path / "out.jsonl"
+    result = CliRunner().invoke(app, ["verify", "--input", str(_write(tmp_path / "in.jsonl", rows)), "--output", str(out), "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    printed = " ".join(result.output.split())
+    assert "correct 1, error 1" in printed and "1 verdicts are timeout or error: the verifier did not judge" in printed
+
+
+@pytest.mark.timeout(120)
 def test_unusable_input_is_one_line_and_a_nonzero_exit(tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"response": "4", "gold": "4"}\n{"response": "4", "gold": \n')

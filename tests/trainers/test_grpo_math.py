@@ -16,6 +16,7 @@ from assay.trainers.grpo import (
     GRPOConfig,
     TrainError,
     clipped_surrogate_loss,
+    decided_advantages,
     dr_grpo_advantages,
     grpo_advantages,
     random_rewards,
@@ -144,3 +145,22 @@ def test_config_rejects_unknown_strategies_listing_the_valid_ones():
         GRPOConfig(reward="human")
     with pytest.raises(TrainError, match="micro_batch must be positive"):
         GRPOConfig(micro_batch=0)
+
+
+def test_undecided_rollouts_are_masked_not_scored_zero():
+    # Group 0: correct, incorrect, timeout, correct, error; group 1: bad_gold, timeout.
+    verdicts = [Verdict.of(True), Verdict.of(False), Verdict.fail("timeout", ""), Verdict.of(True), Verdict.fail("error", ""),
+                Verdict.fail("bad_gold", ""), Verdict.fail("timeout", "")]
+    keep, rewards, advantages = decided_advantages(verdicts, [0, 0, 0, 0, 0, 1, 1], [0.5] * 7, grpo_advantages, verifier_rewards,
+                                                   np.random.default_rng(0))
+    assert keep.tolist() == [True, True, False, True, False, False, False]
+    # Decided rewards 1, 0, 1: mean 2/3, sample variance (1/9 + 4/9 + 1/9) / 2 = 1/3 (with the
+    # undecided ones as 0 the mean would be 2/5). Group 1 has nothing decided: no rollout, no group.
+    assert rewards.tolist() == [1.0, 0.0, 1.0]
+    s = math.sqrt(1 / 3) + STD_EPS
+    assert advantages.tolist() == pytest.approx([(1 / 3) / s, (-2 / 3) / s, (1 / 3) / s], rel=1e-6)
+    # RLOO's leave-one-out baseline sees the decided others only: 1 - mean(0, 1) = 0.5, 0 - 1 = -1.
+    assert decided_advantages(verdicts, [0] * 5 + [1] * 2, [0.5] * 7, rloo_advantages, verifier_rewards, None)[2].tolist() == [0.5, -1.0, 0.5]
+    # Nothing decided: nothing to train on.
+    keep, rewards, advantages = decided_advantages(verdicts[5:], [1, 1], [0.5, 0.5], grpo_advantages, verifier_rewards, None)
+    assert keep.tolist() == [False, False] and rewards.numel() == 0 and advantages.numel() == 0

@@ -63,3 +63,18 @@ def test_resume_with_other_settings_is_refused(tmp_path):
         train("toy", PROMPTS, sampler, TransformersEngine("toy", device="cpu"), CONFIG, resume_from=tmp_path / "ck")
     with pytest.raises(TrainError, match="not a trainer checkpoint"):
         train("toy", PROMPTS, sampler, TransformersEngine("toy", device="cpu"), CONFIG, resume_from=tmp_path)
+
+
+def test_a_resumed_run_may_change_how_it_verifies_and_nothing_else(tmp_path):
+    from dataclasses import asdict, replace
+
+    from assay.trainers.grpo import _check_resumable
+
+    saved = asdict(CONFIG)
+    # A run stopped by verifier timeouts resumes with a longer timeout, a new share or fewer workers.
+    _check_resumable(saved, replace(CONFIG, verifier_timeout_s=30.0, max_verifier_failures=0.2, verifier_workers=2, steps=9), tmp_path)
+    # A checkpoint written before the verification settings existed holds their defaults.
+    older = {k: v for k, v in saved.items() if k not in ("verifier_timeout_s", "max_verifier_failures")}
+    _check_resumable(older, CONFIG, tmp_path)
+    with pytest.raises(TrainError, match=r"other settings \(clip_high, lr\)"):
+        _check_resumable(saved, replace(CONFIG, lr=1.0, clip_high=0.5, verifier_timeout_s=30.0), tmp_path)
