@@ -210,10 +210,10 @@ def test_workers_never_run_the_calling_script(tmp_path, how):
 def test_workers_leave_when_their_caller_is_killed(tmp_path):
     code = (
         "import os, sys\n"
-        "from assay.verifiers.runner import run_isolated\n"
+        "from assay.verifiers import runner\n"
         "from tests.verifiers.test_runner import _pid\n"
-        "pids, _ = run_isolated(_pid, [()] * 4, workers=2, budgets=[5.0] * 4)\n"
-        "print(*sorted(set(pids)), flush=True)\n"
+        "runner.run_isolated(_pid, [()] * 4, workers=2, budgets=[5.0] * 4)\n"
+        "print(*[w.proc.pid for w in runner._POOL.workers], flush=True)\n"
         "os.kill(os.getpid(), 9)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[2], timeout=100)
