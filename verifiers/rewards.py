@@ -47,8 +47,7 @@ import json
 import os
 import threading
 from collections import deque
-from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, NamedTuple, Sequence
 
 from assay.verifiers import DEFAULT_TIMEOUT_S, verify_batch
 from assay.verifiers.runner import RunStats, default_workers
@@ -65,8 +64,9 @@ class RewardError(RuntimeError):
     """Rewards could not be given; the message says why and what to change."""
 
 
-@dataclass(frozen=True)
-class RewardSettings:
+# No dataclasses in this file: verl and OpenRLHF load it by path without registering it in
+# sys.modules, where @dataclass cannot resolve its annotations.
+class RewardSettings(NamedTuple):
     workers: int
     timeout_s: float
     max_failed: float
