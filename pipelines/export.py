@@ -189,20 +189,30 @@ def _write_jsonl(table: pa.Table, out: Path, layout: Layout = Layout()) -> list[
     return names
 
 
-_HF_CARD = """---
+def _card(data_files: str, about: str) -> str:
+    """A dataset card whose `configs` name the data files: `datasets.load_dataset(DIR)` then
+    reads those, not manifest.json beside them."""
+    return f"""---
 configs:
 - config_name: default
   data_files:
   - split: train
-    path: data/train-*
+    path: {data_files}
 ---
 # assay export
 
-RL prompts curated by [assay](https://github.com/assay-rl/assay): one row per prompt with its gold
-`answer`, the `verifier` that checks responses (assay.verifiers), the curriculum `stage` and
-sampling `weight`, and the difficulty observations (`n` samples, `n_correct`) behind the plan.
+{about}
 `manifest.json` records how this dataset was made and the sha256 of every file.
 """
+
+
+_HF_ABOUT = """RL prompts curated by [assay](https://github.com/assay-rl/assay): one row per prompt with its gold
+`answer`, the `verifier` that checks responses (assay.verifiers), the curriculum `stage` and
+sampling `weight`, and the difficulty observations (`n` samples, `n_correct`) behind the plan."""
+
+_OPENRLHF_ABOUT = """RL prompts curated by [assay](https://github.com/assay-rl/assay) for OpenRLHF: a chat `prompt`
+(`--data.input_key prompt --data.apply_chat_template`) and a JSON `label` with the gold answer
+and its verifier (`--data.label_key label`), scored by `assay.verifiers.rewards.reward_func`."""
 
 
 def _write_hf(table: pa.Table, out: Path, layout: Layout = Layout()) -> list[str]:
@@ -211,7 +221,7 @@ def _write_hf(table: pa.Table, out: Path, layout: Layout = Layout()) -> list[str
     for i, part in enumerate(parts):
         names.append(f"data/train-{i:05d}-of-{len(parts):05d}.parquet")
         pq.write_table(part, out / names[-1])
-    (out / "README.md").write_text(_HF_CARD, encoding="utf-8")
+    (out / "README.md").write_text(_card("data/train-*", _HF_ABOUT), encoding="utf-8")
     return names + ["README.md"]
 
 
@@ -280,7 +290,8 @@ def openrlhf_rows(table: pa.Table, layout: Layout = Layout()) -> pa.Table:
 
 
 def _write_openrlhf(table: pa.Table, out: Path, layout: Layout = Layout()) -> list[str]:
-    return _write_jsonl(openrlhf_rows(table, layout), out)
+    (out / "README.md").write_text(_card("data/part-*", _OPENRLHF_ABOUT), encoding="utf-8")
+    return _write_jsonl(openrlhf_rows(table, layout), out) + ["README.md"]
 
 
 FORMATS: dict[str, Callable[[pa.Table, Path, Layout], list[str]]] = {
