@@ -37,3 +37,19 @@ def test_grpo_trainer_logs_assays_verdicts(catalog, tmp_path):
     verdicts = [v.score for v in verify_batch(items, workers=2)]
     assert logged["trl_reward"] == verdicts
     assert 0 < sum(verdicts)
+
+
+@pytest.mark.slow
+def test_grpo_trainer_stops_when_verdicts_cannot_be_given(catalog, tmp_path):
+    # Verifier options the numeric verifier cannot use: every verdict is an error, and TRL stops
+    # with the reason instead of training on zeros.
+    import datasets
+
+    export_plan(catalog, one_step_plan(catalog), "trl", tmp_path / "trl")
+    broken = datasets.load_from_disk(str(tmp_path / "trl" / "dataset")).map(
+        lambda row: {"verifier": "numeric", "verifier_options": '{"rel_tol": "wide"}'})
+    broken.save_to_disk(str(tmp_path / "broken" / "dataset"))
+    done = subprocess.run([sys.executable, str(EXAMPLE), "broken", "--model", "toy", "--steps", "1", "--out", "run"],
+                          cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=600)
+    assert done.returncode != 0
+    assert "RewardError: every one of 8 verdicts was a timeout or an error" in done.stderr, done.stderr[-3000:]
