@@ -10,9 +10,9 @@ Steps, each a plain function:
    prompt that is also a training prompt removed and counted.
 3. `run_training`: the online sampler seeded with the shards' offline (n, n_correct), the
    rollout engine with the prompt template (`prompt_template`: the one `assay export`
-   recorded in the shards' manifest, or the command's), assay.trainers.grpo.train, a JSONL log (and TensorBoard when installed),
-   and every online observation appended to the catalog's difficulty table
-   (origin "online", the policy step), under a run record.
+   recorded in the shards' manifest, or the command's), assay.trainers.grpo.train, a JSONL
+   log (and TensorBoard when installed), and every online observation appended to the
+   catalog's difficulty table (origin "online", the policy step), under a run record.
 
 Multi-process training: `torchrun --nproc-per-node G -m assay.pipelines.cli train ...`; every
 process trains, only rank 0 opens the catalog and writes logs. Across nodes add
@@ -174,9 +174,6 @@ def read_shards(folder: str | os.PathLike) -> ShardPrompts:
     return ShardPrompts(prompts, offline, files)
 
 
-# -- 2. held-out set -------------------------------------------------------------------------
-
-
 def prompt_template(folder: str | os.PathLike, given: PromptTemplate | None) -> PromptTemplate:
     """The template every prompt gets: the one `assay export` recorded in the folder's manifest,
     or `given`; both, when they differ, is an error (the shards were made for another text)."""
@@ -192,6 +189,9 @@ def prompt_template(folder: str | os.PathLike, given: PromptTemplate | None) -> 
         raise AssayError(f"{folder} was exported with the prompt template {recorded.to_dict()}; "
                          f"--system-prompt/--instruction give {given.to_dict()}: leave them out, or export again")
     return given
+
+
+# -- 2. held-out set -------------------------------------------------------------------------
 
 
 def builtin_eval_prompts(count: int) -> list[PromptItem]:
