@@ -50,7 +50,7 @@ from collections import deque
 from typing import Any, Mapping, NamedTuple, Sequence
 
 from assay.verifiers import DEFAULT_TIMEOUT_S, verify_batch
-from assay.verifiers.runner import RunStats, default_workers
+from assay.verifiers.runner import default_workers
 
 FAILED = ("timeout", "error")  # statuses that mean no verdict was given
 WINDOW = 1000  # recent verdicts whose failure share is checked
@@ -122,9 +122,8 @@ _RECENT = _Recent()
 def score(items: Sequence[Mapping[str, Any]], settings: RewardSettings | None = None) -> list[float]:
     """The verdicts' scores for `items` (verify_batch's item mappings), or RewardError."""
     settings = settings or RewardSettings.from_env()
-    stats = RunStats()
     try:
-        verdicts = verify_batch(items, workers=settings.workers, timeout_s=settings.timeout_s, stats=stats)
+        verdicts = verify_batch(items, workers=settings.workers, timeout_s=settings.timeout_s)
     except ValueError:
         raise  # an unknown verifier name or bad options: the data's fault, said as such
     except Exception as exc:  # noqa: BLE001 - any failure of the pool means no verdicts
