@@ -551,12 +551,30 @@ def _print_funnel(result) -> None:
     console.print(f"shards: {result.out} (check with `assay export --verify-manifest {result.out}`)")
 
 
+SYSTEM_PROMPT_HELP = "A system turn before every prompt."
+INSTRUCTION_HELP = "Text added to every prompt's user turn, e.g. 'Put the final answer in \\boxed{}.'"
+POSITION_HELP = "Where --instruction goes in the user turn: append (after the prompt) or prepend."
+
+
+def _template(system_prompt: Optional[str], instruction: Optional[str], position: str):
+    from assay.trainers.prompts import PromptTemplate, TemplateError
+
+    try:
+        return PromptTemplate(system_prompt, instruction, position)
+    except TemplateError as exc:
+        raise AssayError(str(exc)) from None
+
+
 @app.command("export")
 def export_cmd(
     plan: Optional[Path] = typer.Option(None, "--plan", help="A curriculum plan (.parquet, written by `assay curate`)."),
-    format: str = typer.Option("parquet", "--format", help="parquet, jsonl, hf, verl or trl."),
+    format: str = typer.Option("parquet", "--format", help="parquet, jsonl, hf, verl, trl or openrlhf."),
     out: Optional[Path] = typer.Option(None, "--out", help="A new folder for the shards and manifest.json."),
     verify_manifest: Optional[Path] = typer.Option(None, "--verify-manifest", help="An export folder: recompute its hashes and report mismatches."),
+    system_prompt: Optional[str] = typer.Option(None, "--system-prompt", help=SYSTEM_PROMPT_HELP),
+    instruction: Optional[str] = typer.Option(None, "--instruction", help=INSTRUCTION_HELP),
+    instruction_position: str = typer.Option("append", "--instruction-position", help=POSITION_HELP),
+    data_source: Optional[str] = typer.Option(None, "--data-source", help="verl's data_source and OpenRLHF's datasource for every row. Default: the row's source."),
 ) -> None:
     """Write a plan's shards with a manifest, or check an export against its manifest."""
     from assay.curricula.plan import Plan
@@ -578,8 +596,9 @@ def export_cmd(
         loaded = Plan.read(plan)
     except (OSError, ValueError) as exc:
         raise AssayError(f"--plan {plan}: {exc}") from None
+    layout = export.Layout(_template(system_prompt, instruction, instruction_position), data_source)
     with Catalog.open(_catalog_path(), read_only=True) as cat:
-        manifest = export.export_plan(cat, loaded, format, out)
+        manifest = export.export_plan(cat, loaded, format, out, layout=layout)
     console.print(f"[bold]{out}[/]: {manifest.rows:,} rows in {len(manifest.files)} files ({format}), "
                   f"content {manifest.content_sha256[:16]}")
 
@@ -720,6 +739,9 @@ def train_cmd(
     max_verifier_failures: float = typer.Option(0.05, "--max-verifier-failures", help=MAX_FAILURES_HELP.format(unit="training step")),
     seed: int = typer.Option(0, "--seed", help="Seed of the sampler, rollouts and held-out split."),
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Run the checkpoint's own Python code. Only for code you have read."),
+    system_prompt: Optional[str] = typer.Option(None, "--system-prompt", help=SYSTEM_PROMPT_HELP + " Default: the shards' manifest's."),
+    instruction: Optional[str] = typer.Option(None, "--instruction", help=INSTRUCTION_HELP + " Default: the shards' manifest's."),
+    instruction_position: str = typer.Option("append", "--instruction-position", help=POSITION_HELP),
 ) -> None:
     """GRPO on shards with an online sampler; online difficulty goes back into the catalog.
 
@@ -739,6 +761,7 @@ def train_cmd(
         shards=str(shards), model=model, steps=steps, sampler=sampler, allocation=allocation, prompts_per_step=prompts_per_step,
         rollouts_per_step=rollouts_per_step, eval=eval_spec, eval_size=eval_size, engine=engine,
         out=str(out) if out else None, resume=str(resume) if resume else None, trust_remote_code=trust_remote_code, grpo=grpo,
+        template=_template(system_prompt, instruction, instruction_position) if system_prompt or instruction else None,
     )
     if int(os.environ.get("RANK", "0")) != 0:  # torchrun: one catalog writer
         training.run_training(None, config)

@@ -12,9 +12,18 @@ and writes one of FORMATS:
   `huggingface-cli upload` pushes it as is.
 - `verl`: verl's RL parquet layout (data_source, prompt as chat messages, ability,
   reward_model {style, ground_truth}, extra_info); score with
-  `assay.verifiers.rewards.verl_compute_scores` (verl's batch reward manager).
+  `assay.verifiers.rewards.compute_score` (or `compute_score_async`).
 - `trl`: a `datasets` dataset saved with `save_to_disk` (`datasets.load_from_disk(DIR/dataset)`),
   with a conversational `prompt` and the columns `assay.verifiers.rewards.trl_reward` needs.
+- `openrlhf`: JSON lines with a conversational `prompt` (`--input_key prompt
+  --apply_chat_template`), a JSON `label` holding the answer, verifier and its options
+  (`--label_key label`) and a `datasource`; score with `assay.verifiers.rewards.reward_func`
+  (its file as `--remote_rm_url`).
+
+A prompt template (assay.trainers.prompts: a system turn, an instruction before or after the
+prompt) shapes the chat messages of the verl, trl and openrlhf layouts; every format records
+it in the manifest, and `assay train` applies it to the prompts of parquet and jsonl shards.
+`data_source` replaces each row's source as verl's `data_source` and OpenRLHF's `datasource`.
 
 The manifest (`manifest.json`) holds the row count, each file's sha256 and row count, a
 format-independent content hash of the rows, the export run id, and the plan's parameters:
@@ -37,7 +46,7 @@ import hashlib
 import json
 import os
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -49,6 +58,7 @@ from assay.pipelines.catalog import Catalog, new_run_id, utc_now
 from assay.pipelines.difficulty import stored_counts
 from assay.pipelines.errors import AssayError
 from assay.pipelines.ingest import verifier_options
+from assay.trainers.prompts import PromptTemplate
 
 MANIFEST = "manifest.json"
 ROWS_PER_SHARD = 100_000  # one file per 100k rows: trainers stream files, and hashes stay cheap to re-check
@@ -78,6 +88,8 @@ class Manifest:
     run_id: str
     created_at: str
     plan: dict[str, Any]  # the plan's params, as stored with the plan
+    template: dict[str, Any] = field(default_factory=dict)  # PromptTemplate.to_dict(): {} when none
+    data_source: str | None = None  # replaced each row's source in verl's data_source / OpenRLHF's datasource
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -96,19 +108,21 @@ def shard_rows(cat: Catalog, plan: Plan) -> pa.Table:
     (stage, then uid), as SHARD_SCHEMA. Every planned uid must be a catalog record."""
     rows = plan.table.select(["uid", "stage", "weight"])
     counts = _plan_counts(cat, plan)
-    cat.con.register("_plan", rows)
-    cat.con.register("_counts", counts)
-    try:
-        missing = cat.con.execute(
+    # A cursor of its own: the catalog's connection may hold an unfinished result (a fetchone
+    # while opening it), and duckdb >= 2 refuses to register tables on such a connection.
+    with cat.con.cursor() as con:
+        con.register("_plan", rows)
+        con.register("_counts", counts)
+        missing = con.execute(
             "SELECT p.uid FROM _plan p ANTI JOIN records r USING (uid) ORDER BY p.uid LIMIT 3"
         ).fetchall()
         if missing:
-            total = cat.con.execute("SELECT count(*) FROM _plan p ANTI JOIN records r USING (uid)").fetchall()[0][0]
+            total = con.execute("SELECT count(*) FROM _plan p ANTI JOIN records r USING (uid)").fetchall()[0][0]
             raise AssayError(
                 f"plan names {total} uid(s) not in the catalog {cat.path} (first: {', '.join(m[0] for m in missing)}); "
                 "export with the catalog the plan was built from"
             )
-        table = cat.con.sql(
+        table = con.sql(
             """
             SELECT r.uid, r.source, r.split, r.prompt, r.answer, r.verifier, r.domain, r.meta,
                    p.stage::INTEGER AS stage, p.weight::DOUBLE AS weight,
@@ -117,9 +131,6 @@ def shard_rows(cat: Catalog, plan: Plan) -> pa.Table:
             ORDER BY p.stage, r.uid
             """
         ).to_arrow_table()
-    finally:
-        cat.con.unregister("_plan")
-        cat.con.unregister("_counts")
     return table.cast(SHARD_SCHEMA)
 
 
@@ -144,13 +155,26 @@ def content_hash(table: pa.Table) -> str:
     return digest.hexdigest()
 
 
-# -- formats: (rows, folder) -> the files written, relative paths -----------------------------------
+# -- formats: (rows, folder, layout) -> the files written, relative paths ---------------------------
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What shapes the trainer formats' rows beyond the rows themselves."""
+
+    template: PromptTemplate = PromptTemplate()
+    data_source: str | None = None  # verl's data_source / OpenRLHF's datasource; default each row's source
+
+    def __post_init__(self) -> None:
+        if self.data_source is not None and not self.data_source.strip():
+            raise AssayError("--data-source must be non-empty text")
+
 
 def _slices(table: pa.Table) -> list[pa.Table]:
     return [table.slice(start, ROWS_PER_SHARD) for start in range(0, max(table.num_rows, 1), ROWS_PER_SHARD)]
 
 
-def _write_parquet(table: pa.Table, out: Path) -> list[str]:
+def _write_parquet(table: pa.Table, out: Path, layout: Layout = Layout()) -> list[str]:
     names = []
     for i, part in enumerate(_slices(table)):
         names.append(f"data/part-{i:05d}.parquet")
@@ -158,7 +182,7 @@ def _write_parquet(table: pa.Table, out: Path) -> list[str]:
     return names
 
 
-def _write_jsonl(table: pa.Table, out: Path) -> list[str]:
+def _write_jsonl(table: pa.Table, out: Path, layout: Layout = Layout()) -> list[str]:
     names = []
     for i, part in enumerate(_slices(table)):
         names.append(f"data/part-{i:05d}.jsonl")
@@ -168,35 +192,51 @@ def _write_jsonl(table: pa.Table, out: Path) -> list[str]:
     return names
 
 
-_HF_CARD = """---
+def _card(data_files: str, about: str) -> str:
+    """A dataset card whose `configs` name the data files: `datasets.load_dataset(DIR)` then
+    reads those, not manifest.json beside them."""
+    return f"""---
 configs:
 - config_name: default
   data_files:
   - split: train
-    path: data/train-*
+    path: {data_files}
 ---
 # assay export
 
-RL prompts curated by [assay](https://github.com/assay-rl/assay): one row per prompt with its gold
-`answer`, the `verifier` that checks responses (assay.verifiers), the curriculum `stage` and
-sampling `weight`, and the difficulty observations (`n` samples, `n_correct`) behind the plan.
+{about}
 `manifest.json` records how this dataset was made and the sha256 of every file.
 """
 
 
-def _write_hf(table: pa.Table, out: Path) -> list[str]:
+_HF_ABOUT = """RL prompts curated by [assay](https://github.com/assay-rl/assay): one row per prompt with its gold
+`answer`, the `verifier` that checks responses (assay.verifiers), the curriculum `stage` and
+sampling `weight`, and the difficulty observations (`n` samples, `n_correct`) behind the plan."""
+
+_OPENRLHF_ABOUT = """RL prompts curated by [assay](https://github.com/assay-rl/assay) for OpenRLHF: a chat `prompt`
+(`--data.input_key prompt --data.apply_chat_template`) and a JSON `label` with the gold answer
+and its verifier (`--data.label_key label`), scored by `assay.verifiers.rewards.reward_func`."""
+
+
+def _write_hf(table: pa.Table, out: Path, layout: Layout = Layout()) -> list[str]:
     parts = _slices(table)
     names = []
     for i, part in enumerate(parts):
         names.append(f"data/train-{i:05d}-of-{len(parts):05d}.parquet")
         pq.write_table(part, out / names[-1])
-    (out / "README.md").write_text(_HF_CARD, encoding="utf-8")
+    (out / "README.md").write_text(_card("data/train-*", _HF_ABOUT), encoding="utf-8")
     return names + ["README.md"]
 
 
-def _messages(prompts: pa.Array) -> pa.Array:
-    return pa.array([[{"role": "user", "content": p}] for p in prompts.to_pylist()],
-                    pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())])))
+MESSAGES = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
+
+
+def _messages(prompts: pa.Array, template: PromptTemplate) -> pa.Array:
+    return pa.array([template.messages(p) for p in prompts.to_pylist()], MESSAGES)
+
+
+def _sources(table: pa.Table, layout: Layout) -> pa.Array:
+    return pa.array([layout.data_source] * table.num_rows, pa.string()) if layout.data_source else table["source"]
 
 
 def _options_json(table: pa.Table) -> pa.Array:
@@ -204,9 +244,9 @@ def _options_json(table: pa.Table) -> pa.Array:
     return pa.array([json.dumps(verifier_options(m), sort_keys=True) for m in table["meta"].to_pylist()], pa.string())
 
 
-def verl_rows(table: pa.Table) -> pa.Table:
+def verl_rows(table: pa.Table, layout: Layout = Layout()) -> pa.Table:
     """SHARD_SCHEMA rows -> verl's RL dataset columns. The verifier and its options travel in
-    extra_info, where assay's verl reward function reads them."""
+    extra_info, where assay's verl reward functions read them."""
     table = table.combine_chunks()
     options = _options_json(table)
     extra = pa.StructArray.from_arrays(
@@ -217,43 +257,61 @@ def verl_rows(table: pa.Table) -> pa.Table:
     )
     reward = pa.StructArray.from_arrays([pa.array(["rule"] * table.num_rows), table["answer"].chunk(0)],
                                         names=["style", "ground_truth"])
-    return pa.table({"data_source": table["source"], "prompt": _messages(table["prompt"]),
+    return pa.table({"data_source": _sources(table, layout), "prompt": _messages(table["prompt"], layout.template),
                      "ability": table["domain"], "reward_model": reward, "extra_info": extra})
 
 
-def _write_verl(table: pa.Table, out: Path) -> list[str]:
-    return _write_parquet(verl_rows(table), out)
+def _write_verl(table: pa.Table, out: Path, layout: Layout = Layout()) -> list[str]:
+    return _write_parquet(verl_rows(table, layout), out)
 
 
-def trl_rows(table: pa.Table) -> pa.Table:
+def trl_rows(table: pa.Table, layout: Layout = Layout()) -> pa.Table:
     """SHARD_SCHEMA rows -> a conversational `prompt` plus the reward function's columns."""
     options = _options_json(table)
-    return pa.table({"prompt": _messages(table["prompt"]), "answer": table["answer"], "verifier": table["verifier"],
+    return pa.table({"prompt": _messages(table["prompt"], layout.template), "answer": table["answer"], "verifier": table["verifier"],
                      "verifier_options": options, "uid": table["uid"],
                      "source": table["source"], "stage": table["stage"], "weight": table["weight"],
                      "n": table["n"], "n_correct": table["n_correct"]})
 
 
-def _write_trl(table: pa.Table, out: Path) -> list[str]:
+def _write_trl(table: pa.Table, out: Path, layout: Layout = Layout()) -> list[str]:
     import datasets
 
-    datasets.Dataset(trl_rows(table)).save_to_disk(str(out / "dataset"), max_shard_size="500MB")
+    datasets.Dataset(trl_rows(table, layout)).save_to_disk(str(out / "dataset"), max_shard_size="500MB")
     return sorted(p.relative_to(out).as_posix() for p in (out / "dataset").rglob("*") if p.is_file())
 
 
-FORMATS: dict[str, Callable[[pa.Table, Path], list[str]]] = {
+def openrlhf_rows(table: pa.Table, layout: Layout = Layout()) -> pa.Table:
+    """SHARD_SCHEMA rows -> OpenRLHF's prompt dataset: `prompt` messages, a JSON `label` (all
+    its reward function is given of a row), `datasource`, and assay's bookkeeping columns."""
+    options = _options_json(table).to_pylist()
+    labels = [json.dumps({"answer": a, "verifier": v, "verifier_options": json.loads(o)}, sort_keys=True, ensure_ascii=False)
+              for a, v, o in zip(table["answer"].to_pylist(), table["verifier"].to_pylist(), options)]
+    return pa.table({"prompt": _messages(table["prompt"], layout.template), "label": pa.array(labels, pa.string()),
+                     "datasource": _sources(table, layout), "uid": table["uid"], "stage": table["stage"],
+                     "weight": table["weight"], "n": table["n"], "n_correct": table["n_correct"]})
+
+
+def _write_openrlhf(table: pa.Table, out: Path, layout: Layout = Layout()) -> list[str]:
+    (out / "README.md").write_text(_card("data/part-*", _OPENRLHF_ABOUT), encoding="utf-8")
+    return _write_jsonl(openrlhf_rows(table, layout), out) + ["README.md"]
+
+
+FORMATS: dict[str, Callable[[pa.Table, Path, Layout], list[str]]] = {
     "parquet": _write_parquet,
     "jsonl": _write_jsonl,
     "hf": _write_hf,
     "verl": _write_verl,
     "trl": _write_trl,
+    "openrlhf": _write_openrlhf,
 }
 
 
 # -- export and verification ----------------------------------------------------------------------
 
-def export_plan(cat: Catalog, plan: Plan, fmt: str, out: Path, run_id: str | None = None) -> Manifest:
-    """Write the plan's shards in `fmt` under `out` (which must not exist yet) with a manifest."""
+def export_plan(cat: Catalog, plan: Plan, fmt: str, out: Path, run_id: str | None = None, layout: Layout = Layout()) -> Manifest:
+    """Write the plan's shards in `fmt` under `out` (which must not exist yet) with a manifest
+    that records the layout's template and data source."""
     if fmt not in FORMATS:
         raise AssayError(f"--format {fmt!r}: unknown; choose one of {', '.join(FORMATS)}")
     out = Path(out)
@@ -268,10 +326,10 @@ def export_plan(cat: Catalog, plan: Plan, fmt: str, out: Path, run_id: str | Non
     shutil.rmtree(staging, ignore_errors=True)
     (staging / "data").mkdir(parents=True)
     try:
-        names = FORMATS[fmt](table, staging)
+        names = FORMATS[fmt](table, staging, layout)
         files = [ShardFile(name, _file_rows(staging / name), _sha256(staging / name)) for name in names]
         manifest = Manifest(fmt, table.num_rows, content_hash(table), files, run_id or new_run_id("export"),
-                            utc_now().isoformat(), plan.params)
+                            utc_now().isoformat(), plan.params, layout.template.to_dict(), layout.data_source)
         (staging / MANIFEST).write_text(manifest.to_json() + "\n", encoding="utf-8")
         os.replace(staging, out)  # the export appears whole or not at all
     finally:

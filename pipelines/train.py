@@ -9,9 +9,11 @@ Steps, each a plain function:
    planted corpus copies, another shard folder, or prompts held out of the shards), with any
    prompt that is also a training prompt removed and counted.
 3. `run_training`: the online sampler seeded with the shards' offline (n, n_correct), the
-   rollout engine, assay.trainers.grpo.train, a JSONL log (and TensorBoard when installed),
-   and every online observation appended to the catalog's difficulty table
-   (origin "online", the policy step, the samples per verdict status), under a run record.
+   rollout engine with the prompt template (`prompt_template`: the one `assay export`
+   recorded in the shards' manifest, or the command's), assay.trainers.grpo.train, a JSONL
+   log (and TensorBoard when installed), and every online observation appended to the
+   catalog's difficulty table (origin "online", the policy step, the samples per verdict
+   status), under a run record.
 
 History is written exactly once. A run resumed from its checkpoint (`--resume`) continues
 the run record its checkpoint names instead of starting another, and redoes the steps after
@@ -30,6 +32,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -51,6 +54,7 @@ from assay.pipelines.reports import write_report
 from assay.pipelines.schema import make_uid
 from assay.trainers.engines import ENGINES, EngineError, SamplingConfig, open_engine, resolve_model
 from assay.trainers.grpo import EvalResult, GRPOConfig, Observation, PromptItem, TrainError, checkpoint_run, train
+from assay.trainers.prompts import PromptTemplate, TemplateError
 from assay.verifiers import VERIFIER_VERSION, VERIFIERS
 
 REQUIRED_COLUMNS = ("uid", "prompt", "answer", "verifier")
@@ -73,6 +77,7 @@ class TrainRunConfig:
     resume: str | None = None  # a checkpoint folder of an earlier run to continue
     trust_remote_code: bool = False
     grpo: GRPOConfig = field(default_factory=GRPOConfig)  # its `steps` is replaced by `steps` above
+    template: PromptTemplate | None = None  # system turn and instruction; None: the one the shards' manifest records
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
@@ -177,6 +182,23 @@ def read_shards(folder: str | os.PathLike) -> ShardPrompts:
     if not prompts:
         raise AssayError(f"{folder}: the shards hold no rows")
     return ShardPrompts(prompts, offline, files)
+
+
+def prompt_template(folder: str | os.PathLike, given: PromptTemplate | None) -> PromptTemplate:
+    """The template every prompt gets: the one `assay export` recorded in the folder's manifest,
+    or `given`; both, when they differ, is an error (the shards were made for another text)."""
+    manifest = Path(folder) / "manifest.json"
+    try:
+        raw = json.loads(manifest.read_text()).get("template") if manifest.is_file() else None
+        recorded = PromptTemplate.from_dict(raw)
+    except (json.JSONDecodeError, AttributeError, TemplateError) as exc:
+        raise AssayError(f"{manifest}: its template cannot be read: {exc}") from None
+    if given is None or given == recorded:
+        return recorded
+    if not recorded.empty:
+        raise AssayError(f"{folder} was exported with the prompt template {recorded.to_dict()}; "
+                         f"--system-prompt/--instruction give {given.to_dict()}: leave them out, or export again")
+    return given
 
 
 # -- 2. held-out set -------------------------------------------------------------------------
@@ -291,6 +313,9 @@ def run_training(
 
 def _run(catalog: Catalog | None, config: TrainRunConfig, on_metrics, engine) -> TrainRunResult:
     shards = read_shards(config.shards)
+    template = prompt_template(config.shards, config.template)
+    if engine is not None and getattr(engine, "template", PromptTemplate()) != template:
+        raise AssayError(f"the engine given renders prompts with {getattr(engine, 'template', PromptTemplate())}, the shards need {template}")
     grpo = replace(config.grpo, steps=config.steps)
     train_prompts, eval_prompts, overlap = held_out_prompts(config.eval, shards.prompts, config.eval_size, grpo.seed)
     try:
@@ -306,9 +331,11 @@ def _run(catalog: Catalog | None, config: TrainRunConfig, on_metrics, engine) ->
         raise AssayError(str(exc)) from None
     model_id = f"{config.model}@{model_fingerprint(path)}"
     config_hash = sampling_hash(SamplingConfig(temperature=grpo.temperature, max_tokens=grpo.max_tokens, seed=grpo.seed), sampler_config)
+    if not template.empty:  # the text the model sees shapes its pass rates; no template keeps the hashes it had
+        config_hash = hashlib.sha256(json.dumps([config_hash, template.to_dict()], sort_keys=True).encode()).hexdigest()[:16]
     items = [SamplerItem(p.uid, p.group, *shards.offline.get(p.uid, (0, 0))) for p in train_prompts]
     sampler = OnlineSampler(items, sampler_config)
-    args = {**asdict(config), "model_id": model_id, "sampling_hash": config_hash}
+    args = {**asdict(config), "template": template.to_dict(), "model_id": model_id, "sampling_hash": config_hash}
     run_id = _begin_run(catalog, config, args)
     base = Path(catalog.path).parent if catalog is not None else Path(".")
     out = Path(config.out) if config.out else base / "runs" / run_id
@@ -328,7 +355,7 @@ def _run(catalog: Catalog | None, config: TrainRunConfig, on_metrics, engine) ->
 
     try:
         if engine is None:
-            engine = open_engine(config.engine, path, trust_remote_code=config.trust_remote_code)
+            engine = open_engine(config.engine, path, trust_remote_code=config.trust_remote_code, template=template)
         result = train(
             path,
             train_prompts,

@@ -33,6 +33,8 @@ from typing import Mapping, Protocol, Sequence, Union
 
 import torch
 
+from assay.trainers.prompts import PromptTemplate, encode_prompt
+
 TOY_CHECKPOINT = Path(__file__).parent / "toy" / "checkpoint"
 MODELS = {"toy": TOY_CHECKPOINT}  # built-in model names -> checkpoint folders
 
@@ -214,6 +216,7 @@ class TransformersEngine:
         trust_remote_code: run the checkpoint's own Python code (never implied).
         chat_template: False sends prompts as plain text to continue, template or not (the
             memorization audit's partial-prompt probe needs raw continuation).
+        template: the system turn and instruction every prompt gets (assay.trainers.prompts).
     """
 
     # Stop strings are looked for every this many steps (decoding text is per-row Python work,
@@ -228,6 +231,7 @@ class TransformersEngine:
         batch_size: int = 256,
         trust_remote_code: bool = False,
         chat_template: bool = True,
+        template: PromptTemplate = PromptTemplate(),
     ) -> None:
         from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
@@ -237,6 +241,7 @@ class TransformersEngine:
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.batch_size = batch_size
         self.chat_template = chat_template
+        self.template = template
         local = {"local_files_only": True, "trust_remote_code": trust_remote_code}
         try:
             config = AutoConfig.from_pretrained(self.path, **local)
@@ -285,14 +290,9 @@ class TransformersEngine:
         return value if isinstance(value, int) and value < 10**7 else None
 
     def encode(self, prompt: str) -> list[int]:
-        """Prompt text -> the token ids the model sees (chat template when there is one)."""
-        if self.chat_template and self.tokenizer.chat_template:
-            text = self.tokenizer.apply_chat_template(
-                [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=False
-            )
-            return self.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
-        # verbose=False: an over-long prompt is reported as Skipped, not as a tokenizer warning.
-        return self.tokenizer(prompt, verbose=False)["input_ids"]
+        """Prompt text -> the token ids the model sees (the template's messages through the chat
+        template when there is one)."""
+        return encode_prompt(self.tokenizer, prompt, self.template, self.chat_template)
 
     def generate(self, prompts: Sequence[str], n: int, sampling: SamplingConfig) -> list[Samples]:
         """Per prompt, in order: n completions, or Skipped with a reason.
@@ -518,8 +518,8 @@ class VLLMEngine:
     given a contiguous shard of the prompts (vLLM's offline `LLM` has no data_parallel_size).
     With one replica the `LLM` lives in this process, colocated with the trainer.
 
-    Prompts are tokenized here exactly as `TransformersEngine` does (chat template as one user
-    turn when the tokenizer has one, else plain text) and sent as token ids, so both engines
+    Prompts are tokenized here exactly as `TransformersEngine` does (the template's messages
+    through the chat template when the tokenizer has one, else plain text) and sent as token ids, so both engines
     see the same tokens and the same skip rules. Each prompt's seed is
     `row_seed(sampling.seed, prompt, 0)`: its samples do not depend on the rest of the request.
     vllm is imported only here; without vllm or a CUDA GPU construction fails with EngineError.
@@ -534,10 +534,12 @@ class VLLMEngine:
         max_model_len: int | None = None,
         dtype: str = "auto",
         trust_remote_code: bool = False,
+        template: PromptTemplate = PromptTemplate(),
     ) -> None:
         from transformers import AutoTokenizer
 
         self.path = resolve_model(model)
+        self.template = template
         _require_vllm()
         if tensor_parallel_size < 1 or data_parallel_size < 1:
             raise EngineError(f"parallel sizes must be >= 1, got tp={tensor_parallel_size}, dp={data_parallel_size}")
@@ -582,13 +584,7 @@ class VLLMEngine:
             self.context = max_model_len or config.max_position_embeddings
 
     def encode(self, prompt: str) -> list[int]:
-        if self.tokenizer.chat_template:
-            text = self.tokenizer.apply_chat_template(
-                [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=False
-            )
-            return self.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
-        # verbose=False: an over-long prompt is reported as Skipped, not as a tokenizer warning.
-        return self.tokenizer(prompt, verbose=False)["input_ids"]
+        return encode_prompt(self.tokenizer, prompt, self.template)
 
     def generate(self, prompts: Sequence[str], n: int, sampling: SamplingConfig) -> list[Samples]:
         _check_request(prompts, n)

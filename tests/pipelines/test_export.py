@@ -9,9 +9,11 @@ import pytest
 
 from assay.curricula.plan import CurriculumConfig, Plan, build_plan
 from assay.pipelines.errors import AssayError
-from assay.pipelines.export import FORMATS, SHARD_SCHEMA, content_hash, export_plan, read_manifest, verify_manifest
+from assay.pipelines.catalog import Catalog
+from assay.pipelines.export import FORMATS, SHARD_SCHEMA, Layout, content_hash, export_plan, read_manifest, verify_manifest
 from assay.pipelines.ingest import ingest, resolve_source
-from assay.verifiers.rewards import trl_reward, verl_compute_scores
+from assay.trainers.prompts import PromptTemplate
+from assay.verifiers.rewards import compute_score, reward_func, trl_reward
 
 
 @pytest.fixture
@@ -66,10 +68,10 @@ def test_verl_layout_and_its_reward_function(planned, tmp_path):
     assert first["prompt"][0]["role"] == "user" and first["prompt"][0]["content"].startswith("Compute ")
     assert first["reward_model"]["style"] == "rule"
     assert {"uid", "split", "index", "verifier", "verifier_options", "stage", "weight"} <= set(first["extra_info"])
-    # verl's batch reward manager, scoring the golds themselves and a wrong answer.
+    # verl's per-sample reward form, scoring the golds themselves and a wrong answer.
     golds = [r["reward_model"]["ground_truth"] for r in rows[:3]]
-    scores = verl_compute_scores([r["data_source"] for r in rows[:3]], [f"\\boxed{{{g}}}" for g in golds[:2]] + ["\\boxed{x}"],
-                                 golds, [r["extra_info"] for r in rows[:3]])
+    responses = [f"\\boxed{{{g}}}" for g in golds[:2]] + ["\\boxed{x}"]
+    scores = [compute_score(r["data_source"], s, g, r["extra_info"]) for r, s, g in zip(rows, responses, golds)]
     assert scores == [1.0, 1.0, 0.0]
 
 
@@ -139,3 +141,85 @@ def test_a_run_finds_its_own_finished_export_and_nothing_else(planned, tmp_path)
     (tmp_path / "s" / "data" / "part-00000.parquet").write_bytes(b"changed")
     with pytest.raises(AssayError, match=r"1 file\(s\) changed or missing"):
         export_plan(cat, plan, "parquet", tmp_path / "s", run_id="curate-1")
+
+
+def test_openrlhf_layout_and_its_reward_function(planned, tmp_path):
+    import datasets
+
+    cat, plan = planned
+    manifest = export_plan(cat, plan, "openrlhf", tmp_path / "o")
+    assert verify_manifest(tmp_path / "o") == []
+    # Its card names the data files, so a folder load reads the rows, not manifest.json.
+    loaded = datasets.load_dataset(str(tmp_path / "o"), split="train", cache_dir=str(tmp_path / "cache"))
+    assert loaded.num_rows == manifest.rows
+    row = loaded[0]
+    assert {"prompt", "label", "datasource", "uid", "stage", "weight", "n", "n_correct"} == set(row)
+    label = json.loads(row["label"])
+    assert label == {"answer": label["answer"], "verifier": "math", "verifier_options": {}}
+    assert row["prompt"] == [{"role": "user", "content": row["prompt"][0]["content"]}] and row["datasource"] == "arithmetic"
+    prompt = "<bos><|user|>" + row["prompt"][0]["content"] + "<|assistant|>"
+    queries = [prompt + f"\\boxed{{{label['answer']}}}<eos>", prompt + "\\boxed{x}<eos>"]
+    assert reward_func(queries, [prompt] * 2, [row["label"]] * 2)["rewards"].tolist() == [1.0, 0.0]
+
+
+def test_template_and_data_source_shape_the_trainer_layouts_and_are_recorded(planned, tmp_path):
+    import datasets
+
+    cat, plan = planned
+    template = PromptTemplate(system="Be careful.", instruction="Answer in \\boxed{}.", position="prepend")
+    layout = Layout(template, "math-rl")
+    plain = pq.read_table(tmp_path / "plain" / export_plan(cat, plan, "verl", tmp_path / "plain").files[0].path).to_pylist()[0]
+    verl = export_plan(cat, plan, "verl", tmp_path / "verl", layout=layout)
+    row = pq.read_table(tmp_path / "verl" / verl.files[0].path).to_pylist()[0]
+    prompt = plain["prompt"][0]["content"]
+    assert row["prompt"] == [{"role": "system", "content": "Be careful."}, {"role": "user", "content": "Answer in \\boxed{}.\n\n" + prompt}]
+    assert row["data_source"] == "math-rl" and plain["data_source"] == "arithmetic"
+    trl = export_plan(cat, plan, "trl", tmp_path / "trl", layout=layout)
+    assert datasets.load_from_disk(str(tmp_path / "trl" / "dataset"))[0]["prompt"] == row["prompt"]
+    parquet = export_plan(cat, plan, "parquet", tmp_path / "pq", layout=layout)
+    # assay's own columns keep the raw prompt; the manifest carries the template for `assay train`.
+    assert pq.read_table(tmp_path / "pq" / "data" / "part-00000.parquet")["prompt"][0].as_py() == prompt
+    for manifest, folder in ((verl, "verl"), (trl, "trl"), (parquet, "pq")):
+        assert manifest.template == {"system": "Be careful.", "instruction": "Answer in \\boxed{}.", "position": "prepend"}
+        assert read_manifest(tmp_path / folder) == manifest and manifest.data_source == "math-rl"
+    # The template changes the layout's messages, not the rows: the content hash is the same.
+    assert len({verl.content_sha256, trl.content_sha256, parquet.content_sha256}) == 1
+    with pytest.raises(AssayError, match="--data-source must be non-empty"):
+        Layout(data_source=" ")
+
+
+def test_export_from_a_catalog_opened_read_only_as_the_cli_does(planned, tmp_path):
+    # duckdb >= 2: opening a catalog leaves an unfinished result on its connection, and
+    # registering the plan on that connection failed (ResourceInUseException).
+    cat, plan = planned
+    cat.con.execute("CHECKPOINT")
+    path = cat.path
+    cat.con.close()
+    with Catalog.open(path, read_only=True) as ro:
+        for fmt in FORMATS:
+            assert export_plan(ro, plan, fmt, tmp_path / fmt).rows == plan.table.num_rows
+
+
+def test_export_command_with_template_options(planned, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    cat, plan = planned
+    plan.to_parquet(tmp_path / "plan.parquet")
+    path = cat.path
+    cat.con.close()
+
+    def assay(*args):
+        return subprocess.run([sys.executable, "-m", "assay.pipelines.cli", "--catalog", str(path), "export", "--plan", "plan.parquet", *args],
+                              cwd=tmp_path, env=dict(os.environ), capture_output=True, text=True, timeout=120)
+
+    done = assay("--format", "openrlhf", "--out", "o", "--system-prompt", "Be brief.", "--instruction", "Solve:",
+                 "--instruction-position", "prepend", "--data-source", "arith")
+    assert done.returncode == 0, done.stderr
+    assert f"o: {plan.table.num_rows} rows in 2 files (openrlhf)" in done.stdout  # 30 scored + 3 replay rows; data + card
+    row = json.loads((tmp_path / "o" / "data" / "part-00000.jsonl").read_text().splitlines()[0])
+    assert row["prompt"][0] == {"role": "system", "content": "Be brief."} and row["prompt"][1]["content"].startswith("Solve:\n\nCompute ")
+    assert row["datasource"] == "arith" and read_manifest(tmp_path / "o").template["position"] == "prepend"
+    bad = assay("--format", "verl", "--out", "v", "--instruction", "x", "--instruction-position", "middle")
+    assert bad.returncode == 2 and "instruction position 'middle' is unknown; valid: append, prepend" in bad.stderr

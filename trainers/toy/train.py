@@ -52,12 +52,20 @@ SPECIAL_TOKENS = ["<pad>", "<bos>", "<eos>", "<unk>", "<|user|>", "<|assistant|>
 # Printable ASCII and newline: every character of the corpus, and enough that arbitrary
 # English prompts tokenize without <unk> (anything else maps to <unk>).
 CHARACTERS = [chr(c) for c in range(32, 127)] + ["\n"]
+# A system turn (first, before a user turn) is rendered at the start of that user turn: the
+# toy has no system token, and a prompt without one renders exactly as it was trained.
 CHAT_TEMPLATE = (
     "{{ bos_token }}"
     "{% for message in messages %}"
-    "{% if message['role'] == 'user' %}<|user|>{{ message['content'] }}"
+    "{% if message['role'] == 'system' %}"
+    "{% if not loop.first or loop.last or messages[1]['role'] != 'user' %}"
+    "{{ raise_exception('the toy chat template takes a system turn only first and before a user turn') }}"
+    "{% endif %}"
+    "{% elif message['role'] == 'user' %}<|user|>"
+    "{% if loop.index0 == 1 and messages[0]['role'] == 'system' %}{{ messages[0]['content'] }}\n\n{% endif %}"
+    "{{ message['content'] }}"
     "{% elif message['role'] == 'assistant' %}<|assistant|>{{ message['content'] }}{{ eos_token }}"
-    "{% else %}{{ raise_exception('the toy chat template knows only user and assistant turns') }}"
+    "{% else %}{{ raise_exception('the toy chat template knows only system, user and assistant turns') }}"
     "{% endif %}"
     "{% endfor %}"
     "{% if add_generation_prompt %}<|assistant|>{% endif %}"
