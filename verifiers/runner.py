@@ -101,7 +101,7 @@ class RunStats:
 
     cpu_s: list[float] = field(default_factory=list)  # per call: CPU seconds of its last try
     held_s: list[float] = field(default_factory=list)  # per call: wall seconds its last try held a worker
-    killed: int = 0  # tries killed at a limit
+    killed: int = 0  # tries stopped at a limit (killed there, or finished past it)
     retried: int = 0  # calls tried again after a kill or a dead worker
     died: int = 0  # workers that died by themselves
     started: int = 0  # workers started for this batch, replacements included
@@ -302,6 +302,16 @@ def _reference(fn: Callable[..., Any]) -> str:
     return f"{module}:{qualname}"
 
 
+def _over(used: tuple[float, float, float], budget: Budget) -> str | None:
+    """What of `budget` a try has overrun ((cpu, blocked, wall) seconds), or None."""
+    cpu, blocked, _ = used
+    if cpu > budget.cpu_s:
+        return f"{cpu:.2f} s of CPU (budget {budget.cpu_s:g} s)"
+    if blocked > budget.blocked_s:
+        return f"{blocked:.1f} s off the CPU (budget {budget.blocked_s:g} s)"
+    return None
+
+
 class Pool:
     """Warm workers kept between batches; `run` is one batch. Not for concurrent use: the
     module's `run_isolated` holds a lock around it."""
@@ -344,13 +354,16 @@ class Pool:
             index = worker.queue.popleft()
             pending.extendleft(reversed(worker.queue))
             worker.queue.clear()
+            retry_or_finish(index, outcome, used)
+            renew(slot)
+
+        def retry_or_finish(index: int, outcome: Killed, used: tuple[float, float, float]) -> None:
             tries[index] += 1
             if tries[index] < TRIES:
                 stats.retried += 1
                 pending.appendleft(index)
             else:
                 finish(index, outcome, used)
-            renew(slot)
 
         def renew(slot: int) -> None:
             worker = team[slot]
@@ -391,7 +404,13 @@ class Pool:
                             if not worker.queue or index != worker.queue[0]:
                                 raise OSError(f"worker answered item {index}, expected {list(worker.queue)[:1]}")
                             worker.queue.popleft()
-                            finish(index, _decode(body), worker.mark.since(start))
+                            used = worker.mark.since(start)
+                            over = _over(used, budgets[index])
+                            if over is None:
+                                finish(index, _decode(body), used)
+                            else:  # it finished, but past its budget: how often we looked must not decide
+                                stats.killed += 1
+                                retry_or_finish(index, Killed("timeout", f"stopped after {over}, {TRIES} tries"), used)
                             start = worker.mark
                     except (EOFError, OSError, ValueError, KeyError) as exc:
                         # It died (or spoke nonsense): kill it for certain, then see what it held.
@@ -415,11 +434,10 @@ class Pool:
                         if max(cpu, blocked) > BOOT_BUDGET_S:
                             raise RuntimeError(f"a verifier worker did not start within {BOOT_BUDGET_S:g} s of its own time")
                         continue
-                    budget = budgets[worker.queue[0]]
-                    if cpu > budget.cpu_s or blocked > budget.blocked_s:
+                    over = _over(used, budgets[worker.queue[0]])
+                    if over is not None:
                         stats.killed += 1
-                        what = f"{cpu:.2f} s of CPU (budget {budget.cpu_s:g} s)" if cpu > budget.cpu_s else f"{blocked:.1f} s off the CPU (budget {budget.blocked_s:g} s)"
-                        replace(slot, Killed("timeout", f"killed after {what}, {TRIES} tries"), used)
+                        replace(slot, Killed("timeout", f"stopped after {over}, {TRIES} tries"), used)
         except BaseException:
             # Interrupted (Ctrl-C) or broken: busy workers are in an unknown state; idle ones stay.
             for worker in [w for w in team if w.queue or not w.ready]:

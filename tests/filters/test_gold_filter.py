@@ -102,7 +102,7 @@ def test_a_gold_that_takes_too_long_is_killed_and_dropped():
     suite = "".join(f"assert f({i}) == {i * i}\n" for i in range(2000))
     d = gold_verifiable(records([(suite, "code", "{}"), ("5", "math", "{}")]), GoldConfig(workers=1, timeout_s=1.0))
     assert d.keep.to_pylist() == [False, True]
-    assert re.fullmatch(r"gold_timeout: code verifier: timeout: killed after [\d.]+ s of CPU \(budget 1 s\), 2 tries", d.reason[0].as_py())
+    assert re.fullmatch(r"gold_timeout: code verifier: timeout: stopped after [\d.]+ s of CPU \(budget 1 s\), 2 tries", d.reason[0].as_py())
 
 
 def test_bad_input_fails_naming_the_column():

@@ -106,6 +106,21 @@ def test_a_spinning_call_is_killed_at_its_cpu_budget_retried_once_and_the_batch_
     assert stats.cpu_s[1] >= 0.3 and stats.cpu_s[3] >= 0.3  # the budget counts CPU time
 
 
+def _busy(n):
+    return sum(i * i for i in range(n))
+
+
+@pytest.mark.timeout(120)
+def test_a_result_past_its_budget_is_a_timeout_however_soon_it_arrives():
+    # A verdict must not depend on whether the pool looked at the clock before the result came:
+    # a call that returns after using more CPU than its budget is judged by its own clock.
+    run_isolated(_echo, [(0,)], workers=1, budgets=[5.0])  # a warm worker
+    results, stats = run_isolated(_busy, [(200_000,), (1,)], workers=1, budgets=[Budget(1e-6, 10.0), Budget(5.0, 50.0)])
+    assert results[0].reason == "timeout" and "of CPU (budget 1e-06 s), 2 tries" in results[0].detail
+    assert results[1] == 0
+    assert stats.killed == 2 and stats.retried == 1 and stats.started == 0  # nothing had to be killed
+
+
 @pytest.mark.timeout(180)
 def test_the_budget_is_cpu_time_so_a_call_that_waits_is_not_killed_before_its_ceiling():
     # 1 s asleep uses no CPU: within a 0.2 s CPU budget whose ceiling off the CPU is 2 s...
