@@ -116,7 +116,8 @@ MATH = [
     Case("math_text_word", "\\text{Monday}", "The 100th day is a $\\boxed{\\text{Monday}}$.", C),
     Case("math_text_word_wrong", "\\text{Monday}", "The 100th day is a $\\boxed{\\text{Tuesday}}$.", I),
     Case("math_nested_boxed_braces", "\\frac{\\sqrt{3}}{2}", "Hence $\\cos 30^\\circ = \\boxed{\\frac{\\sqrt{3}}{2}}$.", C),
-    Case("math_last_boxed_wins", "6", "First I got $\\boxed{5}$ but that double counts. Correcting: $\\boxed{6}$.", C),
+    # Two boxes with different values are two competing answers, never "the last one counts".
+    Case("math_competing_boxes", "6", "First I got $\\boxed{5}$ but that double counts. Correcting: $\\boxed{6}$.", I),
     Case("math_boxed_no_braces", "7", "So the answer is \\boxed 7.", C),
     Case("math_fbox", "7", "$\\fbox{7}$", C),
     Case("math_unbalanced_box_cut_off", "7", "The final value is $\\boxed{\\frac{7", N),
@@ -214,7 +215,9 @@ NUMERIC = [
     Case("numeric_e_notation", "0.0015", "Answer: 1.5e-3", C, "numeric"),
     Case("numeric_fraction", "0.75", "$\\boxed{\\frac{3}{4}}$", C, "numeric"),
     Case("numeric_thousands", "12500", "Total: 12,500", C, "numeric"),
-    Case("numeric_abs_tol", "0", "The residual is 1e-12.\nAnswer: 1e-12", C, "numeric", {"abs_tol": 1e-9}),
+    Case("numeric_abs_tol", "0.0", "The residual is 1e-12.\nAnswer: 1e-12", C, "numeric", {"abs_tol": 1e-9}),
+    # An integer gold is compared exactly, whatever the tolerance: 1e-12 is not the integer 0.
+    Case("numeric_integer_gold_exact", "0", "The residual is 1e-12.\nAnswer: 1e-12", I, "numeric", {"abs_tol": 1e-9}),
     Case("numeric_negative", "-2.5", "#### -2.5", C, "numeric"),
     Case("numeric_no_number", "2.5", "It depends on the initial conditions.", N, "numeric"),
     Case("numeric_bad_gold", "about five", "Answer: 5", "bad_gold", "numeric"),
