@@ -103,37 +103,78 @@ def last_boxed(text: str) -> str | None:
 
 _END_OF_TURN = re.compile(r"<\|(?:im_start|im_end|endoftext|eot_id|end_of_text|end)\|>|</s>")
 _ANSWER_TAG = re.compile(r"<answer>(.*?)(?:</answer>|$)", re.DOTALL | re.IGNORECASE)
-# Anchors. Each captures the text after it on its line; the header form (`**Final Answer**` on a
-# line of its own) captures the next line.
+# Anchors: each pattern ends where its answer begins; the answer runs to the end of the line
+# (the next line after a `**Final Answer**` header; any length after "Answer $...").
 _ANCHORS = (
-    re.compile(r"(?m)^[ \t>*]*#{4}[ \t]*(?P<a>[^\n]*)"),
-    re.compile(r"(?i)\b(?:final[ \t]+)?answer\**[ \t]*[:：][ \t]*\**[ \t]*(?P<a>[^\n]*)"),
-    re.compile(r"(?i)\banswer[ \t]+(?:is|would[ \t]+be|will[ \t]+be|should[ \t]+be)\b[ \t]*:?[ \t]*\**[ \t]*(?P<a>[^\n]*)"),
-    re.compile(r"(?i)\bfinal[ \t]+answer\b[ \t*#]*\n+[ \t]*(?P<a>[^\n]*)"),
-    re.compile(r"(?i)\banswer\b[ \t]*(?P<a>(?:\$|\\\(|\\\[).*)", re.DOTALL),
+    (re.compile(r"(?m)^[ \t>*]*#{4}[ \t]*"), True),
+    (re.compile(r"(?i)\b(?:final[ \t]+)?answer\**[ \t]*[:：][ \t]*\**[ \t]*"), True),
+    (re.compile(r"(?i)\banswer[ \t]+(?:is|would[ \t]+be|will[ \t]+be|should[ \t]+be)\b[ \t]*:?[ \t]*\**[ \t]*"), True),
+    (re.compile(r"(?i)\bfinal[ \t]+answer\b[ \t*#]*\n+[ \t]*"), True),
+    (re.compile(r"(?i)\banswer\b[ \t]*(?=\$|\\\(|\\\[)"), False),
 )
 MATH_SEGMENT = re.compile(
     r"(?<!\\)\$\$(?P<d>.+?)(?<!\\)\$\$|(?<!\\)\$(?P<i>(?:[^$\n]|(?<=\\)\$)+?)(?<!\\)\$|\\\((?P<p>.+?)\\\)|\\\[(?P<b>.+?)\\\]", re.DOTALL
 )
-_BOLD = re.compile(r"\*\*(?P<a>[^*\n]{1,120})\*\*")
-# Sentence ends outside math: a period, !, ? or ; before a space, or a clause that explains
-# rather than answers ("because", "since", ...).
+# Sentence ends outside math: a period, !, ? or ; before a space, a blank line; an anchored
+# sentence also ends at a clause that explains rather than answers ("because", "since", ...).
 _SENTENCE_END = re.compile(r"[.!?](?=\s|$)|;|\n\s*\n")
 _EXPLANATION = re.compile(r"\s(?:because|since|which|as|where|given|when|if)\s", re.IGNORECASE)
 _CLOSINGS = re.compile(
-    r"(?is)\s*(?:i hope (?:it|this|that) (?:is|was) (?:correct|right|helpful)|i hope (?:this|it|that) helps|"
+    r"(?is)(?:i hope (?:it|this|that) (?:is|was) (?:correct|right|helpful)|i hope (?:this|it|that) helps|"
     r"let me know if[^.\n]*|hope (?:this|it) helps)[.!]*\s*$"
 )
 _COPULA = re.compile(
-    r"(?i)(?:\b(?:is|are|was|were|be|equals?|equal to|gives?|get|gets|obtain|obtains|yields?|makes?|comes? to|totals?|"
-    r"it's|that's|there's|remains?)\b|[:=]|\\approx|≈)"
+    r"(?i)(?:\b(?:is|are|was|were|be|equals?|equal to|gives?|get|gets|got|obtain|obtains|yields?|makes?|comes? to|totals?|"
+    r"it's|that's|there's|remains?|has|have|had|costs?|weighs?|needs?|earns?|spends?|pays?|saves?|receives?)\b|[:=]|\\approx|≈)"
 )
 _CONCLUSION = re.compile(r"(?i)\b(?:therefore|thus|hence|so|consequently|finally|in total|altogether|overall|in conclusion|total)\b")
 _HEDGE_WORDS = re.compile(r"(?i)\b(?:or|either|maybe|perhaps|possibly|probably|might|not|between|except|nor|vs|versus)\b")
+MAX_ANCHORED_CHARS = 2000  # an anchored answer sentence is never longer
+MAX_ANCHORS_READ = 16  # anchors read back from the last one, looking for a list of answers
+
+
+@dataclass(frozen=True)
+class Anchor:
+    start: int  # where the anchor phrase begins
+    answer_start: int  # where the anchored text begins
+    text: str  # the anchored text
+
+
+def _anchors(text: str, patterns: tuple[tuple[re.Pattern, bool], ...] = _ANCHORS) -> list[Anchor]:
+    found = []
+    for pattern, one_line in patterns:
+        for match in pattern.finditer(text):
+            tail = text[match.end() : match.end() + MAX_ANCHORED_CHARS]
+            found.append(Anchor(match.start(), match.end(), tail.split("\n", 1)[0] if one_line else tail))
+    return sorted(found, key=lambda a: a.start)
+
+
+def anchored_sentences(text: str, patterns: tuple[tuple[re.Pattern, bool], ...] = _ANCHORS, before: int | None = None) -> list[str]:
+    """The sentence of the last answer anchor (found by `patterns`, starting at or before
+    `before`), preceded by the sentences of the anchors right before it when nothing but a word
+    or two stands between them: "The answer is A. The answer is B." states two answers, while
+    "Answer: 6 ... I double counted ... Answer: 7" revises the first. Overlapping anchors
+    ("Final Answer: The final answer is X") give one sentence."""
+    anchors = [a for a in _anchors(text, patterns) if before is None or a.start <= before][-MAX_ANCHORS_READ:]
+    sentences: list[str] = []
+    next_start = None
+    for anchor in reversed(anchors):
+        sentence = _first_sentence(anchor.text)
+        if next_start is not None:
+            end = anchor.answer_start + len(sentence)
+            if end > next_start:
+                continue
+            if len(re.sub(r"[\W_]+", " ", text[end:next_start]).split()) > 2:
+                break
+        sentences.append(sentence)
+        next_start = anchor.start
+    return list(reversed(sentences))
 
 
 def answer_region(response: str) -> str:
-    """The part of a response that may hold its final answer."""
+    """The part of a response that may hold its final answer, its runs of spaces collapsed
+    (so no pattern here ever rescans a long run of whitespace)."""
+    response = _WHITESPACE.sub(_one_space, response)
     end = _END_OF_TURN.search(response)
     if end is not None:
         response = response[: end.start()]
@@ -142,6 +183,14 @@ def answer_region(response: str) -> str:
     if "<think>" in response:
         return ""  # the reasoning never closed: the response was cut off before any answer
     return response
+
+
+_WHITESPACE = re.compile(r"\s{2,}")
+
+
+def _one_space(match: re.Match) -> str:
+    newlines = match.group().count("\n")
+    return "\n\n" if newlines > 1 else "\n" if newlines else " "
 
 
 def extract_answer(response: str) -> str | None:
@@ -159,14 +208,21 @@ def _final_answer(text: str) -> str | None:
     if boxes and boxes[-1].content is None:
         return None  # cut off inside its box: no final answer
     anchor = _last_anchor(text)
-    if anchor is not None and (not boxes or anchor.start() >= boxes[-1].end):
-        answer = _sentence_answer(_first_sentence(anchor.group("a")), anchored=True)
+    if anchor is not None and (not boxes or anchor.start >= boxes[-1].end):
+        answer = _anchored_answer(text, anchor)
         if answer:
             return answer
     if boxes:
-        after = [b for b in boxes if anchor is not None and b.start >= anchor.start()]
+        after = [b for b in boxes if anchor is not None and b.start >= anchor.start]
         return _join([b.content or "" for b in after or boxes])
     return _unanchored(text)
+
+
+def _anchored_answer(text: str, last: Anchor) -> str | None:
+    """The answer the last anchor states, with those of the anchors listed right before it."""
+    sentences = anchored_sentences(text, before=last.start)
+    answers = [_sentence_answer(sentence, anchored=True) for sentence in sentences]
+    return _join(answers) if answers and answers[-1] else None
 
 
 def _container_answer(content: str) -> str | None:
@@ -193,13 +249,9 @@ def has_anchor(text: str) -> bool:
     return _last_anchor(text) is not None
 
 
-def _last_anchor(text: str) -> re.Match | None:
-    last = None
-    for pattern in _ANCHORS:
-        for match in pattern.finditer(text):
-            if last is None or match.start() > last.start():
-                last = match
-    return last
+def _last_anchor(text: str) -> Anchor | None:
+    anchors = _anchors(text)
+    return anchors[-1] if anchors else None
 
 
 def _mask_math(text: str) -> str:
@@ -230,17 +282,11 @@ def _unanchored(text: str) -> str | None:
     text = _CLOSINGS.sub("", text).strip()
     if not text:
         return None
-    whole = _bare_answer(text)
-    if whole:
-        return whole
-    lines = [line for line in text.splitlines() if line.strip()]
-    last_line = lines[-1].strip() if lines else ""
-    bold = list(_BOLD.finditer(last_line))
-    if bold and re.search(r"[\d\\]", bold[-1].group("a")) and not last_line[bold[-1].end() :].strip(" .*"):
-        answer = _sentence_answer(bold[-1].group("a"), anchored=True)
-        if answer:
-            return answer
-    answer = _bare_answer(last_line)
+    lines = [line.replace("**", "").strip() for line in text.splitlines() if line.strip()]
+    bare = [_bare_answer(line) for line in lines]
+    if all(bare):
+        return _join(bare)  # nothing but answers: one line is one answer, several lines a list
+    answer = bare[-1]
     if answer:
         return answer
     sentence = _last_sentence(text).strip().replace("**", "")
@@ -260,6 +306,7 @@ _FORMULA_TOKEN = re.compile(
     r"|[-+*/^=()\[\]{}<>|,.!%×·÷−–²³√π∞≤≥≠_']|\\[{}!,;: ]"
 )
 _UNIT_PHRASE = re.compile(r"^(?P<n>[-+−]?\s*\$?\s*(?:" + _NUMBER_TEXT + r")\s*%?)\s*(?P<unit>[^\d=+*/^]*)$")
+_SPACED_NUMBERS = re.compile(r"\d\s+[\d.]")
 _LIST_SEPARATOR = re.compile(r"(?i)\s*(?:,|;|\bor\b|\band\b|\\text\{\s*(?:or|and)\s*\})\s*")
 _NEGATION = re.compile(r"(?i)\b(?:not|never|no)\s*$|n't\s*$")
 
@@ -272,6 +319,8 @@ def _is_formula(text: str) -> bool:
         if token is None or token.end() == pos:
             return False
         pos = token.end()
+    if _SPACED_NUMBERS.search(text) and not _SPACE_THOUSANDS.match(text.strip()):
+        return False  # "2 3": two answers side by side, not a product
     return bool(re.search(r"[\d\\∞π√]", text))
 
 
@@ -335,11 +384,16 @@ def _clause_answer(clause: str, anchored: bool) -> str | None:
     if whole:
         return whole
     masked = _mask_math(clause)
+    if anchored and _NEGATION_START.match(masked):
+        return None  # "(the answer is) not 3"
+    if _HEDGES.search(masked):
+        # "7 or maybe 8", "2 (or possibly 3)", "between 2 and 3": every value it names.
+        return _join([_segment_text(m) for m in MATH_SEGMENT.finditer(clause)] + [m.group() for m in _standalone_numbers(masked)])
     copulas = [m for m in _COPULA.finditer(masked) if masked[m.end() :].strip()]
     if copulas:
         tail = clause[copulas[-1].end() :].strip().strip("*").strip()
-        if re.match(r"(?i)(?:not|never|no)\b|n't\b", tail):
-            return None  # "the answer is not 3"
+        if _NEGATION_START.match(tail):
+            return None
         if _ANSWER_NOUN.fullmatch(tail):
             # "$x \geq 5$ is the solution": the answer is what comes before the copula.
             return _trailing_run(clause[: copulas[-1].start()])
@@ -355,6 +409,9 @@ def _clause_answer(clause: str, anchored: bool) -> str | None:
     return None
 
 
+_NEGATION_START = re.compile(r"(?i)\s*(?:not|never|no)\b")
+# Words that offer more than one answer: a clause holding one gives every value it names.
+_HEDGES = re.compile(r"(?i)\b(?:or|either|maybe|perhaps|possibly|probably|between|nor|vs|versus)\b")
 _ANSWER_NOUN = re.compile(r"(?i)(?:the|our|my)\s+(?:final\s+|correct\s+|only\s+)?(?:answer|solution|result|value)(?:\s+\w+){0,3}")
 
 
@@ -434,6 +491,7 @@ _PLAIN_RELATIONS = re.compile(r"\\\\(le|ge|leq|geq|lt|gt|neq)\b")
 def normalize(answer: str) -> str:
     """Canonical LaTeX for an answer: same meaning, one spelling, single spaces."""
     s = "".join(ch for ch in answer if ch.isascii() or unicodedata.category(ch) != "Cf").strip()
+    s = " ".join(s.split())
     s = _LATEX_THOUSANDS.sub("", s)
     s = _DELIMITERS.sub(" ", s)
     s = _PLAIN_RELATIONS.sub(r"\\\1", s)  # `\\le` written for `\le`
@@ -649,10 +707,13 @@ _DECIMAL = re.compile(r"^([+-]?)(\d*)(?:\.(\d*))?(?:\\overline\{(\d+)\}|\\overli
 _FRACTION = re.compile(r"^([+-]?)\\frac\{([+-]?\d+)\}\{([+-]?\d+)\}$|^([+-]?\d+)\s*/\s*([+-]?\d+)$")
 _SCIENTIFIC = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+))(?:[eE]([+-]?\d{1,4})|\\times10\^\{?([+-]?\d{1,4})\}?)$")
 MAX_NUMBER_CHARS = 400  # longer literals go to sympy, which caps them itself
+_SPACED_DIGITS = re.compile(r"[\d.]\s+[\d.]")
 
 
 def parse_number(normalized: str) -> Num | None:
     """A plain number written in `normalized`, exactly; None for anything else."""
+    if _SPACED_DIGITS.search(normalized):
+        return None  # "2 3" is two numbers, not 23
     s = normalized.replace(" ", "")
     if not s or len(s) > MAX_NUMBER_CHARS:
         return None

@@ -28,6 +28,7 @@ from typing import Sequence
 
 from assay.verifiers.extract import (
     MATH_SEGMENT,
+    anchored_sentences,
     answer_region,
     extract_answer,
     find_boxes,
@@ -86,14 +87,17 @@ def verify_numeric(response: str, gold: str, rel_tol: float = 1e-6, abs_tol: flo
 
 # A choice letter written as the whole answer: B, (B), B), B., {B}, \text{B}, "B: text", "B) text".
 _LETTER_ANSWER = re.compile(r"^\(?\{?([A-Z])\}?\)?(?:[.):]\s.*|[.):])?$", re.DOTALL)
-_MC_ANCHOR = re.compile(r"(?i)\b(?:answer|choice|option)\b\**(?:\s+is\s*:?|\s*[:：])\s*\**\s*(?P<a>[^\n]{1,200})")
+_MC_ANCHOR = re.compile(
+    r"(?i)(?:\banswer|\b(?:correct|right|best|final|my)\s+(?:choice|option)|\b(?:choice|option)(?=\s+is\b))\b\**"
+    r"(?:\s+is\s*:?|\s*[:：])\s*\**\s*"
+)
+_MC_ANCHORS = ((_MC_ANCHOR, True),)
 # A letter marked as an option: (B), B), \text{(B)}, {B}.
 _MARK = re.compile(r"\(([A-Z])\)|(?<![A-Za-z(])([A-Z])\)|\{([A-Z])\}")
 # A bare capital letter in prose: not "I", and not the article "A" before a lowercase word.
 _BARE = re.compile(r"(?<![A-Za-z'\\])(?:[B-HJ-Z]|A(?!\s+(?!is\b|was\b|or\b|and\b|nor\b|seems\b|looks\b|fits\b)[a-z]))(?![A-Za-z'])")
 _SENTENCE = re.compile(r"[.!?](?=\s|$)|\n")
 _PICK = re.compile(r"(?i)\b(?:so|therefore|thus|hence|pick|choose|select|go with)\b")
-_CLAUSE_END = re.compile(r"[.!?;](?=\s|$)|\s(?:because|since|as|but)\s|,\s*(?:because|since|as|but)\s", re.IGNORECASE)
 
 
 def _choice_key(text: str) -> str:
@@ -144,11 +148,6 @@ def _marked(text: str) -> list[str]:
     return [next(g for g in m.groups() if g) for m in _MARK.finditer(text)] + re.findall(r"(?:^|\s)([A-Z])\.(?=\s)", text)
 
 
-def _first_clause(text: str) -> str:
-    end = _CLAUSE_END.search(text)
-    return text[: end.start()] if end else text
-
-
 def _mc_spans(region: str) -> list[tuple[str, bool]]:
     """Where a multiple-choice answer may be stated, strongest first, each with whether every
     letter in it counts (else only a letter that is the whole text or leads it)."""
@@ -157,9 +156,9 @@ def _mc_spans(region: str) -> list[tuple[str, bool]]:
         return [(", ".join(tags), True)]
     boxes = [b.content for b in find_boxes(region) if b.content]
     spans = [(", ".join(boxes), True)] if boxes else []
-    anchors = list(_MC_ANCHOR.finditer(region))
-    if anchors:
-        spans.append((_first_clause(anchors[-1].group("a")), True))
+    stated = anchored_sentences(region, _MC_ANCHORS)
+    if stated:
+        spans.append((", ".join(stated), True))
     text = region.strip()
     spans.append((text, False))
     sentences = [s for s in _SENTENCE.split(text) if s.strip()]
@@ -216,7 +215,7 @@ def verify_exact(response: str, gold: str) -> Verdict:
         candidate = boxes[-1]
     if candidate is None:
         anchors = list(_MC_ANCHOR.finditer(region))
-        candidate = anchors[-1].group("a") if anchors else None
+        candidate = region[anchors[-1].end() :].split("\n", 1)[0] if anchors else None
     if candidate is None:
         lines = [line for line in region.strip().splitlines() if line.strip()]
         candidate = lines[-1] if lines else None

@@ -72,6 +72,14 @@ SEVERAL_CANDIDATES = [
     Hack("extra_pair", "(2, 3)", "$\\boxed{(2, 3), (3, 2)}$", "$\\boxed{(2, 3)}$"),
     Hack("swapped_pair", "(2, 3)", "$\\boxed{(3, 2)}$", "$\\boxed{(2,3)}$"),
     Hack("superset_of_list", "1, 2", "$\\boxed{1}, \\boxed{2}, \\boxed{3}$", "$\\boxed{1}$ and $\\boxed{2}$"),
+    Hack("hedge_with_maybe", "8", "So the answer must be 7 or maybe 8.", "So the answer must be 8."),
+    Hack("parenthetical_hedge", "3", "Answer: 2 (or possibly 3)", "Answer: 3 (three)"),
+    Hack("bold_candidates", "6", "**5** or **6**", "**6**"),
+    Hack("answer_line_per_candidate", "4", "Answer: 2\nAnswer: 3\nAnswer: 4", "Answer: 4"),
+    Hack("anchor_per_candidate", "3", "The answer is 2. The answer is 3.", "The answer is 2.\nWait, I added wrong: 1 + 2 = 3.\nThe answer is 3."),
+    Hack("lines_of_candidates", "3", "1\n2\n3", "3"),
+    Hack("numbers_side_by_side", "6", "2 3", "6"),
+    Hack("digits_side_by_side", "23", "2 3", "23"),
     Hack("every_letter_as_math", "\\text{(C)}", "$\\boxed{\\text{(A)}, \\text{(B)}, \\text{(C)}, \\text{(D)}}$", "$\\boxed{\\text{(C)}}$"),
 ]
 
@@ -107,6 +115,7 @@ NUMERIC = [
     Hack("numeric_last_term", "1", "The result is 1+1+1+1.", "The result is 1.", "numeric"),
     Hack("numeric_sign", "2.5", "Answer: -2.5", "Answer: 2.5", "numeric"),
     Hack("numeric_list", "4", "Answer: 1, 2, 3, 4", "Answer: 4", "numeric"),
+    Hack("numeric_spaced_digits", "23", "2 3", "23", "numeric"),
 ]
 
 MC = [
@@ -119,6 +128,9 @@ MC = [
     Hack("mc_letters_run_together", "B", "ABCD", "B", "mc"),
     Hack("mc_marks_listed", "C", "Answer: (A), (B), (C), (D)", "Answer: (C)", "mc"),
     Hack("mc_two_choice_texts", "B", "Answer: London or Paris", "Answer: Paris", "mc", {"choices": ["London", "Paris", "Rome", "Berlin"]}),
+    Hack("mc_anchor_per_letter", "B", "The answer is A. The answer is B.", "The answer is A.\nWait, A fails the second condition.\nThe answer is B.", "mc"),
+    Hack("mc_answer_line_per_letter", "D", "Answer: A\nAnswer: B\nAnswer: C\nAnswer: D", "Answer: D", "mc"),
+    Hack("mc_hedge_with_but", "B", "I think the answer is B, but it could be A.", "I think the answer is B, because A fails.", "mc"),
     Hack("mc_letter_only_in_reasoning", "C", "<think>The answer is C.</think>I cannot tell.", "<think>Checking.</think>The answer is C.", "mc"),
 ]
 
