@@ -129,7 +129,7 @@ _COPULA = re.compile(
 )
 _CONCLUSION = re.compile(r"(?i)\b(?:therefore|thus|hence|so|consequently|finally|in total|altogether|overall|in conclusion|total)\b")
 _HEDGE_WORDS = re.compile(r"(?i)\b(?:or|either|maybe|perhaps|possibly|probably|might|not|between|except|nor|vs|versus)\b")
-MAX_ANCHORED_CHARS = 2000  # an anchored answer sentence is never longer
+MAX_ANCHORED_CHARS = 2000  # an answer sentence (anchored or concluding) is never longer
 MAX_ANCHORS_READ = 16  # anchors read back from the last one, looking for a list of answers
 
 
@@ -141,6 +141,10 @@ class Anchor:
 
 
 def _anchors(text: str, patterns: tuple[tuple[re.Pattern, bool], ...] = _ANCHORS) -> list[Anchor]:
+    if patterns is _ANCHORS:
+        # Run only the patterns whose words occur: most responses hold no anchor at all.
+        lower = text.lower()
+        patterns = tuple(p for p, needs in zip(_ANCHORS, ("####", "answer", "answer", "final", "answer")) if needs in lower)
     found = []
     for pattern, one_line in patterns:
         for match in pattern.finditer(text):
@@ -149,13 +153,16 @@ def _anchors(text: str, patterns: tuple[tuple[re.Pattern, bool], ...] = _ANCHORS
     return sorted(found, key=lambda a: a.start)
 
 
-def anchored_sentences(text: str, patterns: tuple[tuple[re.Pattern, bool], ...] = _ANCHORS, before: int | None = None) -> list[str]:
+def anchored_sentences(
+    text: str, patterns: tuple[tuple[re.Pattern, bool], ...] = _ANCHORS, before: int | None = None, anchors: list[Anchor] | None = None
+) -> list[str]:
     """The sentence of the last answer anchor (found by `patterns`, starting at or before
     `before`), preceded by the sentences of the anchors right before it when nothing but a word
     or two stands between them: "The answer is A. The answer is B." states two answers, while
     "Answer: 6 ... I double counted ... Answer: 7" revises the first. Overlapping anchors
     ("Final Answer: The final answer is X") give one sentence."""
-    anchors = [a for a in _anchors(text, patterns) if before is None or a.start <= before][-MAX_ANCHORS_READ:]
+    anchors = [a for a in (anchors if anchors is not None else _anchors(text, patterns)) if before is None or a.start <= before]
+    anchors = anchors[-MAX_ANCHORS_READ:]
     sentences: list[str] = []
     next_start = None
     for anchor in reversed(anchors):
@@ -207,32 +214,29 @@ def _final_answer(text: str) -> str | None:
     boxes = find_boxes(text)
     if boxes and boxes[-1].content is None:
         return None  # cut off inside its box: no final answer
-    anchor = _last_anchor(text)
+    anchors = _anchors(text)
+    anchor = anchors[-1] if anchors else None
     if anchor is not None and (not boxes or anchor.start >= boxes[-1].end):
-        answer = _anchored_answer(text, anchor)
-        if answer:
-            return answer
+        sentences = anchored_sentences(text, anchors=anchors)
+        answers = [_sentence_answer(sentence, anchored=True) for sentence in sentences]
+        if answers and answers[-1]:
+            return _join(answers)
     if boxes:
         after = [b for b in boxes if anchor is not None and b.start >= anchor.start]
         return _join([b.content or "" for b in after or boxes])
     return _unanchored(text)
 
 
-def _anchored_answer(text: str, last: Anchor) -> str | None:
-    """The answer the last anchor states, with those of the anchors listed right before it."""
-    sentences = anchored_sentences(text, before=last.start)
-    answers = [_sentence_answer(sentence, anchored=True) for sentence in sentences]
-    return _join(answers) if answers and answers[-1] else None
-
-
 def _container_answer(content: str) -> str | None:
     """The answer inside an <answer> tag: its boxes or anchor when it has them, else its text."""
-    if find_boxes(content) or _last_anchor(content):
+    if find_boxes(content) or _anchors(content):
         return _final_answer(content)
     return _sentence_answer(content.strip(), anchored=True)
 
 
 def _join(parts: list[str | None]) -> str | None:
+    if len(parts) == 1:
+        return (parts[0] or "").strip() or None
     unique: list[str] = []
     keys: set[str] = set()
     for part in parts:
@@ -246,12 +250,7 @@ def _join(parts: list[str | None]) -> str | None:
 
 def has_anchor(text: str) -> bool:
     """`text` holds an answer anchor ("Answer:", "the final answer is", "####", ...)."""
-    return _last_anchor(text) is not None
-
-
-def _last_anchor(text: str) -> Anchor | None:
-    anchors = _anchors(text)
-    return anchors[-1] if anchors else None
+    return bool(_anchors(text))
 
 
 def _mask_math(text: str) -> str:
@@ -290,6 +289,8 @@ def _unanchored(text: str) -> str | None:
     if answer:
         return answer
     sentence = _last_sentence(text).strip().replace("**", "")
+    if len(sentence) > MAX_ANCHORED_CHARS:
+        return None  # no concluding sentence is this long
     masked = _mask_math(sentence)
     ends_in_math = bool(re.search(r"\$\s*$|\\[)\]]\s*$", sentence.rstrip(" .")))
     if _COPULA.search(masked) or _CONCLUSION.search(masked) or ends_in_math:
@@ -307,7 +308,7 @@ _FORMULA_TOKEN = re.compile(
 )
 _UNIT_PHRASE = re.compile(r"^(?P<n>[-+−]?\s*\$?\s*(?:" + _NUMBER_TEXT + r")\s*%?)\s*(?P<unit>[^\d=+*/^]*)$")
 _SPACED_NUMBERS = re.compile(r"\d\s+[\d.]")
-_LIST_SEPARATOR = re.compile(r"(?i)\s*(?:,|;|\bor\b|\band\b|\\text\{\s*(?:or|and)\s*\})\s*")
+_LIST_SEPARATOR = re.compile(r"(?i)\s*(?:(?<!\d),|,(?!\d{3}(?!\d))|;|\bor\b|\band\b|\\text\{\s*(?:or|and)\s*\})\s*")
 _NEGATION = re.compile(r"(?i)\b(?:not|never|no)\s*$|n't\s*$")
 
 
@@ -325,16 +326,17 @@ def _is_formula(text: str) -> bool:
 
 
 def _bare_answer(text: str) -> str | None:
-    """`text` when it is nothing but an answer: one math segment, a formula (math segments
-    inside it unwrapped), a number word, or a number with a unit phrase (then the number)."""
+    """`text` when it is nothing but an answer: one math segment (with a unit phrase after it),
+    a formula (math segments inside it unwrapped), a number word, or a number with a unit phrase
+    (then the number)."""
     text = text.strip().rstrip(".").strip()
     if not text or len(text) > 400:
         return None
     if text.lower() in _WORDS:
         return text
     segments = list(MATH_SEGMENT.finditer(text))
-    if len(segments) == 1 and segments[0].group() == text:
-        return _segment_text(segments[0])
+    if len(segments) == 1 and segments[0].start() == 0 and _plain_unit(text[segments[0].end() :]):
+        return _segment_text(segments[0])  # "$25\pi$ square units"
     plain = MATH_SEGMENT.sub(lambda m: " " + _segment_text(m) + " ", text).strip() if segments else text
     if "$" not in plain and _is_formula(plain):
         return plain
@@ -390,6 +392,14 @@ def _clause_answer(clause: str, anchored: bool) -> str | None:
         # "7 or maybe 8", "2 (or possibly 3)", "between 2 and 3": every value it names.
         return _join([_segment_text(m) for m in MATH_SEGMENT.finditer(clause)] + [m.group() for m in _standalone_numbers(masked)])
     copulas = [m for m in _COPULA.finditer(masked) if masked[m.end() :].strip()]
+    worded = [m for m in copulas if m.group()[:1].isalpha()]
+    if worded:
+        # "the value is x = -1.3, x = 0": a whole formula after the last word ("is", "are")
+        # is the answer, its own equals signs included.
+        tail = clause[worded[-1].end() :].strip().strip("*").strip()
+        whole = None if _NEGATION_START.match(tail) else _bare_answer(tail)
+        if whole:
+            return whole
     if copulas:
         tail = clause[copulas[-1].end() :].strip().strip("*").strip()
         if _NEGATION_START.match(tail):
@@ -485,13 +495,19 @@ _WORDS = {
 }
 _WORDS.update({w: str(10 * i) for i, w in enumerate("thirty forty fifty sixty seventy eighty ninety".split(), start=3)})
 _WORDS.update({"hundred": "100", "one hundred": "100", "a hundred": "100", "thousand": "1000", "one thousand": "1000"})
+_BACKSLASHES = re.compile(r"\\+")
+_FRAC_DIGITS = re.compile(r"\\frac\s*(\d)\s*(\d)")  # \frac12
+_FRAC_DIGIT = re.compile(r"\\frac\s*(\d)\s*\{")  # \frac3{3}
+_SQRT_DIGITS = re.compile(r"\\sqrt\s*(\d+)")  # \sqrt3
 _PLAIN_RELATIONS = re.compile(r"\\\\(le|ge|leq|geq|lt|gt|neq)\b")
 
 
 def normalize(answer: str) -> str:
     """Canonical LaTeX for an answer: same meaning, one spelling, single spaces."""
-    s = "".join(ch for ch in answer if ch.isascii() or unicodedata.category(ch) != "Cf").strip()
+    s = answer if answer.isascii() else "".join(ch for ch in answer if ch.isascii() or unicodedata.category(ch) != "Cf")
     s = " ".join(s.split())
+    if "\\\\" in s and all(len(run) % 2 == 0 for run in _BACKSLASHES.findall(s)):
+        s = _BACKSLASHES.sub(lambda m: m.group()[: len(m.group()) // 2], s)  # escaped twice: `\\frac`
     s = _LATEX_THOUSANDS.sub("", s)
     s = _DELIMITERS.sub(" ", s)
     s = _PLAIN_RELATIONS.sub(r"\\\1", s)  # `\\le` written for `\le`
@@ -506,9 +522,11 @@ def normalize(answer: str) -> str:
         if unwrapped == s:
             break
         s = unwrapped
-    s = re.sub(r"\\frac\s*(\d)\s*(\d)", r"\\frac{\1}{\2}", s)
-    s = re.sub(r"\\frac\s*(\d)\s*\{", r"\\frac{\1}{", s)
-    s = re.sub(r"\\sqrt\s*(\d+)", r"\\sqrt{\1}", s)
+    if "\\frac" in s:
+        s = _FRAC_DIGITS.sub(r"\\frac{\1}{\2}", s)
+        s = _FRAC_DIGIT.sub(r"\\frac{\1}{", s)
+    if "\\sqrt" in s:
+        s = _SQRT_DIGITS.sub(r"\\sqrt{\1}", s)
     s = _PERCENT_WORD.sub("%", s)
     s = " ".join(s.split()).strip().rstrip(".").strip()
     s = _CURRENCY.sub("", s).strip()
@@ -572,7 +590,10 @@ def _depth_at(s: str, index: int) -> int:
 def string_key(normalized: str) -> str:
     """The form compared for plain string equality: no whitespace, no braces around one token."""
     key = "".join(normalized.split())
-    return re.sub(r"\{(\w)\}", r"\1", key)
+    return _BRACED_TOKEN.sub(r"\1", key) if "{" in key else key
+
+
+_BRACED_TOKEN = re.compile(r"\{(\w)\}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -597,7 +618,8 @@ def split_answer(normalized: str) -> list[str]:
             s = s[len(opening) : -len(closing)].strip()
             break
     s = s.replace("\\{", "\x01").replace("\\}", "\x02")  # set braces count as brackets
-    s = re.sub(r"\\q?quad", ",", s)
+    if "quad" in s:
+        s = re.sub(r"\\q?quad", ",", s)
     parts, depth, last = [], 0, 0
     i = 0
     while i < len(s):
@@ -619,7 +641,7 @@ def split_answer(normalized: str) -> list[str]:
         i += 1
     parts.append(s[last:])
     cleaned = [p.replace("\x01", "\\{").replace("\x02", "\\}").strip() for p in parts]
-    cleaned = [re.sub(r"^(?:\\text\s*\{\s*\}|text)\s*", "", p).strip() for p in cleaned]
+    cleaned = [re.sub(r"^(?:\\text\s*\{\s*\}|text)\s*", "", p).strip() if "text" in p else p for p in cleaned]
     return [p for p in cleaned if p] or [normalized.strip()]
 
 

@@ -68,6 +68,7 @@ from assay.verifiers.verdict import Verdict
 MAX_SYMPY_CHARS = 1000  # no real final answer is longer; long text only feeds sympy's slow paths
 MAX_NESTING = 40  # brackets deeper than this are pathological (5,000 nested parentheses)
 MAX_PARTS = 64  # an answer listing more parts than this is not compared part by part
+MAX_ANSWER_CHARS = 10_000  # 64 parts of sympy's limit would be longer, but no real answer is
 _NUMERIC_TOWER = re.compile(r"\^\s*\{?\s*\(?\s*\d+\s*\)?\s*\^")  # 10^{10^...}: a number raised to a power in an exponent
 _HUGE_EXPONENT = re.compile(r"\^\s*\{?\s*\d{7,}")  # 10^{1000000000}
 _HUGE_FACTORIAL = re.compile(r"\d{6,}\s*!")
@@ -91,8 +92,8 @@ class _Answer:
     complex: Complex | None
 
 
-def _answer(text: str) -> _Answer:
-    normalized = normalize(text)
+def _answer(text: str, is_normalized: bool = False) -> _Answer:
+    normalized = text if is_normalized else normalize(text)
     number = parse_number(normalized)
     numbers = None if number else parse_number_list(normalized)
     complex_ = None if number or numbers else parse_complex(normalized)
@@ -123,7 +124,9 @@ def _parts(text: str, equation_gold: bool) -> tuple[_Answer, ...]:
     out: list[_Answer] = []
     for part in pieces:
         for signed in _expand_pm(part):
-            out.append(_answer(_side(signed, equation_gold)))
+            side = _side(signed, equation_gold)
+            # A part that is the whole answer and its own value side is normalized already.
+            out.append(_answer(side, is_normalized=side == normalized))
     return tuple(a for a in out if a.normalized)
 
 
@@ -290,6 +293,8 @@ def _compare_in_order(golds: tuple[_Answer, ...], preds: tuple[_Answer, ...]) ->
 
 def compare_math(candidate: str, gold: str) -> Verdict:
     """Compare an extracted answer with the gold (see the module docstring for the order)."""
+    if len(candidate) > MAX_ANSWER_CHARS:
+        return Verdict.fail("error", f"too_complex: answer has {len(candidate):,} characters (limit {MAX_ANSWER_CHARS:,})", candidate)
     golds, equation_gold = _gold_answer(gold)
     if not golds:
         return Verdict.fail("bad_gold", "empty gold answer")
