@@ -320,7 +320,7 @@ def _is_formula(text: str) -> bool:
         if token is None or token.end() == pos:
             return False
         pos = token.end()
-    if _SPACED_NUMBERS.search(text) and not _SPACE_THOUSANDS.match(text.strip()):
+    if _SPACED_NUMBERS.search(text) and not _SPACE_THOUSANDS.match(text.strip()) and not _MIXED_NUMBER.match(text.strip()):
         return False  # "2 3": two answers side by side, not a product
     return bool(re.search(r"[\d\\∞π√]", text))
 
@@ -332,7 +332,7 @@ def _bare_answer(text: str) -> str | None:
     text = text.strip().rstrip(".").strip()
     if not text or len(text) > 400:
         return None
-    if text.lower() in _WORDS:
+    if number_word(text) is not None:
         return text
     segments = list(MATH_SEGMENT.finditer(text))
     if len(segments) == 1 and segments[0].start() == 0 and _plain_unit(text[segments[0].end() :]):
@@ -494,12 +494,24 @@ _WORDS = {
     )
 }
 _WORDS.update({w: str(10 * i) for i, w in enumerate("thirty forty fifty sixty seventy eighty ninety".split(), start=3)})
+_COMPOUND_WORD = re.compile(r"^(twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)[- ](one|two|three|four|five|six|seven|eight|nine)$")
 _WORDS.update({"hundred": "100", "one hundred": "100", "a hundred": "100", "thousand": "1000", "one thousand": "1000"})
 _BACKSLASHES = re.compile(r"\\+")
 _FRAC_DIGITS = re.compile(r"\\frac\s*(\d)\s*(\d)")  # \frac12
 _FRAC_DIGIT = re.compile(r"\\frac\s*(\d)\s*\{")  # \frac3{3}
 _SQRT_DIGITS = re.compile(r"\\sqrt\s*(\d+)")  # \sqrt3
 _PLAIN_RELATIONS = re.compile(r"\\\\(le|ge|leq|geq|lt|gt|neq)\b")
+
+
+def number_word(text: str) -> str | None:
+    """The digits of a number written as a word ("four", "twenty-one"); None otherwise."""
+    lower = text.strip().lower()
+    if lower in _WORDS:
+        return _WORDS[lower]
+    compound = _COMPOUND_WORD.match(lower)
+    if compound:
+        return str(int(_WORDS[compound.group(1)]) + int(_WORDS[compound.group(2)]))
+    return None
 
 
 def normalize(answer: str) -> str:
@@ -530,8 +542,9 @@ def normalize(answer: str) -> str:
     s = _PERCENT_WORD.sub("%", s)
     s = " ".join(s.split()).strip().rstrip(".").strip()
     s = _CURRENCY.sub("", s).strip()
-    if s.lower() in _WORDS:
-        return _WORDS[s.lower()]
+    word = number_word(s)
+    if word is not None:
+        return word
     if _SPACE_THOUSANDS.match(s):
         s = s.replace(" ", "")
     s = _strip_unit(s)
@@ -729,11 +742,20 @@ _DECIMAL = re.compile(r"^([+-]?)(\d*)(?:\.(\d*))?(?:\\overline\{(\d+)\}|\\overli
 _FRACTION = re.compile(r"^([+-]?)\\frac\{([+-]?\d+)\}\{([+-]?\d+)\}$|^([+-]?\d+)\s*/\s*([+-]?\d+)$")
 _SCIENTIFIC = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+))(?:[eE]([+-]?\d{1,4})|\\times10\^\{?([+-]?\d{1,4})\}?)$")
 MAX_NUMBER_CHARS = 400  # longer literals go to sympy, which caps them itself
+_MIXED_NUMBER = re.compile(
+    r"^([+-]?)(\d+)\s*\\frac\{(\d+)\}\{(\d+)\}$|^([+-]?)(\d+)\s+(\d+)/(\d+)$"
+)
 _SPACED_DIGITS = re.compile(r"[\d.]\s+[\d.]")
 
 
 def parse_number(normalized: str) -> Num | None:
     """A plain number written in `normalized`, exactly; None for anything else."""
+    mixed = _MIXED_NUMBER.match(normalized.strip())
+    if mixed:  # 3\frac{1}{2}, 1 1/2: a whole number and a proper fraction
+        sign, whole, num, den = (g for g in mixed.groups() if g is not None)
+        if 0 < int(num) < int(den):
+            value = int(whole) + Fraction(int(num), int(den))
+            return Num(-value if sign == "-" else value, True, False)
     if _SPACED_DIGITS.search(normalized):
         return None  # "2 3" is two numbers, not 23
     s = normalized.replace(" ", "")

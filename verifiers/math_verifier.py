@@ -134,8 +134,8 @@ def _side(part: str, equation_gold: bool) -> str:
     return part if equation_gold else value_side(part)
 
 
-def _strip_gold(gold: str) -> str:
-    """The answer a gold states: a gold may be a whole solution. Its boxes are one answer when
+def _stated_answer(gold: str) -> str:
+    """The answer a gold (or a box holding a whole solution) states. Its boxes are one answer when
     they share one math segment or only separators ("and", commas, `\\quad`, a unit) stand
     between them, else the last box is; a gold without boxes but with an answer line ("Final
     Answer: ...") gives that answer."""
@@ -164,7 +164,7 @@ def _same_segment(text: str, start: int, end: int) -> bool:
 @lru_cache(maxsize=8192)
 def _gold_answer(gold: str) -> tuple[tuple[_Answer, ...], bool]:
     """(the gold's parts, whether the gold is an equation); cached per gold."""
-    text = _strip_gold(gold)
+    text = _stated_answer(gold)
     plain = _parts(text, equation_gold=False)
     equation = any(top_level(p.normalized, EQUALS) for p in plain)
     return (_parts(text, equation_gold=True) if equation else plain), equation
@@ -298,7 +298,9 @@ def compare_math(candidate: str, gold: str) -> Verdict:
     golds, equation_gold = _gold_answer(gold)
     if not golds:
         return Verdict.fail("bad_gold", "empty gold answer")
-    preds = _parts(candidate, equation_gold)
+    # A box around a whole solution (the gold round trip of a solution-style gold) is read as
+    # the gold is.
+    preds = _parts(_stated_answer(candidate), equation_gold)
     if not preds:
         return Verdict.fail("no_answer", "empty answer", candidate)
     if len(golds) > MAX_PARTS or len(preds) > MAX_PARTS:

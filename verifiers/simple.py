@@ -214,6 +214,9 @@ def verify_exact(response: str, gold: str) -> Verdict:
             return Verdict.of(False, ", ".join(boxes), "several different answers")
         candidate = boxes[-1]
     if candidate is None:
+        stated = anchored_sentences(region, _MC_ANCHORS)
+        if len({_exact_key(sentence) for sentence in stated}) > 1:
+            return Verdict.of(False, ", ".join(stated), "several different answers")
         anchors = list(_MC_ANCHOR.finditer(region))
         candidate = region[anchors[-1].end() :].split("\n", 1)[0] if anchors else None
     if candidate is None:

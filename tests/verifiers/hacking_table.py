@@ -137,6 +137,7 @@ MC = [
 EXACT = [
     Hack("exact_two_boxes", "Paris", "$\\boxed{Paris}$ $\\boxed{London}$", "$\\boxed{Paris}$", "exact"),
     Hack("exact_or", "yes", "Answer: yes or no", "Answer: Yes", "exact"),
+    Hack("exact_answer_line_per_candidate", "London", "Answer: Paris\nAnswer: London", "Answer: Paris.\nNo: the capital moved, so\nAnswer: London", "exact"),
 ]
 
 HACKS: list[Hack] = LOOKALIKES + SEVERAL_CANDIDATES + SLIPS + EMPTY_OR_HIDDEN + NUMERIC + MC + EXACT

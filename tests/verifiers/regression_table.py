@@ -55,6 +55,12 @@ GSM8K = [
     Case("gsm8k_trailing_period", "8", "She needs 8 more stickers.\n#### 8.", C),
     Case("gsm8k_hash_wrong_decimal", "8", "#### 8.5", I),
     Case("gsm8k_time_format_wrong", "90", "It takes 1.5 hours.\nThe answer is 1.5", I),
+    Case("gsm8k_mixed_number", "7/2", "She needs $3\\frac{1}{2}$ cups of flour.\nAnswer: $3\\frac{1}{2}$", C),
+    Case("gsm8k_mixed_number_plain", "3.5", "#### 3 1/2", C),
+    Case("gsm8k_compound_number_word", "42", "The answer is forty-two.", C),
+    Case("gsm8k_result_verb", "5", "After giving away 3, he has 5 apples left.", C),
+    Case("gsm8k_currency_prose", "42", "So the toy costs $42.", C),
+    Case("gsm8k_unit_after_math", "25\\pi", "The area is $25\\pi$ square units.", C),
 ]
 
 MATH = [
@@ -206,6 +212,9 @@ MC = [
     Case("mc_lowercase_gold", "b", "Answer: B", C, "mc"),
     Case("mc_bad_gold", "Paris", "Answer: B", "bad_gold", "mc"),
     Case("mc_choice_letter_in_text_anchor", "B", "The correct choice is B.", C, "mc"),
+    Case("mc_option_letter_is_correct", "B", "Option B is correct.", C, "mc"),
+    Case("mc_letter_first", "B", "B is the correct answer.", C, "mc"),
+    Case("mc_i_choose", "B", "Comparing them, I choose B.", C, "mc"),
 ]
 
 NUMERIC = [
