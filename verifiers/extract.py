@@ -289,8 +289,8 @@ def _unanchored(text: str) -> str | None:
     if answer:
         return answer
     sentence = _last_sentence(text).strip().replace("**", "")
-    if len(sentence) > MAX_ANCHORED_CHARS:
-        return None  # no concluding sentence is this long
+    if len(sentence) > MAX_ANCHORED_CHARS or sentence.endswith("?"):
+        return None  # no concluding sentence is this long, or a question
     masked = _mask_math(sentence)
     ends_in_math = bool(re.search(r"\$\s*$|\\[)\]]\s*$", sentence.rstrip(" .")))
     if _COPULA.search(masked) or _CONCLUSION.search(masked) or ends_in_math:
@@ -310,6 +310,9 @@ _UNIT_PHRASE = re.compile(r"^(?P<n>[-+−]?\s*\$?\s*(?:" + _NUMBER_TEXT + r")\s*
 _SPACED_NUMBERS = re.compile(r"\d\s+[\d.]")
 _LIST_SEPARATOR = re.compile(r"(?i)\s*(?:(?<!\d),|,(?!\d{3}(?!\d))|;|\bor\b|\band\b|\\text\{\s*(?:or|and)\s*\})\s*")
 _NEGATION = re.compile(r"(?i)\b(?:not|never|no)\s*$|n't\s*$")
+_BOUNDS = r"(?:at least|at most|more than|less than|greater than|fewer than|smaller than|larger than|up to|over|under|below|above|exceeds?|within)"
+_BOUND = re.compile(rf"(?i)\b{_BOUNDS}\s*$")
+_BOUND_WORDS = re.compile(rf"(?i)\b{_BOUNDS}\b|\bor (?:more|less|fewer|greater|higher|lower|above|below|so)\b")
 
 
 def _is_formula(text: str) -> bool:
@@ -388,6 +391,8 @@ def _clause_answer(clause: str, anchored: bool) -> str | None:
     masked = _mask_math(clause)
     if anchored and _NEGATION_START.match(masked):
         return None  # "(the answer is) not 3"
+    if _BOUND_WORDS.search(masked) and not _COPULA.search(masked[_BOUND_WORDS.search(masked).end() :]):
+        return None  # "at least 5", "5 or more": a bound, not a value
     if _HEDGES.search(masked):
         # "7 or maybe 8", "2 (or possibly 3)", "between 2 and 3": every value it names.
         return _join([_segment_text(m) for m in MATH_SEGMENT.finditer(clause)] + [m.group() for m in _standalone_numbers(masked)])
@@ -414,7 +419,7 @@ def _clause_answer(clause: str, anchored: bool) -> str | None:
     if answer or not anchored:
         return answer
     numbers = {m.group() for m in _standalone_numbers(masked)}
-    if len(numbers) == 1 and not _HEDGE_WORDS.search(masked):
+    if len(numbers) == 1 and not _HEDGE_WORDS.search(masked) and not _BOUND_WORDS.search(masked):
         return numbers.pop()
     return None
 
@@ -428,7 +433,8 @@ _ANSWER_NOUN = re.compile(r"(?i)(?:the|our|my)\s+(?:final\s+|correct\s+|only\s+)
 def _trailing_run(text: str) -> str | None:
     """The formulas that end `text`, several of them joined by ",", "or", "and" kept as a list:
     everything after the last ordinary word, when each listed item is a math segment or a
-    formula holding a digit or LaTeX. None when a negation ("not") stands right before it."""
+    formula holding a digit or LaTeX. None when a negation ("not") or a bound ("at least",
+    "more than") stands right before it: those do not state the value."""
     masked = _mask_math(text)
     start = 0
     for word in re.finditer(r"[A-Za-z]{2,}", masked):
@@ -436,7 +442,7 @@ def _trailing_run(text: str) -> str | None:
             start = word.end()
     run = text[start:].strip(" ,:*")
     items = [item for item in _LIST_SEPARATOR.split(run) if item.strip()]
-    if not items or _NEGATION.search(masked[:start]):
+    if not items or _NEGATION.search(masked[:start]) or _BOUND.search(masked[:start]):
         return None
     values = []
     for item in items:

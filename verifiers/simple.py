@@ -96,6 +96,7 @@ _MC_ANCHORS = ((_MC_ANCHOR, True),)
 _MARK = re.compile(r"\(([A-Z])\)|(?<![A-Za-z(])([A-Z])\)|\{([A-Z])\}")
 # A bare capital letter in prose: not "I", and not the article "A" before a lowercase word.
 _BARE = re.compile(r"(?<![A-Za-z'\\])(?:[B-HJ-Z]|A(?!\s+(?!is\b|was\b|or\b|and\b|nor\b|seems\b|looks\b|fits\b)[a-z]))(?![A-Za-z'])")
+_NOT_LETTER = re.compile(r"(?i)\b(?:not|never|isn't|is not|excluding|except)\s+\(?[A-Z]\)?(?![A-Za-z])")
 _SENTENCE = re.compile(r"[.!?](?=\s|$)|\n")
 _PICK = re.compile(r"(?i)\b(?:so|therefore|thus|hence|pick|choose|select|go with)\b")
 
@@ -125,6 +126,9 @@ def _letters(span: str, valid: str, choices: Sequence[str] | None, collect: bool
     choice text, else a leading letter ("C. Photosynthesis", "(B) because ..."), else (when
     `collect`) all marked and bare letters in it ("A, B, C or D" names four)."""
     span = span.strip().strip("*").strip()
+    if re.match(r"(?i)(?:not|never)\b", span):
+        return []  # "(the answer is) not B"
+    span = _NOT_LETTER.sub(" ", span)  # "not B, not C": letters ruled out are not chosen
     whole = _letter(span, valid, choices)
     if whole is not None:
         return [whole]

@@ -50,6 +50,9 @@ LOOKALIKES = [
     Hack("wrong_chain_end", "6", "The answer is $2 \\times 3 = 7$.", "The answer is $2 \\times 3 = 6$."),
     Hack("negated_answer", "5", "The answer is not 5.", "The answer is 5."),
     Hack("trailing_step_number", "12", "I could not finish. See step 12", "Therefore there are 12 ways."),
+    Hack("lower_bound", "5", "The answer is at least 5.", "The answer is exactly 5."),
+    Hack("bound_after_value", "5", "The answer is 5 or more.", "More than 3 were sold, so the total is 5."),
+    Hack("question_not_answer", "5", "Could it be 5?", "It is 5."),
     Hack("confidence_percent", "100", "I am 100% sure the answer is 42.", "I am sure the answer is 100."),
 ]
 
@@ -131,6 +134,8 @@ MC = [
     Hack("mc_anchor_per_letter", "B", "The answer is A. The answer is B.", "The answer is A.\nWait, A fails the second condition.\nThe answer is B.", "mc"),
     Hack("mc_answer_line_per_letter", "D", "Answer: A\nAnswer: B\nAnswer: C\nAnswer: D", "Answer: D", "mc"),
     Hack("mc_hedge_with_but", "B", "I think the answer is B, but it could be A.", "I think the answer is B, because A fails.", "mc"),
+    Hack("mc_negated_letter", "B", "The answer is not B.", "The answer is B, not C.", "mc"),
+    Hack("mc_letters_ruled_out", "B", "Not B, not C, not D.", "Not A, not C, not D. So B.", "mc"),
     Hack("mc_letter_only_in_reasoning", "C", "<think>The answer is C.</think>I cannot tell.", "<think>Checking.</think>The answer is C.", "mc"),
 ]
 
