@@ -7,21 +7,26 @@
   2. `\\boxed{...}` / `\\fbox{...}`: every box after the last answer anchor, or every box when no
      anchor precedes one; a box cut off by the end of the response means no answer;
   3. an answer anchor after the last box: `#### X`, `Answer: X`, `**Final Answer**`, `the
-     (final) answer is X`, the last one in the response; the answer is read from its sentence;
-  4. none of these: the last sentence when it concludes (a copula such as "is", "are",
-     "equals", or "therefore", "thus", "so", ...) or is itself a formula, or the whole
-     response or its last line when it is nothing but an answer.
-A sentence gives the text after its last copula, else its trailing formula (a math segment or
-plain arithmetic); a unit phrase after a number is dropped. A number is never cut out of a longer
-expression or word: `x^2`, `AZYUK2A`, `1.00e+01`, `1+1+1+1` are each read whole. Answers given
-side by side (several boxes, tags, "2 or 3") come back joined as one list, "2, 3": the comparison
-reads a list against a single gold as several competing answers, which is wrong.
+     (final) answer is X`; the last one, read from its sentence. Anchors back to back ("The
+     answer is 2. The answer is 3.") list several answers; an anchor after reasoning revises
+     the one before it ("Answer: 6 ... I double counted ... Answer: 7");
+  4. none of these: the whole response or its last line when it is nothing but an answer (a
+     response of several such lines is a list), else the last sentence when it concludes (a
+     copula such as "is", "are", "equals", "has", or "therefore", "thus", "so", ...) or ends
+     in a formula; never a question.
+A sentence gives the text after its last copula, else the formulas that end it; a unit phrase
+after a number is dropped. A hedged sentence ("7 or maybe 8", "2 (or possibly 3)", "7, but it
+could be 8") gives every value it names; a negated one ("not 5") or a bound ("at least 5", "5
+or more") gives none. A number is never cut out of a longer expression or word: `x^2`,
+`AZYUK2A`, `1.00e+01`, `1+1+1+1` are each read whole, and `2 3` is two numbers, not 23 or 6.
+Answers given side by side come back joined as one list, "2, 3": the comparison reads a list
+against a single gold as several competing answers, which is wrong.
 
 `normalize` turns an answer into a canonical LaTeX string (delimiters, spacing commands,
 `\\dfrac`, `\\text{}` wrappers, degrees, units after a number, thousands separators, number
 words), `split_answer` cuts it into its parts, and `parse_number` reads a plain number (integer,
-decimal, fraction, percent, repeating decimal, scientific notation) exactly as a Fraction: the
-fast path that runs before sympy.
+decimal, fraction, mixed number, percent, repeating decimal, scientific notation) exactly as a
+Fraction: the fast path that runs before sympy.
 
 Separators, the documented rule: `1,000`, `12,000,003`, `1{,}000`, `32,\\! 349`, `70\\,000` and
 `1 000` are thousands separators (a comma followed by exactly three digits, outside brackets). A
@@ -48,6 +53,7 @@ import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
+from typing import NamedTuple
 
 # ---------------------------------------------------------------------------------------------
 # Boxes
@@ -103,14 +109,18 @@ def last_boxed(text: str) -> str | None:
 
 _END_OF_TURN = re.compile(r"<\|(?:im_start|im_end|endoftext|eot_id|end_of_text|end)\|>|</s>")
 _ANSWER_TAG = re.compile(r"<answer>(.*?)(?:</answer>|$)", re.DOTALL | re.IGNORECASE)
-# Anchors: each pattern ends where its answer begins; the answer runs to the end of the line
-# (the next line after a `**Final Answer**` header; any length after "Answer $...").
+class AnchorPattern(NamedTuple):
+    pattern: re.Pattern  # matches an anchor phrase, ending where its answer begins
+    one_line: bool  # the answer runs to the end of the line (else on, for display math)
+    word: str  # a lowercase word every match holds: the pattern runs only when it occurs
+
+
 _ANCHORS = (
-    (re.compile(r"(?m)^[ \t>*]*#{4}[ \t]*"), True),
-    (re.compile(r"(?i)\b(?:final[ \t]+)?answer\**[ \t]*[:：][ \t]*\**[ \t]*"), True),
-    (re.compile(r"(?i)\banswer[ \t]+(?:is|would[ \t]+be|will[ \t]+be|should[ \t]+be)\b[ \t]*:?[ \t]*\**[ \t]*"), True),
-    (re.compile(r"(?i)\bfinal[ \t]+answer\b[ \t*#]*\n+[ \t]*"), True),
-    (re.compile(r"(?i)\banswer\b[ \t]*(?=\$|\\\(|\\\[)"), False),
+    AnchorPattern(re.compile(r"(?m)^[ \t>*]*#{4}[ \t]*"), True, "####"),
+    AnchorPattern(re.compile(r"(?i)\b(?:final[ \t]+)?answer\**[ \t]*[:：][ \t]*\**[ \t]*"), True, "answer"),
+    AnchorPattern(re.compile(r"(?i)\banswer[ \t]+(?:is|would[ \t]+be|will[ \t]+be|should[ \t]+be)\b[ \t]*:?[ \t]*\**[ \t]*"), True, "answer"),
+    AnchorPattern(re.compile(r"(?i)\bfinal[ \t]+answer\b[ \t*#]*\n+[ \t]*"), True, "final"),  # a header line
+    AnchorPattern(re.compile(r"(?i)\banswer\b[ \t]*(?=\$|\\\(|\\\[)"), False, "answer"),  # "Answer $...$"
 )
 MATH_SEGMENT = re.compile(
     r"(?<!\\)\$\$(?P<d>.+?)(?<!\\)\$\$|(?<!\\)\$(?P<i>(?:[^$\n]|(?<=\\)\$)+?)(?<!\\)\$|\\\((?P<p>.+?)\\\)|\\\[(?P<b>.+?)\\\]", re.DOTALL
@@ -128,6 +138,9 @@ _COPULA = re.compile(
     r"it's|that's|there's|remains?|has|have|had|costs?|weighs?|needs?|earns?|spends?|pays?|saves?|receives?)\b|[:=]|\\approx|≈)"
 )
 _CONCLUSION = re.compile(r"(?i)\b(?:therefore|thus|hence|so|consequently|finally|in total|altogether|overall|in conclusion|total)\b")
+# Words that offer more than one answer: a clause holding one gives every value it names.
+_HEDGES = re.compile(r"(?i)\b(?:or|either|maybe|perhaps|possibly|probably|between|nor|vs|versus)\b")
+# The same and words that qualify a value: a unit phrase or a lone number beside one is no answer.
 _HEDGE_WORDS = re.compile(r"(?i)\b(?:or|either|maybe|perhaps|possibly|probably|might|not|between|except|nor|vs|versus)\b")
 MAX_ANCHORED_CHARS = 2000  # an answer sentence (anchored or concluding) is never longer
 MAX_ANCHORS_READ = 16  # anchors read back from the last one, looking for a list of answers
@@ -140,13 +153,12 @@ class Anchor:
     text: str  # the anchored text
 
 
-def _anchors(text: str, patterns: tuple[tuple[re.Pattern, bool], ...] = _ANCHORS) -> list[Anchor]:
-    if patterns is _ANCHORS:
-        # Run only the patterns whose words occur: most responses hold no anchor at all.
-        lower = text.lower()
-        patterns = tuple(p for p, needs in zip(_ANCHORS, ("####", "answer", "answer", "final", "answer")) if needs in lower)
+def _anchors(text: str, patterns: tuple[AnchorPattern, ...] = _ANCHORS) -> list[Anchor]:
+    lower = text.lower()
     found = []
-    for pattern, one_line in patterns:
+    for pattern, one_line, word in patterns:
+        if word not in lower:
+            continue  # most responses hold no anchor at all
         for match in pattern.finditer(text):
             tail = text[match.end() : match.end() + MAX_ANCHORED_CHARS]
             found.append(Anchor(match.start(), match.end(), tail.split("\n", 1)[0] if one_line else tail))
@@ -154,7 +166,7 @@ def _anchors(text: str, patterns: tuple[tuple[re.Pattern, bool], ...] = _ANCHORS
 
 
 def anchored_sentences(
-    text: str, patterns: tuple[tuple[re.Pattern, bool], ...] = _ANCHORS, before: int | None = None, anchors: list[Anchor] | None = None
+    text: str, patterns: tuple[AnchorPattern, ...] = _ANCHORS, before: int | None = None, anchors: list[Anchor] | None = None
 ) -> list[str]:
     """The sentence of the last answer anchor (found by `patterns`, starting at or before
     `before`), preceded by the sentences of the anchors right before it when nothing but a word
@@ -171,20 +183,28 @@ def anchored_sentences(
             end = anchor.answer_start + len(sentence)
             if end > next_start:
                 continue
-            if len(re.sub(r"[\W_]+", " ", text[end:next_start]).split()) > 2:
+            if _words_between(text, end, next_start) > 2:
                 break
         sentences.append(sentence)
         next_start = anchor.start
     return list(reversed(sentences))
 
 
+def _words_between(text: str, start: int, end: int) -> int:
+    return len(_NON_WORD.sub(" ", text[start:end]).split())
+
+
+_NON_WORD = re.compile(r"[\W_]+")
+
+
 def answer_region(response: str) -> str:
     """The part of a response that may hold its final answer, its runs of spaces collapsed
     (so no pattern here ever rescans a long run of whitespace)."""
     response = _WHITESPACE.sub(_one_space, response)
-    end = _END_OF_TURN.search(response)
-    if end is not None:
-        response = response[: end.start()]
+    for end in _END_OF_TURN.finditer(response):
+        if response[: end.start()].strip():
+            response = response[: end.start()]  # what follows the turn is not the response
+            break
     if "</think>" in response:
         return response.rsplit("</think>", 1)[1]
     if "<think>" in response:
@@ -206,7 +226,9 @@ def extract_answer(response: str) -> str | None:
     region = answer_region(response)
     tags = [m.group(1) for m in _ANSWER_TAG.finditer(region)]
     if tags:
-        return _join([_container_answer(tag) for tag in tags])
+        # Boxes outside the tags are answers given beside them.
+        outside = [b.content for b in find_boxes(_ANSWER_TAG.sub(" ", region)) if b.content]
+        return _join([_container_answer(tag) for tag in tags] + outside)
     return _final_answer(region)
 
 
@@ -220,6 +242,8 @@ def _final_answer(text: str) -> str | None:
         sentences = anchored_sentences(text, anchors=anchors)
         answers = [_sentence_answer(sentence, anchored=True) for sentence in sentences]
         if answers and answers[-1]:
+            if boxes and _words_between(text, boxes[-1].end, anchor.start) <= 2:
+                answers.insert(0, boxes[-1].content)  # "$\boxed{2}$. Answer: 3" gives both
             return _join(answers)
     if boxes:
         after = [b for b in boxes if anchor is not None and b.start >= anchor.start]
@@ -425,8 +449,6 @@ def _clause_answer(clause: str, anchored: bool) -> str | None:
 
 
 _NEGATION_START = re.compile(r"(?i)\s*(?:not|never|no)\b")
-# Words that offer more than one answer: a clause holding one gives every value it names.
-_HEDGES = re.compile(r"(?i)\b(?:or|either|maybe|perhaps|possibly|probably|between|nor|vs|versus)\b")
 _ANSWER_NOUN = re.compile(r"(?i)(?:the|our|my)\s+(?:final\s+|correct\s+|only\s+)?(?:answer|solution|result|value)(?:\s+\w+){0,3}")
 
 
@@ -857,7 +879,6 @@ def _unit_in_last_place(value: Fraction, digits: int) -> Fraction:
     return Fraction(10) ** (exponent - digits + 1)
 
 
-_BRACKETS = {"(": ")", "[": "]", "\\{": "\\}"}
 INFINITY = {"\\infty": "oo", "+\\infty": "oo", "-\\infty": "-oo", "\\infinity": "oo"}
 
 

@@ -103,7 +103,11 @@ def _answer(text: str, is_normalized: bool = False) -> _Answer:
 # ---------------------------------------------------------------------------------------------
 # Parts and value sides
 
+_SEMICOLON = re.compile(";")
+
+
 def _expand_pm(part: str) -> list[str]:
+    """`1 \\pm \\sqrt{5}` is the two parts `1 + \\sqrt{5}` and `1 - \\sqrt{5}`."""
     if "\\pm" not in part and "\\mp" not in part:
         return [part]
     plus = part.replace("\\pm", "+").replace("\\mp", "-")
@@ -116,7 +120,7 @@ def _parts(text: str, equation_gold: bool) -> tuple[_Answer, ...]:
     separated by ";" that themselves list several values are solutions written as tuples:
     `p=5, q=2; p=7, q=2` is (5, 2), (7, 2)."""
     normalized = normalize(text)
-    groups = cut_at(normalized, top_level(normalized, re.compile(";")))
+    groups = cut_at(normalized, top_level(normalized, _SEMICOLON))
     if len(groups) > 1 and any(len(split_answer(g)) > 1 for g in groups):
         pieces = ["(" + ", ".join(_side(p, equation_gold) for p in split_answer(g)) + ")" for g in groups if g]
     else:

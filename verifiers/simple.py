@@ -28,6 +28,7 @@ from typing import Sequence
 
 from assay.verifiers.extract import (
     MATH_SEGMENT,
+    AnchorPattern,
     anchored_sentences,
     answer_region,
     extract_answer,
@@ -63,6 +64,9 @@ def verify_numeric(response: str, gold: str, rel_tol: float = 1e-6, abs_tol: flo
     Reads integers, decimals, fractions, percents (as value / 100), `1.5e-3` and
     `1.5 \\times 10^{-3}`. Several different numbers in the final answer are wrong.
     """
+    for name, tolerance in (("rel_tol", rel_tol), ("abs_tol", abs_tol)):
+        if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not tolerance >= 0:
+            return Verdict.fail("error", f"option {name} must be a non-negative number, got {tolerance!r}")
     gold_value = _value(gold)
     if gold_value is None:
         return Verdict.fail("bad_gold", f"gold {gold[:40]!r} is not a number")
@@ -91,13 +95,15 @@ _MC_ANCHOR = re.compile(
     r"(?i)(?:\banswer|\b(?:correct|right|best|final|my)\s+(?:choice|option)|\b(?:choice|option)(?=\s+is\b))\b\**"
     r"(?:\s+is\s*:?|\s*[:：])\s*\**\s*"
 )
-_MC_ANCHORS = ((_MC_ANCHOR, True),)
+_MC_ANCHORS = (AnchorPattern(_MC_ANCHOR, True, ""),)
 # A letter marked as an option: (B), B), \text{(B)}, {B}.
 _MARK = re.compile(r"\(([A-Z])\)|(?<![A-Za-z(])([A-Z])\)|\{([A-Z])\}")
 # A bare capital letter in prose: not "I", and not the article "A" before a lowercase word.
 _BARE = re.compile(r"(?<![A-Za-z'\\])(?:[B-HJ-Z]|A(?!\s+(?!is\b|was\b|or\b|and\b|nor\b|seems\b|looks\b|fits\b)[a-z]))(?![A-Za-z'])")
 _NOT_LETTER = re.compile(r"(?i)\b(?:not|never|isn't|is not|excluding|except)\s+\(?[A-Z]\)?(?![A-Za-z])")
 _SENTENCE = re.compile(r"[.!?](?=\s|$)|\n")
+_LETTER_LINE = re.compile(r"^\(?[A-Z]\)?[.:]?$")
+_TAG = re.compile(r"(?is)<answer>(.*?)(?:</answer>|$)")
 _PICK = re.compile(r"(?i)\b(?:so|therefore|thus|hence|pick|choose|select|go with)\b")
 
 
@@ -155,9 +161,10 @@ def _marked(text: str) -> list[str]:
 def _mc_spans(region: str) -> list[tuple[str, bool]]:
     """Where a multiple-choice answer may be stated, strongest first, each with whether every
     letter in it counts (else only a letter that is the whole text or leads it)."""
-    tags = re.findall(r"(?is)<answer>(.*?)(?:</answer>|$)", region)
+    tags = _TAG.findall(region)
     if tags:
-        return [(", ".join(tags), True)]
+        outside = [b.content for b in find_boxes(_TAG.sub(" ", region)) if b.content]
+        return [(", ".join(tags + outside), True)]
     boxes = [b.content for b in find_boxes(region) if b.content]
     spans = [(", ".join(boxes), True)] if boxes else []
     stated = anchored_sentences(region, _MC_ANCHORS)
@@ -165,6 +172,10 @@ def _mc_spans(region: str) -> list[tuple[str, bool]]:
         spans.append((", ".join(stated), True))
     text = region.strip()
     spans.append((text, False))
+    # Lines that are nothing but a letter ("C" above its explanation) are answers, all of them.
+    lines = [line for line in text.splitlines() if _LETTER_LINE.match(line.strip().strip("*").strip())]
+    if lines:
+        spans.append((", ".join(lines), True))
     sentences = [s for s in _SENTENCE.split(text) if s.strip()]
     if sentences:
         last = sentences[-1]

@@ -230,6 +230,8 @@ NUMERIC = [
     Case("numeric_negative", "-2.5", "#### -2.5", C, "numeric"),
     Case("numeric_no_number", "2.5", "It depends on the initial conditions.", N, "numeric"),
     Case("numeric_bad_gold", "about five", "Answer: 5", "bad_gold", "numeric"),
+    # An integer gold never uses the tolerance, but a tolerance that is not a number is still an error.
+    Case("numeric_bad_option", "5", "Answer: 5", "error", "numeric", {"rel_tol": "wide"}),
 ]
 
 EXACT = [
