@@ -328,7 +328,7 @@ _NUMBER_TEXT = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:[.,]\d+)?(?:[eE][+-]?\d+)?|\.\d+"
 _FORMULA_WORDS = r"(?:sqrt|sin|cos|tan|cot|sec|csc|log|ln|exp|pi|oo|inf|infinity)"
 _FORMULA_TOKEN = re.compile(
     rf"\s+|{_NUMBER_TEXT}|\\[A-Za-z]+|[A-Za-z](?![A-Za-z])|{_FORMULA_WORDS}(?![A-Za-z])"
-    r"|[-+*/^=()\[\]{}<>|,.!%×·÷−–²³√π∞≤≥≠_']|\\[{}!,;: ]"
+    r"|[-+*/^=()\[\]{}<>|,.!%×·÷−–±∓²³√π∞≤≥≠_']|\\[{}!,;: ]"
 )
 _UNIT_PHRASE = re.compile(r"^(?P<n>[-+−]?\s*\$?\s*(?:" + _NUMBER_TEXT + r")\s*%?)\s*(?P<unit>[^\d=+*/^]*)$")
 _SPACED_NUMBERS = re.compile(r"\d\s+[\d.]")
@@ -415,7 +415,8 @@ def _clause_answer(clause: str, anchored: bool) -> str | None:
     masked = _mask_math(clause)
     if anchored and _NEGATION_START.match(masked):
         return None  # "(the answer is) not 3"
-    if _BOUND_WORDS.search(masked) and not _COPULA.search(masked[_BOUND_WORDS.search(masked).end() :]):
+    bound = _BOUND_WORDS.search(masked)
+    if bound and not _COPULA.search(masked[bound.end() :]):
         return None  # "at least 5", "5 or more": a bound, not a value
     if _HEDGES.search(masked):
         # "7 or maybe 8", "2 (or possibly 3)", "between 2 and 3": every value it names.
@@ -555,6 +556,7 @@ def normalize(answer: str) -> str:
         s = s.replace(old, new)
     s = s.replace("{,}", ",").replace("\\%", "%").replace("\\cdot", "\\cdot ").replace("\\infty", "\\infty ")
     s = s.replace("−", "-").replace("–", "-").replace("×", "\\times ").replace("·", "\\cdot ").replace("÷", "\\div ")
+    s = s.replace("±", "\\pm ").replace("∓", "\\mp ")
     s = _SPACING.sub(" ", s)
     s = _DEGREES.sub("", s)
     for _ in range(3):  # nested wrappers such as \text{\textbf{x}}
