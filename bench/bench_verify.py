@@ -17,7 +17,7 @@ baseline's samples/s; their ratio; agreement between the two; accuracy of each a
 labels; the pairs where math-verify is right and assay wrong (goal 0); and the longest time
 any single input held an assay worker (goal <= 2 s).
 
-The baseline is math-verify 0.9 used as documented: `parse(gold)`, `parse(response)`,
+The baseline is math-verify 0.9 used as documented (tests/verifiers/baselines.py): `parse(gold)`, `parse(response)`,
 `verify(gold, pred)` one pair after another in one process, with its default signal-based
 timeouts (5 s). It can still hang: signal.alarm cannot interrupt a long C-level computation
 such as the big-integer power sympy starts for 10^{10^{10}}. So it runs in a child process with
@@ -31,15 +31,24 @@ seeded random subset, stated in the output.
 from __future__ import annotations
 
 import argparse
-import logging
 import math
+import os
 import random
 import sys
 import time
 from fractions import Fraction
 
+from pathlib import Path
+
 from assay.verifiers import RunStats, verify_batch
 from assay.verifiers.runner import Killed, run_isolated
+
+# The baseline runs in verifier workers, which never import this script: it lives in a module
+# they can import from the repository root (on their PYTHONPATH as on ours).
+ROOT = str(Path(__file__).resolve().parent.parent)
+sys.path.insert(0, ROOT)
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH")) if p)
+from tests.verifiers.baselines import math_verify_pair  # noqa: E402
 
 BASELINE_KILL_S = 5.0
 RESPONSES_PER_GOLD = 8
@@ -183,19 +192,6 @@ def make_pairs(n_pairs: int, seed: int) -> list[dict]:
 # Baseline
 
 
-def math_verify_pair(response: str, gold: str, verifier: str) -> bool:
-    """math-verify as documented, with its default (signal-based) timeouts."""
-    from math_verify import ExprExtractionConfig, LatexExtractionConfig, StringExtractionConfig, parse, verify
-
-    config = [StringExtractionConfig()] if verifier == "mc" else [LatexExtractionConfig(), ExprExtractionConfig()]
-    gold_text = gold if verifier == "mc" else f"${gold}$"
-    return bool(verify(parse(gold_text, extraction_config=config), parse(response, extraction_config=config)))
-
-
-def _quiet_math_verify() -> None:
-    logging.getLogger("math_verify").setLevel(logging.ERROR)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pairs", type=int, default=20_000)
@@ -204,7 +200,6 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=2.0)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    _quiet_math_verify()
 
     pairs = make_pairs(args.pairs, args.seed)
     n_golds = len({(p["gold"], i // RESPONSES_PER_GOLD) for i, p in enumerate(pairs)})

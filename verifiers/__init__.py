@@ -52,7 +52,7 @@ __all__ = [
     "verify_batch",
 ]
 
-VERIFIER_VERSION = "assay-verifiers-1"
+VERIFIER_VERSION = "assay-verifiers-2"
 
 VERIFIERS: dict[str, Callable[..., Verdict]] = {
     "math": verify_math,

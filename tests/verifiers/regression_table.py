@@ -55,6 +55,12 @@ GSM8K = [
     Case("gsm8k_trailing_period", "8", "She needs 8 more stickers.\n#### 8.", C),
     Case("gsm8k_hash_wrong_decimal", "8", "#### 8.5", I),
     Case("gsm8k_time_format_wrong", "90", "It takes 1.5 hours.\nThe answer is 1.5", I),
+    Case("gsm8k_mixed_number", "7/2", "She needs $3\\frac{1}{2}$ cups of flour.\nAnswer: $3\\frac{1}{2}$", C),
+    Case("gsm8k_mixed_number_plain", "3.5", "#### 3 1/2", C),
+    Case("gsm8k_compound_number_word", "42", "The answer is forty-two.", C),
+    Case("gsm8k_result_verb", "5", "After giving away 3, he has 5 apples left.", C),
+    Case("gsm8k_currency_prose", "42", "So the toy costs $42.", C),
+    Case("gsm8k_unit_after_math", "25\\pi", "The area is $25\\pi$ square units.", C),
 ]
 
 MATH = [
@@ -116,7 +122,8 @@ MATH = [
     Case("math_text_word", "\\text{Monday}", "The 100th day is a $\\boxed{\\text{Monday}}$.", C),
     Case("math_text_word_wrong", "\\text{Monday}", "The 100th day is a $\\boxed{\\text{Tuesday}}$.", I),
     Case("math_nested_boxed_braces", "\\frac{\\sqrt{3}}{2}", "Hence $\\cos 30^\\circ = \\boxed{\\frac{\\sqrt{3}}{2}}$.", C),
-    Case("math_last_boxed_wins", "6", "First I got $\\boxed{5}$ but that double counts. Correcting: $\\boxed{6}$.", C),
+    # Two boxes with different values are two competing answers, never "the last one counts".
+    Case("math_competing_boxes", "6", "First I got $\\boxed{5}$ but that double counts. Correcting: $\\boxed{6}$.", I),
     Case("math_boxed_no_braces", "7", "So the answer is \\boxed 7.", C),
     Case("math_fbox", "7", "$\\fbox{7}$", C),
     Case("math_unbalanced_box_cut_off", "7", "The final value is $\\boxed{\\frac{7", N),
@@ -205,6 +212,9 @@ MC = [
     Case("mc_lowercase_gold", "b", "Answer: B", C, "mc"),
     Case("mc_bad_gold", "Paris", "Answer: B", "bad_gold", "mc"),
     Case("mc_choice_letter_in_text_anchor", "B", "The correct choice is B.", C, "mc"),
+    Case("mc_option_letter_is_correct", "B", "Option B is correct.", C, "mc"),
+    Case("mc_letter_first", "B", "B is the correct answer.", C, "mc"),
+    Case("mc_i_choose", "B", "Comparing them, I choose B.", C, "mc"),
 ]
 
 NUMERIC = [
@@ -214,10 +224,14 @@ NUMERIC = [
     Case("numeric_e_notation", "0.0015", "Answer: 1.5e-3", C, "numeric"),
     Case("numeric_fraction", "0.75", "$\\boxed{\\frac{3}{4}}$", C, "numeric"),
     Case("numeric_thousands", "12500", "Total: 12,500", C, "numeric"),
-    Case("numeric_abs_tol", "0", "The residual is 1e-12.\nAnswer: 1e-12", C, "numeric", {"abs_tol": 1e-9}),
+    Case("numeric_abs_tol", "0.0", "The residual is 1e-12.\nAnswer: 1e-12", C, "numeric", {"abs_tol": 1e-9}),
+    # An integer gold is compared exactly, whatever the tolerance: 1e-12 is not the integer 0.
+    Case("numeric_integer_gold_exact", "0", "The residual is 1e-12.\nAnswer: 1e-12", I, "numeric", {"abs_tol": 1e-9}),
     Case("numeric_negative", "-2.5", "#### -2.5", C, "numeric"),
     Case("numeric_no_number", "2.5", "It depends on the initial conditions.", N, "numeric"),
     Case("numeric_bad_gold", "about five", "Answer: 5", "bad_gold", "numeric"),
+    # An integer gold never uses the tolerance, but a tolerance that is not a number is still an error.
+    Case("numeric_bad_option", "5", "Answer: 5", "error", "numeric", {"rel_tol": "wide"}),
 ]
 
 EXACT = [
