@@ -107,7 +107,10 @@ def last_boxed(text: str) -> str | None:
 # ---------------------------------------------------------------------------------------------
 # The answer region, anchors, sentences
 
-_END_OF_TURN = re.compile(r"<\|(?:im_start|im_end|endoftext|eot_id|end_of_text|end)\|>|</s>")
+# End-of-turn tokens of common chat templates (ChatML, Llama 3, Phi, Gemma, DeepSeek, the toy's
+# `<eos>`, SentencePiece `</s>`): text after one is not the model's answer.
+_END_OF_TURN = re.compile(r"<\|(?:im_start|im_end|endoftext|eot_id|end_of_text|end)\|>|</s>|<eos>|<end_of_turn>|<｜end▁of▁sentence｜>")
+
 _ANSWER_TAG = re.compile(r"<answer>(.*?)(?:</answer>|$)", re.DOTALL | re.IGNORECASE)
 class AnchorPattern(NamedTuple):
     pattern: re.Pattern  # matches an anchor phrase, ending where its answer begins
