@@ -9,7 +9,7 @@ A verifier is a top-level, picklable, signal-free function
 | numeric | final number within tolerance of gold                         | rel_tol, abs_tol              |
 | mc      | chosen letter equals gold letter (or the choice text)         | choices (texts, letter order) |
 | exact   | final answer equals gold after string normalization           | -                             |
-| code    | Python solution passes the tests in gold, in a sandbox        | time_limit_s, memory_mb       |
+| code    | Python solution passes the tests in gold, in a sandbox        | time_limit_s, memory_mb, sandbox |
 
 `verify` runs one check in this process: no timeout (the code verifier's sandbox has its own).
 `verify_batch` runs many in a process pool where a timeout kills the work: use it for anything
@@ -29,7 +29,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Callable, Mapping, Sequence
 
-from assay.verifiers.code_verifier import STARTUP_GRACE_S, Limits, sandbox_layers, verify_code
+from assay.verifiers.code_verifier import pool_budget_s, sandbox_layers, verify_code
 from assay.verifiers.math_verifier import verify_math
 from assay.verifiers.runner import Killed, RunStats, default_workers, run_isolated
 from assay.verifiers.simple import verify_exact, verify_mc, verify_numeric
@@ -124,10 +124,9 @@ def _verify_call(response: str, gold: str, verifier: str, options: dict[str, Any
 def _item_timeout(verifier: str, options: Mapping[str, Any], timeout_s: float) -> float:
     if verifier != "code":
         return timeout_s
-    # The sandbox enforces the solution's own limit; the runner's kill is the backstop after it.
-    limit = options.get("time_limit_s", Limits.time_limit_s)
-    limit = limit if isinstance(limit, (int, float)) else Limits.time_limit_s
-    return max(timeout_s, float(limit) + STARTUP_GRACE_S + 1.0)
+    # The sandbox decides its own time limit and has a wall-clock ceiling; the runner's kill is
+    # the backstop after both.
+    return max(timeout_s, pool_budget_s(options))
 
 
 def verify_batch(

@@ -1,0 +1,504 @@
+"""The host side of the code sandbox: the cgroups of one sandbox, how it is launched, and what
+comes back.
+
+`run_sandbox` makes the sandbox's cgroups (memory and pids caps for all its processes, CPU
+accounting for the solution's), starts the supervisor (sandbox_supervisor.py) as a fresh
+interpreter through util-linux `unshare` found on PATH, with a clean environment and no
+descriptor but its pipes and the cgroup files, sends it the job, and collects what it reports.
+At the wall-clock ceiling it kills the whole sandbox (its process group; the kernel then
+kills everything in its PID namespace). It returns only after every process is gone and every
+cgroup removed. A cgroup left by a worker that was killed mid-run is removed by the next run
+on this host (`sweep_stale_cgroups`).
+
+How the namespaces are made depends on what this process may do (LAUNCH_PLANS): as host root
+with CAP_SYS_ADMIN the supervisor runs in new mount, network, PID, IPC, UTS and cgroup
+namespaces and its children switch to uids of their own; without CAP_SYS_ADMIN a user
+namespace maps this user to root inside (no own uids then). Where `unshare` fails, a `strict`
+run refuses; a `weak` run goes on without namespaces and says so.
+
+Example:
+    >>> sorted(LAUNCH_PLANS)
+    ['none', 'root', 'rootless']
+"""
+
+from __future__ import annotations
+
+import itertools
+import marshal
+import math
+import os
+import re
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from assay.verifiers import sandbox_protocol as protocol
+from assay.verifiers.sandbox_protocol import LAYERS
+
+_NAMESPACES = ["--mount", "--net", "--pid", "--ipc", "--uts", "--cgroup", "--fork", "--kill-child"]
+LAUNCH_PLANS: dict[str, tuple[list[str] | None, str]] = {
+    "root": (_NAMESPACES, "CAP_SYS_ADMIN: new namespaces, children switch to the sandbox's own uids"),
+    "rootless": (["--user", "--map-root-user", *_NAMESPACES], "no CAP_SYS_ADMIN: a user namespace maps this user to root inside"),
+    "none": (None, "no namespaces: only where `unshare` fails, and only in weak mode"),
+}
+# Host ids of the sandbox's two roles (uid, gid): far above any login or subordinate range, so
+# they own nothing on the host. Used where the supervisor may switch ids (host root).
+SANDBOX_IDS = {"solution": (1_950_000_001, 1_950_000_001), "tests": (1_950_000_002, 1_950_000_002)}
+BOOT = "import sys; sys.path.insert(0, {folder!r}); import sandbox_supervisor; del sys.path[0]; sandbox_supervisor.main()"
+CAP_SYS_ADMIN = 21
+TRUSTED_MB = 96  # the supervisor's and the tests process's memory, on top of the solution's cap
+TRUSTED_PIDS = 3  # the supervisor, the tests process, and the probe child
+MAX_STDERR = 16_384
+CGROUP_PREFIX = "assay-sandbox-"
+
+_serial = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of one sandbox run (one solution against all its tests)."""
+
+    time_limit_s: float = 10.0  # the solution's charged time, all cases together; the tests get as much
+    memory_mb: int = 1024  # the solution's processes together (cgroup), and any one of them (RLIMIT_AS)
+    disk_mb: int = 64  # the private tmpfs: /tmp, which is also the working folder
+    output_mb: int = 8  # one case's stdout, and any one file it writes
+    nproc: int = 32  # processes and threads of the solution together
+
+
+WALL_START_S = 10.0  # interpreter and namespace start-up, unshared with the clocks
+WALL_FACTOR = 3.0  # the ceiling allows a sandbox a third of a CPU on average
+
+
+def wall_ceiling_s(limits: Limits) -> float:
+    """Wall-clock seconds after which a sandbox is killed and its verdict is `timeout`: both
+    clocks (solution and tests) at a third of a CPU, plus start-up. Only a starved machine
+    gets there: a solution that loops or sleeps runs out of its own clock first."""
+    return WALL_START_S + WALL_FACTOR * 2 * limits.time_limit_s
+
+
+@dataclass
+class SandboxResult:
+    """What one sandbox run reported."""
+
+    layers: dict[str, str | None] = field(default_factory=dict)  # LAYERS name -> None (held) or why not
+    refused: list[str] = field(default_factory=list)  # required layers missing: nothing ran
+    cases: dict[int, dict[str, Any]] = field(default_factory=dict)  # index -> {"end", "detail", "out"/"ret"}
+    error: str | None = None  # the sandbox itself failed
+    timed_out: bool = False  # killed at the wall-clock ceiling
+    finished: bool = False  # the supervisor reported its end
+    solution_s: float = 0.0  # charged seconds
+    tests_s: float = 0.0
+    plan: str = ""  # the LAUNCH_PLANS entry used
+
+    @property
+    def missing(self) -> list[str]:
+        return [name for name in LAYERS if self.layers.get(name, "not reported")]
+
+
+# ---- cgroups ------------------------------------------------------------------------------
+
+
+@dataclass
+class Cgroups:
+    """The cgroups of one sandbox. The supervisor writes itself into `sandbox_procs` first
+    thing; each solution process writes itself into `solution_procs`."""
+
+    dirs: list[Path] = field(default_factory=list)  # in creation order; removed in reverse
+    sandbox_procs: list[Path] = field(default_factory=list)
+    solution_procs: list[Path] = field(default_factory=list)
+    cpu: tuple[Path, int] | None = None  # usage file, nanoseconds per unit
+    oom: Path | None = None  # a file with an `oom_kill N` line
+    layers: dict[str, str | None] = field(default_factory=dict)
+
+
+def _cgroup_mounts() -> tuple[dict[str, Path], Path | None]:
+    """v1 hierarchies by controller, and the cgroup2 mount, from /proc/self/mountinfo."""
+    v1: dict[str, Path] = {}
+    v2 = None
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            head, _, tail = line.partition(" - ")
+            fstype, _, options = tail.split()[:3]
+            point = Path(head.split()[4])
+            if fstype == "cgroup2":
+                v2 = v2 or point
+            elif fstype == "cgroup":
+                for option in options.split(","):
+                    v1.setdefault(option, point)
+    return v1, v2
+
+
+def _own_cgroups() -> dict[str, str]:
+    """This process's cgroup path per v1 controller, and under "" its cgroup2 path."""
+    paths: dict[str, str] = {}
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            _, controllers, path = line.rstrip("\n").split(":", 2)
+            for controller in controllers.split(",") if controllers else [""]:
+                paths[controller] = path.lstrip("/")
+    return paths
+
+
+def _mkdir_under(mount: Path, own: str, name: str) -> Path:
+    """A new cgroup `name` under this process's own cgroup (limits then nest), else under the
+    hierarchy's root."""
+    for parent in dict.fromkeys([mount / own, mount]):
+        try:
+            (parent / name).mkdir()
+            return parent / name
+        except OSError:
+            continue
+    raise OSError(f"cannot create a cgroup under {mount}")
+
+
+def make_cgroups(limits: Limits) -> Cgroups:
+    """Create the sandbox's cgroups with whatever controllers this host lets us use; the
+    layers it could not give say why."""
+    v1, v2 = _cgroup_mounts()
+    own = _own_cgroups()
+    name = f"{CGROUP_PREFIX}{os.getpid()}-{next(_serial)}"
+    cgroups = Cgroups()
+    memory = (limits.memory_mb + limits.disk_mb + TRUSTED_MB) * 2**20
+    pids = limits.nproc + TRUSTED_PIDS
+    sweep_stale_cgroups()
+    if "memory" in v1:
+        try:
+            path = _mkdir_under(v1["memory"], own.get("memory", ""), name)
+            cgroups.dirs.append(path)
+            (path / "memory.limit_in_bytes").write_text(str(memory))
+            if (path / "memory.memsw.limit_in_bytes").exists():  # no swap either
+                (path / "memory.memsw.limit_in_bytes").write_text(str(memory))
+            cgroups.sandbox_procs.append(path / "cgroup.procs")
+            cgroups.oom = path / "memory.oom_control"
+        except OSError as exc:
+            cgroups.layers["memory_cgroup"] = f"cgroup v1 memory: {exc}"
+    if "pids" in v1:
+        try:
+            path = _mkdir_under(v1["pids"], own.get("pids", ""), name)
+            cgroups.dirs.append(path)
+            (path / "pids.max").write_text(str(pids))
+            cgroups.sandbox_procs.append(path / "cgroup.procs")
+        except OSError as exc:
+            cgroups.layers["pids_cgroup"] = f"cgroup v1 pids: {exc}"
+    if "cpuacct" in v1:
+        try:
+            path = _mkdir_under(v1["cpuacct"], own.get("cpuacct", ""), name)
+            cgroups.dirs.append(path)
+            cgroups.solution_procs.append(path / "cgroup.procs")
+            cgroups.cpu = (path / "cpuacct.usage", 1)
+        except OSError as exc:
+            cgroups.layers["cpu_cgroup"] = f"cgroup v1 cpuacct: {exc}"
+    wanted_v2 = [c for c in ("memory", "pids") if c not in v1] + (["cpu"] if "cpuacct" not in v1 else [])
+    if wanted_v2 and v2 is not None:
+        _make_v2(cgroups, v2, own.get("", ""), name, wanted_v2, memory, pids)
+    for layer, controller in (("memory_cgroup", "memory"), ("pids_cgroup", "pids"), ("cpu_cgroup", "cpu")):
+        if layer not in cgroups.layers:
+            held = controller in v1 or (controller == "cpu" and "cpuacct" in v1) or (v2 is not None and controller in wanted_v2)
+            cgroups.layers[layer] = None if held else f"no cgroup {controller} controller mounted"
+    return cgroups
+
+
+def _make_v2(cgroups: Cgroups, mount: Path, own: str, name: str, wanted: list[str], memory: int, pids: int) -> None:
+    """cgroup v2: NAME (memory.max, pids.max) with leaves NAME/trusted (the supervisor, the
+    tests) and NAME/solution (its cpu.stat is the solution's CPU time). A cgroup with
+    processes cannot enable controllers for its children, so the parent is this process's
+    cgroup only when that works, else the root."""
+    layers = {"memory": "memory_cgroup", "pids": "pids_cgroup", "cpu": "cpu_cgroup"}
+    controllers = [c for c in wanted if c != "cpu"]  # cpu.stat exists without the cpu controller
+    for parent in dict.fromkeys([mount / own, mount]):
+        try:
+            available = (parent / "cgroup.controllers").read_text().split()
+            if any(c not in available for c in controllers):
+                continue
+            enabled = (parent / "cgroup.subtree_control").read_text().split()
+            missing = [c for c in controllers if c not in enabled]
+            if missing:
+                (parent / "cgroup.subtree_control").write_text(" ".join(f"+{c}" for c in missing))
+            path = parent / name
+            path.mkdir()
+        except OSError:
+            continue
+        cgroups.dirs += [path, path / "trusted", path / "solution"]
+        try:
+            (path / "trusted").mkdir()
+            (path / "solution").mkdir()
+            if "memory" in controllers:
+                (path / "memory.max").write_text(str(memory))
+                if (path / "memory.swap.max").exists():
+                    (path / "memory.swap.max").write_text("0")
+                cgroups.oom = path / "memory.events"
+            if "pids" in controllers:
+                (path / "pids.max").write_text(str(pids))
+        except OSError as exc:
+            for controller in wanted:
+                cgroups.layers[layers[controller]] = f"cgroup v2: {exc}"
+            return
+        cgroups.sandbox_procs.append(path / "trusted" / "cgroup.procs")
+        cgroups.solution_procs.append(path / "solution" / "cgroup.procs")
+        if "cpu" in wanted:
+            cgroups.cpu = (path / "solution" / "cpu.stat", 1000)
+        return
+    for controller in wanted:
+        cgroups.layers[layers[controller]] = f"cgroup v2: no cgroup here can delegate {', '.join(controllers) or 'cpu'}"
+
+
+def _procs(path: Path) -> list[int]:
+    try:
+        return [int(p) for p in (path / "cgroup.procs").read_text().split()]
+    except OSError:
+        return []
+
+
+def remove_cgroup(path: Path, attempts: int = 100) -> bool:
+    """Kill whatever is still in the cgroup and remove it; True once it is gone. The kernel
+    releases a cgroup a moment after its last process is reaped."""
+    for attempt in range(attempts):
+        for pid in _procs(path):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            path.rmdir()
+            return True
+        except FileNotFoundError:
+            return True
+        except OSError:
+            time.sleep(0.002 * min(attempt + 1, 10))
+    return False
+
+
+def remove_cgroups(cgroups: Cgroups) -> list[Path]:
+    """Remove every cgroup of a sandbox (leaves first); the ones that would not go."""
+    return [path for path in reversed(cgroups.dirs) if not remove_cgroup(path)]
+
+
+def sweep_stale_cgroups() -> list[Path]:
+    """Remove sandbox cgroups whose creating process is dead (a worker killed mid-run);
+    returns what it removed."""
+    v1, v2 = _cgroup_mounts()
+    own = _own_cgroups()
+    parents = {mount / own.get(c, "") for c, mount in v1.items() if c in ("memory", "pids", "cpuacct")}
+    parents |= {mount for c, mount in v1.items() if c in ("memory", "pids", "cpuacct")}
+    if v2 is not None:
+        parents |= {v2 / own.get("", ""), v2}
+    removed = []
+    for parent in parents:
+        try:
+            entries = [p for p in parent.iterdir() if p.name.startswith(CGROUP_PREFIX)]
+        except OSError:
+            continue
+        for path in entries:
+            match = re.fullmatch(rf"{CGROUP_PREFIX}(\d+)-\d+", path.name)
+            if match is None or _alive(int(match.group(1))):
+                continue
+            for leaf in (path / "trusted", path / "solution", path):
+                if leaf.exists() and remove_cgroup(leaf, attempts=10):
+                    removed.append(leaf)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# ---- launching ------------------------------------------------------------------------------
+
+
+def choose_plan() -> str:
+    """"root" when this process holds CAP_SYS_ADMIN, else "rootless"."""
+    with open("/proc/self/status") as f:
+        caps = next((int(line.split()[1], 16) for line in f if line.startswith("CapEff:")), 0)
+    return "root" if caps >> CAP_SYS_ADMIN & 1 else "rootless"
+
+
+def _host_namespaces() -> dict[str, int]:
+    return {kind: os.stat(f"/proc/self/ns/{kind}").st_ino for kind in ("mnt", "net", "pid", "ipc")}
+
+
+def run_sandbox(job: dict[str, Any], limits: Limits, strict: bool = True) -> SandboxResult:
+    """Run one job ({"mode": "stdio"|"call"|"assert"|"probe", "code", "fn_name", "inputs",
+    "imports", "setup", "tests"}) in a fresh sandbox. strict=True requires every layer and
+    runs nothing without them; strict=False runs with what the host gives."""
+    required = sorted(LAYERS) if strict else []
+    cgroups = make_cgroups(limits)
+    missing = [name for name, why in cgroups.layers.items() if why]
+    if strict and missing:
+        remove_cgroups(cgroups)
+        return SandboxResult(layers=dict(cgroups.layers), refused=missing)
+    folder = tempfile.mkdtemp(prefix=CGROUP_PREFIX)
+    try:
+        unshare = shutil.which("unshare")
+        if unshare is None:
+            result = SandboxResult(error="`unshare` not found on PATH")
+        else:
+            result = _launch(choose_plan(), unshare, job, limits, required, cgroups, folder)
+        if not result.layers and not result.timed_out:  # the namespaces could not be made
+            why = f"`unshare` failed: {result.error}"
+            if strict:
+                namespaces = ["mount_ns", "net_ns", "pid_ns", "ipc_ns"]
+                layers = {**cgroups.layers, **{name: why for name in namespaces}}
+                return SandboxResult(layers=layers, refused=namespaces, error=why)
+            result = _launch("none", "", job, limits, required, cgroups, folder)
+        return result
+    finally:
+        remove_cgroups(cgroups)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _launch(plan: str, unshare: str, job: dict[str, Any], limits: Limits, required: list[str], cgroups: Cgroups, folder: str) -> SandboxResult:
+    flags = LAUNCH_PLANS[plan][0]
+    python = os.path.realpath(sys.executable)
+    boot = BOOT.format(folder=str(Path(__file__).resolve().parent))
+    argv = [python, "-I", "-S", "-c", boot]
+    if flags is not None:
+        argv = [unshare, *flags, "--", *argv]
+    opened: list[int] = []
+
+    def open_fd(path: Path, flags: int) -> int:
+        opened.append(os.open(path, flags))
+        return opened[-1]
+
+    try:
+        fds = {
+            "sandbox": [open_fd(p, os.O_WRONLY) for p in cgroups.sandbox_procs],
+            "solution": [open_fd(p, os.O_WRONLY) for p in cgroups.solution_procs],
+            "cpu": (open_fd(cgroups.cpu[0], os.O_RDONLY), cgroups.cpu[1]) if cgroups.cpu else None,
+            "oom": open_fd(cgroups.oom, os.O_RDONLY) if cgroups.oom else None,
+        }
+        message = {
+            "plan": plan,
+            "host_ns": _host_namespaces(),
+            "root": folder,
+            "mode": job["mode"],
+            "code": job.get("code", ""),
+            "fn_name": job.get("fn_name"),
+            "inputs": job.get("inputs", []),
+            "imports": job.get("imports", []),
+            "limits": {
+                "time_ns": int(limits.time_limit_s * 1e9),
+                "cpu_s": math.ceil(limits.time_limit_s) + 1,
+                "memory_bytes": limits.memory_mb * 2**20,
+                "disk_mb": limits.disk_mb,
+                "output_bytes": limits.output_mb * 2**20,
+                "nproc": limits.nproc,
+            },
+            "required": required,
+            "cgroups": fds,
+            "cgroup_layers": cgroups.layers,
+            "ids": SANDBOX_IDS,
+        }
+        frames = protocol.frame(marshal.dumps(message))
+        if job["mode"] == "assert":  # read by the supervisor only after the solution is forked
+            frames += protocol.frame(marshal.dumps({"setup": job["setup"], "tests": job["tests"]}))
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            pass_fds=opened,
+            env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+            cwd="/",
+            start_new_session=True,  # its own process group, killed as one
+        )
+    finally:
+        for fd in opened:
+            os.close(fd)
+    result = SandboxResult(plan=plan)
+    try:
+        stderr = _exchange(proc, frames, wall_ceiling_s(limits), result)
+    finally:
+        _kill(proc)
+    if not result.layers:
+        result.error = stderr.strip()[-300:] or f"exit {proc.returncode}"
+    elif not result.refused and not result.finished and not result.timed_out:
+        result.error = f"the sandbox supervisor failed (exit {proc.returncode}): {stderr.strip()[-300:]}"
+    return result
+
+
+def _exchange(proc: subprocess.Popen, frames: bytes, ceiling_s: float, result: SandboxResult) -> str:
+    """Send the job, read reports until the supervisor closes its stdout or the ceiling;
+    returns its stderr (capped). The supervisor's stdin stays open: closing it tells the
+    sandbox its host is gone."""
+    assert proc.stdin and proc.stdout and proc.stderr
+    deadline = time.monotonic() + ceiling_s
+    reader = protocol.FrameReader(protocol.MAX_VALUE_BYTES + 2**24)
+    pending = memoryview(frames)
+    stderr = bytearray()
+    os.set_blocking(proc.stdin.fileno(), False)
+    with selectors.DefaultSelector() as selector:
+        selector.register(proc.stdout, selectors.EVENT_READ)
+        selector.register(proc.stderr, selectors.EVENT_READ)
+        selector.register(proc.stdin, selectors.EVENT_WRITE)
+        while proc.stdout in [key.fileobj for key in selector.get_map().values()]:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                result.timed_out = True
+                break
+            for key, _ in selector.select(remaining):
+                if key.fileobj is proc.stdin:
+                    try:
+                        pending = pending[os.write(proc.stdin.fileno(), pending) :]
+                    except BlockingIOError:
+                        continue
+                    except BrokenPipeError:
+                        pending = pending[len(pending) :]
+                    if not pending:
+                        selector.unregister(proc.stdin)
+                    continue
+                data = os.read(key.fd, 1 << 20)
+                if not data:
+                    selector.unregister(key.fileobj)
+                elif key.fileobj is proc.stderr:
+                    stderr += data
+                    del stderr[:-MAX_STDERR]
+                else:
+                    for frame in reader.feed(data):
+                        _record(marshal.loads(frame), result)
+    return stderr.decode("utf-8", "replace")
+
+
+def _record(message: dict[str, Any], result: SandboxResult) -> None:
+    if "layers" in message:
+        result.layers = {name: message["layers"].get(name, "not reported") for name in LAYERS}
+    elif "refused" in message:
+        result.refused = list(message["refused"])
+    elif "case" in message:
+        result.cases.setdefault(message["case"], message)
+    elif "done" in message:
+        result.finished = True
+        result.solution_s = message["done"]["solution_s"]
+        result.tests_s = message["done"]["tests_s"]
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
+        if stream is not None and not stream.closed:
+            stream.close()
+    proc.wait()
+
+
+def sandbox_check(limits: Limits = Limits(time_limit_s=5.0)) -> dict[str, str | None]:
+    """Every layer of LAYERS -> None when this host gives it, else why not (a weak probe run
+    that starts the sandbox and runs nothing)."""
+    result = run_sandbox({"mode": "probe"}, limits, strict=False)
+    if result.layers:
+        return dict(result.layers)
+    return {name: result.error or "the sandbox did not start" for name in LAYERS}
