@@ -54,7 +54,7 @@ SANDBOX_IDS = {"solution": (1_950_000_001, 1_950_000_001), "tests": (1_950_000_0
 BOOT = "import sys; sys.path.insert(0, {folder!r}); import sandbox_supervisor; del sys.path[0]; sandbox_supervisor.main()"
 CAP_SYS_ADMIN = 21
 TRUSTED_MB = 96  # the supervisor's and the tests process's memory, on top of the solution's cap
-TRUSTED_PIDS = 3  # the supervisor, the tests process, and the probe child
+TRUSTED_PIDS = 3  # `unshare`, the supervisor and the tests process
 MAX_STDERR = 16_384
 CGROUP_PREFIX = "assay-sandbox-"
 
@@ -107,13 +107,12 @@ class SandboxResult:
 
 @dataclass
 class Cgroups:
-    """The cgroups of one sandbox. The supervisor writes itself into `sandbox_procs` first
-    thing; each solution process writes itself into `solution_procs`."""
+    """The cgroups of one sandbox (one per v1 hierarchy, or one cgroup v2). The host moves the
+    sandbox's first process into every `procs` file; everything it starts inherits them."""
 
     dirs: list[Path] = field(default_factory=list)  # in creation order; removed in reverse
-    sandbox_procs: list[Path] = field(default_factory=list)
-    solution_procs: list[Path] = field(default_factory=list)
-    cpu: tuple[Path, int] | None = None  # usage file, nanoseconds per unit
+    procs: list[Path] = field(default_factory=list)
+    cpu: tuple[Path, int] | None = None  # CPU usage file, nanoseconds per unit
     oom: Path | None = None  # a file with an `oom_kill N` line
     layers: dict[str, str | None] = field(default_factory=dict)
 
@@ -146,16 +145,23 @@ def _own_cgroups() -> dict[str, str]:
     return paths
 
 
+def _parents(mount: Path, own: str) -> list[Path]:
+    """Where a sandbox cgroup may go: under this process's own cgroup (limits then nest),
+    else under the hierarchy's root."""
+    return list(dict.fromkeys([mount / own, mount]))
+
+
 def _mkdir_under(mount: Path, own: str, name: str) -> Path:
-    """A new cgroup `name` under this process's own cgroup (limits then nest), else under the
-    hierarchy's root."""
-    for parent in dict.fromkeys([mount / own, mount]):
+    for parent in _parents(mount, own):
         try:
             (parent / name).mkdir()
             return parent / name
         except OSError:
             continue
     raise OSError(f"cannot create a cgroup under {mount}")
+
+
+V1_CONTROLLERS = {"memory_cgroup": "memory", "pids_cgroup": "pids", "cpu_cgroup": "cpuacct"}
 
 
 def make_cgroups(limits: Limits) -> Cgroups:
@@ -168,67 +174,52 @@ def make_cgroups(limits: Limits) -> Cgroups:
     memory = (limits.memory_mb + limits.disk_mb + TRUSTED_MB) * 2**20
     pids = limits.nproc + TRUSTED_PIDS
     sweep_stale_cgroups()
-    if "memory" in v1:
+    for layer, controller in V1_CONTROLLERS.items():
+        if controller not in v1:
+            continue
         try:
-            path = _mkdir_under(v1["memory"], own.get("memory", ""), name)
+            path = _mkdir_under(v1[controller], own.get(controller, ""), name)
             cgroups.dirs.append(path)
-            (path / "memory.limit_in_bytes").write_text(str(memory))
-            if (path / "memory.memsw.limit_in_bytes").exists():  # no swap either
-                (path / "memory.memsw.limit_in_bytes").write_text(str(memory))
-            cgroups.sandbox_procs.append(path / "cgroup.procs")
-            cgroups.oom = path / "memory.oom_control"
+            if controller == "memory":
+                (path / "memory.limit_in_bytes").write_text(str(memory))
+                if (path / "memory.memsw.limit_in_bytes").exists():  # no swap either
+                    (path / "memory.memsw.limit_in_bytes").write_text(str(memory))
+                cgroups.oom = path / "memory.oom_control"
+            elif controller == "pids":
+                (path / "pids.max").write_text(str(pids))
+            else:
+                cgroups.cpu = (path / "cpuacct.usage", 1)
+            cgroups.procs.append(path / "cgroup.procs")
+            cgroups.layers[layer] = None
         except OSError as exc:
-            cgroups.layers["memory_cgroup"] = f"cgroup v1 memory: {exc}"
-    if "pids" in v1:
-        try:
-            path = _mkdir_under(v1["pids"], own.get("pids", ""), name)
-            cgroups.dirs.append(path)
-            (path / "pids.max").write_text(str(pids))
-            cgroups.sandbox_procs.append(path / "cgroup.procs")
-        except OSError as exc:
-            cgroups.layers["pids_cgroup"] = f"cgroup v1 pids: {exc}"
-    if "cpuacct" in v1:
-        try:
-            path = _mkdir_under(v1["cpuacct"], own.get("cpuacct", ""), name)
-            cgroups.dirs.append(path)
-            cgroups.solution_procs.append(path / "cgroup.procs")
-            cgroups.cpu = (path / "cpuacct.usage", 1)
-        except OSError as exc:
-            cgroups.layers["cpu_cgroup"] = f"cgroup v1 cpuacct: {exc}"
-    wanted_v2 = [c for c in ("memory", "pids") if c not in v1] + (["cpu"] if "cpuacct" not in v1 else [])
-    if wanted_v2 and v2 is not None:
-        _make_v2(cgroups, v2, own.get("", ""), name, wanted_v2, memory, pids)
-    for layer, controller in (("memory_cgroup", "memory"), ("pids_cgroup", "pids"), ("cpu_cgroup", "cpu")):
-        if layer not in cgroups.layers:
-            held = controller in v1 or (controller == "cpu" and "cpuacct" in v1) or (v2 is not None and controller in wanted_v2)
-            cgroups.layers[layer] = None if held else f"no cgroup {controller} controller mounted"
+            cgroups.layers[layer] = f"cgroup v1 {controller}: {exc}"
+    wanted = [layer for layer in V1_CONTROLLERS if layer not in cgroups.layers]
+    if wanted and v2 is not None:
+        _make_v2(cgroups, v2, own.get("", ""), name, wanted, memory, pids)
+    for layer in V1_CONTROLLERS:
+        cgroups.layers.setdefault(layer, f"no cgroup controller for {layer.split('_')[0]} is mounted")
     return cgroups
 
 
 def _make_v2(cgroups: Cgroups, mount: Path, own: str, name: str, wanted: list[str], memory: int, pids: int) -> None:
-    """cgroup v2: NAME (memory.max, pids.max) with leaves NAME/trusted (the supervisor, the
-    tests) and NAME/solution (its cpu.stat is the solution's CPU time). A cgroup with
-    processes cannot enable controllers for its children, so the parent is this process's
-    cgroup only when that works, else the root."""
-    layers = {"memory": "memory_cgroup", "pids": "pids_cgroup", "cpu": "cpu_cgroup"}
-    controllers = [c for c in wanted if c != "cpu"]  # cpu.stat exists without the cpu controller
-    for parent in dict.fromkeys([mount / own, mount]):
+    """One cgroup v2 for the layers v1 did not give. cpu.stat exists without the cpu
+    controller; memory and pids must be delegated by the parent, and a cgroup that holds
+    processes cannot delegate, so the parent is this process's cgroup only when it can."""
+    controllers = [{"memory_cgroup": "memory", "pids_cgroup": "pids"}[layer] for layer in wanted if layer != "cpu_cgroup"]
+    for parent in _parents(mount, own):
         try:
             available = (parent / "cgroup.controllers").read_text().split()
             if any(c not in available for c in controllers):
                 continue
             enabled = (parent / "cgroup.subtree_control").read_text().split()
-            missing = [c for c in controllers if c not in enabled]
-            if missing:
-                (parent / "cgroup.subtree_control").write_text(" ".join(f"+{c}" for c in missing))
+            if any(c not in enabled for c in controllers):
+                (parent / "cgroup.subtree_control").write_text(" ".join(f"+{c}" for c in controllers if c not in enabled))
             path = parent / name
             path.mkdir()
         except OSError:
             continue
-        cgroups.dirs += [path, path / "trusted", path / "solution"]
+        cgroups.dirs.append(path)
         try:
-            (path / "trusted").mkdir()
-            (path / "solution").mkdir()
             if "memory" in controllers:
                 (path / "memory.max").write_text(str(memory))
                 if (path / "memory.swap.max").exists():
@@ -237,16 +228,14 @@ def _make_v2(cgroups: Cgroups, mount: Path, own: str, name: str, wanted: list[st
             if "pids" in controllers:
                 (path / "pids.max").write_text(str(pids))
         except OSError as exc:
-            for controller in wanted:
-                cgroups.layers[layers[controller]] = f"cgroup v2: {exc}"
+            cgroups.layers.update({layer: f"cgroup v2: {exc}" for layer in wanted})
             return
-        cgroups.sandbox_procs.append(path / "trusted" / "cgroup.procs")
-        cgroups.solution_procs.append(path / "solution" / "cgroup.procs")
-        if "cpu" in wanted:
-            cgroups.cpu = (path / "solution" / "cpu.stat", 1000)
+        if "cpu_cgroup" in wanted:
+            cgroups.cpu = (path / "cpu.stat", 1000)
+        cgroups.procs.append(path / "cgroup.procs")
+        cgroups.layers.update({layer: None for layer in wanted})
         return
-    for controller in wanted:
-        cgroups.layers[layers[controller]] = f"cgroup v2: no cgroup here can delegate {', '.join(controllers) or 'cpu'}"
+    cgroups.layers.update({layer: "cgroup v2: no cgroup here can delegate " + (", ".join(controllers) or "cpu") for layer in wanted})
 
 
 def _procs(path: Path) -> list[int]:
@@ -285,10 +274,9 @@ def sweep_stale_cgroups() -> list[Path]:
     returns what it removed."""
     v1, v2 = _cgroup_mounts()
     own = _own_cgroups()
-    parents = {mount / own.get(c, "") for c, mount in v1.items() if c in ("memory", "pids", "cpuacct")}
-    parents |= {mount for c, mount in v1.items() if c in ("memory", "pids", "cpuacct")}
+    parents = {p for c in V1_CONTROLLERS.values() if c in v1 for p in _parents(v1[c], own.get(c, ""))}
     if v2 is not None:
-        parents |= {v2 / own.get("", ""), v2}
+        parents |= set(_parents(v2, own.get("", "")))
     removed = []
     for parent in parents:
         try:
@@ -299,9 +287,8 @@ def sweep_stale_cgroups() -> list[Path]:
             match = re.fullmatch(rf"{CGROUP_PREFIX}(\d+)-\d+", path.name)
             if match is None or _alive(int(match.group(1))):
                 continue
-            for leaf in (path / "trusted", path / "solution", path):
-                if leaf.exists() and remove_cgroup(leaf, attempts=10):
-                    removed.append(leaf)
+            if remove_cgroup(path, attempts=10):
+                removed.append(path)
     return removed
 
 
@@ -374,8 +361,7 @@ def _launch(plan: str, unshare: str, job: dict[str, Any], limits: Limits, requir
 
     try:
         fds = {
-            "sandbox": [open_fd(p, os.O_WRONLY) for p in cgroups.sandbox_procs],
-            "solution": [open_fd(p, os.O_WRONLY) for p in cgroups.solution_procs],
+            "sandbox": [open_fd(p, os.O_RDWR) for p in cgroups.procs],
             "cpu": (open_fd(cgroups.cpu[0], os.O_RDONLY), cgroups.cpu[1]) if cgroups.cpu else None,
             "oom": open_fd(cgroups.oom, os.O_RDONLY) if cgroups.oom else None,
         }
@@ -414,6 +400,14 @@ def _launch(plan: str, unshare: str, job: dict[str, Any], limits: Limits, requir
             cwd="/",
             start_new_session=True,  # its own process group, killed as one
         )
+        # Move it into the cgroups now, while its interpreter starts: the first cgroup move
+        # after a quiet spell waits for an RCU grace period (milliseconds). If `unshare` has
+        # forked already, the supervisor sees it is outside and joins by itself.
+        for fd in fds["sandbox"]:
+            try:
+                os.write(fd, str(proc.pid).encode())
+            except OSError:  # already gone: `unshare` failed
+                pass
     finally:
         for fd in opened:
             os.close(fd)

@@ -13,12 +13,12 @@ Three roles, each its own process:
   encoded (sandbox_protocol), or the exception's type and message, or a refusal when the value
   is not plain data.
 - `run_tests`: the dataset's assert-style tests, under another uid. The names the solution
-  defines are proxies here: calling one sends the call to the solution process and returns the
-  decoded value. A solution can therefore neither see the tests nor hand them an object that
-  compares equal to anything. A name the tests define themselves, and every builtin, is never
-  taken from the solution.
-
-Everything a child sends goes through the supervisor, which times it.
+  defines are proxies here: calling one sends the call down the solution's request pipe and
+  returns the decoded value. A solution can therefore neither see the tests nor hand them an
+  object that compares equal to anything. A name the tests define themselves, and every
+  builtin, is never taken from the solution. The tests process times the solution's load and
+  each call on the solution's own clock (sandbox_clock) and gives up on it at its budget; it
+  reports to the supervisor, which caps the CPU time of both and kills what runs over.
 
 Example (the server's reply to one call: its kind, then the value and the list argument):
     >>> frame = reply(sum, [[1, 2]], {})
@@ -30,17 +30,24 @@ import builtins
 import keyword
 import marshal
 import os
+import select
 import sys
+import time
 import types
 
-try:  # inside the sandbox this folder is on sys.path; on the host it is a package module
+try:  # inside the sandbox this folder is on sys.path; on the host these are package modules
     import sandbox_protocol as protocol
+    from sandbox_clock import POLL_IN, Clock, schedstat, timed_poll
 except ImportError:
     from assay.verifiers import sandbox_protocol as protocol
+    from assay.verifiers.sandbox_clock import POLL_IN, Clock, schedstat, timed_poll
 
 REQUESTS_FD = 3  # supervisor -> this process (server, tests)
 REPLIES_FD = 4  # this process -> supervisor (server, tests)
 STATUS_FD = 3  # stdio case: the type of the exception that ended it (reason text only)
+SOLUTION_STAT_FD = 5  # tests: the solution's /proc/PID/schedstat, opened by the supervisor
+SOLUTION_REPLIES_FD = 6  # tests: the solution's replies
+SOLUTION_REQUESTS_FD = 7  # tests: requests to the solution
 MAX_MESSAGE_CHARS = 500  # of an exception message passed from the solution to the tests
 
 
@@ -156,7 +163,7 @@ def serve_solution(code, imports, fn_name):
 
 
 class SolutionGone(BaseException):
-    """The solution process is gone (time limit, memory, a crash): every later call fails.
+    """The solution can no longer answer (time limit, memory, a crash): every later call fails.
     A BaseException, so a test's `except Exception` cannot swallow it."""
 
 
@@ -173,6 +180,80 @@ def _receive():
     if frame is None:
         os._exit(0)
     return marshal.loads(frame)
+
+
+class Solution:
+    """The solution process as the tests see it: its request and reply pipes, and its clock,
+    running from its fork while it loads, then during each call."""
+
+    def __init__(self, budget_ns, started_ns):
+        self.own_stat = os.open("/proc/self/schedstat", os.O_RDONLY)
+        self.last_delay = 0
+        self.clock = Clock(budget_ns)
+        self.clock.start(started_ns, self.delay, 0)
+        self.reader = protocol.FrameReader(protocol.MAX_VALUE_BYTES + 64)
+        self.gone = None  # why it can no longer answer
+        os.set_blocking(SOLUTION_REQUESTS_FD, False)
+
+    def delay(self):
+        try:
+            self.last_delay = schedstat(SOLUTION_STAT_FD)[1]
+        except OSError:  # reaped: it has stopped waiting
+            pass
+        return self.last_delay
+
+    def lose(self, why):
+        """Give up on it; the supervisor kills it (and finds out why, when it is gone)."""
+        if why == "time_limit":
+            self.clock.exhaust()
+        self.clock.span = None
+        self.gone = why
+        _send(("solution", why))
+        raise SolutionGone(why)
+
+    def frame(self):
+        """Its next frame, waited for while its clock runs."""
+        poller = select.poll()
+        poller.register(SOLUTION_REPLIES_FD, POLL_IN)
+        while True:
+            left = self.clock.left(time.monotonic_ns())
+            if left <= 0:
+                self.lose("time_limit")
+            events, when = timed_poll(poller, left, self.own_stat)
+            if not events:
+                continue
+            data = os.read(SOLUTION_REPLIES_FD, 1 << 20)
+            if not data:
+                self.lose("solution_gone")
+            try:
+                frames = self.reader.feed(data)
+            except protocol.Refused:
+                self.lose("output_limit")
+            if frames:
+                self.clock.stop(when)
+                if len(frames) > 1:
+                    self.lose("protocol")
+                return frames[0]
+
+    def call(self, name, payload):
+        """Send one call and wait for its reply frame; SolutionGone when none can come."""
+        if self.gone is not None:
+            raise SolutionGone(self.gone)
+        self.clock.start(time.monotonic_ns(), self.delay)
+        view = memoryview(protocol.frame(marshal.dumps({"name": name, "args": payload})))
+        poller = select.poll()
+        poller.register(SOLUTION_REQUESTS_FD, select.POLLOUT)
+        while view:  # a solution that stops reading must not hold the tests past its budget
+            try:
+                view = view[os.write(SOLUTION_REQUESTS_FD, view) :]
+            except BlockingIOError:
+                left = self.clock.left(time.monotonic_ns())
+                if left <= 0:
+                    self.lose("time_limit")
+                timed_poll(poller, left, None)
+            except BrokenPipeError:
+                self.lose("solution_gone")
+        return self.frame()
 
 
 def _rebuild_exception(name, message):
@@ -197,17 +278,13 @@ def _write_back(args, after):
             arg.update(new)
 
 
-def _proxy(name):
+def _proxy(name, solution):
     def call(*args, **kwargs):
         try:
             payload = protocol.encode((args, kwargs))
         except protocol.Refused as exc:
             raise TypeError(f"argument to {name} is not plain data: {exc}") from None
-        _send(("call", name, payload))
-        answer = _receive()
-        if "dead" in answer:
-            raise SolutionGone(answer["dead"])
-        body = answer["reply"]
+        body = solution.call(name, payload)
         try:
             value = protocol.decode(body[1:])
         except protocol.Refused as exc:
@@ -225,7 +302,7 @@ def _proxy(name):
     return call
 
 
-def _install(namespace, names):
+def _install(namespace, names, solution):
     if type(names) is not dict:
         return
     for name, kind in names.items():
@@ -234,7 +311,7 @@ def _install(namespace, names):
         if hasattr(builtins, name) or type(kind) is not tuple or not kind:
             continue  # a solution never replaces a builtin the tests use (abs, len, sorted...)
         if kind == ("f",):
-            namespace[name] = _proxy(name)
+            namespace[name] = _proxy(name, solution)
         elif kind[0] == "m" and len(kind) == 2 and type(kind[1]) is str:
             module = kind[1]
             # Only a standard-library module, bound under its own name (import math, import
@@ -250,29 +327,47 @@ def _install(namespace, names):
 
 
 def run_tests():
-    """Receive the tests and the solution's names from the supervisor, run the setup, then each
-    test statement as one case, reporting ("case", index, passed, why) for each."""
+    """Receive the tests from the supervisor, wait for the solution to load, install its names,
+    run the setup, then each test statement as one case, reporting ("case", index, passed,
+    why) for each, and ("done", the solution's charged ns) at the end."""
     job = _receive()
     namespace = _fresh_main("__main__")
     _fresh_stdio()
+    solution = Solution(job["budget_ns"], job["started_ns"])
     try:
-        _install(namespace, protocol.decode(job["names"]))
-    except protocol.Refused:
-        pass
+        loaded = solution.frame()
+    except SolutionGone:
+        loaded = None
+    if loaded is not None and loaded[:1] == b"L":
+        name = _decoded(loaded[1:])
+        _send(("load_failed", name if type(name) is str else "?"))
+    elif loaded is not None:
+        _install(namespace, _decoded(loaded[1:]), solution)
+        _run_cases(namespace, job)
+    _send(("done", solution.clock.used))
+    os._exit(0)
+
+
+def _run_cases(namespace, job):
     for statement in job["setup"]:
         try:
             exec(compile(statement, "<tests>", "exec"), namespace)
         except BaseException as exc:  # noqa: BLE001 - reported, every case fails
             _send(("setup_failed", _why(exc)))
-            os._exit(0)
+            return
     for index, statement in enumerate(job["tests"]):
         try:
             exec(compile(statement, "<tests>", "exec"), namespace)
             _send(("case", index, True, ""))
         except BaseException as exc:  # noqa: BLE001 - a failed case
             _send(("case", index, False, _why(exc)))
-    _send(("done",))
-    os._exit(0)
+
+
+def _decoded(encoded):
+    try:
+        return protocol.decode(encoded)
+    except protocol.Refused:
+        return None
 
 
 def _why(exc):

@@ -5,33 +5,34 @@ The host starts it as a fresh interpreter (`unshare --mount --net --pid --ipc --
 two variables and no descriptor but three pipes and the cgroup files the host opened. Nothing
 it runs is a descendant of the verifier pool or sees its memory.
 
-1. It reads the job (marshal, from the host), joins the sandbox's cgroups, checks that each
-   namespace really is new (a lying `unshare` cannot make it mount on the host), builds the
-   minimal root (a tmpfs holding read-only binds of /usr, the library folders and the
-   interpreter's prefix at its own path, four device files, a /proc of its own PID namespace
-   showing only a process's own kind, and a size-capped /tmp), pivots into it, detaches the
-   old root, and remounts its own root read-only.
-2. It probes the layers a child gets (uid switch, no capabilities, seccomp) in a throwaway
-   child, reports every layer of sandbox_protocol.LAYERS, and when the job requires one this
-   host lacks it answers `refused` and runs nothing.
-3. It forks the solution (one process per stdin/stdout case, or one server process for call
+1. It reads the job (marshal, from the host), makes sure it is in the sandbox's cgroups (the
+   host moves it there while the interpreter starts; it joins itself when that raced), checks
+   that each namespace really is new (a lying `unshare` cannot make it mount on the host),
+   builds the minimal root (a tmpfs holding read-only binds of /usr, the library folders and
+   the interpreter's prefix at its own path, four device files, a /proc of its own PID
+   namespace that lists only the reader's own processes, and a size-capped /tmp), pivots into
+   it, detaches the old root, and remounts its own root read-only.
+2. It forks the solution (one process per stdin/stdout case, or one server process for call
    and assert-style tests) and, for assert-style tests, the tests process under another uid,
-   each in a fresh PID namespace of its own so that killing it kills everything it started.
-   Each child joins its cgroups, drops to its uid, loses every capability, sets no_new_privs,
-   loads the seccomp filter, and only then runs untrusted code. The tests reach the solution
-   only through the supervisor, which relays calls as encoded plain values.
+   each in a fresh PID namespace of its own, so that killing it kills everything it started.
+   Each child drops to its uid, loses every capability, sets no_new_privs, loads the seccomp
+   filter, reports what it could not get, closes every descriptor but its own, and only then
+   runs untrusted code. With the first report the supervisor tells the host every layer of
+   sandbox_protocol.LAYERS; a child missing a layer the job requires exits without running
+   anything, and the supervisor answers `refused`. The tests reach the solution only through
+   the supervisor, which relays calls as encoded plain values.
 
 Time: every process has a Clock. A span runs from the moment the supervisor hands a process
 work (fork, a request, a reply) to the moment that process hands something back (exit, a
 reply, a call); it is charged its wall time minus the time the process's main thread waited
 for a CPU (run_delay in /proc/PID/schedstat) and minus the supervisor's own wake-up delay. So a
 span counts CPU time and time the process chose to block (sleep, waiting on itself) but not
-time the machine made it wait. The solution is charged at least the CPU time of all its
-processes together (its cgroup), so threads and children do not add speed for free. When a
-clock passes its budget the process is killed and the outcome is decided: `time_limit` (or
-`tests_time_limit`). A sleep-forever is charged like a loop and fails the same way; only the
-host's much larger wall-clock ceiling, which needs the machine to starve the sandbox, leaves
-a verdict undecided.
+time the machine made it wait. The solution is also charged at least the CPU time of all its
+processes together (the sandbox's cgroup less the trusted processes' own), so threads and
+children add no speed for free. When a clock passes its budget the process is killed and the
+outcome is decided: `time_limit` (or `tests_time_limit`). A sleep-forever is charged like a
+loop and fails the same way; only the host's much larger wall-clock ceiling, which needs the
+machine to starve the sandbox, leaves a verdict undecided.
 
 Messages to the host are marshal frames: {"layers": {name: None or why missing}},
 {"refused": [names]}, {"case": i, "end": code, "detail": text, "out"/"ret": bytes}, and
@@ -54,10 +55,12 @@ try:  # inside the sandbox this folder is on sys.path; on the host these are pac
     import sandbox_protocol as protocol
     import sandbox_roles as roles
     import sandbox_syscalls as sc
+    from sandbox_clock import POLL_IN, Clock, schedstat, timed_poll
 except ImportError:
     from assay.verifiers import sandbox_protocol as protocol
     from assay.verifiers import sandbox_roles as roles
     from assay.verifiers import sandbox_syscalls as sc
+    from assay.verifiers.sandbox_clock import POLL_IN, Clock, schedstat, timed_poll
 
 SIGKILL, SIGXCPU, SIGXFSZ = 9, 24, 25  # the same on x86_64 and aarch64 (no enum import: start-up time)
 END_CODES = {
@@ -68,22 +71,30 @@ END_CODES = {
     "load_error": "the program raised while loading as a module (detail: its type)",
     "refused": "the value it returned is not plain data",
     "time_limit": "the solution's clock passed its budget",
-    "tests_time_limit": "the tests' clock passed its budget",
+    "tests_time_limit": "the tests' clock passed their budget",
     "memory_limit": "killed by the sandbox's memory cap",
     "output_limit": "wrote more than the output cap",
-    "died": "killed by a signal (detail: which)",
+    "died": "killed by a signal or exited in the middle (detail: how)",
     "setup_failed": "the tests' setup statements raised (detail: the exception type)",
     "tests_died": "the tests process died on its own",
     "protocol": "the solution wrote something that is not a reply",
 }
 CHILD_FAILED = 70  # a child could not lock itself down; nothing untrusted ran
+REPORT_FD = 5  # a child's lock-down report, closed before untrusted code runs
 MAX_JOB_BYTES = 1 << 30
 ROOT_SOURCES = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32", "/etc/ld.so.cache")
 DEVICES = ("null", "zero", "urandom", "random")
-POLL_IN = select.POLLIN | select.POLLHUP | select.POLLERR
-MOUNT_ATTR_RDONLY, MOUNT_ATTR_NOSUID, MOUNT_ATTR_NODEV = 0x1, 0x2, 0x4
+MOUNT_ATTR_RDONLY, MOUNT_ATTR_NOSUID, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC = 0x1, 0x2, 0x4, 0x8
 AT_RECURSIVE = 0x8000
 PIPE_BYTES = 1 << 20
+# Standard-library modules without side effects at import that solutions and tests commonly
+# use. The ones the program imports are imported here once, before the fork, so the solution
+# and the tests process (and every stdio case) inherit them instead of each paying for them.
+PRELOAD = frozenset({
+    "array", "bisect", "cmath", "collections", "copy", "dataclasses", "datetime", "decimal", "enum", "fractions",
+    "functools", "hashlib", "heapq", "itertools", "json", "math", "numbers", "operator", "random", "re", "statistics",
+    "string", "typing",
+})
 
 
 def main():
@@ -98,21 +109,27 @@ def send(message):
     protocol.write_frame(1, marshal.dumps(message))
 
 
+class Refusal(Exception):
+    """A child lacks a layer the job requires: nothing untrusted ran."""
+
+
 class Child:
     """One forked process: its pidfd, and its main thread's schedstat for the clocks."""
 
-    def __init__(self, pid):
+    def __init__(self, pid, report):
         self.pid = pid
+        self.report = report  # the read end of its lock-down report
         self.pidfd = os.pidfd_open(pid)
         self.stat = os.open(f"/proc/{pid}/schedstat", os.O_RDONLY)
         self.status = None
-        self.final_delay = 0
+        self.final = (0, 0)
+
+    def schedstat(self):
+        """(ns on a CPU, ns waiting on a run queue) of its main thread."""
+        return self.final if self.status is not None else schedstat(self.stat)
 
     def delay(self):
-        """Nanoseconds its main thread has waited on a run queue."""
-        if self.status is not None:
-            return self.final_delay
-        return int(os.pread(self.stat, 128, 0).split()[1])
+        return self.schedstat()[1]
 
     def kill(self):
         if self.status is None:
@@ -122,50 +139,13 @@ class Child:
                 pass
 
     def reap(self):
-        """Its wait status, once it is gone (a zombie's schedstat is read first)."""
+        """Its wait status, once it is gone (its schedstat is read first: a zombie keeps it)."""
         if self.status is None:
-            self.final_delay = self.delay()
+            self.final = self.schedstat()
             self.status = os.waitpid(self.pid, 0)[1]
             os.close(self.pidfd)
             os.close(self.stat)
         return self.status
-
-
-class Clock:
-    """Charged nanoseconds of one process (see the module docstring)."""
-
-    def __init__(self, budget_ns, cpu=None):
-        self.budget = budget_ns
-        self.used = 0
-        self.span = None  # (child, start ns, its run_delay at the start)
-        self.cpu = cpu  # callable -> CPU ns of all the solution's processes, or None
-        self.cpu0 = cpu() if cpu else 0
-
-    def start(self, child, start, delay):
-        self.span = (child, start, delay)
-
-    def stop(self, end):
-        if self.span is not None:
-            child, start, delay = self.span
-            self.used += max(0, end - start - (child.delay() - delay))
-            self.span = None
-
-    def charged(self, now):
-        total = self.used
-        if self.span is not None:
-            child, start, delay = self.span
-            total += max(0, now - start - (child.delay() - delay))
-        if self.cpu is not None:
-            total = max(total, self.cpu() - self.cpu0)
-        return total
-
-    def exhaust(self):
-        """The process was killed at its limit: nothing more to charge."""
-        self.span = None
-        self.used = max(self.used, self.budget)
-
-    def exhausted(self, now):
-        return self.charged(now) >= self.budget
 
 
 class Supervisor:
@@ -176,26 +156,33 @@ class Supervisor:
         self.workdir = job["root"]
         self.nested = False  # each child in a PID namespace of its own
         self.switch_ids = False
-        self.own_delay_fd = None
+        self.own_stat = None  # our /proc/self/schedstat
         self.devnull = None
         self.pidns_fd = None
         self.layers = {}
+        self.reported = False
         self.writes = {}  # fd -> bytes still to write (non-blocking pipes to children)
         self.children = []
+        self.trusted = []  # children whose CPU is not the solution's (the tests)
 
     # ---- setting up ---------------------------------------------------------------------
 
     def run(self):
-        layers = self.establish()
-        send({"layers": layers})
-        missing = sorted(name for name in self.required if layers.get(name))
-        if missing:
-            send({"refused": missing})
-            return
+        self.establish()
+        for module in _imported(self.job["code"]) & PRELOAD:
+            __import__(module)
         mode = self.job["mode"]
         try:
-            solution_s, tests_s = self.run_stdio() if mode == "stdio" else self.run_server(mode) if mode != "probe" else (0.0, 0.0)
+            if mode == "probe":
+                self.confirm(self.spawn("solution", {0: self.devnull, 1: self.devnull, 2: self.devnull}, None)).reap()
+                solution_s, tests_s = 0.0, 0.0
+            elif mode == "stdio":
+                solution_s, tests_s = self.run_stdio()
+            else:
+                solution_s, tests_s = self.run_server(mode)
             send({"done": {"solution_s": solution_s, "tests_s": tests_s}})
+        except Refusal:
+            send({"refused": sorted(name for name in self.required if self.layers.get(name))})
         finally:
             for child in self.children:
                 child.kill()
@@ -203,11 +190,12 @@ class Supervisor:
                 child.reap()
 
     def establish(self):
-        """Join the cgroups, build the root, and find out which layers hold (None) or not (why)."""
+        """Join the cgroups, build the root, and note which layers hold (None) or not (why)."""
         job = self.job
-        for fd in job["cgroups"]["sandbox"]:
-            os.write(fd, b"0")  # before anything else exists, so everything is inside
-            os.close(fd)
+        for procs in job["cgroups"]["sandbox"]:
+            if str(os.getpid()).encode() not in os.pread(procs, 1 << 16, 0).split():
+                os.write(procs, b"0")  # the host's move lost the race with `unshare`'s fork
+            os.close(procs)
         layers = dict(job["cgroup_layers"])
         new = {kind: os.stat(f"/proc/self/ns/{kind}").st_ino != inode for kind, inode in job["host_ns"].items()}
         namespaced = job["plan"] != "none"
@@ -224,7 +212,7 @@ class Supervisor:
         layers["ipc_ns"] = None if namespaced and new["ipc"] else "no new IPC namespace"
         layers["schedstat"] = None
         try:
-            self.own_delay_fd = os.open("/proc/self/schedstat", os.O_RDONLY)
+            self.own_stat = os.open("/proc/self/schedstat", os.O_RDONLY)
         except OSError:
             layers["schedstat"] = "no /proc/PID/schedstat (kernel without CONFIG_SCHED_INFO): time limits count wall time"
         self.devnull = os.open("/dev/null", os.O_RDWR)
@@ -238,11 +226,7 @@ class Supervisor:
         if not (namespaced and new["pid"] and os.getpid() == 1):
             layers["pid_ns"] = "no new PID namespace: host processes are visible"
         layers.setdefault("pid_ns", None)
-        layers.update(self.probe_child())
-        for name in ("own_uid", "no_caps", "seccomp"):
-            layers.setdefault(name, None)
         self.layers = layers
-        return layers
 
     def _ids_mapped(self):
         """Whether children may switch to the job's uids and gids (host root, or a user
@@ -265,13 +249,14 @@ class Supervisor:
         try:
             sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
             sc.mount("tmpfs", root, "tmpfs", sc.MS_NOSUID | sc.MS_NODEV, "size=4m,nr_inodes=4096,mode=0755")
-            for source in self._root_sources():
-                self._bind_readonly(source, root + source)
+            for source in _root_sources():
+                _bind_readonly(source, root + source)
             os.mkdir(root + "/dev", 0o755)
             for name in DEVICES:
                 target = f"{root}/dev/{name}"
                 os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o666))
                 sc.mount(f"/dev/{name}", target, None, sc.MS_BIND)
+                _setattr(target, 0, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC)
             for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
                                  ("stderr", "/proc/self/fd/2"), ("shm", "/tmp")):
                 os.symlink(target, f"{root}/dev/{name}")
@@ -296,49 +281,14 @@ class Supervisor:
         self.workdir = "/tmp"
         return None
 
-    def _root_sources(self):
-        sources = [p for p in ROOT_SOURCES if os.path.lexists(p)]
-        for extra in (os.path.realpath(sys.base_prefix), os.path.dirname(os.path.realpath(sys.executable))):
-            if not any(extra == s or extra.startswith(s + "/") for s in sources):
-                sources.append(extra)
-        return sources
-
-    def _bind_readonly(self, source, target):
-        if os.path.islink(source):  # merged /usr: /bin -> usr/bin
-            os.symlink(os.readlink(source), target)
-            return
-        os.makedirs(os.path.dirname(target), 0o755, exist_ok=True)
-        if os.path.isdir(source):
-            os.makedirs(target, 0o755, exist_ok=True)
-        else:
-            os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o644))
-        sc.mount(source, target, None, sc.MS_BIND | sc.MS_REC)
-        try:  # read-only down every submount too (Linux 5.12+)
-            sc.mount_setattr(target, AT_RECURSIVE, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)
-        except OSError:
-            flags = sc.MS_REMOUNT | sc.MS_BIND | sc.MS_RDONLY | sc.MS_NOSUID | sc.MS_NODEV
-            sc.mount(None, target, None, flags | (os.statvfs(source).f_flag & sc.KEEP_FLAGS))
-
-    def probe_child(self):
-        """Lock a throwaway child down as a real one is; the layers it could not get."""
-        read, write = os.pipe()
-        child = self.spawn("probe", {0: self.devnull, 1: self.devnull, 2: self.devnull, 3: write}, None)
-        os.close(write)
-        data = b""
-        while chunk := os.read(read, 65536):
-            data += chunk
-        os.close(read)
-        child.reap()
-        self.children.remove(child)
-        return marshal.loads(data) if data else {"no_caps": "the probe process failed", "seccomp": "the probe process failed"}
-
     # ---- children ----------------------------------------------------------------------
 
     def spawn(self, role, fds, run):
-        """Fork a child (in a PID namespace of its own when we can make one) that takes `fds`
-        as its descriptors, locks itself down and calls run(). A child that misses a layer
-        the job requires exits with CHILD_FAILED before running anything; the probe writes
-        what it missed to fd 3 instead."""
+        """Fork a child (in a PID namespace of its own when we can make one) that locks itself
+        down, reports what it could not get, keeps only `fds` ({target: source}) and calls
+        run(); a child that lacks a required layer exits without running anything. Read its
+        report with `confirm` before relying on it."""
+        report_r, report_w = os.pipe()
         if self.nested:
             sc.unshare(sc.CLONE_NEWPID)  # the next fork's child is process 1 of a new namespace
         try:
@@ -347,31 +297,46 @@ class Supervisor:
             if self.nested:
                 sc.setns(self.pidns_fd, sc.CLONE_NEWPID)
             raise
-        if pid != 0 and self.nested:
-            sc.setns(self.pidns_fd, sc.CLONE_NEWPID)  # back: unshare(CLONE_NEWPID) works only once per namespace
         if pid == 0:
             status = CHILD_FAILED
             try:
-                missing = self.enter(role, fds)
-                if role == "probe":
-                    os.write(3, marshal.dumps(missing))
-                elif not self.required & set(missing):
-                    run()
-                status = 0
+                os.close(report_r)
+                missing = self.enter(role, report_w)
+                _place_fds(fds)
+                if not self.required & set(missing):
+                    if run is not None:
+                        run()
+                    status = 0
             finally:
                 os._exit(status)
-        child = Child(pid)
+        if self.nested:
+            sc.setns(self.pidns_fd, sc.CLONE_NEWPID)  # back: unshare(CLONE_NEWPID) works once per namespace
+        os.close(report_w)
+        child = Child(pid, report_r)
         self.children.append(child)
+        if role == "tests":
+            self.trusted.append(child)
         return child
 
-    def enter(self, role, fds):
-        """In the child: cgroups, descriptors, limits, environment, then lock_down."""
+    def confirm(self, child):
+        """Read the child's lock-down report. The first one completes the layers sent to the
+        host; Refusal when the child lacks a layer the job requires."""
+        report = _read_all(child.report)
+        missing = marshal.loads(report) if report else {"no_caps": "the child failed while locking down"}
+        if not self.reported:
+            self.reported = True
+            self.layers.update({name: missing.get(name) for name in ("own_uid", "no_caps", "seccomp")})
+            send({"layers": self.layers})
+        if self.required & set(missing):
+            raise Refusal()
+        return child
+
+    def enter(self, role, report):
+        """In the child, before untrusted code: memory priority, limits, environment, then
+        lock_down; writes what it missed to `report` and returns it."""
         if role == "solution":
-            for fd in self.job["cgroups"]["solution"]:
-                os.write(fd, b"0")
             with open("/proc/self/oom_score_adj", "w") as f:
                 f.write("1000")  # the memory cap's OOM killer takes the solution first
-        _place_fds(fds)
         limits = self.limits
         cpu = int(limits["cpu_s"])
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))  # a backstop: the clocks decide first
@@ -385,7 +350,10 @@ class Supervisor:
         os.umask(0o077)
         os.environ.clear()
         os.environ.update({"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": self.workdir, "TMPDIR": self.workdir, "LANG": "C.UTF-8"})
-        return self.lock_down("tests" if role == "tests" else "solution")
+        missing = self.lock_down(role)
+        os.write(report, marshal.dumps(missing))
+        os.close(report)
+        return missing
 
     def lock_down(self, role):
         """Drop to the role's uid, every capability, no_new_privs, then seccomp. Returns the
@@ -420,8 +388,8 @@ class Supervisor:
 
     # ---- waiting and timing ------------------------------------------------------------
 
-    def own_delay(self):
-        return int(os.pread(self.own_delay_fd, 128, 0).split()[1]) if self.own_delay_fd is not None else 0
+    def own_cpu(self):
+        return schedstat(self.own_stat)[0] if self.own_stat is not None else 0
 
     def wait(self, fds, clocks):
         """Poll `fds` (and pending writes) until one is readable or a clock may have run out.
@@ -440,19 +408,16 @@ class Supervisor:
         for fd in self.writes:
             poller.register(fd, select.POLLOUT)
         poller.register(0, POLL_IN)
-        before = self.own_delay()
-        events = poller.poll(max(1, -(-max(0, timeout) // 1_000_000)))
-        woke = time.monotonic_ns()
-        lag = min(max(0, self.own_delay() - before), woke - now)
+        events, when = timed_poll(poller, timeout, self.own_stat)
         ready = set()
         for fd, event in events:
             if fd == 0:
                 raise SystemExit("the host went away")
             if fd in self.writes and event & select.POLLOUT:
                 self._flush(fd)
-            if event & POLL_IN and fd != 0:
+            if event & POLL_IN:
                 ready.add(fd)
-        return ready, woke - lag
+        return ready, when
 
     def queue(self, fd, message):
         """Send a frame on a non-blocking pipe to a child; what does not fit waits for POLLOUT."""
@@ -483,14 +448,16 @@ class Supervisor:
                 return int(value)
         return 0
 
-    def cpu_usage(self):
-        """CPU nanoseconds of all the solution's processes (cgroup v1 ns, or v2 usage_usec)."""
+    def solution_cpu(self):
+        """CPU nanoseconds of the solution's processes: the sandbox cgroup's (v1 cpuacct.usage
+        in ns, or v2 cpu.stat usage_usec) less our own and the tests process's."""
         fd, unit_ns = self.job["cgroups"]["cpu"]
         words = os.pread(fd, 4096, 0).split()
-        return int(words[1] if words[0] == b"usage_usec" else words[0]) * unit_ns
+        usage = int(words[1] if words[0] == b"usage_usec" else words[0]) * unit_ns
+        return usage - self.own_cpu() - sum(child.schedstat()[0] for child in self.trusted)
 
     def solution_clock(self):
-        return Clock(self.limits["time_ns"], self.cpu_usage if self.job["cgroups"]["cpu"] is not None else None)
+        return Clock(self.limits["time_ns"], self.solution_cpu if self.job["cgroups"]["cpu"] is not None else None)
 
     def ending(self, child, oom_before):
         """(end code, detail) for a child that is gone, never "ok": a solution that exits in
@@ -506,8 +473,6 @@ class Supervisor:
                 return "output_limit", ""
             return "died", f"signal {signal}"
         code = os.WEXITSTATUS(status)
-        if code == CHILD_FAILED:
-            raise RuntimeError("a sandbox child could not lock itself down")
         return ("crash", "") if code == 1 else ("died", f"exit {code}")
 
     def run_child(self, child, clock):
@@ -541,8 +506,8 @@ class Supervisor:
             os.lseek(stdin, 0, os.SEEK_SET)
             oom = self.oom_kills()
             start = time.monotonic_ns()
-            child = self.spawn("solution", {0: stdin, 1: out, 2: self.devnull, 3: status}, lambda: roles.run_stdio_case(code))
-            clock.start(child, start, 0)
+            child = self.confirm(self.spawn("solution", {0: stdin, 1: out, 2: self.devnull, 3: status}, lambda: roles.run_stdio_case(code)))
+            clock.start(start, child.delay, 0)
             if not self.run_child(child, clock):
                 end, detail = "time_limit", ""
             elif child.reap() == 0 and self.oom_kills() == oom:
@@ -564,118 +529,99 @@ class Supervisor:
 
     def run_server(self, mode):
         """Call mode (fn_name): the supervisor calls the solution with each case's arguments.
-        Assert mode: the tests process runs the tests and calls the solution through us."""
+        Assert mode: the tests process calls the solution itself (run_tests). Returns the
+        charged seconds (solution, tests)."""
         job = self.job
         requests_r, requests_w = os.pipe()
         replies_r, replies_w = os.pipe()
         fcntl.fcntl(requests_w, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
         fcntl.fcntl(replies_w, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
-        os.set_blocking(requests_w, False)
-        os.set_blocking(replies_r, False)
-        start = time.monotonic_ns()
+        clock = self.solution_clock()
         oom = self.oom_kills()
+        start = time.monotonic_ns()
         child = self.spawn("solution", {0: self.devnull, 1: self.devnull, 2: self.devnull, 3: requests_r, 4: replies_w},
                            lambda: roles.serve_solution(job["code"], job["imports"], job["fn_name"]))
         os.close(requests_r)
         os.close(replies_w)
-        # The tests reach us only now: the solution process was forked without them.
-        tests = marshal.loads(protocol.read_frame(0, MAX_JOB_BYTES)) if mode == "assert" else None
-        server = Server(self, child, requests_w, replies_r, self.solution_clock(), oom)
-        server.clock.start(child, start, 0)
-        loaded = server.receive()
-        count = len(job["inputs"]) if mode == "call" else len(tests["tests"])
-        tests_s = 0.0
-        if loaded is None or loaded[:1] != b"Y":
-            end, detail = server.gone if loaded is None else ("load_error", _identifier(_decoded_text(loaded[1:])))
-            for index in range(count):
-                send({"case": index, "end": end, "detail": detail})
-        elif mode == "call":
-            for index, args in enumerate(job["inputs"]):
-                if server.gone is None:
-                    server.call(job["fn_name"], args)
-                    reply = server.receive()
-                send(_call_case(index, reply if server.gone is None else None, server.gone))
-        else:
-            tests_s = self.run_tests(server, loaded[1:], tests)
-        return server.clock.charged(time.monotonic_ns()) / 1e9, tests_s
-
-    def run_tests(self, server, names, tests):
-        """Run the tests process, relaying its calls to the solution; report each case.
-        Returns the tests' charged seconds."""
-        requests_r, requests_w = os.pipe()
-        replies_r, replies_w = os.pipe()
+        if mode == "assert":
+            return self.run_tests(child, requests_w, replies_r, start, clock, oom)
         os.set_blocking(requests_w, False)
-        start = time.monotonic_ns()
-        oom = self.oom_kills()
-        child = self.spawn("tests", {0: self.devnull, 1: self.devnull, 2: self.devnull, 3: requests_r, 4: replies_w}, roles.run_tests)
-        os.close(requests_r)
-        os.close(replies_w)
-        clock = Clock(self.limits["time_ns"])
-        clock.start(child, start, 0)
-        self.queue(requests_w, marshal.dumps({"names": names, "setup": tests["setup"], "tests": tests["tests"]}))
-        reader = protocol.FrameReader(protocol.MAX_VALUE_BYTES + 4096)
+        os.set_blocking(replies_r, False)
+        self.confirm(child)
+        server = Server(self, child, requests_w, replies_r, clock, oom)
+        clock.start(start, child.delay, 0)
+        loaded = server.receive()
+        for index, args in enumerate(job["inputs"]):
+            if loaded is None or loaded[:1] != b"Y":
+                send(_load_failure(index, loaded, server.gone))
+                continue
+            if server.gone is None:
+                server.call(job["fn_name"], args)
+                reply = server.receive()
+            send(_call_case(index, reply if server.gone is None else None, server.gone))
+        return clock.charged(time.monotonic_ns()) / 1e9, 0.0
+
+    def run_tests(self, solution, requests_w, replies_r, start, clock, oom):
+        """Assert mode: the tests process (forked while the solution loads) gets the solution's
+        pipes and its schedstat and times each call itself (sandbox_roles.run_tests); here we
+        cap the CPU of both, kill the solution when the tests give up on it, and report each
+        case. Returns the charged seconds (solution, tests)."""
+        jobs_r, jobs_w = os.pipe()
+        reports_r, reports_w = os.pipe()
+        tests = self.spawn("tests", {0: self.devnull, 1: self.devnull, 2: self.devnull, 3: jobs_r, 4: reports_w,
+                                     5: solution.stat, 6: replies_r, 7: requests_w}, roles.run_tests)
+        for fd in (jobs_r, reports_w, replies_r, requests_w):
+            os.close(fd)
+        self.confirm(solution)
+        self.confirm(tests)
+        os.set_blocking(jobs_w, False)
+        # The tests reach us only now: neither child was forked with them.
+        suite = marshal.loads(protocol.read_frame(0, MAX_JOB_BYTES))
+        self.queue(jobs_w, marshal.dumps({**suite, "budget_ns": self.limits["time_ns"], "started_ns": start}))
+        tests_clock = Clock(self.limits["time_ns"], lambda: tests.schedstat()[0])
+        reader = protocol.FrameReader(1 << 20)
         reported = set()
-        waiting = False  # the tests called the solution and wait for its answer
-        finished = None  # (end, detail) for every case not reported yet
-
-        def answer(message, now):
-            nonlocal waiting
-            self.queue(requests_w, marshal.dumps(message))
-            clock.start(child, now, child.delay())
-            waiting = False
-
+        gone = None  # why the solution can no longer answer
+        finished = None  # (end, detail) for every case not reported by the tests
+        charged = 0
         while finished is None:
-            fds = [replies_r, child.pidfd] + ([server.replies, server.child.pidfd] if server.gone is None else [])
-            ready, when = self.wait(fds, [clock, server.clock])
-            now = time.monotonic_ns()
-            if server.gone is None and ready & {server.replies, server.child.pidfd}:
-                reply = server.collect(ready, when)
-                if reply is not None and not waiting:
-                    server.fail("protocol", "")
-                elif waiting and (reply is not None or server.gone is not None):
-                    answer({"reply": reply} if reply is not None else {"dead": server.gone[0]}, now)
-            if replies_r in ready:
-                data = os.read(replies_r, 1 << 20)
+            ready, when = self.wait([reports_r, tests.pidfd] + ([solution.pidfd] if gone is None else []), [clock, tests_clock])
+            if gone is None and solution.pidfd in ready:
+                gone = self.ending(solution, oom)
+            if reports_r in ready:
+                data = os.read(reports_r, 1 << 20)
                 for message in (protocol.decode(frame) for frame in reader.feed(data)):
-                    if message[0] == "call":
-                        clock.stop(when)
-                        waiting = True
-                        if server.gone is not None:
-                            answer({"dead": server.gone[0]}, now)
-                        else:
-                            server.call(message[1], message[2])
-                    elif message[0] == "case":
+                    kind = message[0]
+                    if kind == "solution" and gone is None:
+                        solution.kill()  # the tests gave up on it, or found it gone
+                        gone = self.ending(solution, oom) if message[1] == "solution_gone" else (message[1], "")
+                    elif kind == "case":
                         reported.add(message[1])
-                        send(self._test_case(message[1], message[2], message[3], server))
-                    else:  # "setup_failed" or "done"
-                        finished = ("setup_failed", message[1]) if message[0] == "setup_failed" else ("tests_died", "")
+                        send(_test_case(message[1], message[2], message[3], gone))
+                    elif kind == "load_failed":
+                        finished = ("load_error", _identifier(message[1].encode()))
+                    elif kind == "setup_failed":
+                        finished = ("setup_failed", _identifier(message[1].encode()))
+                    elif kind == "done":
+                        charged = message[1]
+                        finished = gone or ("no_result", "")
                 if not data and finished is None:
-                    child.kill()
-                    finished = self._tests_ending(child, oom)
-            elif child.pidfd in ready and finished is None:
-                finished = self._tests_ending(child, oom)
-            if finished is None and clock.exhausted(now):
-                clock.exhaust()
-                child.kill()
+                    finished = self._tests_ending(tests, oom)
+            elif tests.pidfd in ready and finished is None:
+                finished = self._tests_ending(tests, oom)
+            now = time.monotonic_ns()
+            if gone is None and clock.exhausted(now):
+                solution.kill()
+                solution.reap()
+                gone = ("time_limit", "")
+            if finished is None and tests_clock.exhausted(now):
+                tests.kill()
                 finished = ("tests_time_limit", "")
-            if server.gone is None and server.clock.exhausted(now):
-                server.fail("time_limit", "")
-                if waiting:
-                    answer({"dead": "time_limit"}, now)
-        clock.stop(time.monotonic_ns())
-        for index in range(len(tests["tests"])):
+        for index in range(len(suite["tests"])):
             if index not in reported:
                 send({"case": index, "end": finished[0], "detail": finished[1]})
-        return clock.used / 1e9
-
-    def _test_case(self, index, passed, why, server):
-        if passed:
-            return {"case": index, "end": "ok", "detail": ""}
-        if why == "solution_gone" and server.gone is not None:
-            return {"case": index, "end": server.gone[0], "detail": server.gone[1]}
-        if why == "refused":
-            return {"case": index, "end": "refused", "detail": ""}
-        return {"case": index, "end": "failed", "detail": _identifier(why.encode() if type(why) is str else b"")}
+        solution_ns = max(charged, clock.charged(time.monotonic_ns()))
+        return solution_ns / 1e9, tests_clock.charged(time.monotonic_ns()) / 1e9
 
     def _tests_ending(self, child, oom):
         end, detail = self.ending(child, oom)
@@ -697,7 +643,7 @@ class Server:
         self.gone = None  # (end code, detail) once it is gone
 
     def call(self, name, args):
-        self.clock.start(self.child, time.monotonic_ns(), self.child.delay())
+        self.clock.start(time.monotonic_ns(), self.child.delay)
         self.supervisor.queue(self.requests, marshal.dumps({"name": name, "args": args}))
 
     def receive(self):
@@ -737,8 +683,8 @@ class Server:
         if closed or self.child.pidfd in ready:
             self.child.kill()  # a solution that closed its reply pipe is done too
             self.gone = self.supervisor.ending(self.child, self.oom)
-        elif self.clock.span is None:
-            self.clock.start(self.child, when, self.child.delay())  # a partial frame: still working
+        else:
+            self.clock.start(when, self.child.delay)  # part of a frame: still working
         return None
 
     def fail(self, end, detail):
@@ -750,24 +696,85 @@ class Server:
         self.gone = (end, detail)
 
 
+def _imported(code):
+    """Top-level module names in the import statements of `code` (a textual scan: nothing of
+    the program runs here)."""
+    names = set()
+    for line in code.splitlines():
+        words = line.split()
+        if len(words) > 1 and words[0] == "from":
+            names.add(words[1].split(".")[0])
+        elif len(words) > 1 and words[0] == "import":
+            names.update(part.split()[0].split(".")[0] for part in line.split(None, 1)[1].split(",") if part.strip())
+    return names
+
+
+def _root_sources():
+    sources = [p for p in ROOT_SOURCES if os.path.lexists(p)]
+    for extra in (os.path.realpath(sys.base_prefix), os.path.dirname(os.path.realpath(sys.executable))):
+        if not any(extra == s or extra.startswith(s + "/") for s in sources):
+            sources.append(extra)
+    return sources
+
+
+def _bind_readonly(source, target):
+    if os.path.islink(source):  # merged /usr: /bin -> usr/bin
+        os.symlink(os.readlink(source), target)
+        return
+    os.makedirs(os.path.dirname(target), 0o755, exist_ok=True)
+    if os.path.isdir(source):
+        os.makedirs(target, 0o755, exist_ok=True)
+    else:
+        os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o644))
+    sc.mount(source, target, None, sc.MS_BIND | sc.MS_REC)
+    if not _setattr(target, AT_RECURSIVE, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV):
+        flags = sc.MS_REMOUNT | sc.MS_BIND | sc.MS_RDONLY | sc.MS_NOSUID | sc.MS_NODEV
+        sc.mount(None, target, None, flags | (os.statvfs(source).f_flag & sc.KEEP_FLAGS))
+
+
+def _setattr(target, flags, attrs):
+    """mount_setattr where the kernel has it (5.12+); False where it does not."""
+    try:
+        sc.mount_setattr(target, flags, attrs)
+    except OSError as exc:
+        if exc.errno == 38:  # ENOSYS
+            return False
+        raise
+    return True
+
+
+def _read_all(fd):
+    data = b""
+    while chunk := os.read(fd, 65536):
+        data += chunk
+    os.close(fd)
+    return data
+
+
 def _readable(fd):
     poller = select.poll()
     poller.register(fd, POLL_IN)
     return bool(poller.poll(0))
 
 
-def _decoded_text(encoded):
-    try:
-        value = protocol.decode(encoded)
-    except protocol.Refused:
-        return b""
-    return value.encode() if type(value) is str else b""
-
-
 def _identifier(raw):
     """An exception type name from the sandbox, cut to what may appear in a reason."""
     text = raw.decode("ascii", "replace") if type(raw) is bytes else ""
     return "".join(c for c in text[:60] if c.isalnum() or c in "_.") or "?"
+
+
+def _decoded(encoded):
+    try:
+        return protocol.decode(encoded)
+    except protocol.Refused:
+        return None
+
+
+def _load_failure(index, loaded, gone):
+    if loaded is None:
+        return {"case": index, "end": gone[0], "detail": gone[1]}
+    name = _decoded(loaded[1:])
+    return {"case": index, "end": "load_error", "detail": _identifier(name.encode()) if type(name) is str else "?"}
 
 
 def _call_case(index, reply, gone):
@@ -777,17 +784,20 @@ def _call_case(index, reply, gone):
     if kind == b"R":
         return {"case": index, "end": "ok", "detail": "", "ret": reply[1:]}
     if kind == b"E":
-        value = _decoded_tuple(reply[1:])
-        return {"case": index, "end": "raised", "detail": _identifier(value[0].encode()) if value else "?"}
+        value = _decoded(reply[1:])
+        name = value[0] if type(value) is tuple and value and type(value[0]) is str else ""
+        return {"case": index, "end": "raised", "detail": _identifier(name.encode())}
     return {"case": index, "end": "refused", "detail": ""}
 
 
-def _decoded_tuple(encoded):
-    try:
-        value = protocol.decode(encoded)
-    except protocol.Refused:
-        return None
-    return value if type(value) is tuple and value and type(value[0]) is str else None
+def _test_case(index, passed, why, gone):
+    if passed is True:
+        return {"case": index, "end": "ok", "detail": ""}
+    if why == "solution_gone" and gone is not None:
+        return {"case": index, "end": gone[0], "detail": gone[1]}
+    if why == "refused":
+        return {"case": index, "end": "refused", "detail": ""}
+    return {"case": index, "end": "failed", "detail": _identifier(why.encode() if type(why) is str else b"")}
 
 
 def _place_fds(mapping):
