@@ -56,7 +56,7 @@ CAP_SYS_ADMIN = 21
 TRUSTED_MB = 96  # the supervisor's and the tests process's memory, on top of the solution's cap
 TRUSTED_PIDS = 3  # `unshare`, the supervisor and the tests process
 MAX_STDERR = 16_384
-CGROUP_PREFIX = "assay-sandbox-"
+CGROUP_PREFIX = "assay-sbx-"
 
 _serial = itertools.count(1)
 

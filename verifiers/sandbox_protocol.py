@@ -30,7 +30,7 @@ import struct
 # what the host gives and says which are missing. The supervisor reports each by these names.
 LAYERS = {
     "mount_ns": "mount namespace with a minimal read-only root (interpreter, standard library, "
-    "/dev/null, /dev/zero, /dev/urandom) and a private size-capped tmpfs: no host file, no host "
+    "/dev/null, /dev/zero, /dev/random, /dev/urandom) and a private size-capped tmpfs: no host file, no host "
     "socket path, no /proc of host processes is visible, and writes cannot reach the host disk",
     "net_ns": "network namespace with nothing in it: no network, no loopback service of the host, "
     "no abstract unix socket of the host",

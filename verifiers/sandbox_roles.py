@@ -49,6 +49,7 @@ SOLUTION_STAT_FD = 5  # tests: the solution's /proc/PID/schedstat, opened by the
 SOLUTION_REPLIES_FD = 6  # tests: the solution's replies
 SOLUTION_REQUESTS_FD = 7  # tests: requests to the solution
 MAX_MESSAGE_CHARS = 500  # of an exception message passed from the solution to the tests
+MAX_NAME_VALUE_BYTES = 65_536  # a plain global of the solution's offered to the tests (constants, not tables)
 
 
 def _fresh_main(name):
@@ -99,7 +100,7 @@ def _names(namespace):
             names[name] = ("f",)
         else:
             try:
-                protocol.encode(value)
+                protocol.encode(value, MAX_NAME_VALUE_BYTES)
             except protocol.Refused:
                 continue
             names[name] = ("v", value)

@@ -87,14 +87,13 @@ DEVICES = ("null", "zero", "urandom", "random")
 MOUNT_ATTR_RDONLY, MOUNT_ATTR_NOSUID, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC = 0x1, 0x2, 0x4, 0x8
 AT_RECURSIVE = 0x8000
 PIPE_BYTES = 1 << 20
-# Standard-library modules without side effects at import that solutions and tests commonly
-# use. The ones the program imports are imported here once, before the fork, so the solution
-# and the tests process (and every stdio case) inherit them instead of each paying for them.
-PRELOAD = frozenset({
-    "array", "bisect", "cmath", "collections", "copy", "dataclasses", "datetime", "decimal", "enum", "fractions",
-    "functools", "hashlib", "heapq", "itertools", "json", "math", "numbers", "operator", "random", "re", "statistics",
-    "string", "typing",
-})
+# The standard-library modules a program imports at top level are imported here once, before
+# the fork: the solution, the tests process and every stdin/stdout case inherit them instead of
+# each paying for them, and where there is no mount namespace (weak mode) and the interpreter
+# lives where the sandbox's uid cannot read it (Python under a 0700 home), they still load. Not
+# these, which do something when imported (print, open a browser, start a GUI, touch the
+# terminal) rather than define things.
+NEVER_PRELOAD = frozenset({"__hello__", "__phello__", "antigravity", "idlelib", "readline", "this", "tkinter", "turtle", "turtledemo"})
 
 
 def main():
@@ -169,8 +168,7 @@ class Supervisor:
 
     def run(self):
         self.establish()
-        for module in _imported(self.job["code"]) & PRELOAD:
-            __import__(module)
+        _preload(_imported(self.job["code"]))
         mode = self.job["mode"]
         try:
             if mode == "probe":
@@ -321,8 +319,10 @@ class Supervisor:
     def confirm(self, child):
         """Read the child's lock-down report. The first one completes the layers sent to the
         host; Refusal when the child lacks a layer the job requires."""
-        report = _read_all(child.report)
-        missing = marshal.loads(report) if report else {"no_caps": "the child failed while locking down"}
+        try:  # written by our own code in the child before anything untrusted ran
+            missing = marshal.loads(_read_all(child.report))
+        except (EOFError, ValueError, TypeError):
+            missing = {"no_caps": "the child failed while locking down"}
         if not self.reported:
             self.reported = True
             self.layers.update({name: missing.get(name) for name in ("own_uid", "no_caps", "seccomp")})
@@ -604,7 +604,7 @@ class Supervisor:
                         finished = ("setup_failed", _identifier(message[1].encode()))
                     elif kind == "done":
                         charged = message[1]
-                        finished = gone or ("no_result", "")
+                        finished = finished or gone or ("no_result", "")
                 if not data and finished is None:
                     finished = self._tests_ending(tests, oom)
             elif tests.pidfd in ready and finished is None:
@@ -663,12 +663,9 @@ class Server:
         nothing complete yet, or the solution is gone (then `gone` says why)."""
         frames, closed = [], False
         try:
-            while True:
-                data = os.read(self.replies, 1 << 20)
-                if not data:
-                    closed = True
-                    break
-                frames += self.reader.feed(data)
+            data = os.read(self.replies, 1 << 20)
+            closed = not data
+            frames = self.reader.feed(data)
         except BlockingIOError:
             pass
         except protocol.Refused:
@@ -697,16 +694,42 @@ class Server:
 
 
 def _imported(code):
-    """Top-level module names in the import statements of `code` (a textual scan: nothing of
-    the program runs here)."""
+    """Module names in the import statements of `code`, dotted names with their parents
+    (`import a.b` gives a and a.b; `from a.b import c` also tries a.b.c). A textual scan:
+    nothing of the program runs here."""
     names = set()
     for line in code.splitlines():
-        words = line.split()
-        if len(words) > 1 and words[0] == "from":
-            names.add(words[1].split(".")[0])
+        words = line.replace(",", " ").replace("(", " ").replace(")", " ").split()
+        if len(words) > 3 and words[0] == "from" and words[2] == "import":
+            imported = [w for i, w in enumerate(words[3:], 3) if w != "as" and words[i - 1] != "as"]
+            dotted = [words[1]] + [f"{words[1]}.{w}" for w in imported]
         elif len(words) > 1 and words[0] == "import":
-            names.update(part.split()[0].split(".")[0] for part in line.split(None, 1)[1].split(",") if part.strip())
+            dotted = [part.split()[0] for part in line.split(None, 1)[1].split(",") if part.strip()]
+        else:
+            continue
+        for name in dotted:
+            parts = name.split(".")
+            names.update(".".join(parts[: i + 1]) for i in range(len(parts)) if all(p.isidentifier() for p in parts[: i + 1]))
     return names
+
+
+def _preload(names):
+    """Import the standard-library modules among `names` (see NEVER_PRELOAD), with our stdout
+    (the host's pipe) pointed away while they load."""
+    wanted = sorted(n for n in names if n.split(".")[0] in sys.stdlib_module_names and n.split(".")[0] not in NEVER_PRELOAD)
+    if not wanted:
+        return
+    saved = os.dup(1)
+    os.dup2(os.open("/dev/null", os.O_WRONLY), 1)
+    try:
+        for name in wanted:
+            try:
+                __import__(name)
+            except BaseException:  # noqa: BLE001 - `from a import function` names no module
+                pass
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _root_sources():
