@@ -400,9 +400,14 @@ def _launch(plan: str, unshare: str, job: dict[str, Any], limits: Limits, requir
             cwd="/",
             start_new_session=True,  # its own process group, killed as one
         )
+        os.set_blocking(proc.stdin.fileno(), False)
+        try:  # the job first, so the supervisor can build its root while we wait below
+            frames = frames[os.write(proc.stdin.fileno(), frames) :]
+        except (BlockingIOError, BrokenPipeError):
+            pass
         # Move it into the cgroups now, while its interpreter starts: the first cgroup move
         # after a quiet spell waits for an RCU grace period (milliseconds). If `unshare` has
-        # forked already, the supervisor sees it is outside and joins by itself.
+        # forked already, the supervisor finds itself outside and joins (cheaply, right after).
         for fd in fds["sandbox"]:
             try:
                 os.write(fd, str(proc.pid).encode())
@@ -424,7 +429,7 @@ def _launch(plan: str, unshare: str, job: dict[str, Any], limits: Limits, requir
 
 
 def _exchange(proc: subprocess.Popen, frames: bytes, ceiling_s: float, result: SandboxResult) -> str:
-    """Send the job, read reports until the supervisor closes its stdout or the ceiling;
+    """Send what is left of the job, read reports until the supervisor closes its stdout or the ceiling;
     returns its stderr (capped). The supervisor's stdin stays open: closing it tells the
     sandbox its host is gone."""
     assert proc.stdin and proc.stdout and proc.stderr
@@ -432,11 +437,11 @@ def _exchange(proc: subprocess.Popen, frames: bytes, ceiling_s: float, result: S
     reader = protocol.FrameReader(protocol.MAX_VALUE_BYTES + 2**24)
     pending = memoryview(frames)
     stderr = bytearray()
-    os.set_blocking(proc.stdin.fileno(), False)
     with selectors.DefaultSelector() as selector:
         selector.register(proc.stdout, selectors.EVENT_READ)
         selector.register(proc.stderr, selectors.EVENT_READ)
-        selector.register(proc.stdin, selectors.EVENT_WRITE)
+        if pending:
+            selector.register(proc.stdin, selectors.EVENT_WRITE)
         while proc.stdout in [key.fileobj for key in selector.get_map().values()]:
             remaining = deadline - time.monotonic()
             if remaining <= 0:

@@ -5,13 +5,13 @@ The host starts it as a fresh interpreter (`unshare --mount --net --pid --ipc --
 two variables and no descriptor but three pipes and the cgroup files the host opened. Nothing
 it runs is a descendant of the verifier pool or sees its memory.
 
-1. It reads the job (marshal, from the host), makes sure it is in the sandbox's cgroups (the
-   host moves it there while the interpreter starts; it joins itself when that raced), checks
-   that each namespace really is new (a lying `unshare` cannot make it mount on the host),
-   builds the minimal root (a tmpfs holding read-only binds of /usr, the library folders and
+1. It reads the job (marshal, from the host), checks that each namespace really is new (a
+   lying `unshare` cannot make it mount on the host), builds the minimal root (a tmpfs holding read-only binds of /usr, the library folders and
    the interpreter's prefix at its own path, four device files, a /proc of its own PID
    namespace that lists only the reader's own processes, and a size-capped /tmp), pivots into
-   it, detaches the old root, and remounts its own root read-only.
+   it, detaches the old root, and remounts its own root read-only. Before it forks anything
+   it makes sure it is in the sandbox's cgroups (the host moves `unshare` there while the
+   interpreter starts; the supervisor joins itself when that raced with `unshare`'s fork).
 2. It forks the solution (one process per stdin/stdout case, or one server process for call
    and assert-style tests) and, for assert-style tests, the tests process under another uid,
    each in a fresh PID namespace of its own, so that killing it kills everything it started.
@@ -80,7 +80,6 @@ END_CODES = {
     "protocol": "the solution wrote something that is not a reply",
 }
 CHILD_FAILED = 70  # a child could not lock itself down; nothing untrusted ran
-REPORT_FD = 5  # a child's lock-down report, closed before untrusted code runs
 MAX_JOB_BYTES = 1 << 30
 ROOT_SOURCES = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32", "/etc/ld.so.cache")
 DEVICES = ("null", "zero", "urandom", "random")
@@ -190,10 +189,6 @@ class Supervisor:
     def establish(self):
         """Join the cgroups, build the root, and note which layers hold (None) or not (why)."""
         job = self.job
-        for procs in job["cgroups"]["sandbox"]:
-            if str(os.getpid()).encode() not in os.pread(procs, 1 << 16, 0).split():
-                os.write(procs, b"0")  # the host's move lost the race with `unshare`'s fork
-            os.close(procs)
         layers = dict(job["cgroup_layers"])
         new = {kind: os.stat(f"/proc/self/ns/{kind}").st_ino != inode for kind, inode in job["host_ns"].items()}
         namespaced = job["plan"] != "none"
@@ -225,6 +220,10 @@ class Supervisor:
             layers["pid_ns"] = "no new PID namespace: host processes are visible"
         layers.setdefault("pid_ns", None)
         self.layers = layers
+        for procs in job["cgroups"]["sandbox"]:  # before anything is forked, so all of it is inside
+            if str(os.getpid()).encode() not in os.pread(procs, 1 << 16, 0).split():
+                os.write(procs, b"0")  # the host's move lost the race with `unshare`'s fork
+            os.close(procs)
 
     def _ids_mapped(self):
         """Whether children may switch to the job's uids and gids (host root, or a user
