@@ -320,6 +320,9 @@ def run_sandbox(job: dict[str, Any], limits: Limits, strict: bool = True) -> San
     """Run one job ({"mode": "stdio"|"call"|"assert"|"probe", "code", "fn_name", "inputs",
     "imports", "setup", "tests"}) in a fresh sandbox. strict=True requires every layer and
     runs nothing without them; strict=False runs with what the host gives."""
+    if sys.platform != "linux":  # namespaces, cgroups, seccomp and /proc are Linux's
+        return SandboxResult(layers={name: f"not Linux ({sys.platform})" for name in LAYERS}, refused=sorted(LAYERS),
+                             error=f"the code sandbox needs Linux, this is {sys.platform}")
     required = sorted(LAYERS) if strict else []
     cgroups = make_cgroups(limits)
     missing = [name for name, why in cgroups.layers.items() if why]

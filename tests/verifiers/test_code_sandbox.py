@@ -2,6 +2,7 @@
 not depend on machine load, and the strict / weak modes. Hostile programs are in
 test_sandbox_hostile.py."""
 
+import glob
 import os
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import pytest
 
 from assay.verifiers import verify, verify_batch
 from assay.verifiers.code_verifier import parse_tests, pool_budget_s, returns_match, sandbox_mode
+from assay.verifiers import sandbox_host
 from assay.verifiers.sandbox_host import Limits, run_sandbox, sandbox_check
 
 LAYERS = sandbox_check()
@@ -193,3 +195,22 @@ def test_every_layer_is_reported_with_a_reason_when_missing():
     assert set(LAYERS) == {"mount_ns", "net_ns", "pid_ns", "ipc_ns", "own_uid", "no_caps", "seccomp",
                            "memory_cgroup", "pids_cgroup", "cpu_cgroup", "schedstat"}
     assert os.environ.get("ASSAY_SANDBOX") != "weak"  # this suite checks the strict default
+
+
+@needs_layers
+@pytest.mark.timeout(60)
+def test_cpu_accounting_falls_back_to_cgroup_v2_where_v1_lacks_it(monkeypatch):
+    # Layers are found per controller: a host whose v1 hierarchies have no cpuacct (cgroup v2
+    # only, or hybrid) counts the solution's CPU from a cgroup v2's cpu.stat instead.
+    v1, v2 = sandbox_host._cgroup_mounts()
+    if v2 is None:
+        pytest.skip("no cgroup2 mount on this host")
+    monkeypatch.setattr(sandbox_host, "_cgroup_mounts", lambda: ({k: p for k, p in v1.items() if k != "cpuacct"}, v2))
+    cgroups = sandbox_host.make_cgroups(Limits())
+    try:
+        assert cgroups.layers["cpu_cgroup"] is None and cgroups.cpu[0].name == "cpu.stat" and cgroups.cpu[1] == 1000
+    finally:
+        sandbox_host.remove_cgroups(cgroups)
+    code = "import os\ndef add(a, b):\n    pids = [os.fork() for _ in range(1)]\n    if pids[0] == 0:\n        while True:\n            pass\n    os.waitpid(pids[0], 0)"
+    assert _code(code, ADD, time_limit_s=0.5).reason == "0/2 passed; case 0: time_limit"
+    assert glob.glob(f"{v2}/{sandbox_host.CGROUP_PREFIX}*") == []
