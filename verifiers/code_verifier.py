@@ -219,11 +219,11 @@ def _job(tests: Suite, code: str) -> dict[str, Any]:
     return job
 
 
-def _case_outcome(tests: Suite, index: int, case: dict[str, Any] | None, result: SandboxResult) -> str | None:
+def _case_outcome(tests: Suite, case: dict[str, Any]) -> str | None:
     """None when the case passed, else a short code: why it failed."""
-    if case is None:
-        return "wall_clock_ceiling" if result.timed_out else "no_result"
-    end, detail = case["end"], case.get("detail", "")
+    index, end, detail = case["case"], case["end"], case.get("detail", "")
+    if not isinstance(index, int) or not 0 <= index < len(tests):
+        return "no_result"
     if end != "ok":
         return f"{end} ({detail})" if detail else end
     if tests.mode == "stdio":
@@ -267,12 +267,13 @@ def verify_code(
         return Verdict.fail("no_answer", "no ```python block and the response is not Python")
     extracted = code if len(code) <= MAX_EXTRACTED_CHARS else code[:MAX_EXTRACTED_CHARS] + "..."
     limits = Limits(time_limit_s=_time_limit({"time_limit_s": time_limit_s}), memory_mb=int(memory_mb))
-    result = run_sandbox(_job(tests, code), limits, strict=mode == "strict")
+    result = run_sandbox(_job(tests, code), limits, strict=mode == "strict", judge=lambda case: _case_outcome(tests, case))
     if result.refused:
         return Verdict.fail("error", refusal(result), extracted)
     if result.error is not None:
         return Verdict.fail("error", f"sandbox failed: {result.error}", extracted)
-    outcomes = [_case_outcome(tests, i, result.cases.get(i), result) for i in range(len(tests))]
+    missing = "wall_clock_ceiling" if result.timed_out else "no_result"
+    outcomes = [result.cases.get(i, missing) for i in range(len(tests))]
     passed = sum(why is None for why in outcomes)
     failures = [(i, why) for i, why in enumerate(outcomes) if why is not None]
     decided = [(i, why) for i, why in failures if why.split(" ")[0] not in UNDECIDED]

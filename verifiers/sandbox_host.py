@@ -37,7 +37,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from assay.verifiers import sandbox_protocol as protocol
 from assay.verifiers.sandbox_protocol import LAYERS
@@ -89,7 +89,7 @@ class SandboxResult:
 
     layers: dict[str, str | None] = field(default_factory=dict)  # LAYERS name -> None (held) or why not
     refused: list[str] = field(default_factory=list)  # required layers missing: nothing ran
-    cases: dict[int, dict[str, Any]] = field(default_factory=dict)  # index -> {"end", "detail", "out"/"ret"}
+    cases: dict[int, Any] = field(default_factory=dict)  # index -> {"end", "detail", "out"/"ret"}, or what `judge` made of it
     error: str | None = None  # the sandbox itself failed
     timed_out: bool = False  # killed at the wall-clock ceiling
     finished: bool = False  # the supervisor reported its end
@@ -316,10 +316,12 @@ def _host_namespaces() -> dict[str, int]:
     return {kind: os.stat(f"/proc/self/ns/{kind}").st_ino for kind in ("mnt", "net", "pid", "ipc")}
 
 
-def run_sandbox(job: dict[str, Any], limits: Limits, strict: bool = True) -> SandboxResult:
+def run_sandbox(job: dict[str, Any], limits: Limits, strict: bool = True, judge: Callable[[dict[str, Any]], Any] | None = None) -> SandboxResult:
     """Run one job ({"mode": "stdio"|"call"|"assert"|"probe", "code", "fn_name", "inputs",
     "imports", "setup", "tests"}) in a fresh sandbox. strict=True requires every layer and
-    runs nothing without them; strict=False runs with what the host gives."""
+    runs nothing without them; strict=False runs with what the host gives. `judge`, when
+    given, turns each case's message into what `cases` keeps, as it arrives: a solution that
+    prints megabytes in every case then costs the host one case's output at a time."""
     if sys.platform != "linux":  # namespaces, cgroups, seccomp and /proc are Linux's
         return SandboxResult(layers={name: f"not Linux ({sys.platform})" for name in LAYERS}, refused=sorted(LAYERS),
                              error=f"the code sandbox needs Linux, this is {sys.platform}")
@@ -335,21 +337,22 @@ def run_sandbox(job: dict[str, Any], limits: Limits, strict: bool = True) -> San
         if unshare is None:
             result = SandboxResult(error="`unshare` not found on PATH")
         else:
-            result = _launch(choose_plan(), unshare, job, limits, required, cgroups, folder)
+            result = _launch(choose_plan(), unshare, job, limits, required, cgroups, folder, judge)
         if not result.layers and not result.timed_out:  # the namespaces could not be made
             why = f"`unshare` failed: {result.error}"
             if strict:
                 namespaces = ["mount_ns", "net_ns", "pid_ns", "ipc_ns"]
                 layers = {**cgroups.layers, **{name: why for name in namespaces}}
                 return SandboxResult(layers=layers, refused=namespaces, error=why)
-            result = _launch("none", "", job, limits, required, cgroups, folder)
+            result = _launch("none", "", job, limits, required, cgroups, folder, judge)
         return result
     finally:
         remove_cgroups(cgroups)
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _launch(plan: str, unshare: str, job: dict[str, Any], limits: Limits, required: list[str], cgroups: Cgroups, folder: str) -> SandboxResult:
+def _launch(plan: str, unshare: str, job: dict[str, Any], limits: Limits, required: list[str], cgroups: Cgroups, folder: str,
+            judge: Callable[[dict[str, Any]], Any] | None) -> SandboxResult:
     flags = LAUNCH_PLANS[plan][0]
     python = os.path.realpath(sys.executable)
     boot = BOOT.format(folder=str(Path(__file__).resolve().parent))
@@ -421,7 +424,7 @@ def _launch(plan: str, unshare: str, job: dict[str, Any], limits: Limits, requir
             os.close(fd)
     result = SandboxResult(plan=plan)
     try:
-        stderr = _exchange(proc, frames, wall_ceiling_s(limits), result)
+        stderr = _exchange(proc, frames, wall_ceiling_s(limits), result, judge)
     finally:
         _kill(proc)
     if not result.layers:
@@ -431,7 +434,7 @@ def _launch(plan: str, unshare: str, job: dict[str, Any], limits: Limits, requir
     return result
 
 
-def _exchange(proc: subprocess.Popen, frames: bytes, ceiling_s: float, result: SandboxResult) -> str:
+def _exchange(proc: subprocess.Popen, frames: bytes, ceiling_s: float, result: SandboxResult, judge: Callable[[dict[str, Any]], Any] | None) -> str:
     """Send what is left of the job, read reports until the supervisor closes its stdout or the ceiling;
     returns its stderr (capped). The supervisor's stdin stays open: closing it tells the
     sandbox its host is gone."""
@@ -469,17 +472,17 @@ def _exchange(proc: subprocess.Popen, frames: bytes, ceiling_s: float, result: S
                     del stderr[:-MAX_STDERR]
                 else:
                     for frame in reader.feed(data):
-                        _record(marshal.loads(frame), result)
+                        _record(marshal.loads(frame), result, judge)
     return stderr.decode("utf-8", "replace")
 
 
-def _record(message: dict[str, Any], result: SandboxResult) -> None:
+def _record(message: dict[str, Any], result: SandboxResult, judge: Callable[[dict[str, Any]], Any] | None) -> None:
     if "layers" in message:
         result.layers = {name: message["layers"].get(name, "not reported") for name in LAYERS}
     elif "refused" in message:
         result.refused = list(message["refused"])
-    elif "case" in message:
-        result.cases.setdefault(message["case"], message)
+    elif "case" in message and message["case"] not in result.cases:
+        result.cases[message["case"]] = judge(message) if judge else message
     elif "done" in message:
         result.finished = True
         result.solution_s = message["done"]["solution_s"]

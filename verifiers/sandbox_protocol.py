@@ -17,10 +17,11 @@ Example:
     [1, (2.5, 'a'), {'k': {None}}]
     >>> class Always(int):
     ...     def __eq__(self, other): return True
-    >>> encode(Always(3))
-    Traceback (most recent call last):
-    ...
-    sandbox_protocol.Refused: a value of type Always is not a plain builtin value
+    >>> try:
+    ...     encode(Always(3))
+    ... except Refused as exc:
+    ...     print(exc)
+    a value of type Always is not a plain builtin value
 """
 
 import os

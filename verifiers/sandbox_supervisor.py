@@ -91,8 +91,11 @@ PIPE_BYTES = 1 << 20
 # each paying for them, and where there is no mount namespace (weak mode) and the interpreter
 # lives where the sandbox's uid cannot read it (Python under a 0700 home), they still load. Not
 # these, which do something when imported (print, open a browser, start a GUI, touch the
-# terminal) rather than define things.
-NEVER_PRELOAD = frozenset({"__hello__", "__phello__", "antigravity", "idlelib", "readline", "this", "tkinter", "turtle", "turtledemo"})
+# terminal, install, run a test suite) rather than define things, nor any `__main__` module;
+# and no more than PRELOAD_MAX: the rest the program imports itself, on its own clock.
+NEVER_PRELOAD = frozenset({"__hello__", "__phello__", "antigravity", "ensurepip", "idlelib", "readline", "test", "this", "tkinter",
+                           "turtle", "turtledemo", "venv"})
+PRELOAD_MAX = 32
 
 
 def main():
@@ -715,7 +718,8 @@ def _imported(code):
 def _preload(names):
     """Import the standard-library modules among `names` (see NEVER_PRELOAD), with our stdout
     (the host's pipe) pointed away while they load."""
-    wanted = sorted(n for n in names if n.split(".")[0] in sys.stdlib_module_names and n.split(".")[0] not in NEVER_PRELOAD)
+    wanted = sorted(n for n in names if n.split(".")[0] in sys.stdlib_module_names and n.split(".")[0] not in NEVER_PRELOAD
+                    and "__main__" not in n.split("."))[:PRELOAD_MAX]
     if not wanted:
         return
     saved = os.dup(1)
