@@ -411,14 +411,16 @@ def _launch(plan: str, unshare: str, job: dict[str, Any], limits: Limits, requir
             frames = frames[os.write(proc.stdin.fileno(), frames) :]
         except (BlockingIOError, BrokenPipeError):
             pass
-        # Move it into the cgroups now, while its interpreter starts: the first cgroup move
-        # after a quiet spell waits for an RCU grace period (milliseconds). If `unshare` has
-        # forked already, the supervisor finds itself outside and joins (cheaply, right after).
+        # Move the supervisor into the cgroups now, while its interpreter starts: the first
+        # cgroup move after a quiet spell waits for an RCU grace period (milliseconds). Where
+        # we cannot find it (no /proc/PID/task/TID/children), it joins by itself.
+        targets = [proc.pid] if flags is None else [pid for pid in (_child(proc.pid), proc.pid) if pid]
         for fd in fds["sandbox"]:
-            try:
-                os.write(fd, str(proc.pid).encode())
-            except OSError:  # already gone: `unshare` failed
-                pass
+            for pid in targets:
+                try:
+                    os.write(fd, str(pid).encode())
+                except OSError:  # already gone: `unshare` failed
+                    pass
     finally:
         for fd in opened:
             os.close(fd)
@@ -432,6 +434,20 @@ def _launch(plan: str, unshare: str, job: dict[str, Any], limits: Limits, requir
     elif not result.refused and not result.finished and not result.timed_out:
         result.error = f"the sandbox supervisor failed (exit {proc.returncode}): {stderr.strip()[-300:]}"
     return result
+
+
+def _child(pid: int, wait_s: float = 0.2) -> int | None:
+    """The first child `pid` forks (the supervisor `unshare` starts), once it exists."""
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        try:
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:  # gone, or a kernel without CONFIG_PROC_CHILDREN
+            return None
+        if children:
+            return int(children[0])
+        time.sleep(0.0002)
+    return None
 
 
 def _exchange(proc: subprocess.Popen, frames: bytes, ceiling_s: float, result: SandboxResult, judge: Callable[[dict[str, Any]], Any] | None) -> str:

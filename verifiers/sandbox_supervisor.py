@@ -165,6 +165,7 @@ class Supervisor:
         self.writes = {}  # fd -> bytes still to write (non-blocking pipes to children)
         self.children = []
         self.trusted = []  # children whose CPU is not the solution's (the tests)
+        self.cpus = len(os.sched_getaffinity(0))  # how fast the solution's processes can use CPU time
 
     # ---- setting up ---------------------------------------------------------------------
 
@@ -399,11 +400,10 @@ class Supervisor:
         a CPU since we slept. The host closing our stdin ends everything."""
         now = time.monotonic_ns()
         timeout = 1_000_000_000
-        cpus = os.cpu_count() or 1
         for clock in clocks:
             if clock.span is not None or clock.cpu is not None:
                 left = clock.budget - clock.charged(now)
-                timeout = min(timeout, left // cpus if clock.cpu is not None else left)
+                timeout = min(timeout, left // self.cpus if clock.cpu is not None else left)
         poller = select.poll()
         for fd in fds:
             poller.register(fd, POLL_IN)
