@@ -1,10 +1,13 @@
 """The host side of the code sandbox: the cgroups of one sandbox, how it is launched, and what
 comes back.
 
-`run_sandbox` makes the sandbox's cgroups (memory and pids caps for all its processes, CPU
-accounting for the solution's), starts the supervisor (sandbox_supervisor.py) as a fresh
-interpreter through util-linux `unshare` found on PATH, with a clean environment and no
-descriptor but its pipes and the cgroup files, sends it the job, and collects what it reports.
+`run_sandbox` makes the sandbox's cgroups (memory and pids caps and CPU accounting for all its
+processes: one cgroup per v1 hierarchy, or one cgroup v2, per controller as the host allows),
+starts the supervisor (sandbox_supervisor.py) as a fresh interpreter through util-linux
+`unshare` found on PATH, with a clean environment and no descriptor but its pipes and the
+cgroup files, sends it the job, moves it into the cgroups while it starts (a cgroup move
+waits for an RCU grace period; this way the wait overlaps the interpreter's start-up), and
+collects what it reports.
 At the wall-clock ceiling it kills the whole sandbox (its process group; the kernel then
 kills everything in its PID namespace). It returns only after every process is gone and every
 cgroup removed. A cgroup left by a worker that was killed mid-run is removed by the next run
@@ -23,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import itertools
 import marshal
 import math
@@ -117,8 +121,10 @@ class Cgroups:
     layers: dict[str, str | None] = field(default_factory=dict)
 
 
+@functools.lru_cache(maxsize=1)
 def _cgroup_mounts() -> tuple[dict[str, Path], Path | None]:
-    """v1 hierarchies by controller, and the cgroup2 mount, from /proc/self/mountinfo."""
+    """v1 hierarchies by controller, and the cgroup2 mount, from /proc/self/mountinfo (read
+    once: they do not move under a running process)."""
     v1: dict[str, Path] = {}
     v2 = None
     with open("/proc/self/mountinfo") as f:
@@ -249,18 +255,19 @@ def remove_cgroup(path: Path, attempts: int = 100) -> bool:
     """Kill whatever is still in the cgroup and remove it; True once it is gone. The kernel
     releases a cgroup a moment after its last process is reaped."""
     for attempt in range(attempts):
-        for pid in _procs(path):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         try:
             path.rmdir()
             return True
         except FileNotFoundError:
             return True
         except OSError:
-            time.sleep(0.002 * min(attempt + 1, 10))
+            pass
+        for pid in _procs(path):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.002 * min(attempt + 1, 10))
     return False
 
 
@@ -404,7 +411,9 @@ def _launch(plan: str, unshare: str, job: dict[str, Any], limits: Limits, requir
             pass_fds=opened,
             env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
             cwd="/",
-            start_new_session=True,  # its own process group, killed as one
+            # Its own process group, killed as one; not a session of its own, which would also
+            # make the scheduler build it an autogroup (measured: 11% more wall time per item).
+            **({"process_group": 0} if sys.version_info >= (3, 11) else {"start_new_session": True}),
         )
         os.set_blocking(proc.stdin.fileno(), False)
         try:  # the job first, so the supervisor can build its root while we wait below

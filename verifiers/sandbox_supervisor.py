@@ -167,6 +167,8 @@ class Supervisor:
         self.children = []
         self.trusted = []  # children whose CPU is not the solution's (the tests)
         self.cpus = len(os.sched_getaffinity(0))  # how fast the solution's processes can use CPU time
+        machine = os.uname().machine  # the filter, built once for every child
+        self.seccomp = sc.seccomp_program(machine) if machine in sc.ARCHES else None
 
     # ---- setting up ---------------------------------------------------------------------
 
@@ -381,12 +383,11 @@ class Supervisor:
             status = dict(line.split(":", 1) for line in f if ":" in line)
         if int(status["CapEff"], 16) or int(status["CapPrm"], 16) or status["NoNewPrivs"].strip() != "1":
             missing["no_caps"] = "capabilities could not be dropped"
-        machine = os.uname().machine
-        if machine not in sc.ARCHES:
-            missing["seccomp"] = f"no system call table for {machine}"
+        if self.seccomp is None:
+            missing["seccomp"] = f"no system call table for {os.uname().machine}"
         else:
             try:
-                sc.install_seccomp(sc.seccomp_program(machine))
+                sc.install_seccomp(self.seccomp)
             except OSError as exc:
                 missing["seccomp"] = f"the kernel refused the filter ({exc.strerror})"
         if role == "tests":
