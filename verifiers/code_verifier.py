@@ -211,7 +211,7 @@ def sandbox_layers() -> list[str]:
 def _job(tests: Suite, code: str) -> dict[str, Any]:
     job: dict[str, Any] = {"mode": tests.mode, "code": code, "fn_name": tests.fn_name}
     if tests.mode == "stdio":
-        job["inputs"] = [text.encode("utf-8", "surrogateescape") for text in tests.inputs]
+        job["inputs"] = [text.encode("utf-8", "replace") for text in tests.inputs]
     elif tests.mode == "call":
         job["inputs"] = [protocol.encode((tuple(args), {})) for args in tests.inputs]
     else:
