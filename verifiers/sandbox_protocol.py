@@ -42,7 +42,8 @@ LAYERS = {
     "host file and cannot signal or trace each other",
     "no_caps": "no capabilities and no_new_privs: setuid binaries and file capabilities grant nothing",
     "seccomp": "system call filter: no ptrace, process_vm_*, mount, pivot_root, namespaces, "
-    "keyrings, bpf, perf_event_open, userfaultfd, io_uring, kexec or modules, and only unix sockets",
+    "keyrings, bpf, perf_event_open, userfaultfd, io_uring, kexec or modules, and only unix sockets "
+    "(none at all without a network namespace of its own)",
     "memory_cgroup": "memory of all the sandbox's processes together (and its tmpfs) is capped",
     "pids_cgroup": "processes and threads of the sandbox together are capped, for root too",
     "cpu_cgroup": "CPU time of all the solution's processes together counts against its time limit",

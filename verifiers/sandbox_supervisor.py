@@ -82,6 +82,10 @@ END_CODES = {
 }
 CHILD_FAILED = 70  # a child could not lock itself down; nothing untrusted ran
 MAX_JOB_BYTES = 1 << 30
+# Weak mode without a mount namespace: the interpreter's prefix, opened by the supervisor, for
+# a sandbox uid that cannot reach it by its path (Python under a 0700 home): the children
+# import through /proc/self/fd/PREFIX_FD, which needs no search permission on the folders above.
+PREFIX_FD = 9
 ROOT_SOURCES = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32", "/etc/ld.so.cache")
 DEVICES = ("null", "zero", "urandom", "random")
 MOUNT_ATTR_RDONLY, MOUNT_ATTR_NOSUID, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC = 0x1, 0x2, 0x4, 0x8
@@ -161,14 +165,15 @@ class Supervisor:
         self.own_stat = None  # our /proc/self/schedstat
         self.devnull = None
         self.pidns_fd = None
+        self.prefix_fd = None  # see PREFIX_FD
         self.layers = {}
         self.reported = False
         self.writes = {}  # fd -> bytes still to write (non-blocking pipes to children)
         self.children = []
         self.trusted = []  # children whose CPU is not the solution's (the tests)
         self.cpus = len(os.sched_getaffinity(0))  # how fast the solution's processes can use CPU time
-        machine = os.uname().machine  # the filter, built once for every child
-        self.seccomp = sc.seccomp_program(machine) if machine in sc.ARCHES else None
+        self.machine = os.uname().machine
+        self.seccomp = None  # the filter, built once for every child (establish)
 
     # ---- setting up ---------------------------------------------------------------------
 
@@ -211,7 +216,10 @@ class Supervisor:
             layers["mount_ns"] = self.build_root()
         if layers["mount_ns"] and self.switch_ids:
             os.chown(self.workdir, *self.job["ids"]["solution"])
+            self.prefix_fd = os.open(os.path.realpath(sys.base_prefix), os.O_RDONLY | os.O_DIRECTORY)
         layers["net_ns"] = None if namespaced and new["net"] else "no new network namespace: the host's network is reachable"
+        if self.machine in sc.ARCHES:
+            self.seccomp = sc.seccomp_program(self.machine, unix_sockets=layers["net_ns"] is None)
         layers["ipc_ns"] = None if namespaced and new["ipc"] else "no new IPC namespace"
         layers["schedstat"] = None
         try:
@@ -309,7 +317,11 @@ class Supervisor:
             try:
                 os.close(report_r)
                 missing = self.enter(role, report_w)
-                _place_fds(fds)
+                if self.prefix_fd is not None:
+                    _place_fds({**fds, PREFIX_FD: self.prefix_fd})
+                    _import_through(os.path.realpath(sys.base_prefix), f"/proc/self/fd/{PREFIX_FD}")
+                else:
+                    _place_fds(fds)
                 if not self.required & set(missing):
                     if run is not None:
                         run()
@@ -384,7 +396,7 @@ class Supervisor:
         if int(status["CapEff"], 16) or int(status["CapPrm"], 16) or status["NoNewPrivs"].strip() != "1":
             missing["no_caps"] = "capabilities could not be dropped"
         if self.seccomp is None:
-            missing["seccomp"] = f"no system call table for {os.uname().machine}"
+            missing["seccomp"] = f"no system call table for {self.machine}"
         else:
             try:
                 sc.install_seccomp(self.seccomp)
@@ -829,6 +841,20 @@ def _test_case(index, passed, why, gone):
     if why == "refused":
         return {"case": index, "end": "refused", "detail": ""}
     return {"case": index, "end": "failed", "detail": _identifier(why.encode() if type(why) is str else b"")}
+
+
+def _import_through(prefix, via):
+    """Import from `via` wherever sys.path or an imported package's __path__ names `prefix`."""
+
+    def moved(paths):
+        return [via + path[len(prefix):] if path == prefix or path.startswith(prefix + "/") else path for path in paths]
+
+    sys.path[:] = moved(sys.path)
+    for module in list(sys.modules.values()):
+        paths = getattr(module, "__path__", None)
+        if type(paths) is list:
+            paths[:] = moved(paths)
+    sys.path_importer_cache.clear()
 
 
 def _place_fds(mapping):

@@ -7,7 +7,7 @@ The filter (`seccomp_program`) checks the audit architecture first (a 32-bit or 
 on x86_64 would otherwise slip past a table of 64-bit numbers), then answers EPERM for every
 call in DENIED, EPERM for clone with a namespace flag, ENOSYS for clone3 (its flags live in
 memory a filter cannot read; glibc falls back to clone), and EAFNOSUPPORT for a socket of any
-family but AF_UNIX. Everything else is allowed: the filter narrows the kernel's surface; the
+family but AF_UNIX (of any family at all where the sandbox has no network namespace). Everything else is allowed: the filter narrows the kernel's surface; the
 namespaces, the uid and the cgroups do the confining.
 
 Example:
@@ -114,9 +114,11 @@ def _op(code, k, jt=0, jf=0):
     return struct.pack("=HBBI", code, jt, jf, k)
 
 
-def seccomp_program(machine):
+def seccomp_program(machine, unix_sockets=True):
     """The filter for `machine` (os.uname().machine) as packed sock_filter instructions;
-    KeyError for an architecture without a table."""
+    KeyError for an architecture without a table. unix_sockets=False refuses every socket
+    (socketpair stays): without a network namespace of its own, a unix socket could reach the
+    host's abstract and path sockets."""
     arch = ARCHES[machine]
     numbers = arch["numbers"]
     ops = [_op(_LD_W_ABS, _ARCH), _op(_JEQ_K, arch["audit_arch"], 1, 0), _op(_RET_K, _RET_KILL_PROCESS), _op(_LD_W_ABS, _NR)]
@@ -131,7 +133,8 @@ def seccomp_program(machine):
             _op(_RET_K, _RET_ERRNO | errno.EPERM), _op(_RET_K, _RET_ALLOW)]
     # socket: only AF_UNIX (its path sockets live in the sandbox's tmpfs, its abstract ones in
     # the sandbox's network namespace).
-    ops += [_op(_JEQ_K, numbers["socket"], 0, 4), _op(_LD_W_ABS, _ARG0), _op(_JEQ_K, AF_UNIX, 1, 0),
+    allowed = AF_UNIX if unix_sockets else 0xFFFFFFFF  # no family has that number
+    ops += [_op(_JEQ_K, numbers["socket"], 0, 4), _op(_LD_W_ABS, _ARG0), _op(_JEQ_K, allowed, 1, 0),
             _op(_RET_K, _RET_ERRNO | errno.EAFNOSUPPORT), _op(_RET_K, _RET_ALLOW)]
     ops.append(_op(_RET_K, _RET_ALLOW))
     return b"".join(ops)

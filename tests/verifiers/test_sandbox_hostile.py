@@ -798,15 +798,21 @@ def test_without_namespaces_the_weak_opt_in_runs_and_says_it_is_weak(failing_uns
     assert weak.reason.startswith("1/1 cases passed; weak sandbox, missing: mount_ns, net_ns, pid_ns, ipc_ns")
     monkeypatch.setenv("ASSAY_SANDBOX", "weak")
     assert "weak sandbox" in verify(_program("print(1)"), gold, "code").reason
+    # Modules the standard library imports lazily still load for the sandbox's uid, even when
+    # the interpreter lives in a folder that uid cannot search (here: /root, mode 0700).
+    lazy = "import datetime\nprint(datetime.datetime.strptime('1', '%d').day, 'x'.encode('idna').decode())"
+    assert verify(_program(lazy), '{"inputs": ["\\n"], "outputs": ["1 x\\n"]}', "code").status == "correct"
     assert _own_cgroups() == []
 
 
 @needs_layers
 @pytest.mark.timeout(120)
 def test_the_weak_fallback_still_keeps_its_other_layers(failing_unshare, host):
-    # No namespaces, but its own uid, seccomp, cgroups and a PID namespace per process: the
-    # root file, the network and the victim stay out of reach, and daemons still die.
-    for name in ("root_0600_file", "tcp_on_localhost", "proc_environ_and_cmdline_of_every_process", "victim_process_by_host_pid"):
+    # No namespaces, but its own uid, seccomp (no sockets at all, without a network namespace),
+    # cgroups and a PID namespace per process: the root file, the network, the host's unix
+    # sockets and the victim stay out of reach.
+    for name in ("root_0600_file", "tcp_on_localhost", "abstract_unix_socket_of_the_host", "forkserver_unix_socket_by_path",
+                 "proc_environ_and_cmdline_of_every_process", "victim_process_by_host_pid"):
         verdict = verify(_program(_fill(EXFILTRATION[name], host)), host.stdio_gold(), "code", sandbox="weak", time_limit_s=5.0)
         assert verdict.status == "incorrect" and "weak sandbox" in verdict.reason, (name, verdict)
     _judge_nothing_left(host)
