@@ -45,7 +45,7 @@ except ImportError:
 REQUESTS_FD = 3  # supervisor -> this process (server, tests)
 REPLIES_FD = 4  # this process -> supervisor (server, tests)
 STATUS_FD = 3  # stdio case: the type of the exception that ended it (reason text only)
-SOLUTION_STAT_FD = 5  # tests: the solution's /proc/PID/schedstat, opened by the supervisor
+SOLUTION_STAT_FD = 5  # tests: the solution's /proc/PID/schedstat, opened by the supervisor (/dev/null without one)
 SOLUTION_REPLIES_FD = 6  # tests: the solution's replies
 SOLUTION_REQUESTS_FD = 7  # tests: requests to the solution
 MAX_MESSAGE_CHARS = 500  # of an exception message passed from the solution to the tests
@@ -199,7 +199,7 @@ class Solution:
     def delay(self):
         try:
             self.last_delay = schedstat(SOLUTION_STAT_FD)[1]
-        except OSError:  # reaped: it has stopped waiting
+        except (OSError, IndexError):  # reaped (it has stopped waiting), or no schedstat at all
             pass
         return self.last_delay
 
