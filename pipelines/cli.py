@@ -35,6 +35,7 @@ from assay.pipelines.catalog import Catalog, CatalogStats, resolve_catalog_path
 from assay.pipelines.errors import AssayError
 from assay.pipelines.ingest import IngestReport, ingest, resolve_source
 from assay.pipelines.presets import PRESETS, resolve_preset
+from assay.verifiers.code_verifier import SANDBOX_MODES
 
 app = typer.Typer(
     help="assay: curated, verified, difficulty-scored RLVR data, and a trainer that closes the loop.",
@@ -329,26 +330,51 @@ def verify_cmd(
     audit: Optional[Path] = typer.Option(None, "--audit", help="JSONL lines that also hold an 'expected' boolean: print agreement and a gold round trip."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Worker processes. Default: one per CPU."),
     timeout: float = typer.Option(2.0, "--timeout", help="CPU seconds one item may use in its worker before it is killed and retried once (code items: their sandbox's own limits); a busy machine does not count against it."),
+    sandbox: Optional[str] = typer.Option(None, "--sandbox", help=f"Code sandbox mode; valid: {', '.join(SANDBOX_MODES)}. "
+                                          "strict (default, or ASSAY_SANDBOX) refuses code verification where an isolation layer is missing; "
+                                          "weak runs with what the host gives and says so in every reason."),
+    sandbox_check: bool = typer.Option(False, "--sandbox-check", help="Print which isolation layers this host gives the code sandbox and what each protects."),
 ) -> None:
     """Verify responses against gold answers; exit 0 even when some are incorrect."""
     from assay.pipelines import verify_io
 
+    if sandbox_check:
+        _print_sandbox_check()
+        return
     if audit is not None:
         if input_path or output_path:
             raise AssayError("--audit reads its own file; drop --input/--output or --audit")
-        _print_audit(verify_io.audit_file(audit, workers, timeout))
+        _print_audit(verify_io.audit_file(audit, workers, timeout, sandbox))
         return
     if input_path is None or output_path is None:
         raise AssayError("give --input and --output, or --audit")
     lines = sum(1 for line in input_path.open(encoding="utf-8", errors="replace") if line.strip()) if input_path.is_file() else 0
     with _progress("verify", lines, "rows") as progress:
         task = progress.task_ids[0]
-        report = verify_io.verify_file(input_path, output_path, workers, timeout, lambda n: progress.advance(task, n))
+        report = verify_io.verify_file(input_path, output_path, workers, timeout, lambda n: progress.advance(task, n), sandbox)
     counts = StatusCounts.from_dict(report.counts)
     console.print(f"verified {report.rows:,} lines -> {output_path}: {counts.line()}")
     if counts.failed:
         console.print(f"  {counts.failed:,} verdicts are timeout or error: the verifier did not judge those responses "
-                      "(not wrong answers); a loaded machine or a short --timeout causes them")
+                      "(not wrong answers): a --timeout too short for them, inputs too large or complex, or a sandbox that refused")
+
+
+def _print_sandbox_check() -> None:
+    from assay.verifiers.code_verifier import OPT_IN
+    from assay.verifiers.sandbox_host import sandbox_check
+    from assay.verifiers.sandbox_protocol import LAYERS
+
+    layers = sandbox_check()
+    table = Table("layer", "on this host", "protects", title="code sandbox layers", title_justify="left")
+    for name, protects in LAYERS.items():
+        table.add_row(name, "yes" if layers[name] is None else f"no: {layers[name]}", protects)
+    console.print(table)
+    missing = [name for name, why in layers.items() if why]
+    if missing:
+        console.print(f"strict mode (the default) refuses code verification here: missing {', '.join(missing)}. "
+                      f"Opt in to a weaker sandbox with {OPT_IN}.", markup=False)
+    else:
+        console.print("strict mode (the default) runs here: every layer holds.")
 
 
 def _print_audit(report) -> None:

@@ -4,7 +4,9 @@ Input lines are `{"response": ..., "gold": ..., "verifier": "math", "options": {
 (verifier and options optional; every other key passes through untouched). The output has the
 same lines in the same order with `status` and `score` added. Incorrect answers are results,
 not errors; only unusable input (a missing file, a line that is not a JSON object, a missing
-or non-text field, an unknown verifier) raises AssayError.
+or non-text field, an unknown verifier) raises AssayError. The code sandbox's mode is the
+operator's choice (`sandbox`, default from ASSAY_SANDBOX, else strict), never a line's: it
+replaces any `sandbox` option a `code` line carries.
 
 Example:
     >>> report = verify_file("in.jsonl", "out.jsonl", workers=2, timeout_s=2.0)  # doctest: +SKIP
@@ -22,6 +24,7 @@ from typing import Any, Callable
 
 from assay.pipelines.errors import AssayError
 from assay.verifiers import VERIFIERS, Verdict, check_gold, gold_as_response, verify_batch
+from assay.verifiers.code_verifier import sandbox_mode
 
 
 @dataclass
@@ -81,35 +84,47 @@ def read_items(path: str | Path, labelled: bool = False) -> list[dict[str, Any]]
 CHUNK_ITEMS = 10_000  # items verified and written per step of the progress bar
 
 
+def with_sandbox(items: list[dict[str, Any]], sandbox: str | None) -> list[dict[str, Any]]:
+    """The items with the operator's sandbox mode in every `code` item's options."""
+    try:
+        mode = sandbox_mode(sandbox)
+    except ValueError as exc:
+        raise AssayError(f"--sandbox: {exc}") from None
+    return [{**item, "options": {**(item.get("options") or {}), "sandbox": mode}} if item.get("verifier") == "code" else item for item in items]
+
+
 def verify_file(
     input_path: str | Path,
     output_path: str | Path,
     workers: int | None,
     timeout_s: float,
     advance: Callable[[int], None] = lambda n: None,
+    sandbox: str | None = None,
 ) -> VerifyReport:
     """Verify every line of `input_path`; write them, in order, with status and score added.
     `advance(n)` is called as each chunk of n items is written."""
     _check_run_options(workers, timeout_s)
     items = read_items(input_path)
+    checked = with_sandbox(items, sandbox)
     report = VerifyReport(rows=len(items))
     output_path = Path(output_path)
     output_path.parent.mkdir(parents=True, exist_ok=True)
     with output_path.open("w", encoding="utf-8") as f:
         for start in range(0, len(items), CHUNK_ITEMS):
             chunk = items[start : start + CHUNK_ITEMS]
-            for item, verdict in zip(chunk, verify_batch(chunk, workers=workers, timeout_s=timeout_s)):
+            verdicts = verify_batch(checked[start : start + CHUNK_ITEMS], workers=workers, timeout_s=timeout_s)
+            for item, verdict in zip(chunk, verdicts):
                 report.counts[verdict.status] += 1
                 f.write(json.dumps({**item, "status": verdict.status, "score": verdict.score}, ensure_ascii=False) + "\n")
             advance(len(chunk))
     return report
 
 
-def audit_file(path: str | Path, workers: int | None, timeout_s: float) -> AuditReport:
+def audit_file(path: str | Path, workers: int | None, timeout_s: float, sandbox: str | None = None) -> AuditReport:
     """Agreement of the verifiers with hand labels, and a gold round trip: every distinct gold
     must verify as correct against itself (a gold that does not is unusable as a reference)."""
     _check_run_options(workers, timeout_s)
-    items = read_items(path, labelled=True)
+    items = with_sandbox(read_items(path, labelled=True), sandbox)
     golds: dict[str, dict[str, Any]] = {}
     for item in items:
         key = json.dumps([item.get("verifier") or "math", item["gold"], item.get("options") or {}], sort_keys=True)

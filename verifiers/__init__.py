@@ -9,7 +9,7 @@ A verifier is a top-level, picklable, signal-free function
 | numeric | final number within tolerance of gold                         | rel_tol, abs_tol              |
 | mc      | chosen letter equals gold letter (or the choice text)         | choices (texts, letter order) |
 | exact   | final answer equals gold after string normalization           | -                             |
-| code    | Python solution passes the tests in gold, in a sandbox        | time_limit_s, memory_mb       |
+| code    | Python solution passes the tests in gold, in a sandbox        | time_limit_s, memory_mb, sandbox |
 
 `verify` runs one check in this process: no timeout (the code verifier's sandbox has its own).
 `verify_batch` runs many in the process's worker pool, where an item that uses up its CPU
@@ -31,7 +31,7 @@ import logging
 from dataclasses import replace
 from typing import Any, Callable, Mapping, Sequence
 
-from assay.verifiers.code_verifier import STARTUP_GRACE_S, Limits, sandbox_layers, verify_code
+from assay.verifiers.code_verifier import pool_budget_s, sandbox_layers, verify_code
 from assay.verifiers.math_verifier import verify_math
 from assay.verifiers.runner import CEILING_FACTOR, Budget, Killed, RunStats, default_workers, run_isolated
 from assay.verifiers.simple import verify_exact, verify_mc, verify_numeric
@@ -127,11 +127,9 @@ def _verify_call(response: str, gold: str, verifier: str, options: dict[str, Any
 def _budget(verifier: str, options: Mapping[str, Any], timeout_s: float) -> Budget:
     if verifier != "code":
         return Budget.cpu(timeout_s)
-    # The worker sleeps while the sandbox runs the solution under its own limits; the pool's
-    # limit on time off the CPU is only the backstop behind them.
-    limit = options.get("time_limit_s", Limits.time_limit_s)
-    limit = limit if isinstance(limit, (int, float)) else Limits.time_limit_s
-    return Budget(timeout_s, max(CEILING_FACTOR * timeout_s, CEILING_FACTOR * (float(limit) + STARTUP_GRACE_S)))
+    # The worker sleeps while the sandbox runs the solution under its own clocks and wall-clock
+    # ceiling; the pool's limit on time off the CPU is only the backstop behind them.
+    return Budget(timeout_s, max(CEILING_FACTOR * timeout_s, pool_budget_s(options)))
 
 
 def verify_batch(

@@ -1,33 +1,32 @@
-"""The `code` verifier: run a Python solution against its tests in a subprocess sandbox.
+"""The `code` verifier: run a Python solution against its tests in a sandbox it cannot leave,
+and compare what it produced outside, where it cannot reach.
 
-The parent (this module) only reads text: it extracts the program from the response, parses
-the tests (JSON, or Python source with `ast`, which does not execute anything), starts the
-sandbox, and compares what the sandbox reports with the expected outputs. The solution runs
-only inside `sandbox_harness.py`, in a separate interpreter:
+This module only reads text: it extracts the program from the response, parses the tests
+(JSON, or Python source with `ast`, which executes nothing), hands both to a fresh sandbox
+(sandbox_host.run_sandbox: namespaces, a minimal read-only root, cgroups, own uids, seccomp;
+see sandbox_supervisor for how it is built and timed), and judges what comes back:
 
-    unshare --mount --net --pid --fork --kill-child --mount-proc  python -I -B sandbox_harness.py
+- stdin/stdout tests: each case is its own process; its output is the bytes it wrote to its
+  stdout, compared here with the expected text (token-wise, numbers within 1e-6). An exit code
+  decides nothing by itself; an uncaught exception fails the case.
+- call tests (fn_name): the solution is a server the supervisor calls with each case's
+  arguments; the return value comes back in the plain-value encoding (sandbox_protocol:
+  exact builtin types only) and is compared here with the expected JSON value.
+- assert tests (HumanEval's check(candidate), MBPP's asserts): the dataset's test code runs in
+  a separate tests process under another uid; the solution's functions are proxies there that
+  return decoded plain values, so an object that equals everything cannot reach the assert.
 
-- no network: `--net` gives the sandbox a new network namespace that holds nothing but a
-  loopback interface that is down, so every connect fails (ENETUNREACH) whatever library the
-  solution uses, including C extensions; the harness's audit hook also refuses to create a
-  socket. The namespace is the real barrier: a Python-level block alone can be bypassed by
-  native code, while an empty network namespace cannot be reached from inside.
-- processes: `--pid` puts the sandbox in its own PID namespace (it cannot see or signal host
-  processes, and when its first process dies the kernel kills every other one in it, even
-  those that called setsid). The number of processes is capped by a pids cgroup made for each
-  run (pids.max = `nproc`): RLIMIT_NPROC, which is per user, is never enforced for root, and
-  assay often runs as root in containers, where a fork bomb would otherwise only stop at the
-  machine's pid_max. RLIMIT_NPROC is set as well (it holds for non-root users) and the audit
-  hook refuses os.fork/subprocess.
-- files: the whole filesystem is read-only inside the sandbox except its fresh temp dir
-  (see the harness), and RLIMIT_FSIZE caps what it can write there.
-- time and memory: RLIMIT_CPU and RLIMIT_AS inside; a wall-clock deadline outside, at which
-  the parent kills the sandbox's process group (and with it the PID namespace). The sandbox
-  also dies with its parent (PR_SET_PDEATHSIG), so a runner that kills a hung worker leaves no
-  orphans.
+Time: `time_limit_s` is the solution's time for all cases together, counted as CPU and
+sleep but not time spent waiting for a CPU, so a program that loops or sleeps past it is
+`incorrect` (time_limit) whatever the machine's load, at module level or in a function. Only
+a machine that starves the sandbox past its wall-clock ceiling (sandbox_host.wall_ceiling_s)
+gives `timeout`, which is undecided. The reason names a case and a short code, never the
+program's output or messages.
 
-Where `unshare` is unavailable (not Linux, no permission), the sandbox runs with resource
-limits and the audit hook only; `sandbox_layers()` says which layers are active.
+Modes (SANDBOX_MODES): `strict` (the default) requires every layer of
+sandbox_protocol.LAYERS and answers `error` naming the missing ones, running nothing; `weak`
+runs with what the host gives and says so in every reason. Choose with the verifier option
+`sandbox`, the environment variable ASSAY_SANDBOX, or `assay verify --sandbox weak`.
 
 Example:
     >>> verify_code("```python\\nprint(int(input()) * 2)\\n```", '{"inputs": ["2\\\\n"], "outputs": ["4\\\\n"]}').status
@@ -37,40 +36,25 @@ Example:
 from __future__ import annotations
 
 import ast
-import ctypes
 import json
 import math
 import os
 import re
-import selectors
-import shutil
-import signal
-import subprocess
-import sys
-import tempfile
-import time
 from dataclasses import dataclass, field
-from functools import lru_cache
-from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
+from assay.verifiers import sandbox_protocol as protocol
+from assay.verifiers.sandbox_host import Limits, SandboxResult, run_sandbox, sandbox_check, wall_ceiling_s
 from assay.verifiers.verdict import Verdict
 
-HARNESS = Path(__file__).with_name("sandbox_harness.py")
-PIDS_CGROUP_ROOT = Path("/sys/fs/cgroup/pids")  # cgroup v1 pids controller
-UNSHARE = ["unshare", "--mount", "--net", "--pid", "--fork", "--kill-child", "--mount-proc"]
-MAX_OUTPUT_BYTES = 8 * 2**20  # what the sandbox may print in all; more is killed as output_too_large
-STARTUP_GRACE_S = 2.0  # interpreter start and namespace setup, on top of the solution's time limit
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Resource limits of one sandbox run (one solution against all its tests)."""
-
-    time_limit_s: float = 10.0  # wall clock for all cases together; each case gets the same bound
-    memory_mb: int = 1024  # address space (RLIMIT_AS)
-    fsize_mb: int = 16  # largest file it may write (RLIMIT_FSIZE)
-    nproc: int = 16  # processes and threads (RLIMIT_NPROC, in the sandbox's own user namespace)
+SANDBOX_MODES = {
+    "strict": "every isolation layer is required; a host that lacks one gets `error` naming it, and nothing runs",
+    "weak": "run with the layers this host gives; each verdict's reason says the sandbox is weak and what it lacks",
+}
+SANDBOX_ENV = "ASSAY_SANDBOX"  # default mode for callers that cannot pass the option
+OPT_IN = "`--sandbox weak` (verifier option sandbox='weak', or ASSAY_SANDBOX=weak)"
+CLEANUP_S = 5.0  # killing the sandbox and removing its cgroups, after the ceiling
+MAX_EXTRACTED_CHARS = 2000
 
 
 @dataclass
@@ -81,6 +65,7 @@ class Suite:
     fn_name: str | None = None
     setup: list[str] = field(default_factory=list)  # assert: statements run before the cases
     tests: list[str] = field(default_factory=list)  # assert: one statement per case
+    imports: list[str] = field(default_factory=list)  # assert: the setup's imports, run in the solution too
 
     def __len__(self) -> int:
         return len(self.tests) if self.mode == "assert" else len(self.inputs)
@@ -138,183 +123,11 @@ def parse_tests(gold: str) -> Suite | str:
     for node in module.body:
         source = ast.get_source_segment(gold, node) or ast.unparse(node)
         (tests.tests if isinstance(node, (ast.Assert, ast.Expr)) else tests.setup).append(source)
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            tests.imports.append(source)
     if not tests.tests:
         return "test source has no assert statements or check calls"
     return tests
-
-
-def _pdeathsig() -> None:
-    # In the child between fork and exec: die with the worker that started us.
-    try:
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
-
-
-_cgroup_serial = 0
-
-
-def _make_pids_cgroup(nproc: int) -> Path | None:
-    """A fresh pids cgroup capped at `nproc`, or None where we may not make one."""
-    global _cgroup_serial
-    if not (PIDS_CGROUP_ROOT / "cgroup.procs").exists() or not os.access(PIDS_CGROUP_ROOT, os.W_OK):
-        return None
-    _cgroup_serial += 1
-    path = PIDS_CGROUP_ROOT / f"assay-sandbox-{os.getpid()}-{_cgroup_serial}"
-    try:
-        path.mkdir()
-        (path / "pids.max").write_text(str(nproc))
-    except OSError:
-        _remove_cgroup(path)
-        return None
-    return path
-
-
-def _remove_cgroup(path: Path) -> None:
-    # The kernel lets a cgroup go only once its last process is reaped; that takes a moment
-    # after a SIGKILL of a PID namespace.
-    for _ in range(50):
-        try:
-            path.rmdir()
-            return
-        except FileNotFoundError:
-            return
-        except OSError:
-            time.sleep(0.02)
-
-
-@lru_cache(maxsize=1)
-def _namespaces_work() -> bool:
-    """Whether `unshare` can build the full sandbox here (probed once per process)."""
-    if sys.platform != "linux" or shutil.which("unshare") is None:
-        return False
-    result = run_sandbox("pass", Suite("assert", tests=["assert True"]), Limits(time_limit_s=10), namespaces=True)
-    return {"readonly_fs", "userns"} <= set(result.layers) and result.cases.get(0, {}).get("ok") is True
-
-
-def sandbox_layers() -> list[str]:
-    """The protections the sandbox uses on this machine, as the harness reports them."""
-    result = run_sandbox("pass", Suite("assert", tests=["assert True"]), Limits(time_limit_s=10))
-    return (["netns", "pidns"] if _namespaces_work() else []) + result.layers
-
-
-@dataclass
-class SandboxResult:
-    layers: list[str] = field(default_factory=list)
-    cases: dict[int, dict[str, Any]] = field(default_factory=dict)
-    failure: str | None = None  # compile_error / setup_error message
-    killed: str | None = None  # "timeout" | "output_too_large"
-    returncode: int | None = None
-    stderr: str = ""
-
-
-def run_sandbox(code: str, tests: Suite, limits: Limits, namespaces: bool | None = None, guards: bool = True) -> SandboxResult:
-    """Run `code` against `tests` in a fresh sandbox; never raises for anything the code does.
-
-    namespaces=None uses them when they work here; guards=False drops the audit hook (tests use
-    it to show the OS-level layers hold on their own).
-    """
-    if namespaces is None:
-        namespaces = _namespaces_work()
-    tmpdir = tempfile.mkdtemp(prefix="assay-sandbox-")
-    os.chmod(tmpdir, 0o700)
-    cgroup = _make_pids_cgroup(limits.nproc)
-    job = {
-        "code": code,
-        "mode": tests.mode,
-        "inputs": tests.inputs,
-        "fn_name": tests.fn_name,
-        "setup": tests.setup,
-        "tests": tests.tests,
-        "tmpdir": tmpdir,
-        "cgroup": str(cgroup) if cgroup else None,
-        "namespaces": namespaces,
-        "guards": guards,
-        "case_time_s": limits.time_limit_s,
-        "limits": {"cpu_s": math.ceil(limits.time_limit_s) + 1, "memory_mb": limits.memory_mb, "fsize_mb": limits.fsize_mb, "nproc": limits.nproc},
-    }
-    argv = [*(UNSHARE if namespaces else []), sys.executable, "-I", "-B", str(HARNESS)]
-    result = SandboxResult()
-    try:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            cwd=tmpdir,
-            start_new_session=True,  # its own process group, killed as one
-            preexec_fn=_pdeathsig,
-            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"},
-        )
-        try:
-            stdout, stderr = _communicate(proc, json.dumps(job).encode(), limits.time_limit_s + STARTUP_GRACE_S, result)
-        finally:
-            _kill_group(proc)
-        result.returncode = proc.returncode
-        result.stderr = stderr.decode("utf-8", "replace")[-2000:]
-        for line in stdout.decode("utf-8", "replace").splitlines():
-            try:
-                message = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if not isinstance(message, dict):
-                continue
-            if "layers" in message and not result.layers:
-                result.layers = list(message["layers"])
-            elif "case" in message and isinstance(message["case"], int) and message["case"] not in result.cases:
-                result.cases[message["case"]] = message
-            elif "compile_error" in message or "setup_error" in message:
-                result.failure = str(message.get("compile_error") or message.get("setup_error"))
-    finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
-        if cgroup is not None:
-            _remove_cgroup(cgroup)
-    return result
-
-
-def _communicate(proc: subprocess.Popen, job: bytes, wall_s: float, result: SandboxResult) -> tuple[bytes, bytes]:
-    """Feed the job, collect stdout/stderr until exit, the deadline, or the output cap."""
-    assert proc.stdin and proc.stdout and proc.stderr
-    try:
-        proc.stdin.write(job)
-        proc.stdin.close()
-    except BrokenPipeError:
-        pass
-    deadline = time.monotonic() + wall_s
-    out_fd, err_fd = proc.stdout.fileno(), proc.stderr.fileno()
-    chunks: dict[int, list[bytes]] = {out_fd: [], err_fd: []}
-    size = 0
-    with selectors.DefaultSelector() as selector:
-        selector.register(proc.stdout, selectors.EVENT_READ)
-        selector.register(proc.stderr, selectors.EVENT_READ)
-        while selector.get_map():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                result.killed = "timeout"
-                break
-            for key, _ in selector.select(remaining):
-                data = os.read(key.fd, 65536)
-                if not data:
-                    selector.unregister(key.fileobj)
-                    continue
-                chunks[key.fd].append(data)
-                size += len(data)
-            if size > MAX_OUTPUT_BYTES:
-                result.killed = "output_too_large"
-                break
-    _kill_group(proc)
-    return b"".join(chunks[out_fd]), b"".join(chunks[err_fd])
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    for stream in (proc.stdin, proc.stdout, proc.stderr):
-        if stream is not None and not stream.closed:
-            stream.close()
-    proc.wait()
 
 
 def _lines(text: str) -> list[list[str]]:
@@ -341,14 +154,93 @@ def outputs_match(got: str, expected: str) -> bool:
     return True
 
 
-def _returns_match(got: Any, expected: Any) -> bool:
-    norm = lambda v: json.loads(json.dumps(v))  # tuples become lists, as in the JSON tests
+def _plain_equal(got: Any, expected: Any) -> bool:
+    """JSON-shaped equality where a bool equals only a bool (True is not 1 here)."""
+    if type(got) is bool or type(expected) is bool:
+        return type(got) is type(expected) and got == expected
+    if type(got) in (int, float) and type(expected) in (int, float):
+        return got == expected
+    if type(got) is list and type(expected) is list:
+        return len(got) == len(expected) and all(_plain_equal(a, b) for a, b in zip(got, expected))
+    if type(got) is dict and type(expected) is dict:
+        return got.keys() == expected.keys() and all(_plain_equal(got[k], expected[k]) for k in got)
+    return type(got) is type(expected) and got == expected
+
+
+def returns_match(got: Any, expected: Any) -> bool:
+    """A decoded return value against a JSON expected value: tuples compare as lists and dict
+    keys as their JSON text, as if the value had gone through JSON; APPS wraps call-based
+    expected values in a one-element list, so that form matches too."""
     try:
-        got = norm(got)
-    except (TypeError, ValueError):
+        got = json.loads(json.dumps(got))
+        return _plain_equal(got, expected) or (type(expected) is list and len(expected) == 1 and _plain_equal(got, expected[0]))
+    except (TypeError, ValueError, RecursionError):
         return False
-    # APPS wraps call-based expected values in a one-element list.
-    return got == expected or (isinstance(expected, list) and len(expected) == 1 and got == expected[0])
+
+
+def sandbox_mode(option: str | None) -> str:
+    """The mode named by the option, else by ASSAY_SANDBOX, else strict."""
+    mode = option if option is not None else os.environ.get(SANDBOX_ENV) or "strict"
+    if mode not in SANDBOX_MODES:
+        raise ValueError(f"unknown sandbox mode {mode!r}; valid: {', '.join(SANDBOX_MODES)}")
+    return mode
+
+
+def _time_limit(options: Mapping[str, Any]) -> float:
+    value = options.get("time_limit_s", Limits.time_limit_s)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 else Limits.time_limit_s
+
+
+def pool_budget_s(options: Mapping[str, Any]) -> float:
+    """The longest wall time one `code` item may legitimately hold a worker: the sandbox's
+    wall-clock ceiling for its time limit, plus killing it and removing its cgroups. A pool
+    that kills a code item sooner turns a decided verdict into a timeout.
+
+    Example:
+        >>> pool_budget_s({"time_limit_s": 2})
+        27.0
+    """
+    return wall_ceiling_s(Limits(time_limit_s=_time_limit(options))) + CLEANUP_S
+
+
+def sandbox_layers() -> list[str]:
+    """The isolation layers this host gives (a probe sandbox that runs nothing)."""
+    return [name for name, why in sandbox_check().items() if why is None]
+
+
+def _job(tests: Suite, code: str) -> dict[str, Any]:
+    job: dict[str, Any] = {"mode": tests.mode, "code": code, "fn_name": tests.fn_name}
+    if tests.mode == "stdio":
+        job["inputs"] = [text.encode("utf-8", "replace") for text in tests.inputs]
+    elif tests.mode == "call":
+        job["inputs"] = [protocol.encode((tuple(args), {})) for args in tests.inputs]
+    else:
+        job.update(setup=tests.setup, tests=tests.tests, imports=tests.imports)
+    return job
+
+
+def _case_outcome(tests: Suite, case: dict[str, Any]) -> str | None:
+    """None when the case passed, else a short code: why it failed."""
+    index, end, detail = case["case"], case["end"], case.get("detail", "")
+    if not isinstance(index, int) or not 0 <= index < len(tests):
+        return "no_result"
+    if end != "ok":
+        return f"{end} ({detail})" if detail else end
+    if tests.mode == "stdio":
+        got = case.get("out", b"").decode("utf-8", "replace")
+        return None if outputs_match(got, tests.outputs[index]) else "wrong_output"
+    if tests.mode == "call":
+        try:
+            value = protocol.decode(case.get("ret", b""))
+        except protocol.Refused:
+            return "refused"
+        if type(value) is not tuple or len(value) != 2:
+            return "refused"
+        return None if returns_match(value[0], tests.outputs[index]) else "wrong_return"
+    return None
+
+
+UNDECIDED = ("wall_clock_ceiling", "no_result", "tests_died")  # not the solution's doing
 
 
 def verify_code(
@@ -356,45 +248,46 @@ def verify_code(
     gold: str,
     time_limit_s: float = Limits.time_limit_s,
     memory_mb: int = Limits.memory_mb,
+    sandbox: str | None = None,
 ) -> Verdict:
     """`code` verifier: score = fraction of test cases passed; correct when all pass.
 
-    gold is the tests: assert-style Python source (each top-level assert or call is one case),
-    or JSON {"inputs": [...], "outputs": [...]} (stdin/stdout; with "fn_name", call-based), or
-    a JSON list of {"input": ..., "output": ...}.
+    gold is the tests: assert-style Python source (each top-level assert or call is one case;
+    other statements are setup), or JSON {"inputs": [...], "outputs": [...]} (stdin/stdout;
+    with "fn_name", call-based), or a JSON list of {"input": ..., "output": ...}.
+    time_limit_s: the solution's charged time for all cases together; memory_mb: its memory,
+    all processes together; sandbox: "strict" or "weak" (SANDBOX_MODES).
     """
+    mode = sandbox_mode(sandbox)
     tests = parse_tests(gold)
     if isinstance(tests, str):
         return Verdict.fail("bad_gold", tests)
     code = extract_code(response)
     if code is None:
         return Verdict.fail("no_answer", "no ```python block and the response is not Python")
-    result = run_sandbox(code, tests, Limits(time_limit_s=time_limit_s, memory_mb=memory_mb))
-    extracted = code if len(code) <= 2000 else code[:2000] + "..."
-    if result.failure is not None:
-        return Verdict.fail("incorrect", result.failure[:300], extracted)
-    if not result.layers:
-        return Verdict.fail("error", f"sandbox did not start (exit {result.returncode}): {result.stderr[-300:]}", extracted)
-    passed = 0
-    first_failure = ""
-    for i in range(len(tests)):
-        case = result.cases.get(i)
-        if case is None:
-            ok, why = False, result.killed or "no result"
-        elif "error" in case:
-            ok, why = False, str(case["error"])
-        elif tests.mode == "stdio":
-            ok, why = outputs_match(str(case.get("out", "")), tests.outputs[i]), "wrong output"
-        elif tests.mode == "call":
-            ok, why = _returns_match(case.get("ret"), tests.outputs[i]), "wrong return value"
-        else:
-            ok, why = case.get("ok") is True, "failed"
-        passed += ok
-        if not ok and not first_failure:
-            first_failure = f"case {i}: {why}"[:300]
-    score = passed / len(tests)
-    if passed == len(tests):
-        return Verdict("correct", 1.0, extracted, f"{passed}/{len(tests)} cases passed")
-    timed_out = result.killed == "timeout" or "timeout" in first_failure
-    status = "timeout" if timed_out else "incorrect"
-    return Verdict(status, score, extracted, f"{passed}/{len(tests)} passed; {first_failure}")
+    extracted = code if len(code) <= MAX_EXTRACTED_CHARS else code[:MAX_EXTRACTED_CHARS] + "..."
+    limits = Limits(time_limit_s=_time_limit({"time_limit_s": time_limit_s}), memory_mb=int(memory_mb))
+    result = run_sandbox(_job(tests, code), limits, strict=mode == "strict", judge=lambda case: _case_outcome(tests, case))
+    if result.refused:
+        return Verdict.fail("error", refusal(result), extracted)
+    if result.error is not None:
+        return Verdict.fail("error", f"sandbox failed: {result.error}", extracted)
+    missing = "wall_clock_ceiling" if result.timed_out else "no_result"
+    outcomes = [result.cases.get(i, missing) for i in range(len(tests))]
+    passed = sum(why is None for why in outcomes)
+    failures = [(i, why) for i, why in enumerate(outcomes) if why is not None]
+    decided = [(i, why) for i, why in failures if why.split(" ")[0] not in UNDECIDED]
+    note = f"; weak sandbox, missing: {', '.join(result.missing) or 'nothing'}" if mode == "weak" else ""
+    if not failures:
+        return Verdict("correct", 1.0, extracted, f"{passed}/{len(tests)} cases passed{note}")
+    index, why = (decided or failures)[0]
+    status = "incorrect" if decided else "timeout" if result.timed_out else "error"
+    return Verdict(status, passed / len(tests), extracted, f"{passed}/{len(tests)} passed; case {index}: {why}{note}")
+
+
+def refusal(result: SandboxResult) -> str:
+    """The `error` reason of a strict run on a host that lacks layers: which, why, the opt-in."""
+    reasons = dict.fromkeys(result.layers.get(name) or "" for name in result.refused)
+    return (f"sandbox refused: this host lacks {', '.join(result.refused)} ({'; '.join(r for r in reasons if r)}); "
+            f"untrusted code runs only with every layer. Opt in to a weaker sandbox with {OPT_IN}; "
+            "`assay verify --sandbox-check` lists what this host gives")

@@ -1,6 +1,7 @@
 """`assay verify` and `assay verify --audit`."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -100,3 +101,46 @@ def test_audit_reports_agreement_statuses_and_gold_roundtrip(tmp_path):
 def test_audit_needs_expected_labels(tmp_path):
     with pytest.raises(AssayError, match="'expected' must be true or false"):
         audit_file(_write(tmp_path / "l.jsonl", [{"response": "4", "gold": "4"}]), workers=1, timeout_s=2.0)
+
+
+def _verify_cli(tmp_path, rows, *flags, path=None):
+    out = tmp_path / "out.jsonl"
+    env = {**os.environ, "PATH": path} if path else None
+    proc = subprocess.run(
+        [sys.executable, "-m", "assay.pipelines.cli", "verify", "--input", str(_write(tmp_path / "in.jsonl", rows)), "--output", str(out), "--workers", "1", *flags],
+        capture_output=True, text=True, timeout=200, env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return [json.loads(line)["status"] for line in out.read_text().splitlines()]
+
+
+@pytest.mark.timeout(300)
+def test_without_namespaces_code_is_refused_unless_the_operator_opts_in(tmp_path):
+    # An `unshare` that fails, as on a host without user namespaces. A line cannot opt itself
+    # in: only the operator's --sandbox (or ASSAY_SANDBOX) chooses the mode.
+    fake = tmp_path / "bin" / "unshare"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\necho 'unshare: unshare failed: Operation not permitted' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    path = f"{fake.parent}:{os.environ['PATH']}"
+    code = {"response": "```python\nprint(1)\n```", "gold": '{"inputs": ["\\n"], "outputs": ["1\\n"]}', "verifier": "code"}
+    rows = [code, {**code, "options": {"sandbox": "weak"}}, {"response": "#### 18", "gold": "18"}]
+    assert _verify_cli(tmp_path, rows, path=path) == ["error", "error", "correct"]
+    assert _verify_cli(tmp_path, rows, "--sandbox", "weak", path=path) == ["correct", "correct", "correct"]
+
+
+def test_sandbox_check_prints_every_layer_and_what_it_protects():
+    from assay.verifiers.sandbox_protocol import LAYERS
+
+    result = CliRunner().invoke(app, ["verify", "--sandbox-check"])
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())
+    assert all(name in output for name in LAYERS)
+    assert "pids_cgroup" in output and "strict mode (the default)" in output
+
+
+def test_an_unknown_sandbox_mode_is_refused_naming_the_valid_ones(tmp_path):
+    result = CliRunner().invoke(app, ["verify", "--input", str(_write(tmp_path / "in.jsonl", [{"response": "1", "gold": "1"}])),
+                                      "--output", str(tmp_path / "o.jsonl"), "--sandbox", "loose"])
+    assert isinstance(result.exception, AssayError)
+    assert str(result.exception) == "--sandbox: unknown sandbox mode 'loose'; valid: strict, weak"
