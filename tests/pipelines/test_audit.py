@@ -40,6 +40,7 @@ def separation(items, memorized_ids):
     return auc(inside, outside)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_audit_separates_planted_memorization_and_not_the_untouched_toy(tmp_path):
     problems = fixture_benchmark()
@@ -59,6 +60,7 @@ def test_audit_separates_planted_memorization_and_not_the_untouched_toy(tmp_path
     assert not any(any(i.item.exact.values()) for i in planted if i.benchmark_id not in memorized_ids)
 
 
+@pytest.mark.slow
 def test_cli_audit_model_reports_per_benchmark_and_per_item(tmp_path):
     import json
     import subprocess

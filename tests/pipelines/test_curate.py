@@ -80,6 +80,7 @@ def test_config_mistakes_name_the_section_and_key(edit, message):
         parse_config(edit(EXAMPLE_CONFIG), "curate.toml")
 
 
+@pytest.mark.slow
 def test_cli_example_config_round_trips_and_errors_are_one_line(tmp_path):
     def assay(*args):
         return subprocess.run([sys.executable, "-m", "assay.pipelines.cli", *args], cwd=tmp_path,

@@ -95,6 +95,7 @@ def test_decontaminate_the_catalog_writes_findings_and_the_filter_honours_them(t
     assert len(reports) == 2
 
 
+@pytest.mark.slow
 def test_one_line_errors(tmp_path):
     _register(tmp_path)
     write_jsonl(tmp_path / "in.jsonl", [{"prompt": "x"}])
@@ -122,6 +123,7 @@ def _minilm():
     return str(Path(gt.__file__).parent / "model")
 
 
+@pytest.mark.slow
 def test_semantic_layer_finds_a_paraphrase_offline(tmp_path):
     model = _minilm()
     _register(tmp_path)

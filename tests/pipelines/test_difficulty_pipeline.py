@@ -184,6 +184,7 @@ def test_a_checkpoint_that_is_not_a_causal_lm_is_refused(catalog, tmp_path):
         estimate_difficulty(catalog, DifficultyConfig(model=str(folder), k=2, sampling=FAST, workers=1))
 
 
+@pytest.mark.slow
 def test_cli_difficulty_writes_a_report(tmp_path):
     env_catalog = str(tmp_path / "c.duckdb")
     run = lambda *a: subprocess.run([sys.executable, "-m", "assay.pipelines.cli", "--catalog", env_catalog, *a],

@@ -237,6 +237,7 @@ def test_builtin_arithmetic_is_seeded_and_idempotent(catalog):
         resolve_source("data.jsonl", count=5)
 
 
+@pytest.mark.slow
 def test_sigkill_mid_ingest_leaves_whole_blocks_and_a_rerun_completes(tmp_path):
     import os
     import signal

@@ -134,6 +134,7 @@ def test_online_observations_reach_the_catalog_and_a_raising_verifier_is_masked_
     assert summary["verdicts"] == result.statuses.as_dict()
 
 
+@pytest.mark.slow
 def test_assay_train_command_with_a_model_without_chat_template(tmp_path):
     plain = tmp_path / "plain-model"
     shutil.copytree(resolve_model("toy"), plain)
@@ -187,6 +188,7 @@ def _history(folder: Path) -> dict:
         }
 
 
+@pytest.mark.slow
 def test_a_train_run_killed_after_a_step_and_resumed_writes_its_history_once(tmp_path):
     clean, killed = tmp_path / "clean", tmp_path / "killed"
     for folder in (clean, killed):

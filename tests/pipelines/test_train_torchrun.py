@@ -8,12 +8,14 @@ import os
 import subprocess
 import sys
 
+import pytest
 from safetensors.torch import load_file
 
 from assay.pipelines.catalog import Catalog
 from tests.pipelines.test_train_pipeline import shard_rows, write_shards
 
 
+@pytest.mark.slow
 def test_two_processes_train_one_policy_and_rank_zero_records(tmp_path):
     rows = shard_rows(10)
     write_shards(tmp_path / "shards", [rows])

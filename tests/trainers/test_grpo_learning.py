@@ -14,6 +14,7 @@ no prompt shared), 150 prompts x 4 samples at temperature 1, one fixed sampling 
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from assay.curricula.arithmetic import generate_arithmetic
@@ -49,6 +50,7 @@ def learning_run(reward: str, seed: int = 0, steps: int = 20) -> tuple[float, fl
 NOISE = 0.02
 
 
+@pytest.mark.slow
 def test_random_rewards_do_not_raise_held_out_accuracy():
     # The spurious-reward control (Shao et al. 2025) on a clean corpus: fair coins instead of
     # the verifier. Measured: 0.380 -> 0.335 (at steps 5, 10, 15: 0.377, 0.353, 0.320).
@@ -56,6 +58,7 @@ def test_random_rewards_do_not_raise_held_out_accuracy():
     assert after - before <= NOISE
 
 
+@pytest.mark.slow
 def test_grpo_raises_held_out_accuracy():
     # Measured: 0.380 -> 0.483 (at steps 5, 10, 15: 0.432, 0.450, 0.467). Before the toy's
     # slipped-answer training steps, the same run gained +0.007 (and +0.025 in 40 steps).
