@@ -64,7 +64,7 @@ def main() -> None:
 
     start = time.perf_counter()
     calls = [(p.response, p.gold, "math") for p in pairs]
-    results, _ = run_isolated(math_verify_pair, calls, workers=args.workers, timeouts=[BASELINE_KILL_S] * len(calls))
+    results, _ = run_isolated(math_verify_pair, calls, workers=args.workers, budgets=[BASELINE_KILL_S] * len(calls))
     mv_s = time.perf_counter() - start
     mv_right = [(r is True) == y for r, y in zip(results, labels)]
     killed = sum(isinstance(r, Killed) for r in results)

@@ -223,7 +223,7 @@ def main() -> None:
     subset = sorted(random.Random(args.seed + 1).sample(range(len(pairs)), min(args.baseline_pairs, len(pairs))))
     calls = [(pairs[i]["response"], pairs[i]["gold"], pairs[i]["verifier"]) for i in subset]
     start = time.perf_counter()
-    results, base_stats = run_isolated(math_verify_pair, calls, workers=1, timeouts=[BASELINE_KILL_S] * len(calls))
+    results, base_stats = run_isolated(math_verify_pair, calls, workers=1, budgets=[BASELINE_KILL_S] * len(calls))
     base_wall = time.perf_counter() - start
     base_busy = sum(base_stats.held_s)
     base_rate = len(calls) / base_busy
