@@ -1,136 +1,364 @@
-"""GRPO at an equal training-rollout budget: uniform sampling from the raw corpus (the baseline)
-against curated prompts plus the online sampler.
+"""GRPO at an equal rollout budget, over seeds: does curation pay, outside the noise?
 
-    python bench/bench_grpo.py [--steps 30] [--rollouts 128]
+    python bench/bench_grpo.py [--seeds 5] [--steps 30] [--jobs 2] [--plot bench/grpo_curves.png]
+    python bench/bench_grpo.py --quick        # a smoke run: 2 seeds, 4 steps, a small held-out set
 
-Both arms train the toy policy from the same checkpoint with the same GRPO settings, the same
-steps and the same rollouts per step, and are evaluated on the same built-in held-out set.
-- uniform (baseline): every prompt of the built-in corpus, drawn uniformly, equal groups.
-- curated + online: the corpus scored offline with the toy (assay.pipelines.difficulty,
-  adaptive pass@k), the prompts whose learnable call holds kept, their offline counts seeding
-  the online sampler (Thompson toward the learnable band, knapsack allocation).
-Printed: zero-variance groups per batch (goal: at most 10%), rollouts per non-degenerate group,
-and training rollouts until held-out pass@1 reaches a target (goal: at most half of
-uniform's). The offline scoring's rollouts are printed too: they are spent once per policy,
-not per training run.
+Every arm trains the toy policy from the same checkpoint with the same GRPO settings and the
+same rollout budget (steps x rollouts per step; an arm whose steps cost more rollouts, such as
+DAPO's refills, stops when the budget is spent), once per seed. The arms (ARMS):
+- uniform-raw (the baseline): every prompt of the built-in corpus, drawn uniformly, equal groups.
+- uniform-curated: curation alone; the prompts the offline scoring kept, drawn uniformly.
+- thompson (assay's default), spo, bandit: curated prompts, the online sampler's strategies
+  with knapsack allocation, seeded by the offline counts.
+- dapo: curated prompts drawn uniformly with DAPO's dynamic sampling (zero-variance groups
+  dropped and the batch refilled), the field's common baseline.
+- random-reward: the default arm trained on coin-flip rewards, the control that must not learn.
 
-Torch and everything that imports it load inside main(): the verifiers' process pool
-preloads this script as __main__, and its workers must not inherit torch.
+The held-out set is the built-in evaluation generator's (another seed than the corpus), at
+least 1,000 problems, every one checked against the training corpus with assay's own n-gram
+decontamination (flagged ones are removed, and the count printed). One evaluation's noise is
+its standard error over problems; targets are the start plus 2 and plus 4 of them. Per arm,
+over seeds: mean and 95% t-interval of held-out pass@1 at every evaluation, of the mean pass@1
+over the budget (the area under the pass@1-by-rollouts curve divided by the budget), and of the
+rollouts until a target is reached (linear between evaluations; a seed that never reaches it
+counts as the whole budget, and the printout says how many did). Differences against the
+baseline are paired by seed (same start, same evaluation samples) and called outside the noise
+only when their 95% interval excludes 0.
+
+Every run is a process of its own (`--jobs` at a time, one torch thread each), so the runs do
+not share a verifier pool or a thread pool. The curated set and the held-out set are built once
+in the parent and handed to the runs as JSON.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
+import subprocess
+import sys
 import tempfile
 import time
-from dataclasses import replace
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-
-def arm(name, prompts, sampler, eval_prompts, config, target):
-    """Train one arm; its per-step figures and the rollouts spent when pass@1 first reached target."""
-    from assay.trainers.engines import TransformersEngine
-    from assay.trainers.grpo import train
-
-    start = time.perf_counter()
-    result = train("toy", prompts, sampler, TransformersEngine("toy", device="cpu"), config, eval_prompts)
-    rollouts_by_step = [0]
-    for m in result.history:
-        rollouts_by_step.append(rollouts_by_step[-1] + m["rollouts"])
-    reached = next((rollouts_by_step[e.step] for e in result.evals if e.pass_at_1 >= target), None)
-    zero_var = sum(m["zero_variance_groups"] for m in result.history) / len(result.history)
-    groups = sum(m["groups"] * (1 - m["zero_variance_groups"]) for m in result.history)
-    return {
-        "name": name,
-        "prompts": len(prompts),
-        "rollouts": rollouts_by_step[-1],
-        "zero_var": zero_var,
-        "per_group": rollouts_by_step[-1] / groups if groups else float("inf"),
-        "evals": [(e.step, e.pass_at_1) for e in result.evals],
-        "reached": reached,
-        "seconds": time.perf_counter() - start,
-    }
+import numpy as np
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--rollouts", type=int, default=128, help="rollouts per step (both arms)")
-    parser.add_argument("--prompts", type=int, default=16, help="prompts per step (both arms)")
-    parser.add_argument("--eval-size", type=int, default=150)
-    parser.add_argument("--gain", type=float, default=0.02, help="target: held-out pass@1 at step 0 plus this")
-    args = parser.parse_args()
+@dataclass(frozen=True)
+class Arm:
+    help: str
+    data: str  # "raw" or "curated"
+    strategy: str  # a key of assay.curricula.sampler.STRATEGIES
+    allocation: str  # a key of assay.curricula.sampler.ALLOCATIONS
+    seeded: bool  # the sampler starts from the offline counts
+    refill_rounds: int = 0  # GRPOConfig.refill_rounds: DAPO's dynamic sampling
+    reward: str = "verifier"  # GRPOConfig.reward
 
-    import numpy as np
+
+ARMS: dict[str, Arm] = {
+    "uniform-raw": Arm("the raw corpus, uniform draws, equal groups (baseline)", "raw", "uniform", "equal", False),
+    "uniform-curated": Arm("curated prompts, uniform draws, equal groups (curation alone)", "curated", "uniform", "equal", False),
+    "thompson": Arm("curated + thompson toward the learnable band, knapsack (assay's default)", "curated", "thompson", "knapsack", True),
+    "spo": Arm("curated + spo priority sqrt(p(1-p)), knapsack", "curated", "spo", "knapsack", True),
+    "bandit": Arm("curated + UCB bandit over sources, knapsack", "curated", "bandit", "knapsack", True),
+    "dapo": Arm("curated + DAPO dynamic sampling (uniform draws, zero-variance groups refilled)", "curated", "uniform", "equal", False,
+                refill_rounds=3),
+    "random-reward": Arm("the default arm on coin-flip rewards (control: must not learn)", "curated", "thompson", "knapsack", True,
+                         reward="random"),
+}
+BASELINE, DEFAULT = "uniform-raw", "thompson"
+TARGET_STDERRS = (2, 4)  # targets: held-out pass@1 at the start plus this many standard errors of one evaluation
+
+
+# -- one run: a process of its own --------------------------------------------------------------
+
+
+def run_one(setup_path: Path, arm_name: str, seed: int, out_path: Path) -> None:
+    """Train one arm with one seed; write its evaluations and per-step figures as JSON."""
     import torch
 
-    torch.set_num_threads(1)  # on a shared 2-core machine a second thread mostly waits
-    from assay.curricula.difficulty import AdaptiveK
+    torch.set_num_threads(1)  # `--jobs` runs share the cores: one thread each
     from assay.curricula.sampler import OnlineSampler, SamplerConfig, SamplerItem
-    from assay.pipelines.catalog import Catalog
-    from assay.pipelines.difficulty import DifficultyConfig, adaptive_k, estimate_difficulty
-    from assay.pipelines.ingest import ingest, resolve_source
-    from assay.pipelines.train import TOY_GRPO, builtin_eval_prompts
-    from assay.trainers.engines import SamplingConfig
-    from assay.trainers.grpo import PromptItem
+    from assay.pipelines.train import TOY_GRPO
+    from assay.trainers.engines import TransformersEngine
+    from assay.trainers.grpo import PromptItem, train
 
-    # The toy's measured settings (quickstart's): lr 3e-5, two updates per batch.
-    config = replace(TOY_GRPO, steps=args.steps, eval_every=5, verifier_workers=1)
+    setup = json.loads(setup_path.read_text())
+    arm = ARMS[arm_name]
+    prompts = [PromptItem(*p) for p in setup[arm.data]]
+    eval_prompts = [PromptItem(*p) for p in setup["eval"]]
+    counts = setup["counts"]
+    items = [SamplerItem(p.uid, p.group, *(counts[p.uid] if arm.seeded else (0, 0))) for p in prompts]
+    batch = setup["batch"]
+    sampler = OnlineSampler(items, SamplerConfig(strategy=arm.strategy, allocation=arm.allocation, seed=seed, **batch))
+    budget = setup["steps"] * batch["rollouts_per_batch"]
+    # Steps beyond `steps` only for arms whose steps cost fewer rollouts; the budget ends every arm.
+    config = replace(TOY_GRPO, steps=4 * setup["steps"], rollout_budget=budget, eval_every=setup["eval_every"],
+                     eval_k=setup["eval_k"], verifier_workers=1, seed=seed, refill_rounds=arm.refill_rounds, reward=arm.reward)
+    start = time.perf_counter()
+    result = train("toy", prompts, sampler, TransformersEngine("toy", device="cpu"), config, eval_prompts)
+    spent = np.cumsum([0] + [m["rollouts"] for m in result.history]).tolist()
+    out_path.write_text(json.dumps({
+        "arm": arm_name,
+        "seed": seed,
+        "evals": [{"step": e.step, "rollouts": spent[e.step], "pass_at_1": e.pass_at_1, "stderr": e.stderr} for e in result.evals],
+        "sampled_zero_variance": [m["sampled_zero_variance_groups"] for m in result.history],
+        "rollouts": spent[-1],
+        "seconds": time.perf_counter() - start,
+    }))
+
+
+# -- statistics over seeds ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Interval:
+    mean: float
+    lo: float
+    hi: float
+    n: int
+
+    def __str__(self) -> str:
+        return self.format(".3f")
+
+    def format(self, spec: str) -> str:
+        return f"{self.mean:{spec}} [{self.lo:{spec}}, {self.hi:{spec}}]"
+
+    def excludes_zero(self) -> bool:
+        return self.lo > 0 or self.hi < 0
+
+
+def t_interval(values) -> Interval:
+    """Mean and 95% Student-t interval of independent per-seed values."""
+    from scipy.stats import t
+
+    x = np.asarray(values, dtype=float)
+    if len(x) < 2:
+        return Interval(float(x.mean()), math.nan, math.nan, len(x))
+    half = t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x))
+    return Interval(float(x.mean()), float(x.mean() - half), float(x.mean() + half), len(x))
+
+
+def curve_mean(evals: list[dict], budget: int) -> float:
+    """Mean held-out pass@1 over [0, budget] rollouts: the trapezoid area under the
+    pass@1-by-rollouts curve divided by the budget (the last evaluation holds to the budget)."""
+    x = [e["rollouts"] for e in evals] + [budget]
+    y = [e["pass_at_1"] for e in evals] + [evals[-1]["pass_at_1"]]
+    return float(np.trapezoid(y, x) / budget)
+
+
+def rollouts_to(evals: list[dict], target: float) -> float | None:
+    """Rollouts at which pass@1 first reaches target, linear between evaluations; None if never."""
+    for a, b in zip(evals, evals[1:]):
+        if a["pass_at_1"] >= target:
+            return float(a["rollouts"])
+        if b["pass_at_1"] >= target:
+            return a["rollouts"] + (target - a["pass_at_1"]) / (b["pass_at_1"] - a["pass_at_1"]) * (b["rollouts"] - a["rollouts"])
+    return float(evals[0]["rollouts"]) if evals and evals[0]["pass_at_1"] >= target else None
+
+
+def on_grid(evals: list[dict], grid: np.ndarray) -> np.ndarray:
+    return np.interp(grid, [e["rollouts"] for e in evals], [e["pass_at_1"] for e in evals])
+
+
+# -- the parent: set-up, runs, report ---------------------------------------------------------
+
+
+def build_setup(args, path: Path) -> dict:
+    """Ingest the built-in corpus, score it offline, keep the learnable prompts, build the
+    decontaminated held-out set; written to `path` for the runs."""
+    import torch
+
+    torch.set_num_threads(args.jobs)
+    from assay.curricula.difficulty import AdaptiveK
+    from assay.filters.decontam import BenchmarkProblem, NgramIndex
+    from assay.pipelines.catalog import Catalog
+    from assay.pipelines.difficulty import DifficultyConfig, adaptive_k, estimate_difficulty, select_prompts
+    from assay.pipelines.ingest import ingest, resolve_source
+    from assay.pipelines.train import builtin_eval_prompts
+    from assay.trainers.engines import SamplingConfig
 
     with tempfile.TemporaryDirectory() as tmp, Catalog.open(Path(tmp) / "bench.duckdb") as cat:
         source, name, preset = resolve_source("builtin:arithmetic")
         ingest(cat, source, preset, name)
         rows = cat.con.execute("SELECT uid, prompt, answer, verifier, source FROM records ORDER BY uid").fetchall()
-        raw = [PromptItem(uid, prompt, answer, verifier, {}, src) for uid, prompt, answer, verifier, src in rows]
-        # The held-out set shares no prompt with either arm (two seeds can draw the same problem).
-        eval_prompts = [p for p in builtin_eval_prompts(args.eval_size) if p.prompt not in {r.prompt for r in raw}]
-        t = time.perf_counter()
+        raw = [[uid, prompt, answer, verifier, {}, src] for uid, prompt, answer, verifier, src in rows][: args.corpus]
+        corpus = {r[0] for r in raw}
+        start = time.perf_counter()
         scored = estimate_difficulty(
-            cat, DifficultyConfig(model="toy", k=16, sampling=SamplingConfig(temperature=1.0, max_tokens=200), workers=1)
+            cat, DifficultyConfig(model="toy", k=16, sampling=SamplingConfig(temperature=1.0, max_tokens=200), workers=args.jobs),
+            prompts=[p for p in select_prompts(cat, None) if p.uid in corpus],
         )
-        offline_s = time.perf_counter() - t
-    counts = {p.uid: (p.n, p.n_correct) for p in scored.prompts}
+        offline_s = time.perf_counter() - start
+    counts = {p.uid: [p.n, p.n_correct] for p in scored.prompts}
     rule: AdaptiveK = adaptive_k(16)  # the learnable call of the same policy that chose the samples
     uids = sorted(counts)
     learnable = rule.is_learnable(np.array([counts[u][0] for u in uids]), np.array([counts[u][1] for u in uids]))
     keep = {u for u, ok in zip(uids, learnable) if ok}
-    curated = [p for p in raw if p.uid in keep]
 
-    batch = dict(prompts_per_batch=args.prompts, rollouts_per_batch=args.rollouts, max_group=args.rollouts // args.prompts * 2)
-    uniform_sampler = OnlineSampler([SamplerItem(p.uid, p.group) for p in raw], SamplerConfig(strategy="uniform", allocation="equal", **batch))
-    online_sampler = OnlineSampler([SamplerItem(p.uid, p.group, *counts[p.uid]) for p in curated], SamplerConfig(**batch))
+    # The held-out set: disjoint from the corpus as text, and by assay's own n-gram decontamination.
+    texts = {r[1] for r in raw}
+    candidates = [p for p in builtin_eval_prompts(args.eval_size + args.eval_size // 2) if p.prompt not in texts]
+    index = NgramIndex([BenchmarkProblem("corpus", r[0], r[1], r[2]) for r in raw])
+    flagged = {f.row for f in index.match([p.prompt for p in candidates]) if f.method == "ngram"}
+    held = [p for i, p in enumerate(candidates) if i not in flagged][: args.eval_size]
+    setup = {
+        "raw": raw,
+        "curated": [r for r in raw if r[0] in keep],
+        "counts": counts,
+        "eval": [[p.uid, p.prompt, p.answer, p.verifier, dict(p.options), p.group] for p in held],
+        "batch": {"prompts_per_batch": args.prompts, "rollouts_per_batch": args.rollouts, "max_group": args.rollouts // args.prompts * 2},
+        "steps": args.steps,
+        "eval_every": args.eval_every,
+        "eval_k": args.eval_k,
+        "offline": {"rollouts": scored.sampled, "seconds": offline_s},
+        "decontam": {"candidates": len(candidates), "flagged": len(flagged), "exact_copies_removed": args.eval_size + args.eval_size // 2 - len(candidates)},
+    }
+    path.write_text(json.dumps(setup))
+    return setup
 
-    # The target is set from the shared starting point: both arms begin from the same weights.
-    from assay.trainers.engines import TransformersEngine
-    from assay.trainers.grpo import World, evaluate
 
-    start = evaluate(TransformersEngine("toy", device="cpu"), eval_prompts, config, 0, World()).pass_at_1
-    target = start + args.gain
-    base = arm("uniform, raw corpus", raw, uniform_sampler, eval_prompts, config, target)
-    ours = arm("curated + online sampler", curated, online_sampler, eval_prompts, config, target)
+def launch(setup_path: Path, arm: str, seed: int, out: Path) -> dict:
+    cmd = [sys.executable, __file__, "--one", arm, str(seed), str(setup_path), str(out)]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"run {arm} seed {seed} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
+    return json.loads(out.read_text())
 
-    print(f"GRPO on the toy policy: {args.steps} steps x {args.rollouts} rollouts ({args.prompts} prompts/step) per arm, "
-          f"held-out set {len(eval_prompts)} built-in problems, pass@1 at step 0 {start:.3f}, target {target:.3f}")
-    print(f"offline scoring for curation: {scored.sampled:,} rollouts ({offline_s:.0f} s), "
-          f"{len(curated)} of {len(raw)} prompts kept as learnable")
-    for r in (base, ours):
-        evals = "  ".join(f"{s}:{p:.3f}" for s, p in r["evals"])
-        reached = f"{r['reached']:,} rollouts" if r["reached"] is not None else "not reached"
-        print(f"  {r['name']:<26} prompts {r['prompts']:>5}  rollouts {r['rollouts']:>6,}  zero-variance groups {r['zero_var']:6.1%}  "
-              f"rollouts per non-degenerate group {r['per_group']:6.1f}  target {reached}  ({r['seconds']:.0f} s)")
-        print(f"  {'':<26} held-out pass@1 by step: {evals}")
-    zero_ok = ours["zero_var"] <= 0.10
-    print(f"zero-variance groups: {ours['zero_var']:.1%} vs uniform {base['zero_var']:.1%} "
-          f"(ratio {ours['zero_var'] / base['zero_var']:.2f}x; goal <= 10%) -> {'met' if zero_ok else 'not met'}")
-    print(f"rollouts per non-degenerate group: {ours['per_group']:.1f} vs uniform {base['per_group']:.1f} "
-          f"(ratio {ours['per_group'] / base['per_group']:.2f}x)")
-    if ours["reached"] is not None and base["reached"] is not None:
-        ratio = ours["reached"] / base["reached"]
-        print(f"rollouts to reach pass@1 {target:.3f}: {ours['reached']:,} vs uniform {base['reached']:,} "
-              f"(ratio {ratio:.2f}x; goal <= 0.5x) -> {'met' if ratio <= 0.5 else 'not met'}")
-    else:
-        print(f"rollouts to reach pass@1 {target:.3f}: curated {ours['reached'] or 'not reached'}, "
-              f"uniform {base['reached'] or 'not reached'} within {base['rollouts']:,} -> no ratio (goal <= 0.5x not shown)")
+
+def report(setup: dict, runs: dict[str, list[dict]], args) -> None:
+    budget = setup["steps"] * setup["batch"]["rollouts_per_batch"]
+    seeds = args.seeds
+    start = t_interval([r["evals"][0]["pass_at_1"] for r in runs[BASELINE]])
+    noise = float(np.mean([r["evals"][0]["stderr"] for rs in runs.values() for r in rs]))
+    targets = [start.mean + k * noise for k in TARGET_STDERRS]
+    print(f"GRPO on the toy policy, {len(runs)} arms x {seeds} seeds, budget {budget:,} rollouts per run "
+          f"({setup['steps']} steps x {setup['batch']['rollouts_per_batch']} rollouts, {setup['batch']['prompts_per_batch']} prompts/step)")
+    d = setup["decontam"]
+    print(f"held-out set: {len(setup['eval']):,} built-in evaluation problems x {setup['eval_k']} samples; "
+          f"{d['exact_copies_removed']} exact copies of corpus prompts and {d['flagged']} of {d['candidates']:,} candidates "
+          f"flagged by assay's n-gram decontamination against the {len(setup['raw']):,}-prompt training corpus removed")
+    print(f"offline scoring for curation: {setup['offline']['rollouts']:,} rollouts ({setup['offline']['seconds']:.0f} s), "
+          f"{len(setup['curated'])} of {len(setup['raw'])} prompts kept as learnable")
+    print(f"start: held-out pass@1 {start} over seeds; one evaluation's standard error {noise:.4f}; "
+          f"targets {', '.join(f'+{k} SE = {t:.3f}' for k, t in zip(TARGET_STDERRS, targets))}")
+    summary = {}
+    for name, rs in runs.items():
+        evals = list(zip(*[r["evals"] for r in rs]))  # per evaluation point, every seed's
+        zero = [z for r in rs for z in r["sampled_zero_variance"]]
+        reach = [[rollouts_to(r["evals"], t) for r in rs] for t in targets]
+        summary[name] = {
+            "auc": [curve_mean(r["evals"], budget) for r in rs],
+            "final": [r["evals"][-1]["pass_at_1"] for r in rs],
+            "reach": [[budget if x is None else x for x in xs] for xs in reach],
+        }
+        print(f"\n{name}: {ARMS[name].help}  ({np.mean([r['seconds'] for r in rs]):.0f} s per run)")
+        if len({len(r["evals"]) for r in rs}) == 1:
+            points = "  ".join(f"{np.mean([e['rollouts'] for e in point]):,.0f}: {t_interval([e['pass_at_1'] for e in point])}" for point in evals)
+            print(f"  held-out pass@1 by rollouts (mean [95% interval]): {points}")
+        else:  # refills make the evaluation points differ between seeds
+            print(f"  held-out pass@1 at the end: {t_interval(summary[name]['final'])}")
+        print(f"  mean pass@1 over the budget (AUC / budget): {t_interval(summary[name]['auc'])}")
+        for k, xs, raw_xs in zip(TARGET_STDERRS, summary[name]["reach"], reach):
+            reached = sum(x is not None for x in raw_xs)
+            print(f"  rollouts to start + {k} SE: {t_interval(xs).format(',.0f')}  ({reached}/{len(rs)} seeds reached it)")
+        print(f"  zero-variance groups per batch: mean {np.mean(zero):.1%}, worst batch {np.max(zero):.1%}")
+    print(f"\ndifferences against {BASELINE}, paired by seed (mean [95% interval]; outside the noise when the interval excludes 0):")
+    for name in runs:
+        if name == BASELINE:
+            continue
+        ours, base = summary[name], summary[BASELINE]
+        parts = [("mean pass@1 over the budget", np.subtract(ours["auc"], base["auc"])),
+                 ("final pass@1", np.subtract(ours["final"], base["final"]))]
+        parts += [(f"rollouts to +{k} SE", np.subtract(a, b)) for k, a, b in zip(TARGET_STDERRS, ours["reach"], base["reach"])]
+        cells = []
+        for label, diff in parts:
+            iv = t_interval(diff)
+            spec = "+,.0f" if label.startswith("rollouts") else "+.3f"
+            cells.append(f"{label} {iv.format(spec)} {'outside' if iv.excludes_zero() else 'inside'} the noise")
+        print(f"  {name}: " + "; ".join(cells))
+    default_zero = np.mean([z for r in runs.get(DEFAULT, []) for z in r["sampled_zero_variance"]]) if DEFAULT in runs else math.nan
+    print(f"\nzero-variance groups per batch, {DEFAULT} (default arm): {default_zero:.1%} (goal <= 10%) -> "
+          f"{'met' if default_zero <= 0.10 else 'not met'}")
+    if DEFAULT in runs and BASELINE in runs:
+        ratio = np.divide(summary[DEFAULT]["reach"][0], summary[BASELINE]["reach"][0])
+        print(f"rollouts to start + {TARGET_STDERRS[0]} SE, {DEFAULT} / {BASELINE} per seed: {t_interval(ratio)}")
+
+
+def plot(runs: dict[str, list[dict]], budget: int, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    grid = np.linspace(0, budget, 61)
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for name, rs in runs.items():
+        curves = np.array([on_grid(r["evals"], grid) for r in rs])  # [seeds, grid]
+        ivs = [t_interval(curves[:, i]) for i in range(len(grid))]
+        ax.plot(grid, [iv.mean for iv in ivs], label=name)
+        ax.fill_between(grid, [iv.lo for iv in ivs], [iv.hi for iv in ivs], alpha=0.15)
+    ax.set_xlabel("training rollouts")
+    ax.set_ylabel("held-out pass@1 (mean over seeds, 95% band)")
+    ax.set_title(f"GRPO on the toy policy, {len(next(iter(runs.values())))} seeds per arm")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--one":
+        arm, seed, setup, out = sys.argv[2:6]
+        return run_one(Path(setup), arm, int(seed), Path(out))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="arms:\n" + "\n".join(f"  {k:<16} {a.help}" for k, a in ARMS.items()))
+    parser.add_argument("--arms", default=",".join(ARMS), help="comma-separated keys of the arms below")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=30, help="the budget is steps x rollouts per step")
+    parser.add_argument("--rollouts", type=int, default=128, help="rollouts per step")
+    parser.add_argument("--prompts", type=int, default=16, help="prompts per step")
+    parser.add_argument("--eval-size", type=int, default=1000, help="held-out problems")
+    parser.add_argument("--eval-k", type=int, default=2, help="samples per held-out problem")
+    parser.add_argument("--eval-every", type=int, default=10, help="steps between held-out evaluations")
+    parser.add_argument("--corpus", type=int, default=1000, help="prompts of the built-in training corpus")
+    parser.add_argument("--jobs", type=int, default=2, help="runs at a time, one CPU thread each")
+    parser.add_argument("--plot", type=Path, default=None, help="write the pass@1-by-rollouts plot (PNG) here")
+    parser.add_argument("--json", type=Path, default=None, help="write every run's figures here")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 2 seeds, 4 steps of 32 rollouts, 200 held-out problems")
+    args = parser.parse_args()
+    if args.quick:
+        args.seeds, args.steps, args.rollouts, args.prompts, args.eval_size, args.eval_every, args.corpus = 2, 4, 32, 8, 200, 2, 300
+    arms = args.arms.split(",")
+    unknown = [a for a in arms if a not in ARMS]
+    if unknown:
+        parser.error(f"unknown arm(s) {', '.join(unknown)}; valid: {', '.join(ARMS)}")
+    if BASELINE not in arms:
+        parser.error(f"the baseline arm {BASELINE} must be among --arms")
+    if args.seeds < 2:
+        parser.error("--seeds must be at least 2: an interval needs two")
+
+    wall = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        setup_path = Path(tmp) / "setup.json"
+        setup = build_setup(args, setup_path)
+        jobs = [(arm, seed) for seed in range(args.seeds) for arm in arms]
+        with ThreadPoolExecutor(args.jobs) as pool:
+            futures = {job: pool.submit(launch, setup_path, *job, Path(tmp) / f"{job[0]}-{job[1]}.json") for job in jobs}
+            results = {}
+            for n, (job, future) in enumerate(futures.items(), 1):
+                results[job] = future.result()
+                print(f"[{n}/{len(jobs)}] {job[0]} seed {job[1]}: {results[job]['seconds']:.0f} s", file=sys.stderr, flush=True)
+    runs = {arm: [results[(arm, seed)] for seed in range(args.seeds)] for arm in arms}
+    report(setup, runs, args)
+    print(f"\nwall time {time.perf_counter() - wall:,.0f} s with {args.jobs} runs at a time")
+    if args.plot:
+        plot(runs, args.steps * args.rollouts, args.plot)
+        print(f"plot: {args.plot}")
+    if args.json:
+        args.json.write_text(json.dumps({"setup": {k: v for k, v in setup.items() if k not in ("raw", "curated", "eval", "counts")},
+                                         "runs": runs, "args": {k: str(v) for k, v in vars(args).items()}}, indent=1))
 
 
 if __name__ == "__main__":

@@ -39,6 +39,11 @@ supervision):
    observed or trained on.
 9. `reward="random"` replaces the verifier's reward with a fair coin per rollout: the
    spurious-reward control (Shao et al. 2025), which must not raise held-out accuracy.
+10. `refill_rounds` > 0 is DAPO's dynamic sampling: a step's groups whose decided rewards are
+   all equal are dropped and more sampler batches refill it, up to as many groups with a signal
+   as the first batch had. Every sampled group is observed; the step's `rollouts` count them
+   all, and `rollout_budget` ends a run at the step whose rollouts reach it, so arms whose steps
+   cost different amounts can be compared at equal cost.
 
 Multi-process: launched under `torchrun` (torch.distributed initialized), every process
 holds the same sampler (same seed, same observations, so the same draws), samples and
@@ -150,6 +155,11 @@ class GRPOConfig:
     verifier_workers: int | None = None  # verifier processes; None: one per core
     verifier_timeout_s: float = DEFAULT_TIMEOUT_S  # seconds one verification may take before it is a timeout
     max_verifier_failures: float = 0.05  # share of a step's verdicts that may be timeout or error; above it the run stops
+    # DAPO's dynamic sampling: a step's zero-variance groups are dropped and up to this many more
+    # sampler batches refill it, until it holds as many groups with a signal as its first draw had.
+    # 0: off (zero-variance groups stay in the batch with advantage 0).
+    refill_rounds: int = 0
+    rollout_budget: int = 0  # stop after the step whose rollouts (refills included) reach this; 0: `steps` alone
 
     def __post_init__(self) -> None:
         for name, table in (("advantage", ADVANTAGES), ("reward", REWARDS)):
@@ -159,7 +169,7 @@ class GRPOConfig:
         for name in positive:
             if not getattr(self, name) > 0:
                 raise TrainError(f"{name} must be positive, got {getattr(self, name)}")
-        for name in ("clip_low", "clip_high", "kl_coef", "weight_decay", "eval_every", "checkpoint_every"):
+        for name in ("clip_low", "clip_high", "kl_coef", "weight_decay", "eval_every", "checkpoint_every", "refill_rounds", "rollout_budget"):
             if getattr(self, name) < 0:
                 raise TrainError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not self.verifier_timeout_s > 0:
@@ -462,6 +472,9 @@ class EvalResult:
     k: int
     prompts: int  # prompts with a decided sample; pass@k counts those with k of them
     errors: int  # verdicts with status error or timeout: left out, never counted as incorrect
+    # pass_at_1's standard error over the prompts (sample std of per-prompt pass rates / sqrt(prompts)):
+    # what one evaluation's noise is; nan with fewer than two prompts, or in a checkpoint that predates it
+    stderr: float = math.nan
 
 
 EVAL_SEED_OFFSET = 7919  # evaluation samples with one fixed seed: steps differ only by weights
@@ -493,13 +506,15 @@ def evaluate(
     counts = [(0, config.eval_k) if p.uid in skipped else (correct[p.uid], judged[p.uid]) for p in mine]
     counts = [(c, n) for part in world.gather(counts) for c, n in part if n > 0]
     k = config.eval_k
+    rates = np.array([c / n for c, n in counts])
     return EvalResult(
         step=step,
-        pass_at_1=float(np.mean([c / n for c, n in counts])) if counts else math.nan,
+        pass_at_1=float(rates.mean()) if counts else math.nan,
         pass_at_k=float(np.mean([pass_at_k(n, c, k) for c, n in counts if n >= k])) if any(n >= k for _, n in counts) else math.nan,
         k=k,
         prompts=len(counts),
         errors=sum(s in ("timeout", "error") for _, s in everyone),
+        stderr=float(rates.std(ddof=1) / math.sqrt(len(rates))) if len(rates) > 1 else math.nan,
     )
 
 
@@ -614,6 +629,101 @@ def _step_seed(seed: int, step: int, purpose: int) -> int:
     return int(np.random.SeedSequence([seed, step, purpose]).generate_state(1)[0])
 
 
+def signal_groups(order: Sequence[tuple[int, Verdict, int]], wanted: int) -> set[int]:
+    """DAPO's dynamic-sampling filter: the first `wanted` draws, in draw order, whose decided
+    rollouts' verifier rewards are not all equal (a group of one has no signal).
+    `order` holds (draw, verdict, tokens) per rollout.
+
+    >>> right, wrong = Verdict.of(True), Verdict.of(False)
+    >>> sorted(signal_groups([(0, right, 5), (0, right, 5), (1, right, 5), (1, wrong, 5), (2, wrong, 5), (2, right, 5)], 5))
+    [1, 2]
+    """
+    rewards: dict[int, list[float]] = defaultdict(list)
+    for d, verdict, _ in order:
+        if decided(verdict):
+            rewards[d].append(verdict_reward(verdict))
+    return set([d for d in sorted(rewards) if max(rewards[d]) != min(rewards[d])][:wanted])
+
+
+@dataclass
+class _Sampled:
+    """What one step has sampled so far, over its refill rounds."""
+
+    draws: list[tuple[int, str, int]] = field(default_factory=list)  # (draw, uid, n), every process's
+    order: list[tuple[int, Verdict, int]] = field(default_factory=list)  # everyone's (draw, verdict, tokens), draw order
+    values: list[float] = field(default_factory=list)  # per entry of order: its prompt's sampler value before the step
+    local: list[Rollout] = field(default_factory=list)  # this process's rollouts, draw order
+    verdicts: list[Verdict] = field(default_factory=list)  # their verdicts
+    mine: set[int] = field(default_factory=set)  # the draws this process sampled
+    skipped: Counter[str] = field(default_factory=Counter)  # prompts the engine skipped, every process's, by reason
+    wanted: int = 0  # groups the step trains on with refills: as many as its first round sampled
+
+
+def _sample_round(
+    engine: RolloutEngine,
+    sampler: Sampler,
+    items: Mapping[str, PromptItem],
+    config: GRPOConfig,
+    step: int,
+    round_: int,
+    world: World,
+    sampled: _Sampled,
+    on_observation: Callable[[Observation], None],
+) -> None:
+    """One sampler batch of `step`: drawn, sampled, verified and observed, added to `sampled`.
+
+    Draws are the same on every process (same sampler state); each samples its share and
+    everyone gathers everyone's verdicts, so what follows is computed identically everywhere.
+    Too many verifier failures stop the run here, before anything of the round is used.
+    """
+    first = len(sampled.draws)
+    draws = [(first + i, d.uid, d.n) for i, d in enumerate(sampler.next_batch())]
+    unknown = [uid for _, uid, _ in draws if uid not in items]
+    if unknown:
+        raise TrainError(f"the sampler drew uids that are not among the prompts, e.g. {unknown[0]}")
+    # Round 0 keeps the seed a run without refills has; refills get seeds of their own.
+    seed = _step_seed(config.seed, step, 0 if round_ == 0 else 2 + round_)
+    sampling = SamplingConfig(temperature=config.temperature, max_tokens=config.max_tokens, seed=seed)
+    mine = draws[world.rank :: world.size]
+    local, skipped = generate_rollouts(engine, items, mine, sampling)
+    verdicts = verify_rollouts([r.text for r in local], [items[r.uid] for r in local], config)
+    gathered = world.gather(([(r.draw, v, len(r.completion_ids)) for r, v in zip(local, verdicts)], dict(skipped)))
+    order = sorted((o for part, _ in gathered for o in part), key=lambda o: o[0])  # stable within a draw
+    skipped = sum((Counter(s) for _, s in gathered), Counter())
+    if not order:
+        raise TrainError(f"step {step}: the engine skipped every drawn prompt ({dict(skipped)})")
+    check_failures([v.status for _, v, _ in order], [items[draws[d - first][1]].verifier for d, _, _ in order], config,
+                   f"training step {step + 1}")
+    # SPO's baseline is each prompt's value before these rewards of it are observed.
+    sampled.values += [sampler.value(draws[d - first][1]) for d, _, _ in order]
+    per_draw: dict[int, list[tuple[Verdict, int]]] = defaultdict(list)
+    for d, verdict, tokens in order:
+        per_draw[d].append((verdict, tokens))
+    for d, seen in per_draw.items():
+        uid = draws[d - first][1]
+        scores = [verdict_reward(v) for v, _ in seen if decided(v)]
+        if scores:
+            sampler.observe(uid, scores)
+        if world.rank == 0:
+            on_observation(
+                Observation(
+                    uid=uid,
+                    step=step,
+                    counts=StatusCounts.of(v.status for v, _ in seen),
+                    mean_reward=float(np.mean(scores)) if scores else None,
+                    mean_tokens=float(np.mean([tokens for _, tokens in seen])),
+                )
+            )
+    if round_ == 0:
+        sampled.wanted = len(per_draw)
+    sampled.draws += draws
+    sampled.order += order
+    sampled.local += local
+    sampled.verdicts += verdicts
+    sampled.mine |= {d for d, _, _ in mine}
+    sampled.skipped += skipped
+
+
 def train(
     policy_path: str | os.PathLike,
     prompts: Sequence[PromptItem],
@@ -713,55 +823,30 @@ def train(
 
     if start == 0:
         run_eval(0)
+    rollouts_done = sum(m["rollouts"] for m in history)
+    done = start
     for step in range(start, config.steps):
-        # 1. Draws: the same on every process (same sampler state); each samples its share.
-        draws = [(i, d.uid, d.n) for i, d in enumerate(sampler.next_batch())]
-        unknown = [uid for _, uid, _ in draws if uid not in items]
-        if unknown:
-            raise TrainError(f"the sampler drew uids that are not among the prompts, e.g. {unknown[0]}")
-        sampling = SamplingConfig(temperature=config.temperature, max_tokens=config.max_tokens, seed=_step_seed(config.seed, step, 0))
-        local, skipped = generate_rollouts(engine, items, draws[world.rank :: world.size], sampling)
-        verdicts = verify_rollouts([r.text for r in local], [items[r.uid] for r in local], config)
-
-        # 2. Everyone's verdicts, in draw order, on every process: rewards and advantages are
-        #    computed identically everywhere; each process keeps its own rollouts' share. Too
-        #    many verifier failures stop the run here, before anything of the step is used.
-        outcome = [(r.draw, v, len(r.completion_ids)) for r, v in zip(local, verdicts)]
-        gathered = world.gather((outcome, dict(skipped)))
-        order = sorted((o for part, _ in gathered for o in part), key=lambda o: o[0])  # stable within a draw
-        skipped = sum((Counter(s) for _, s in gathered), Counter())
-        if not order:
-            raise TrainError(f"step {step}: the engine skipped every drawn prompt ({dict(skipped)})")
-        check_failures([v.status for _, v, _ in order], [items[draws[d][1]].verifier for d, _, _ in order], config,
-                       f"training step {step + 1}")
+        if config.rollout_budget and rollouts_done >= config.rollout_budget:
+            break  # a resumed run that had already spent its budget
+        # 1-3. Draw, sample, verify and observe; with refill_rounds (DAPO's dynamic sampling),
+        #      again while zero-variance groups leave the batch short of groups with a signal.
+        #      Each round is observed before the next is drawn, so refills follow the evidence.
+        sampled = _Sampled()
+        for round_ in range(1 + config.refill_rounds):
+            _sample_round(engine, sampler, items, config, step, round_, world, sampled, on_observation)
+            if not config.refill_rounds or len(signal_groups(sampled.order, sampled.wanted)) >= sampled.wanted:
+                break
+        order = sampled.order
+        trained = signal_groups(order, sampled.wanted) if config.refill_rounds else {d for d, _, _ in order}
+        train_order = [(o, value) for o, value in zip(order, sampled.values) if o[0] in trained]
         keep, rewards, advantages = decided_advantages(
-            [v for _, v, _ in order], [d for d, _, _ in order], [sampler.value(draws[d][1]) for d, _, _ in order],
+            [v for (_, v, _), _ in train_order], [d for (d, _, _), _ in train_order], [value for _, value in train_order],
             advantage_fn, reward_fn, np.random.default_rng(_step_seed(config.seed, step, 1)),
         )  # [N], [K], [K]
-        draw_of = torch.tensor([d for d, _, _ in order], dtype=torch.long)[keep]  # [K]
-        mine = {d for d, _, _ in draws[world.rank :: world.size]}
-        local_adv = advantages[torch.tensor([d in mine for d in draw_of.tolist()], dtype=torch.bool)]  # [len(trainable)]
-        trainable = [r for r, v in zip(local, verdicts) if decided(v)]  # this process's decided rollouts, draw order
-
-        # 3. Observations: the sampler's update (decided rewards only) and the difficulty history.
-        per_draw: dict[int, list[tuple[Verdict, int]]] = defaultdict(list)
-        for d, verdict, tokens in order:
-            per_draw[d].append((verdict, tokens))
-        for d, seen in per_draw.items():
-            uid = draws[d][1]
-            scores = [verdict_reward(v) for v, _ in seen if decided(v)]
-            if scores:
-                sampler.observe(uid, scores)
-            if world.rank == 0:
-                on_observation(
-                    Observation(
-                        uid=uid,
-                        step=step,
-                        counts=StatusCounts.of(v.status for v, _ in seen),
-                        mean_reward=float(np.mean(scores)) if scores else None,
-                        mean_tokens=float(np.mean([tokens for _, tokens in seen])),
-                    )
-                )
+        draw_of = torch.tensor([d for (d, _, _), _ in train_order], dtype=torch.long)[keep]  # [K]
+        local_adv = advantages[torch.tensor([d in sampled.mine for d in draw_of.tolist()], dtype=torch.bool)]  # [len(trainable)]
+        # this process's decided rollouts of the trained groups, in draw order
+        trainable = [r for r, v in zip(sampled.local, sampled.verdicts) if decided(v) and r.draw in trained]
 
         # 4. Policy updates: mini-batches of a seeded permutation, micro-batches within; the old
         #    log-probs come from the same micro-batches, so the first update's ratio is exactly 1.
@@ -807,33 +892,41 @@ def train(
             by_group[d].append(r)
         zero_var = sum(len(rs) > 1 and max(rs) == min(rs) for rs in by_group.values())
         statuses = StatusCounts.of(v.status for _, v, _ in order)
+        groups = {d for d, _, _ in order}
         clipped, kl = sum(world.gather(clipped)), sum(world.gather(kl))
+        rollouts_done += len(order)
         metrics = {
             "step": step + 1,
             "loss": float(np.mean(losses)) if losses else math.nan,
             "grad_norm": float(np.mean(grad_norms)) if grad_norms else math.nan,  # before clipping
             "reward": float(rewards.mean()) if keep.any() else math.nan,
             "accuracy": statuses.pass_rate,
-            "rollouts": len(order),
-            "groups": len(per_draw),
-            "zero_variance_groups": zero_var / len(by_group) if by_group else math.nan,
+            "rollouts": len(order),  # sampled this step, refills included: the budget spent
+            "groups": len(groups),
+            "zero_variance_groups": zero_var / len(by_group) if by_group else math.nan,  # of the groups trained on
+            # every group sampled, by the verifier's decided rewards: what refills pay for
+            "sampled_zero_variance_groups": 1 - len(signal_groups(order, len(groups))) / len(groups),
+            "dropped_groups": len(groups - trained),
             "clip_fraction": clipped / max(tokens_total, 1.0),
             "kl": kl / max(tokens_total, 1.0),
             "mean_tokens": float(np.mean([tokens for _, _, tokens in order])),
             **{f"verdicts/{status}": float(n) for status, n in statuses.as_dict().items()},
-            "skipped": sum(skipped.values()),
+            "skipped": sum(sampled.skipped.values()),
             **{f"sampler/{k}": float(v) for k, v in sampler.metrics().items()},
         }
         history.append(metrics)
         if world.rank == 0:
             on_metrics(metrics)
         done = step + 1
-        if config.eval_every and done % config.eval_every == 0 and done < config.steps:
+        last = done == config.steps or (config.rollout_budget and rollouts_done >= config.rollout_budget)
+        if last:
+            break
+        if config.eval_every and done % config.eval_every == 0:
             run_eval(done)
-        if checkpoint_dir is not None and config.checkpoint_every and done % config.checkpoint_every == 0 and done < config.steps:
+        if checkpoint_dir is not None and config.checkpoint_every and done % config.checkpoint_every == 0:
             checkpoint = write_checkpoint(done)
-    if start < config.steps or not evals:
-        run_eval(config.steps)
+    if done > start or not evals:
+        run_eval(done)
     if checkpoint_dir is not None:
-        checkpoint = write_checkpoint(config.steps)
-    return TrainResult(config.steps, history, evals, prompt_format, checkpoint)
+        checkpoint = write_checkpoint(done)
+    return TrainResult(done, history, evals, prompt_format, checkpoint)
