@@ -58,7 +58,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import date
-from typing import Iterable, Sequence
+from itertools import chain
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -74,17 +75,35 @@ SPAN_TOKENS = 40  # a reported span is cut to this many tokens
 METHODS = ("ngram", "ngram_masked", "semantic")  # strictest first
 
 # RE2 rewrites applied after NFKC + lowercase, in order. Each is (pattern, replacement).
+# Operators stay tokens (`2 - -1`, `2 + 1` and `2 * 1` differ); every spelling of one operator
+# or fraction becomes one token sequence; what only typesets (`$`, `\\[`, braces, parentheses,
+# `\\left`, markdown emphasis and bullets) goes.
+OPERATORS = "+-*/=<>^≠"
 _LATEX_RULES: tuple[tuple[str, str], ...] = (
     (r"\\[dt]frac", r"\\frac"),
     (r"\\[dt]binom", r"\\binom"),
-    (r"\\leq?\b|\\leqslant", r" le "),
-    (r"\\geq?\b|\\geqslant", r" ge "),
-    (r"\\neq?\b", r" ne "),
-    (r"\\frac\s*(\d)\s*(\d)", r"\\frac \1 \2"),
+    (r"\\frac\s*(\d)\s*(\d)", r" \1 / \2 "),  # \frac12
+    (r"\\frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}", r" \1 / \2 "),
+    (r"\\frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}", r" \1 / \2 "),  # twice: a fraction inside a fraction
+    (r"\\(?:times|cdot|ast)\b|[×·∗⋅]", " * "),
+    (r"\\div\b|÷", " / "),
+    (r"−", "-"),  # U+2212 MINUS SIGN (NFKC keeps it)
+    (r"\\leq?\b|\\leqslant|≤", " <= "),
+    (r"\\geq?\b|\\geqslant|≥", " >= "),
+    (r"\\neq?\b|!=", " ≠ "),
     (r"\\(?:left|right|bigl|bigr|big|displaystyle|textstyle|text|mathrm|mathbf|textbf|textit|quad|qquad)\b", " "),
+    # Markdown: a bullet at a line start, and emphasis (`*` runs touching a word on one side only).
+    (r"(?m)^\s*[-*+]\s+", " "),
+    (r"\*\*+", " "),
+    (r"(^|\s)\*([^\s*])", r"\1\2"),
+    (r"([^\s*])\*($|\s|[.,;:!?])", r"\1\2"),
+    # A hyphen inside a word (`9-kilometer-long`, `well-known`) joins words, it is not a minus.
+    (r"([\p{L}\p{N}$})])-(\p{L}\p{L})", r"\1 \2"),
+    (r"([\p{L}\p{N}$})])-(\p{L}\p{L})", r"\1 \2"),  # twice: matches cannot overlap in one pass
     (r"(\d),(\d\d\d)\b", r"\1\2"),
-    (r"(\d),(\d\d\d)\b", r"\1\2"),  # twice: 1,234,567 (matches cannot overlap in one pass)
-    (r"[^\p{L}\p{N}]+", " "),
+    (r"(\d),(\d\d\d)\b", r"\1\2"),  # twice: 1,234,567
+    (r"[^\p{L}\p{N}+\-*/=<>^≠]+", " "),
+    (r"([+\-*/=<>^≠])", r" \1 "),
     (r"(\p{N})(\p{L})", r"\1 \2"),
     (r"(\p{L})(\p{N})", r"\1 \2"),
 )
@@ -119,6 +138,7 @@ class Finding:
     method: str  # one of METHODS
     score: float  # containment share for n-gram layers, cosine for semantic
     span: str  # the matched text, normalised tokens of the problem joined by spaces
+    level: str = "contaminated"  # one of LEVELS: contaminated and semantic are dropped, near is kept
 
 
 # -- normalisation and tokens -----------------------------------------------------------------
@@ -136,7 +156,7 @@ def match_tokens(text: str) -> list[str]:
     """The tokens one text is matched on.
 
     >>> match_tokens("If $\\\\dfrac{ 1 }{2}x = 1,250$,\\nfind X.")
-    ['if', 'frac', '1', '2', 'x', '1250', 'find', 'x']
+    ['if', '1', '/', '2', 'x', '=', '1250', 'find', 'x']
     """
     return normalize_array(pa.array([text], pa.large_string()))[0].as_py().split()
 
@@ -153,6 +173,7 @@ class _Tokens:
     masked: np.ndarray  # uint64
     offsets: np.ndarray  # int64
     number: np.ndarray  # bool: the token is a number
+    word: np.ndarray  # bool: the token is a word (starts with a letter); the rest are operators
     words: pa.Array | None = None  # the token strings (kept for benchmark problems only)
 
 
@@ -165,14 +186,16 @@ def _tokenize(texts: pa.Array, keep_words: bool = False) -> _Tokens:
     flat = split.flatten()
     if len(flat) == 0:
         empty = np.zeros(0, np.uint64)
-        return _Tokens(empty, empty, offsets - offsets[0], np.zeros(0, bool), flat if keep_words else None)
+        return _Tokens(empty, empty, offsets - offsets[0], np.zeros(0, bool), np.zeros(0, bool), flat if keep_words else None)
     encoded = pc.dictionary_encode(flat)
     vocab = encoded.dictionary.to_pylist()
     codes = encoded.indices.to_numpy(zero_copy_only=False)
     vocab_plain = np.fromiter((_token_hash(t) for t in vocab), np.uint64, len(vocab))
     is_number = np.fromiter((t[0].isdigit() or t[0].isnumeric() for t in vocab), bool, len(vocab))
+    is_word = np.fromiter((t[0].isalpha() for t in vocab), bool, len(vocab))
     vocab_masked = np.where(is_number, _NUMBER, vocab_plain)
-    return _Tokens(vocab_plain[codes], vocab_masked[codes], offsets - offsets[0], is_number[codes], flat if keep_words else None)
+    return _Tokens(vocab_plain[codes], vocab_masked[codes], offsets - offsets[0], is_number[codes], is_word[codes],
+                   flat if keep_words else None)
 
 
 def _gram_rows(offsets: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -200,7 +223,8 @@ def _grams(hashes: np.ndarray, n: int, inside: np.ndarray) -> np.ndarray:
 
 
 def _whole_hashes(hashes: np.ndarray, offsets: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Hash of the whole token sequence of each row in `rows`, all shorter than n tokens."""
+    """Hash of the whole token sequence of each row in `rows`: the rolling gram hash seeded with
+    the length, so a sequence of L tokens hashes to `_grams`' value plus L * _MULT**L."""
     start, length = offsets[rows], offsets[rows + 1] - offsets[rows]
     out = length.astype(np.uint64)
     with np.errstate(over="ignore"):
@@ -212,6 +236,20 @@ def _whole_hashes(hashes: np.ndarray, offsets: np.ndarray, rows: np.ndarray) -> 
 
 
 # -- the n-gram index ---------------------------------------------------------------------------
+
+SHORT_CONTAINED_MIN = 3  # a short problem of at least this many tokens is also found inside a row
+_SHORT_BITS = 20  # prefilter for short-problem lookups: 2**20 entries (1 MB)
+_SHORT_SHIFT = np.uint64(64 - _SHORT_BITS)
+
+# What the masked layer's findings mean, chosen per benchmark (see the module docstring).
+MASKED_POLICIES: dict[str, str | None] = {
+    "drop": "contaminated",  # a numbers-changed copy is a leak (human-written sets: GSM8K, AIME, MATH)
+    "flag": "near",  # reported for review, kept (procedural sets: another instance is a clean item)
+    "off": None,  # the masked layer does not run for this benchmark
+}
+DEFAULT_MASKED = "flag"
+LEVELS = ("contaminated", "semantic", "near")  # strongest first; the first two are dropped
+DROP_LEVELS = ("contaminated", "semantic")
 
 
 @dataclass
@@ -225,16 +263,32 @@ class _Layer:
     indexed: np.ndarray  # (problems,) indexed grams per problem
     has_anchor: np.ndarray  # (problems,) bool, some indexed gram of the problem is an anchor
     bitmap: np.ndarray  # (2**_BITMAP_BITS,) bool: some indexed gram has these top bits
-    short_hash: np.ndarray  # (S,) uint64 whole-sequence hashes of problems shorter than n, sorted
-    short_problem: np.ndarray  # (S,) int64
-    short_len: np.ndarray  # (S,) token count
+    # Problems shorter than n tokens, per token count L: (sorted L-gram hashes, problems, contained?)
+    short: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]
+    short_bitmap: np.ndarray  # (2**_SHORT_BITS,) bool
+
+
+def masked_levels(problems: Sequence[BenchmarkProblem], masked: str | Mapping[str, str]) -> dict[str, str | None]:
+    """Level of a masked-layer finding per benchmark (None: the layer is off for it).
+
+    >>> masked_levels([BenchmarkProblem("gsm8k", "0", "x"), BenchmarkProblem("rg", "0", "y")], {"gsm8k": "drop"})
+    {'gsm8k': 'contaminated', 'rg': 'near'}
+    """
+    out = {}
+    for name in dict.fromkeys(p.benchmark for p in problems):
+        policy = masked if isinstance(masked, str) else masked.get(name, DEFAULT_MASKED)
+        if policy not in MASKED_POLICIES:
+            raise ValueError(f"masked policy {policy!r} for {name} is unknown; valid: {', '.join(MASKED_POLICIES)}")
+        out[name] = MASKED_POLICIES[policy]
+    return out
 
 
 class NgramIndex:
     """Layers a (`ngram`) and b (`ngram_masked`) over a fixed list of benchmark problems.
 
-    Build once per run (thousands of problems take well under a second), then `match` any
-    number of prompt batches.
+    `masked` is the masked layer's policy (MASKED_POLICIES), one for all benchmarks or one per
+    benchmark name (names not given get DEFAULT_MASKED). Build once per run (thousands of
+    problems take well under a second), then `match` any number of prompt batches.
     """
 
     def __init__(
@@ -243,7 +297,7 @@ class NgramIndex:
         n: int = DEFAULT_N,
         min_containment: float = DEFAULT_MIN_CONTAINMENT,
         max_problem_df: int = DEFAULT_MAX_PROBLEM_DF,
-        masked: bool = True,
+        masked: str | Mapping[str, str] = DEFAULT_MASKED,
     ):
         if n < 1:
             raise ValueError(f"n must be at least 1, got {n}")
@@ -253,49 +307,71 @@ class NgramIndex:
         self.n = n
         self.min_containment = min_containment
         self.max_problem_df = max_problem_df
+        self.masked_level = masked_levels(self.problems, masked)
         tokens = _tokenize(pa.array([p.prompt for p in self.problems], pa.large_string()), keep_words=True)
         self._words = tokens.words
         self._offsets = tokens.offsets
-        self._layers = {"ngram": self._build(tokens.plain, tokens.offsets, tokens.number, masked=False)}
-        if masked:
-            self._layers["ngram_masked"] = self._build(tokens.masked, tokens.offsets, tokens.number, masked=True)
+        everyone = np.ones(len(self.problems), bool)
+        self._layers = {"ngram": self._build(tokens.plain, tokens, everyone, masked=False)}
+        masked_on = np.array([self.masked_level[p.benchmark] is not None for p in self.problems], bool)
+        if masked_on.any():
+            self._layers["ngram_masked"] = self._build(tokens.masked, tokens, masked_on, masked=True)
 
-    def _build(self, hashes: np.ndarray, offsets: np.ndarray, number: np.ndarray, masked: bool) -> _Layer:
+    def _build(self, hashes: np.ndarray, tokens: _Tokens, include: np.ndarray, masked: bool) -> _Layer:
+        offsets, number = tokens.offsets, tokens.number
         inside, row, pos = _gram_rows(offsets, self.n)
         gram = _grams(hashes, self.n, inside)
         # A gram is an anchor when it holds a number token (see the module docstring).
         numbers_before = np.concatenate([[0], np.cumsum(number)])
         start = np.flatnonzero(inside)
-        numbers_in_gram = numbers_before[start + self.n] - numbers_before[start]
-        anchor = numbers_in_gram > 0
+        anchor = numbers_before[start + self.n] - numbers_before[start] > 0
+        keep = include[row]
         if masked:
-            # With numbers masked, a template is its words: a gram that is mostly numbers
-            # ("compute N N N N N N N") names no template and would match every expression
-            # of the same length.
-            wordy = self.n - numbers_in_gram >= (self.n + 1) // 2
-            gram, row, pos, anchor = gram[wordy], row[wordy], pos[wordy], anchor[wordy]
+            # With numbers masked, a template is its words: a gram that is mostly numbers and
+            # operators ("compute N + N * N - N") names no template and would match every
+            # expression of the same length.
+            words_before = np.concatenate([[0], np.cumsum(tokens.word)])
+            keep &= words_before[start + self.n] - words_before[start] >= (self.n + 1) // 2
+        gram, row, pos, anchor = gram[keep], row[keep], pos[keep], anchor[keep]
         # Keep one posting per (gram, problem, position), then drop boilerplate grams.
         order = np.lexsort((pos, row, gram))
         gram, row, pos, anchor = gram[order], row[order], pos[order], anchor[order]
         distinct_pair = np.ones(len(gram), bool)
         distinct_pair[1:] = (gram[1:] != gram[:-1]) | (row[1:] != row[:-1])
-        uniq, start, counts = np.unique(gram[distinct_pair], return_index=True, return_counts=True)
-        boiler = set(uniq[counts > self.max_problem_df].tolist())
-        keep = ~np.isin(gram, np.fromiter(boiler, np.uint64, len(boiler))) if boiler else np.ones(len(gram), bool)
+        uniq, counts = np.unique(gram[distinct_pair], return_counts=True)
+        boiler = uniq[counts > self.max_problem_df]
+        keep = ~np.isin(gram, boiler) if len(boiler) else np.ones(len(gram), bool)
         gram, row, pos, anchor = gram[keep], row[keep], pos[keep], anchor[keep]
         first = np.ones(len(gram), bool)  # distinct grams per problem, counted once
         first[1:] = (gram[1:] != gram[:-1]) | (row[1:] != row[:-1])
         indexed = np.bincount(row[first], minlength=len(self.problems))
         bitmap = np.zeros(1 << _BITMAP_BITS, bool)
         bitmap[gram >> _BITMAP_SHIFT] = True
-        lengths = np.diff(offsets)
-        # A problem shorter than n tokens matches only as a whole; with its numbers masked it
-        # would match every other instance of its (tiny) template, so the masked layer skips it.
-        short = np.flatnonzero((lengths > 0) & (lengths < self.n) & (not masked))
-        short_hash = _whole_hashes(hashes, offsets, short)
-        order = np.argsort(short_hash)
         has_anchor = np.bincount(row[anchor], minlength=len(self.problems)) > 0
-        return _Layer(gram, row, pos, anchor, indexed, has_anchor, bitmap, short_hash[order], short[order], lengths[short][order])
+        short, short_bitmap = self._build_short(hashes, tokens) if not masked else ({}, np.zeros(1 << _SHORT_BITS, bool))
+        return _Layer(gram, row, pos, anchor, indexed, has_anchor, bitmap, short, short_bitmap)
+
+    def _build_short(self, hashes: np.ndarray, tokens: _Tokens):
+        # A problem shorter than n tokens has no n-gram. One of SHORT_CONTAINED_MIN tokens or
+        # more with a number or an operator ("compute 17 * 23") is found inside a row, where no
+        # operator next to it continues its expression; a shorter or all-word one matches only
+        # a row that is exactly it. With numbers masked a short problem is only its template
+        # ("compute N * N"), so the masked layer skips short problems.
+        offsets = tokens.offsets
+        lengths = np.diff(offsets)
+        short = np.flatnonzero((lengths > 0) & (lengths < self.n))
+        keys = _whole_hashes(hashes, offsets, short)
+        mathy_before = np.concatenate([[0], np.cumsum(~tokens.word)])
+        mathy = mathy_before[offsets[short + 1]] - mathy_before[offsets[short]] > 0
+        contained = mathy & (lengths[short] >= SHORT_CONTAINED_MIN)
+        by_len = {}
+        for length in np.unique(lengths[short]).tolist():
+            sel = lengths[short] == length
+            order = np.argsort(keys[sel])
+            by_len[length] = (keys[sel][order], short[sel][order], contained[sel][order])
+        bitmap = np.zeros(1 << _SHORT_BITS, bool)
+        bitmap[keys >> _SHORT_SHIFT] = True
+        return by_len, bitmap
 
     def stats(self) -> dict[str, int]:
         """Problems, indexed grams, and problems that no layer can match (all boilerplate)."""
@@ -304,7 +380,7 @@ class NgramIndex:
         return {
             "problems": len(self.problems),
             "grams": int(len(np.unique(layer.gram))),
-            "short_problems": int(len(layer.short_problem)),
+            "short_problems": int(sum(len(v[1]) for v in layer.short.values())),
             "unmatchable_problems": int(np.sum((layer.indexed == 0) & (lengths >= self.n)) + np.sum(lengths == 0)),
         }
 
@@ -319,54 +395,85 @@ class NgramIndex:
         inside, gram_row, _ = _gram_rows(tokens.offsets, self.n)  # shared by both layers
         for method, layer in self._layers.items():
             hashes = tokens.plain if method == "ngram" else tokens.masked
-            for row, problem, score, run in self._match_layer(layer, hashes, tokens.offsets, inside, gram_row):
+            hits = self._match_layer(layer, hashes, tokens.offsets, inside, gram_row)
+            if method == "ngram":
+                hits = chain(hits, self._match_short(layer, hashes, tokens))
+            for row, problem, score, run in hits:
                 if (row, problem) in done:
                     continue
                 done.add((row, problem))
                 p = self.problems[problem]
-                findings.append(Finding(row, p.benchmark, p.benchmark_id, method, score, self._span(problem, run)))
+                level = "contaminated" if method == "ngram" else self.masked_level[p.benchmark]
+                findings.append(Finding(row, p.benchmark, p.benchmark_id, method, score, self._span(problem, run), level))
         findings.sort(key=lambda f: (f.row, METHODS.index(f.method), -f.score, f.benchmark, f.benchmark_id))
         return findings
 
     def _match_layer(self, layer: _Layer, hashes: np.ndarray, offsets: np.ndarray, inside: np.ndarray, row: np.ndarray):
         """Yield (row, problem, score, (first, last) matched token run in the problem)."""
         gram = _grams(hashes, self.n, inside)
-        if len(layer.gram) and len(gram):
-            maybe = layer.bitmap[gram >> _BITMAP_SHIFT]
-            gram, row = gram[maybe], row[maybe]
-            left = np.searchsorted(layer.gram, gram, side="left")
-            right = np.searchsorted(layer.gram, gram, side="right")
-            hit = right > left
-            left, right, hit_row = left[hit], right[hit], row[hit]
-            width = right - left
-            # Expand each hit into its postings: (row, posting index).
-            post = np.repeat(left - np.cumsum(width) + width, width) + np.arange(width.sum())
-            rows = np.repeat(hit_row, width)
-            problems, positions = layer.problem[post], layer.pos[post]
-            # Distinct (row, problem, position), then matched grams per (row, problem).
-            # Positions of one gram value in one problem all count: repeated grams were deduplicated
-            # in `indexed`, so count distinct gram hashes instead of positions.
-            keyed = np.unique(np.stack([rows, problems, layer.gram[post].view(np.int64)]), axis=1)
-            pairs, counts = np.unique(keyed[:2], axis=1, return_counts=True)
-            share = counts / np.maximum(layer.indexed[pairs[1]], 1)
-            fire = share >= self.min_containment - 1e-12
-            # A problem with numbers must be matched on at least one gram holding one of them.
-            stride = len(self.problems) + 1
-            anchored = np.unique(rows[layer.anchor[post]] * stride + problems[layer.anchor[post]])
-            fire &= ~layer.has_anchor[pairs[1]] | np.isin(pairs[0] * stride + pairs[1], anchored)
-            if fire.any():
-                firing = {(int(r), int(p)): float(s) for r, p, s in zip(pairs[0][fire], pairs[1][fire], share[fire])}
-                yield from self._runs(firing, rows, problems, positions)
-        if len(layer.short_hash):
-            lengths = np.diff(offsets)
-            candidates = np.flatnonzero(np.isin(lengths, layer.short_len)).astype(np.int64)
-            whole = _whole_hashes(hashes, offsets, candidates)
-            left = np.searchsorted(layer.short_hash, whole, side="left")
-            right = np.searchsorted(layer.short_hash, whole, side="right")
-            for r, lo, hi in zip(candidates, left, right):
-                for k in range(lo, hi):
-                    problem = int(layer.short_problem[k])
-                    yield int(r), problem, 1.0, (0, int(layer.short_len[k]) - 1)
+        if not (len(layer.gram) and len(gram)):
+            return
+        maybe = layer.bitmap[gram >> _BITMAP_SHIFT]
+        gram, row = gram[maybe], row[maybe]
+        left = np.searchsorted(layer.gram, gram, side="left")
+        right = np.searchsorted(layer.gram, gram, side="right")
+        hit = right > left
+        left, right, hit_row = left[hit], right[hit], row[hit]
+        width = right - left
+        # Expand each hit into its postings: (row, posting index).
+        post = np.repeat(left - np.cumsum(width) + width, width) + np.arange(width.sum())
+        rows = np.repeat(hit_row, width)
+        problems, positions = layer.problem[post], layer.pos[post]
+        # Distinct (row, problem, position), then matched grams per (row, problem).
+        # Positions of one gram value in one problem all count: repeated grams were deduplicated
+        # in `indexed`, so count distinct gram hashes instead of positions.
+        keyed = np.unique(np.stack([rows, problems, layer.gram[post].view(np.int64)]), axis=1)
+        pairs, counts = np.unique(keyed[:2], axis=1, return_counts=True)
+        share = counts / np.maximum(layer.indexed[pairs[1]], 1)
+        fire = share >= self.min_containment - 1e-12
+        # A problem with numbers must be matched on at least one gram holding one of them.
+        stride = len(self.problems) + 1
+        anchored = np.unique(rows[layer.anchor[post]] * stride + problems[layer.anchor[post]])
+        fire &= ~layer.has_anchor[pairs[1]] | np.isin(pairs[0] * stride + pairs[1], anchored)
+        if fire.any():
+            firing = {(int(r), int(p)): float(s) for r, p, s in zip(pairs[0][fire], pairs[1][fire], share[fire])}
+            yield from self._runs(firing, rows, problems, positions)
+
+    def _match_short(self, layer: _Layer, hashes: np.ndarray, tokens: _Tokens):
+        """Yield (row, problem, 1.0, run) for short problems found in the rows (see `_build_short`)."""
+        if not layer.short or not len(hashes):
+            return
+        offsets = tokens.offsets
+        operator = ~tokens.word & ~tokens.number
+        gram = hashes.copy()  # gram[k]: hash of the L tokens starting at flat position k
+        seed = np.uint64(1)  # _MULT**L, for the length seed of `_whole_hashes`
+        with np.errstate(over="ignore"):
+            for length in range(1, max(layer.short) + 1):
+                if length > 1:
+                    gram = gram[:-1] * _MULT + hashes[length - 1 :]
+                seed = seed * _MULT
+                if length not in layer.short or not len(gram):
+                    continue
+                keys, problems, contained = layer.short[length]
+                key = gram + np.uint64(length) * seed
+                at = np.flatnonzero(layer.short_bitmap[key >> _SHORT_SHIFT])
+                left = np.searchsorted(keys, key[at], side="left")
+                right = np.searchsorted(keys, key[at], side="right")
+                hit = right > left
+                at, left, right = at[hit], left[hit], right[hit]
+                row = np.searchsorted(offsets, at, side="right") - 1
+                start, end = offsets[row], offsets[row + 1]
+                whole = (at == start) & (at + length == end)
+                # Contained: inside the row, and no operator continues the expression (a number
+                # may: "Problem 3: compute ..." loses its colon to normalisation).
+                inside = at + length <= end
+                free_before = (at == start) | ~operator[np.maximum(at - 1, 0)]
+                free_after = (at + length >= end) | ~operator[np.minimum(at + length, len(operator) - 1)]
+                free = inside & free_before & free_after
+                for r, lo, hi, w, f in zip(row.tolist(), left.tolist(), right.tolist(), whole.tolist(), free.tolist()):
+                    for k in range(lo, hi):
+                        if w or (f and contained[k]):
+                            yield r, int(problems[k]), 1.0, (0, length - 1)
 
     def _runs(self, firing, rows, problems, positions):
         stride = len(self.problems) + 1
@@ -428,14 +535,24 @@ def release_window(released: Iterable[date | None], cutoff: date) -> dict[str, i
 
 
 def contamination_decision(num_rows: int, findings: Iterable[Finding]) -> Decision:
-    """Decision for a batch of `num_rows` rows: drop every row with a finding.
+    """Decision for a batch of `num_rows` rows: drop every row with a finding of a drop level.
 
-    The reason names the strongest finding (`contaminated: BENCH/ID (method score)`); the score
-    column `contamination` holds the highest score per row (0 for clean rows).
+    Findings at level `near` keep their row (they are reported for review, not dropped). The
+    reason names the strongest dropping finding (`contaminated: BENCH/ID (method score)`); the
+    score column `contamination` holds the highest dropping score per row and `near` the
+    highest near score (0 where none).
+
+    >>> d = contamination_decision(3, [Finding(0, "b", "1", "ngram", 1.0, "x"),
+    ...                                Finding(2, "b", "2", "ngram_masked", 0.8, "y", "near")])
+    >>> d.keep.to_pylist(), d.scores["near"].to_pylist()
+    ([False, True, True], [0.0, 0.0, 0.8])
     """
     best: dict[int, Finding] = {}
+    near: dict[int, float] = {}
     for f in findings:
-        if f.row not in best or f.score > best[f.row].score:
+        if f.level not in DROP_LEVELS:
+            near[f.row] = max(near.get(f.row, 0.0), f.score)
+        elif f.row not in best or f.score > best[f.row].score:
             best[f.row] = f
     keep = [i not in best for i in range(num_rows)]
     reason = [
@@ -443,4 +560,6 @@ def contamination_decision(num_rows: int, findings: Iterable[Finding]) -> Decisi
         for i in range(num_rows)
     ]
     score = [best[i].score if i in best else 0.0 for i in range(num_rows)]
-    return Decision(pa.array(keep, pa.bool_()), pa.array(reason, pa.string()), {"contamination": pa.array(score, pa.float64())})
+    near_score = [near.get(i, 0.0) for i in range(num_rows)]
+    return Decision(pa.array(keep, pa.bool_()), pa.array(reason, pa.string()),
+                    {"contamination": pa.array(score, pa.float64()), "near": pa.array(near_score, pa.float64())})
