@@ -93,10 +93,11 @@ _LATEX_RULES: tuple[tuple[str, str], ...] = (
     (r"\\neq?\b|!=", " ≠ "),
     (r"\\(?:left|right|bigl|bigr|big|displaystyle|textstyle|text|mathrm|mathbf|textbf|textit|quad|qquad)\b", " "),
     # Markdown: a bullet at a line start, and emphasis (`*` runs touching a word on one side only).
-    (r"(?m)^\s*[-*+]\s+", " "),
     (r"\*\*+", " "),
-    (r"(^|\s)\*([^\s*])", r"\1\2"),
-    (r"([^\s*])\*($|\s|[.,;:!?])", r"\1\2"),
+    (r"(?m)^\s*[-*+]\s+(\p{L})", r" \1"),  # a bullet: a word follows (a line may start with "- 67")
+    (r"(?m)^\s*>+", " "),  # a quote
+    (r"(^|\s)\*(\p{L})", r"\1\2"),
+    (r"(\p{L})\*($|\s|[.,;:!?])", r"\1\2"),
     # A hyphen inside a word (`9-kilometer-long`, `well-known`) joins words, it is not a minus.
     (r"([\p{L}\p{N}$})])-(\p{L}\p{L})", r"\1 \2"),
     (r"([\p{L}\p{N}$})])-(\p{L}\p{L})", r"\1 \2"),  # twice: matches cannot overlap in one pass
@@ -225,12 +226,16 @@ def _grams(hashes: np.ndarray, n: int, inside: np.ndarray) -> np.ndarray:
 def _whole_hashes(hashes: np.ndarray, offsets: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """Hash of the whole token sequence of each row in `rows`: the rolling gram hash seeded with
     the length, so a sequence of L tokens hashes to `_grams`' value plus L * _MULT**L."""
-    start, length = offsets[rows], offsets[rows + 1] - offsets[rows]
+    return _range_hashes(hashes, offsets[rows], offsets[rows + 1] - offsets[rows])
+
+
+def _range_hashes(hashes: np.ndarray, start: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """`_whole_hashes` of the token ranges [start, start + length) of the flat token array."""
     out = length.astype(np.uint64)
     with np.errstate(over="ignore"):
-        for k in range(int(length.max()) if len(rows) else 0):
+        for k in range(int(length.max()) if len(start) else 0):
             inside = k < length
-            value = hashes[np.where(inside, start + k, 0)] if len(hashes) else np.zeros(len(rows), np.uint64)
+            value = hashes[np.where(inside, start + k, 0)] if len(hashes) else np.zeros(len(start), np.uint64)
             out = np.where(inside, out * _MULT + value, out)
     return out
 
@@ -261,10 +266,12 @@ class _Layer:
     pos: np.ndarray  # (P,) int64, the gram's start token in the problem
     anchor: np.ndarray  # (P,) bool, the gram holds a number token
     indexed: np.ndarray  # (problems,) indexed grams per problem
-    has_anchor: np.ndarray  # (problems,) bool, some indexed gram of the problem is an anchor
+    anchors: np.ndarray  # (problems,) indexed grams of the problem that are anchors
     bitmap: np.ndarray  # (2**_BITMAP_BITS,) bool: some indexed gram has these top bits
     # Problems shorter than n tokens, per token count L: (sorted L-gram hashes, problems, contained?)
-    short: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]
+    # Short and framed problems, per token count L: (sorted hashes, problems, contained?, first
+    # token of the matched range in the problem); see `_build_short`.
+    short: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
     short_bitmap: np.ndarray  # (2**_SHORT_BITS,) bool
 
 
@@ -341,34 +348,71 @@ class NgramIndex:
         uniq, counts = np.unique(gram[distinct_pair], return_counts=True)
         boiler = uniq[counts > self.max_problem_df]
         keep = ~np.isin(gram, boiler) if len(boiler) else np.ones(len(gram), bool)
+        framed = self._framed(row[~keep], pos[~keep], offsets) if not masked else None
+        if framed is not None:
+            keep &= ~np.isin(row, framed[0])  # framed problems are matched on their own part only
         gram, row, pos, anchor = gram[keep], row[keep], pos[keep], anchor[keep]
         first = np.ones(len(gram), bool)  # distinct grams per problem, counted once
         first[1:] = (gram[1:] != gram[:-1]) | (row[1:] != row[:-1])
         indexed = np.bincount(row[first], minlength=len(self.problems))
         bitmap = np.zeros(1 << _BITMAP_BITS, bool)
         bitmap[gram >> _BITMAP_SHIFT] = True
-        has_anchor = np.bincount(row[anchor], minlength=len(self.problems)) > 0
-        short, short_bitmap = self._build_short(hashes, tokens) if not masked else ({}, np.zeros(1 << _SHORT_BITS, bool))
-        return _Layer(gram, row, pos, anchor, indexed, has_anchor, bitmap, short, short_bitmap)
+        anchors = np.bincount(row[first & anchor], minlength=len(self.problems))
+        short, short_bitmap = self._build_short(hashes, tokens, framed) if not masked else ({}, np.zeros(1 << _SHORT_BITS, bool))
+        return _Layer(gram, row, pos, anchor, indexed, anchors, bitmap, short, short_bitmap)
 
-    def _build_short(self, hashes: np.ndarray, tokens: _Tokens):
+    def _framed(self, boiler_row: np.ndarray, boiler_pos: np.ndarray, offsets: np.ndarray):
+        """Problems that are a shared frame around fewer than n tokens of their own:
+        (problems, first own token, own range length), or None.
+
+        "State the final answer to the following arithmetic problem: 4 + 3 =" is the frame of a
+        whole task plus "4 + 3 =". Its non-boilerplate grams are all frame and one or two of its
+        own tokens, so half of them are found in another item of the task that starts with 4:
+        such a problem is matched as a short problem on the range of its own tokens instead.
+        """
+        lengths = np.diff(offsets)
+        frame = np.zeros(int(offsets[-1]) + 1, np.int64)  # +1 / -1 at each boilerplate gram's ends
+        start = offsets[boiler_row] + boiler_pos
+        np.add.at(frame, start, 1)
+        np.add.at(frame, start + self.n, -1)
+        own = np.flatnonzero(np.cumsum(frame)[:-1] == 0)  # flat positions no boilerplate gram covers
+        owner = np.searchsorted(offsets, own, side="right") - 1
+        problems = np.unique(boiler_row)
+        first = np.full(len(lengths), -1, np.int64)
+        last = np.full(len(lengths), -1, np.int64)
+        relative = own - offsets[owner]
+        np.maximum.at(last, owner, relative)
+        first[owner[::-1]] = relative[::-1]  # the smallest position per problem wins (last write)
+        span = last - first + 1
+        problems = problems[(first[problems] >= 0) & (span[problems] < self.n) & (lengths[problems] >= self.n)]
+        return (problems, first[problems], span[problems]) if len(problems) else None
+
+    def _build_short(self, hashes: np.ndarray, tokens: _Tokens, framed):
         # A problem shorter than n tokens has no n-gram. One of SHORT_CONTAINED_MIN tokens or
         # more with a number or an operator ("compute 17 * 23") is found inside a row, where no
         # operator next to it continues its expression; a shorter or all-word one matches only
-        # a row that is exactly it. With numbers masked a short problem is only its template
-        # ("compute N * N"), so the masked layer skips short problems.
+        # a row that is exactly it. A framed problem (`_framed`) is found where the range of its
+        # own tokens is, under the same rule, from 2 tokens. With numbers masked a short problem
+        # is only its template ("compute N * N"), so the masked layer skips short problems.
         offsets = tokens.offsets
         lengths = np.diff(offsets)
         short = np.flatnonzero((lengths > 0) & (lengths < self.n))
-        keys = _whole_hashes(hashes, offsets, short)
+        start, length, first = offsets[short], lengths[short], np.zeros(len(short), np.int64)
         mathy_before = np.concatenate([[0], np.cumsum(~tokens.word)])
-        mathy = mathy_before[offsets[short + 1]] - mathy_before[offsets[short]] > 0
-        contained = mathy & (lengths[short] >= SHORT_CONTAINED_MIN)
+        contained = (mathy_before[start + length] - mathy_before[start] > 0) & (length >= SHORT_CONTAINED_MIN)
+        if framed is not None:
+            own, own_first, own_len = framed
+            short = np.concatenate([short, own])
+            start = np.concatenate([start, offsets[own] + own_first])
+            length = np.concatenate([length, own_len])
+            first = np.concatenate([first, own_first])
+            contained = np.concatenate([contained, own_len >= 2])
+        keys = _range_hashes(hashes, start, length)
         by_len = {}
-        for length in np.unique(lengths[short]).tolist():
-            sel = lengths[short] == length
+        for size in np.unique(length).tolist():
+            sel = length == size
             order = np.argsort(keys[sel])
-            by_len[length] = (keys[sel][order], short[sel][order], contained[sel][order])
+            by_len[size] = (keys[sel][order], short[sel][order], contained[sel][order], first[sel][order])
         bitmap = np.zeros(1 << _SHORT_BITS, bool)
         bitmap[keys >> _SHORT_SHIFT] = True
         return by_len, bitmap
@@ -431,10 +475,18 @@ class NgramIndex:
         pairs, counts = np.unique(keyed[:2], axis=1, return_counts=True)
         share = counts / np.maximum(layer.indexed[pairs[1]], 1)
         fire = share >= self.min_containment - 1e-12
-        # A problem with numbers must be matched on at least one gram holding one of them.
+        # A problem with numbers must also be matched on that share of its grams holding one:
+        # another instance of a long template shares its words and a number or two, not the
+        # grams around the other numbers.
+        is_anchor = layer.anchor[post]
+        anchored = np.unique(np.stack([rows[is_anchor], problems[is_anchor], layer.gram[post][is_anchor].view(np.int64)]), axis=1)
+        apairs, acounts = np.unique(anchored[:2], axis=1, return_counts=True)
         stride = len(self.problems) + 1
-        anchored = np.unique(rows[layer.anchor[post]] * stride + problems[layer.anchor[post]])
-        fire &= ~layer.has_anchor[pairs[1]] | np.isin(pairs[0] * stride + pairs[1], anchored)
+        akeys, keys = apairs[0] * stride + apairs[1], pairs[0] * stride + pairs[1]  # both sorted
+        where = np.minimum(np.searchsorted(akeys, keys), max(len(akeys) - 1, 0))
+        matched = np.where(akeys[where] == keys, acounts[where], 0) if len(akeys) else np.zeros(len(keys), np.int64)
+        need = layer.anchors[pairs[1]]
+        fire &= (need == 0) | (matched >= self.min_containment * need - 1e-9)
         if fire.any():
             firing = {(int(r), int(p)): float(s) for r, p, s in zip(pairs[0][fire], pairs[1][fire], share[fire])}
             yield from self._runs(firing, rows, problems, positions)
@@ -454,7 +506,7 @@ class NgramIndex:
                 seed = seed * _MULT
                 if length not in layer.short or not len(gram):
                     continue
-                keys, problems, contained = layer.short[length]
+                keys, problems, contained, first = layer.short[length]
                 key = gram + np.uint64(length) * seed
                 at = np.flatnonzero(layer.short_bitmap[key >> _SHORT_SHIFT])
                 left = np.searchsorted(keys, key[at], side="left")
@@ -473,7 +525,7 @@ class NgramIndex:
                 for r, lo, hi, w, f in zip(row.tolist(), left.tolist(), right.tolist(), whole.tolist(), free.tolist()):
                     for k in range(lo, hi):
                         if w or (f and contained[k]):
-                            yield r, int(problems[k]), 1.0, (0, length - 1)
+                            yield r, int(problems[k]), 1.0, (int(first[k]), int(first[k]) + length - 1)
 
     def _runs(self, firing, rows, problems, positions):
         stride = len(self.problems) + 1
