@@ -181,10 +181,10 @@ def load(path: Path = DATA) -> tuple[list[tuple[str, str]], list[Row]]:
     problems, rows = [], []
     for line in open(path, encoding="utf-8"):
         item = json.loads(line)
-        if "problem" in item:
-            problems.append((item["task"], item["problem"]))
-        else:
+        if "kind" in item:
             rows.append(Row(**item))
+        else:
+            problems.append((item["task"], item["problem"]))
     return problems, rows
 
 
