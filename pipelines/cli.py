@@ -680,7 +680,7 @@ def _print_memorization(result) -> None:
         table.add_row(name, str(int(b["items"])),
                       f"{b['completion_rouge']:.3f} / {b['control_completion_rouge']:.3f}",
                       f"{b['exact_rate']:.2f} / {b['control_exact_rate']:.2f}",
-                      f"{b['answer_rate']:.2f} / {b['control_answer_rate']:.2f}",
+                      "skipped: no answers" if b["answer_rate"] is None else f"{b['answer_rate']:.2f} / {b['control_answer_rate']:.2f}",
                       f"{b['diversity']:.3f} / {b['control_diversity']:.3f}",
                       f"{b['items_above_control']:.0%}")
     console.print(table)
