@@ -273,6 +273,20 @@ class _Layer:
     # token of the matched range in the problem); see `_build_short`.
     short: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
     short_bitmap: np.ndarray  # (2**_SHORT_BITS,) bool
+    own: np.ndarray  # (problem tokens,) bool: no boilerplate gram covers the token (`_own_tokens`)
+    own_count: np.ndarray  # (problems,) own tokens per problem
+
+
+def _own_tokens(boiler_row: np.ndarray, boiler_pos: np.ndarray, offsets: np.ndarray, n: int) -> np.ndarray:
+    """(tokens,) bool: the problem tokens that no boilerplate gram covers, what makes a problem
+    itself rather than its task's frame ("Mia", "14", "7", "8706" in "Mia reads 14 pages of a
+    book every day. The book has 7 pages. How many pages are left after 8706 days?" when the
+    task's other items share the rest)."""
+    frame = np.zeros(int(offsets[-1]) + 1, np.int64)  # +1 / -1 at each boilerplate gram's ends
+    start = offsets[boiler_row] + boiler_pos
+    np.add.at(frame, start, 1)
+    np.add.at(frame, start + n, -1)
+    return np.cumsum(frame)[:-1] == 0
 
 
 def masked_levels(problems: Sequence[BenchmarkProblem], masked: str | Mapping[str, str]) -> dict[str, str | None]:
@@ -348,7 +362,8 @@ class NgramIndex:
         uniq, counts = np.unique(gram[distinct_pair], return_counts=True)
         boiler = uniq[counts > self.max_problem_df]
         keep = ~np.isin(gram, boiler) if len(boiler) else np.ones(len(gram), bool)
-        framed = self._framed(row[~keep], pos[~keep], offsets) if not masked else None
+        own = _own_tokens(row[~keep], pos[~keep], offsets, self.n)
+        framed = self._framed(np.unique(row[~keep]), own, offsets) if not masked else None
         if framed is not None:
             keep &= ~np.isin(row, framed[0])  # framed problems are matched on their own part only
         gram, row, pos, anchor = gram[keep], row[keep], pos[keep], anchor[keep]
@@ -359,11 +374,13 @@ class NgramIndex:
         bitmap[gram >> _BITMAP_SHIFT] = True
         anchors = np.bincount(row[first & anchor], minlength=len(self.problems))
         short, short_bitmap = self._build_short(hashes, tokens, framed) if not masked else ({}, np.zeros(1 << _SHORT_BITS, bool))
-        return _Layer(gram, row, pos, anchor, indexed, anchors, bitmap, short, short_bitmap)
+        own_count = np.add.reduceat(own, offsets[:-1]) if len(own) else np.zeros(len(self.problems), np.int64)
+        own_count = np.where(np.diff(offsets) > 0, own_count, 0)  # reduceat repeats a value at empty rows
+        return _Layer(gram, row, pos, anchor, indexed, anchors, bitmap, short, short_bitmap, own, own_count)
 
-    def _framed(self, boiler_row: np.ndarray, boiler_pos: np.ndarray, offsets: np.ndarray):
-        """Problems that are a shared frame around fewer than n tokens of their own:
-        (problems, first own token, own range length), or None.
+    def _framed(self, problems: np.ndarray, own: np.ndarray, offsets: np.ndarray):
+        """Of `problems` (those with boilerplate grams), the ones that are a shared frame around
+        fewer than n tokens of their own: (problems, first own token, own range length), or None.
 
         "State the final answer to the following arithmetic problem: 4 + 3 =" is the frame of a
         whole task plus "4 + 3 =". Its non-boilerplate grams are all frame and one or two of its
@@ -371,13 +388,8 @@ class NgramIndex:
         such a problem is matched as a short problem on the range of its own tokens instead.
         """
         lengths = np.diff(offsets)
-        frame = np.zeros(int(offsets[-1]) + 1, np.int64)  # +1 / -1 at each boilerplate gram's ends
-        start = offsets[boiler_row] + boiler_pos
-        np.add.at(frame, start, 1)
-        np.add.at(frame, start + self.n, -1)
-        own = np.flatnonzero(np.cumsum(frame)[:-1] == 0)  # flat positions no boilerplate gram covers
+        own = np.flatnonzero(own)
         owner = np.searchsorted(offsets, own, side="right") - 1
-        problems = np.unique(boiler_row)
         first = np.full(len(lengths), -1, np.int64)
         last = np.full(len(lengths), -1, np.int64)
         relative = own - offsets[owner]
@@ -489,7 +501,7 @@ class NgramIndex:
         fire &= (need == 0) | (matched >= self.min_containment * need - 1e-9)
         if fire.any():
             firing = {(int(r), int(p)): float(s) for r, p, s in zip(pairs[0][fire], pairs[1][fire], share[fire])}
-            yield from self._runs(firing, rows, problems, positions)
+            yield from self._runs(layer, firing, rows, problems, positions)
 
     def _match_short(self, layer: _Layer, hashes: np.ndarray, tokens: _Tokens):
         """Yield (row, problem, 1.0, run) for short problems found in the rows (see `_build_short`)."""
@@ -527,7 +539,10 @@ class NgramIndex:
                         if w or (f and contained[k]):
                             yield r, int(problems[k]), 1.0, (int(first[k]), int(first[k]) + length - 1)
 
-    def _runs(self, firing, rows, problems, positions):
+    def _runs(self, layer: _Layer, firing, rows, problems, positions):
+        """Yield the firing pairs whose matched grams also cover `min_containment` of the
+        problem's own tokens (another item of a task shares the frame around one of its numbers,
+        not the problem's other own tokens), with the longest matched run."""
         stride = len(self.problems) + 1
         want = np.fromiter((r * stride + p for r, p in firing), np.int64, len(firing))
         sel = np.isin(rows * stride + problems, want)
@@ -535,7 +550,15 @@ class NgramIndex:
         for r, p, pos in zip(rows[sel].tolist(), problems[sel].tolist(), positions[sel].tolist()):
             matched.setdefault((r, p), []).append(pos)
         for (r, p), score in firing.items():
-            yield r, p, min(score, 1.0), _longest_run(sorted(set(matched[(r, p)])), self.n)
+            starts = sorted(set(matched[(r, p)]))
+            if layer.own_count[p]:
+                covered = np.zeros(int(self._offsets[p + 1] - self._offsets[p]), bool)
+                for s in starts:
+                    covered[s:s + self.n] = True
+                own = layer.own[self._offsets[p]:self._offsets[p + 1]]
+                if np.count_nonzero(covered & own) < self.min_containment * layer.own_count[p] - 1e-9:
+                    continue
+            yield r, p, min(score, 1.0), _longest_run(starts, self.n)
 
     def _span(self, problem: int, run: tuple[int, int]) -> str:
         start = int(self._offsets[problem])
