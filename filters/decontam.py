@@ -332,13 +332,22 @@ class NgramIndex:
         tokens = _tokenize(pa.array([p.prompt for p in self.problems], pa.large_string()), keep_words=True)
         self._words = tokens.words
         self._offsets = tokens.offsets
+        masked_postings = self._postings(tokens.masked, tokens, masked=True)
+        # A problem's own tokens: its numbers, and the words no template gram (a boilerplate gram
+        # with numbers masked) covers; a problem with template grams whose own tokens span fewer
+        # than n tokens is framed (`_framed`).
+        gram, row, pos, _, boiler = masked_postings
+        own = _own_tokens(row[boiler], pos[boiler], tokens.offsets, self.n) | tokens.number
+        framed = self._framed(np.unique(row[boiler]), own, tokens.offsets)
         everyone = np.ones(len(self.problems), bool)
-        self._layers = {"ngram": self._build(tokens.plain, tokens, everyone, masked=False)}
+        plain = self._postings(tokens.plain, tokens, masked=False)
+        self._layers = {"ngram": self._build(tokens.plain, tokens, plain, everyone, own, framed)}
         masked_on = np.array([self.masked_level[p.benchmark] is not None for p in self.problems], bool)
         if masked_on.any():
-            self._layers["ngram_masked"] = self._build(tokens.masked, tokens, masked_on, masked=True)
+            self._layers["ngram_masked"] = self._build(tokens.masked, tokens, masked_postings, masked_on, own, None)
 
-    def _build(self, hashes: np.ndarray, tokens: _Tokens, include: np.ndarray, masked: bool) -> _Layer:
+    def _postings(self, hashes: np.ndarray, tokens: _Tokens, masked: bool):
+        """(gram, problem, position, anchor, boilerplate) per distinct posting, sorted by gram."""
         offsets, number = tokens.offsets, tokens.number
         inside, row, pos = _gram_rows(offsets, self.n)
         gram = _grams(hashes, self.n, inside)
@@ -346,7 +355,7 @@ class NgramIndex:
         numbers_before = np.concatenate([[0], np.cumsum(number)])
         start = np.flatnonzero(inside)
         anchor = numbers_before[start + self.n] - numbers_before[start] > 0
-        keep = include[row]
+        keep = np.ones(len(row), bool)
         if masked:
             # With numbers masked, a template is its words: a gram that is mostly numbers and
             # operators ("compute N + N * N - N") names no template and would match every
@@ -361,9 +370,12 @@ class NgramIndex:
         distinct_pair[1:] = (gram[1:] != gram[:-1]) | (row[1:] != row[:-1])
         uniq, counts = np.unique(gram[distinct_pair], return_counts=True)
         boiler = uniq[counts > self.max_problem_df]
-        keep = ~np.isin(gram, boiler) if len(boiler) else np.ones(len(gram), bool)
-        own = _own_tokens(row[~keep], pos[~keep], offsets, self.n)
-        framed = self._framed(np.unique(row[~keep]), own, offsets) if not masked else None
+        return gram, row, pos, anchor, (np.isin(gram, boiler) if len(boiler) else np.zeros(len(gram), bool))
+
+    def _build(self, hashes: np.ndarray, tokens: _Tokens, postings, include: np.ndarray, own: np.ndarray, framed) -> _Layer:
+        offsets = tokens.offsets
+        gram, row, pos, anchor, boiler = postings
+        keep = ~boiler & include[row]
         if framed is not None:
             keep &= ~np.isin(row, framed[0])  # framed problems are matched on their own part only
         gram, row, pos, anchor = gram[keep], row[keep], pos[keep], anchor[keep]
@@ -373,13 +385,14 @@ class NgramIndex:
         bitmap = np.zeros(1 << _BITMAP_BITS, bool)
         bitmap[gram >> _BITMAP_SHIFT] = True
         anchors = np.bincount(row[first & anchor], minlength=len(self.problems))
+        masked = hashes is tokens.masked
         short, short_bitmap = self._build_short(hashes, tokens, framed) if not masked else ({}, np.zeros(1 << _SHORT_BITS, bool))
         own_count = np.add.reduceat(own, offsets[:-1]) if len(own) else np.zeros(len(self.problems), np.int64)
         own_count = np.where(np.diff(offsets) > 0, own_count, 0)  # reduceat repeats a value at empty rows
         return _Layer(gram, row, pos, anchor, indexed, anchors, bitmap, short, short_bitmap, own, own_count)
 
     def _framed(self, problems: np.ndarray, own: np.ndarray, offsets: np.ndarray):
-        """Of `problems` (those with boilerplate grams), the ones that are a shared frame around
+        """Of `problems` (those with template grams), the ones that are a shared frame around
         fewer than n tokens of their own: (problems, first own token, own range length), or None.
 
         "State the final answer to the following arithmetic problem: 4 + 3 =" is the frame of a
