@@ -74,39 +74,59 @@ SPAN_TOKENS = 40  # a reported span is cut to this many tokens
 
 METHODS = ("ngram", "ngram_masked", "semantic")  # strictest first
 
-# RE2 rewrites applied after NFKC + lowercase, in order. Each is (pattern, replacement).
-# Operators stay tokens (`2 - -1`, `2 + 1` and `2 * 1` differ); every spelling of one operator
-# or fraction becomes one token sequence; what only typesets (`$`, `\\[`, braces, parentheses,
-# `\\left`, markdown emphasis and bullets) goes.
+# RE2 rewrites applied after NFKC + lowercase, in groups. Operators stay tokens (`2 - -1`,
+# `2 + 1` and `2 * 1` differ); every spelling of one operator or fraction becomes one token
+# sequence; what only typesets (`$`, `\\[`, braces, parentheses, `\\left`, markdown emphasis,
+# bullets and quotes) goes. A group with a trigger runs only on the rows the trigger matches
+# (most rows hold no backslash), in this order; each group is (trigger or None, rules), a rule
+# (pattern, replacement).
 OPERATORS = "+-*/=<>^≠"
-_LATEX_RULES: tuple[tuple[str, str], ...] = (
-    (r"\\[dt]frac", r"\\frac"),
-    (r"\\[dt]binom", r"\\binom"),
-    (r"\\frac\s*(\d)\s*(\d)", r" \1 / \2 "),  # \frac12
-    (r"\\frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}", r" \1 / \2 "),
-    (r"\\frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}", r" \1 / \2 "),  # twice: a fraction inside a fraction
-    (r"\\(?:times|cdot|ast)\b|[×·∗⋅]", " * "),
-    (r"\\div\b|÷", " / "),
-    (r"−", "-"),  # U+2212 MINUS SIGN (NFKC keeps it)
-    (r"\\leq?\b|\\leqslant|≤", " <= "),
-    (r"\\geq?\b|\\geqslant|≥", " >= "),
-    (r"\\neq?\b|!=", " ≠ "),
-    (r"\\(?:left|right|bigl|bigr|big|displaystyle|textstyle|text|mathrm|mathbf|textbf|textit|quad|qquad)\b", " "),
-    # Markdown: a bullet at a line start, and emphasis (`*` runs touching a word on one side only).
-    (r"\*\*+", " "),
-    (r"(?m)^\s*[-*+]\s+(\p{L})", r" \1"),  # a bullet: a word follows (a line may start with "- 67")
-    (r"(?m)^\s*>+", " "),  # a quote
-    (r"(^|\s)\*(\p{L})", r"\1\2"),
-    (r"(\p{L})\*($|\s|[.,;:!?])", r"\1\2"),
+_RULE_GROUPS: tuple[tuple[str | None, tuple[tuple[str, str], ...]], ...] = (
+    (r"\\", (
+        (r"\\[dt]frac", r"\\frac"),
+        (r"\\[dt]binom", r"\\binom"),
+        (r"\\frac\s*(\d)\s*(\d)", r" \1 / \2 "),  # \frac12
+        (r"\\frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}", r" \1 / \2 "),
+        (r"\\frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}", r" \1 / \2 "),  # twice: a fraction inside a fraction
+        (r"\\(?:times|cdot|ast)\b", " * "),
+        (r"\\div\b", " / "),
+        (r"\\leq?\b|\\leqslant", " <= "),
+        (r"\\geq?\b|\\geqslant", " >= "),
+        (r"\\neq?\b", " ≠ "),
+        (r"\\(?:left|right|bigl|bigr|big|displaystyle|textstyle|text|mathrm|mathbf|textbf|textit|quad|qquad)\b", " "),
+    )),
+    (r"[×·∗⋅÷−≤≥]|!=", (
+        (r"[×·∗⋅]", " * "),
+        (r"÷", " / "),
+        (r"−", "-"),  # U+2212 MINUS SIGN (NFKC keeps it)
+        (r"≤", " <= "),
+        (r"≥", " >= "),
+        (r"!=", " ≠ "),
+    )),
+    # Markdown: emphasis (`*` runs touching a word on one side only), a bullet at a line start
+    # before a word (a line may start with "- 67"), a quote.
+    (r"[*>]|(?m)^\s*[-+]\s", (
+        (r"\*\*+", " "),
+        (r"(?m)^\s*[-*+]\s+(\p{L})", r" \1"),
+        (r"(?m)^\s*>+", " "),
+        (r"(^|\s)\*(\p{L})", r"\1\2"),
+        (r"(\p{L})\*($|\s|[.,;:!?])", r"\1\2"),
+    )),
     # A hyphen inside a word (`9-kilometer-long`, `well-known`) joins words, it is not a minus.
-    (r"([\p{L}\p{N}$})])-(\p{L}\p{L})", r"\1 \2"),
-    (r"([\p{L}\p{N}$})])-(\p{L}\p{L})", r"\1 \2"),  # twice: matches cannot overlap in one pass
-    (r"(\d),(\d\d\d)\b", r"\1\2"),
-    (r"(\d),(\d\d\d)\b", r"\1\2"),  # twice: 1,234,567
-    (r"[^\p{L}\p{N}+\-*/=<>^≠]+", " "),
-    (r"([+\-*/=<>^≠])", r" \1 "),
-    (r"(\p{N})(\p{L})", r"\1 \2"),
-    (r"(\p{L})(\p{N})", r"\1 \2"),
+    (r"-\p{L}", (
+        (r"([\p{L}\p{N}$})])-(\p{L}\p{L})", r"\1 \2"),
+        (r"([\p{L}\p{N}$})])-(\p{L}\p{L})", r"\1 \2"),  # twice: matches cannot overlap in one pass
+    )),
+    (r"\d,\d", (
+        (r"(\d),(\d\d\d)\b", r"\1\2"),
+        (r"(\d),(\d\d\d)\b", r"\1\2"),  # twice: 1,234,567
+    )),
+    (None, (
+        (r"[^\p{L}\p{N}+\-*/=<>^≠]+", " "),
+        (r"([+\-*/=<>^≠])", r" \1 "),
+        (r"(\p{N})(\p{L})|(\p{L})(\p{N})", r"\1\3 \2\4"),
+        (r"(\p{N})(\p{L})|(\p{L})(\p{N})", r"\1\3 \2\4"),  # twice: "x2y" has two boundaries sharing the 2
+    )),
 )
 
 _MULT = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit multiplier for the rolling gram hash
@@ -148,8 +168,14 @@ class Finding:
 def normalize_array(texts: pa.Array) -> pa.Array:
     """Normalised text per row (see the module docstring), tokens separated by single spaces."""
     out = pc.utf8_lower(pc.utf8_normalize(texts, form="NFKC"))
-    for pattern, replacement in _LATEX_RULES:
-        out = pc.replace_substring_regex(out, pattern=pattern, replacement=replacement)
+    for trigger, rules in _RULE_GROUPS:
+        mask = pc.fill_null(pc.match_substring_regex(out, trigger), False) if trigger else None
+        if mask is not None and not pc.any(mask).as_py():
+            continue
+        part = pc.filter(out, mask) if mask is not None else out
+        for pattern, replacement in rules:
+            part = pc.replace_substring_regex(part, pattern=pattern, replacement=replacement)
+        out = pc.replace_with_mask(out, mask, part) if mask is not None else part
     return pc.utf8_trim_whitespace(out)
 
 
@@ -330,7 +356,7 @@ class NgramIndex:
         self.max_problem_df = max_problem_df
         self.masked_level = masked_levels(self.problems, masked)
         tokens = _tokenize(pa.array([p.prompt for p in self.problems], pa.large_string()), keep_words=True)
-        self._words = tokens.words
+        self._words = tokens.words.to_pylist()  # (problem tokens,) str, for spans
         self._offsets = tokens.offsets
         masked_postings = self._postings(tokens.masked, tokens, masked=True)
         # A problem's own tokens: its numbers, and the words no template gram (a boilerplate gram
@@ -496,20 +522,24 @@ class NgramIndex:
         # Distinct (row, problem, position), then matched grams per (row, problem).
         # Positions of one gram value in one problem all count: repeated grams were deduplicated
         # in `indexed`, so count distinct gram hashes instead of positions.
-        keyed = np.unique(np.stack([rows, problems, layer.gram[post].view(np.int64)]), axis=1)
-        pairs, counts = np.unique(keyed[:2], axis=1, return_counts=True)
-        share = counts / np.maximum(layer.indexed[pairs[1]], 1)
+        # One int64 per (row, problem) pair; one uint64 per (pair, gram), whose rare hash
+        # collisions could only merge two grams of one pair (1-D uniques: axis=1 ones are slow).
+        stride = len(self.problems) + 1
+        pair = rows * stride + problems
+        with np.errstate(over="ignore"):
+            triple = pair.astype(np.uint64) * _MULT + layer.gram[post]
+        _, first = np.unique(triple, return_index=True)
+        keys, counts = np.unique(pair[first], return_counts=True)  # sorted pairs, distinct grams matched
+        share = counts / np.maximum(layer.indexed[keys % stride], 1)
         fire = share >= self.min_containment - 1e-12
         # A problem with numbers must also be matched on that share of its grams holding one:
         # another instance of a long template shares its words and a number or two, not the
         # grams around the other numbers.
-        is_anchor = layer.anchor[post]
-        anchored = np.unique(np.stack([rows[is_anchor], problems[is_anchor], layer.gram[post][is_anchor].view(np.int64)]), axis=1)
-        apairs, acounts = np.unique(anchored[:2], axis=1, return_counts=True)
-        stride = len(self.problems) + 1
-        akeys, keys = apairs[0] * stride + apairs[1], pairs[0] * stride + pairs[1]  # both sorted
+        first = first[layer.anchor[post][first]]
+        akeys, acounts = np.unique(pair[first], return_counts=True)
         where = np.minimum(np.searchsorted(akeys, keys), max(len(akeys) - 1, 0))
         matched = np.where(akeys[where] == keys, acounts[where], 0) if len(akeys) else np.zeros(len(keys), np.int64)
+        pairs = np.stack([keys // stride, keys % stride])
         need = layer.anchors[pairs[1]]
         fire &= (need == 0) | (matched >= self.min_containment * need - 1e-9)
         if fire.any():
@@ -557,26 +587,33 @@ class NgramIndex:
         problem's own tokens (another item of a task shares the frame around one of its numbers,
         not the problem's other own tokens), with the longest matched run."""
         stride = len(self.problems) + 1
-        want = np.fromiter((r * stride + p for r, p in firing), np.int64, len(firing))
-        sel = np.isin(rows * stride + problems, want)
-        matched: dict[tuple[int, int], list[int]] = {}
-        for r, p, pos in zip(rows[sel].tolist(), problems[sel].tolist(), positions[sel].tolist()):
-            matched.setdefault((r, p), []).append(pos)
-        for (r, p), score in firing.items():
-            starts = sorted(set(matched[(r, p)]))
-            if layer.own_count[p]:
-                covered = np.zeros(int(self._offsets[p + 1] - self._offsets[p]), bool)
-                for s in starts:
-                    covered[s:s + self.n] = True
-                own = layer.own[self._offsets[p]:self._offsets[p + 1]]
-                if np.count_nonzero(covered & own) < self.min_containment * layer.own_count[p] - 1e-9:
-                    continue
-            yield r, p, min(score, 1.0), _longest_run(starts, self.n)
+        keys = np.array(sorted(r * stride + p for r, p in firing), np.int64)
+        pk = rows * stride + problems
+        sel = np.isin(pk, keys)
+        pk, pos = pk[sel], positions[sel]
+        order = np.lexsort((pos, pk))
+        pk, pos = pk[order], pos[order]
+        distinct = np.ones(len(pk), bool)
+        distinct[1:] = (pk[1:] != pk[:-1]) | (pos[1:] != pos[:-1])
+        pk, pos = pk[distinct], pos[distinct]
+        # Own tokens covered per pair: the distinct (pair, token) of every matched gram's n tokens.
+        total = int(self._offsets[-1]) + 1
+        token = (self._offsets[pk % stride] + pos)[:, None] + np.arange(self.n)  # (postings, n)
+        covered_keys = np.unique(np.repeat(pk, self.n) * total + token.ravel())
+        covered = np.bincount(np.searchsorted(keys, covered_keys // total), weights=layer.own[covered_keys % total],
+                              minlength=len(keys))
+        bounds = np.searchsorted(pk, keys, side="left").tolist() + [len(pk)]
+        starts = pos.tolist()
+        for k, key in enumerate(keys.tolist()):
+            r, p = divmod(key, stride)
+            if covered[k] < self.min_containment * layer.own_count[p] - 1e-9:
+                continue
+            yield r, p, min(firing[(r, p)], 1.0), _longest_run(starts[bounds[k]:bounds[k + 1]], self.n)
 
     def _span(self, problem: int, run: tuple[int, int]) -> str:
         start = int(self._offsets[problem])
         first, last = run
-        words = self._words.slice(start + first, min(last - first + 1, SPAN_TOKENS)).to_pylist()
+        words = self._words[start + first : start + first + min(last - first + 1, SPAN_TOKENS)]
         return " ".join(words) + (" ..." if last - first + 1 > SPAN_TOKENS else "")
 
 
