@@ -121,9 +121,12 @@ _RULE_GROUPS: tuple[tuple[str | None, tuple[tuple[str, str], ...]], ...] = (
         (r"(\d),(\d\d\d)\b", r"\1\2"),
         (r"(\d),(\d\d\d)\b", r"\1\2"),  # twice: 1,234,567
     )),
+    # One character at a time, spaces left alone: a `+` run over every space costs 4x more.
     (None, (
-        (r"[^\p{L}\p{N}+\-*/=<>^≠]+", " "),
+        (r"[^\p{L}\p{N}+\-*/=<>^≠ ]", " "),
         (r"([+\-*/=<>^≠])", r" \1 "),
+    )),
+    (r"\p{N}\p{L}|\p{L}\p{N}", (
         (r"(\p{N})(\p{L})|(\p{L})(\p{N})", r"\1\3 \2\4"),
         (r"(\p{N})(\p{L})|(\p{L})(\p{N})", r"\1\3 \2\4"),  # twice: "x2y" has two boundaries sharing the 2
     )),
