@@ -10,32 +10,48 @@ Layers, each one function or class, each finding tagged with the layer that fire
 | `semantic`     | paraphrases (optional)                    | sentence-embedding cosine, see assay.filters.semantic |
 | temporal rule  | impossible matches                        | a problem released after a row's date cannot be in it |
 
-Normalisation (`match_tokens`): Unicode NFKC, lowercase, LaTeX spellings unified (`\\dfrac`
-and `\\tfrac` to `\\frac`, `\\dbinom` to `\\binom`, `\\leq` to `\\le`, `\\geq` to `\\ge`,
-`\\frac12` to `\\frac 1 2`, and the presentational `\\left`, `\\right`, `\\displaystyle`,
-`\\text`, `\\mathrm`, `\\mathbf`, `\\quad` dropped), thousands separators dropped (`1,250` is
-`1250`), then every character that is not a letter or a digit becomes a space and digit runs
-are split from letter runs. Tokens are what is left. So `$`, braces, the spaces inside braces,
-line breaks and punctuation never change a match: `\\dfrac{ 1 }{2}` and `\\frac{1}{2}` are both
-`frac 1 2`.
+Normalisation (`match_tokens`): Unicode NFKC, lowercase, then RE2 rewrites (`_RULE_GROUPS`):
+every spelling of one operator becomes one token (`\\times`, `\\cdot`, `×`, `·` and `*` are
+`*`; `\\div`, `÷` and `/` are `/`; `\\le` and `≤` are `<` `=`), fractions become divisions
+(`\\frac{a}{b}`, `\\dfrac`, `\\tfrac`, `\\frac12` and `a/b` are all `a / b`), what only
+typesets goes (`$`, `$$`, `\\[`, braces, parentheses, `\\left`, `\\text`, markdown emphasis,
+bullets and quotes), a hyphen inside a word joins words (`9-kilometer-long`), thousands
+separators are dropped (`1,250` is `1250`); then every other character that is not a letter, a
+digit or an operator becomes a space and digit runs are split from letter runs. Operators stay
+tokens: `2 - -1`, `2 + 1` and `2 * 1` differ.
 
 Scoring: a benchmark problem's *indexed grams* are its distinct n-grams, minus boilerplate
 grams that occur in more than `max_problem_df` problems of the registered benchmarks (AtCoder's
-"The input is given from Standard Input in the following format" and the like). A prompt
-matches a problem when the share of the problem's indexed grams found in the prompt (the
-containment score, 0..1) is at least `min_containment` (default 0.5), and, when the problem
-has numbers, at least one matched gram holds a number (an *anchor*). One stock phrase shared
-with a problem ("find the number of ordered pairs of positive integers such that") covers a
-few grams of a problem's dozens and does not fire; where a short problem is mostly such a
-phrase, the anchor rule still keeps the phrase alone from firing: stock phrases are words, and
-what makes a problem that problem is its numbers and formulas. A copy, even inside a longer
-prompt, covers all of the grams. Problems shorter than n tokens have no n-gram: they match a prompt whose
-whole token sequence equals theirs (score 1.0).
+"The input is given from Standard Input in the following format", a generator's fixed
+instruction text). A prompt matches a problem when
+- the share of the problem's indexed grams found in the prompt (the containment score, 0..1)
+  is at least `min_containment` (default 0.5);
+- the same share of its grams holding a number (*anchors*) is found: stock phrases are words,
+  what makes a problem that problem is its numbers and formulas;
+- the matched grams cover the same share of the problem's *own tokens*: its numbers and the
+  words no template gram covers (a boilerplate gram with numbers masked). Another item of a
+  procedural task shares the task's frame around one of its numbers, not its other numbers.
+A copy, even inside a longer prompt, covers all of them.
+
+Short problems: a problem shorter than n tokens has no n-gram. One of 3 tokens or more with a
+number or an operator ("compute 17 * 23") is found as a contained token sequence inside a row
+(embedded, wrapped, LaTeX-formatted) where no operator next to it continues the expression; an
+all-word or 2-token one matches a row that is exactly it. A *framed* problem, a task's frame
+around fewer than n tokens of its own ("State the final answer to the following arithmetic
+problem: 4 + 3 ="), is matched the same way on the range of its own tokens.
+
+Levels of evidence: every finding carries a level (`LEVELS`). `ngram` findings are
+`contaminated` (the Filter drops the row). What an `ngram_masked` finding means is chosen per
+benchmark (`MASKED_POLICIES`): `drop` makes it `contaminated` (a numbers-changed copy of a
+human-written problem is a GSM-Symbolic-style leak), `flag` makes it `near` (kept and reported:
+for a procedural generator another instance of the template is what a clean item is), `off`
+skips the layer. The default is `flag`: a default that silently drops clean items is worse than
+one that lists them for review, and the benchmark presets of human-written sets (GSM8K, AIME,
+MATH-500, ...) choose `drop` (assay.pipelines.benchmarks). Semantic findings are their own level,
+`semantic` (assay.filters.semantic), dropped.
 
 The masked layer indexes only grams at least half of whose tokens are words, and skips
-problems shorter than n tokens: with numbers masked, "compute N N N N N N N" names no template
-and would match every expression of that length, and a short problem's numbers are most of
-what makes it that problem.
+problems shorter than n tokens: with numbers masked, "compute N + N * N" names no template.
 
 A problem matched by a stricter layer is not reported again by a looser one for the same row.
 
@@ -136,8 +152,7 @@ _MULT = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit multiplier for the rolling g
 # A gram is looked up in the sorted postings only when its top bits are set in a bitmap:
 # with ~10**5..10**6 benchmark grams, 2**24 entries (16 MB) reject almost every clean gram with
 # one memory read instead of a binary search.
-_BITMAP_BITS = 24
-_BITMAP_SHIFT = np.uint64(64 - _BITMAP_BITS)
+_BITMAP_BITS = 24  # at most: a smaller benchmark gets 16 entries per gram (fewer pages to touch)
 _NUMBER = np.uint64(int.from_bytes(hashlib.blake2b(b"<num>", digest_size=8).digest(), "little"))
 
 
@@ -296,7 +311,8 @@ class _Layer:
     anchor: np.ndarray  # (P,) bool, the gram holds a number token
     indexed: np.ndarray  # (problems,) indexed grams per problem
     anchors: np.ndarray  # (problems,) indexed grams of the problem that are anchors
-    bitmap: np.ndarray  # (2**_BITMAP_BITS,) bool: some indexed gram has these top bits
+    bitmap: np.ndarray  # (2**bits,) bool: some indexed gram has these top `bits` bits
+    shift: np.uint64  # 64 - bits
     # Problems shorter than n tokens, per token count L: (sorted L-gram hashes, problems, contained?)
     # Short and framed problems, per token count L: (sorted hashes, problems, contained?, first
     # token of the matched range in the problem); see `_build_short`.
@@ -411,14 +427,16 @@ class NgramIndex:
         first = np.ones(len(gram), bool)  # distinct grams per problem, counted once
         first[1:] = (gram[1:] != gram[:-1]) | (row[1:] != row[:-1])
         indexed = np.bincount(row[first], minlength=len(self.problems))
-        bitmap = np.zeros(1 << _BITMAP_BITS, bool)
-        bitmap[gram >> _BITMAP_SHIFT] = True
+        bits = int(np.clip(np.ceil(np.log2(max(len(gram), 1) * 16)), 12, _BITMAP_BITS))
+        shift = np.uint64(64 - bits)
+        bitmap = np.zeros(1 << bits, bool)
+        bitmap[gram >> shift] = True
         anchors = np.bincount(row[first & anchor], minlength=len(self.problems))
         masked = hashes is tokens.masked
         short, short_bitmap = self._build_short(hashes, tokens, framed) if not masked else ({}, np.zeros(1 << _SHORT_BITS, bool))
         own_count = np.add.reduceat(own, offsets[:-1]) if len(own) else np.zeros(len(self.problems), np.int64)
         own_count = np.where(np.diff(offsets) > 0, own_count, 0)  # reduceat repeats a value at empty rows
-        return _Layer(gram, row, pos, anchor, indexed, anchors, bitmap, short, short_bitmap, own, own_count)
+        return _Layer(gram, row, pos, anchor, indexed, anchors, bitmap, shift, short, short_bitmap, own, own_count)
 
     def _framed(self, problems: np.ndarray, own: np.ndarray, offsets: np.ndarray):
         """Of `problems` (those with template grams), the ones that are a shared frame around
@@ -511,7 +529,7 @@ class NgramIndex:
         gram = _grams(hashes, self.n, inside)
         if not (len(layer.gram) and len(gram)):
             return
-        maybe = layer.bitmap[gram >> _BITMAP_SHIFT]
+        maybe = layer.bitmap[gram >> layer.shift]
         gram, row = gram[maybe], row[maybe]
         left = np.searchsorted(layer.gram, gram, side="left")
         right = np.searchsorted(layer.gram, gram, side="right")
