@@ -41,7 +41,6 @@ Example with the model (not run as a doctest):
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from typing import Sequence
 

