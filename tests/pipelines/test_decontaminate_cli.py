@@ -150,3 +150,22 @@ def test_semantic_layer_finds_a_paraphrase_offline(tmp_path):
     assert lines[0]["matches"][0]["benchmark_id"] == "0" and lines[0]["matches"][0]["score"] >= threshold
     assert lines[0]["level"] == "semantic" and report["levels"]["semantic"] == 1 and not lines[1]["contaminated"]
     assert not lines[1]["contaminated"]
+
+
+def test_the_filter_drops_contaminated_and_semantic_findings_and_keeps_near_ones_and_pre_level_rows_drop(catalog):
+    from datetime import datetime, timezone
+
+    from assay.pipelines.decontaminate import contamination_cells, contamination_filter
+
+    now = datetime.now(timezone.utc)
+    rows = [("u1", "ngram", "contaminated"), ("u2", "semantic", "semantic"), ("u3", "ngram_masked", "near"),
+            ("u4", "ngram", None)]  # u4: written before findings had levels (schema v3)
+    catalog.con.executemany("INSERT INTO contamination VALUES (?, 'b', '1', ?, 1.0, 'x', 'r', ?, ?)",
+                            [(uid, method, now, level) for uid, method, level in rows])
+    import pyarrow as pa
+
+    decision = contamination_filter(catalog, pa.table({"uid": ["u1", "u2", "u3", "u4", "u5"]}))
+    assert decision.keep.to_pylist() == [False, False, True, False, True]
+    assert decision.scores["near"].to_pylist() == [0.0, 0.0, 1.0, 0.0, 0.0]
+    assert [c["layer"] for c in contamination_cells(catalog, "r")] == [
+        "ngram · contaminated", "ngram_masked · near", "semantic · semantic"]
