@@ -68,7 +68,7 @@ class Probe:
 
     rouge: dict[float, float]  # cut fraction -> ROUGE-L of completion vs true rest
     exact: dict[float, bool]  # cut fraction -> completion reproduces the rest
-    answer: dict[float, bool]  # cut fraction -> completion states the answer
+    answer: dict[float, bool]  # cut fraction -> completion states the answer; empty: the item has no answer
     diversity: float
 
     @property
@@ -99,13 +99,20 @@ class AuditResult:
                 "control_completion_rouge": fmean(i.control.completion_score for i in items),
                 "exact_rate": fmean(fmean(i.item.exact.values()) for i in items),
                 "control_exact_rate": fmean(fmean(i.control.exact.values()) for i in items),
-                "answer_rate": fmean(fmean(i.item.answer.values()) for i in items),
-                "control_answer_rate": fmean(fmean(i.control.answer.values()) for i in items),
+                # None: no item has an answer (a benchmark registered as problem texts alone),
+                # so the answer probe skipped the benchmark.
+                "answer_rate": _answer_rate([i.item for i in items]),
+                "control_answer_rate": _answer_rate([i.control for i in items]),
                 "diversity": fmean(i.item.diversity for i in items),
                 "control_diversity": fmean(i.control.diversity for i in items),
                 "items_above_control": fmean(i.item.completion_score > i.control.completion_score for i in items),
             }
         return out
+
+
+def _answer_rate(probes: list[Probe]) -> float | None:
+    rates = [fmean(p.answer.values()) for p in probes if p.answer]
+    return fmean(rates) if rates else None
 
 
 def _truncate_words(text: str, n: int) -> str:
@@ -126,13 +133,14 @@ def completion_probe(engine: TransformersEngine, texts: Sequence[str], answers: 
     longest = max(len(rest) for *_, rest in jobs)
     outputs = engine.generate([head for _, _, head, _ in jobs], 1, SamplingConfig(temperature=0.0, max_tokens=longest + 8))
     completions = [out[0].text if not isinstance(out, Skipped) else "" for out in outputs]
-    verdicts = verify_batch(
-        [{"response": c, "gold": answers[t], "verifier": "math"} for c, (t, *_) in zip(completions, jobs)]
-    )
+    # A text without an answer (a benchmark of problem texts alone) skips the answer probe: None.
+    answered = [(c, t) for c, (t, *_) in zip(completions, jobs) if answers[t]]
+    verdicts = iter(verify_batch([{"response": c, "gold": answers[t], "verifier": "math"} for c, t in answered]))
     per_text: list[dict[str, Any]] = [{} for _ in texts]
-    for (t, fraction, _, rest), completion, verdict in zip(jobs, completions, verdicts):
+    for (t, fraction, _, rest), completion in zip(jobs, completions):
         clipped = _truncate_words(completion, len(words(rest)))
-        per_text[t][fraction] = (rouge_l(clipped, rest), continues_exactly(completion, rest), verdict.status == "correct")
+        stated = next(verdicts).status == "correct" if answers[t] else None
+        per_text[t][fraction] = (rouge_l(clipped, rest), continues_exactly(completion, rest), stated)
     return per_text
 
 
@@ -167,7 +175,7 @@ def audit_problems(
         return Probe(
             rouge={f: s[0] for f, s in scores.items()},
             exact={f: s[1] for f, s in scores.items()},
-            answer={f: s[2] for f, s in scores.items()},
+            answer={f: s[2] for f, s in scores.items() if s[2] is not None},
             diversity=diversities[i],
         )
 

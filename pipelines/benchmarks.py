@@ -15,7 +15,9 @@ dataset id) and mapped by a benchmark preset, one per real layout, chosen from B
 | livecodebench | livecodebench/code_generation_lite (release dates)      | question_id | question_content  | public_test_cases      |
 
 Where a preset lists two names, the first column present in the rows is read. Without a
-preset, `--prompt-col` and `--answer-col` (and optionally `--id-col`, `--date-col`) say how.
+preset, `--prompt-col` (and optionally `--answer-col`, `--id-col`, `--date-col`) say how; a
+benchmark without answers is problem texts alone (its problems' `answer` is ""), which is all
+decontamination needs (the memorization audit's answer probe then skips it).
 A row that cannot become a problem (no prompt, no answer, a bad date, an id seen before) is
 skipped and counted per reason; a source where no row has the prompt column is an error
 naming the columns it does have.
@@ -61,18 +63,22 @@ class BenchPreset:
     answer: Callable[[str], str | None] = _plain  # raw answer text -> gold (None: no gold)
     date_col: str | None = None  # release date, for the temporal rule
     hub_split: str | None = None  # split loaded from the hub when --split is not given
+    # The masked layer's policy (assay.filters.decontam.MASKED_POLICIES) unless --masked says:
+    # drop for human-written sets, where a numbers-changed copy is a GSM-Symbolic-style leak;
+    # flag (report, keep) for procedural ones, whose other instances are clean items.
+    masked: str = "flag"
 
 
 BENCH_PRESETS: dict[str, BenchPreset] = {
-    "aime24": BenchPreset("Maxwell-Jia/AIME_2024, AI-MO/aimo-validation-aime", ("ID", "id"), ("Problem", "problem"), ("Answer", "answer")),
-    "aime25": BenchPreset("math-ai/aime25, opencompass/AIME2025", ("id",), ("problem", "question"), ("answer",)),
-    "math500": BenchPreset("HuggingFaceH4/MATH-500", ("unique_id",), ("problem",), ("answer",), hub_split="test"),
-    "amc23": BenchPreset("math-ai/amc23, AI-MO/aimo-validation-amc", ("id",), ("question", "problem"), ("answer",)),
-    "gsm8k": BenchPreset("openai/gsm8k (main)", (), ("question",), ("answer",), answer=gsm8k_gold, hub_split="test"),
-    "gpqa_diamond": BenchPreset("Idavidrein/gpqa (gpqa_diamond)", ("Record ID",), ("Question",), ("Correct Answer",), hub_split="train"),
+    "aime24": BenchPreset("Maxwell-Jia/AIME_2024, AI-MO/aimo-validation-aime", ("ID", "id"), ("Problem", "problem"), ("Answer", "answer"), masked="drop"),
+    "aime25": BenchPreset("math-ai/aime25, opencompass/AIME2025", ("id",), ("problem", "question"), ("answer",), masked="drop"),
+    "math500": BenchPreset("HuggingFaceH4/MATH-500", ("unique_id",), ("problem",), ("answer",), hub_split="test", masked="drop"),
+    "amc23": BenchPreset("math-ai/amc23, AI-MO/aimo-validation-amc", ("id",), ("question", "problem"), ("answer",), masked="drop"),
+    "gsm8k": BenchPreset("openai/gsm8k (main)", (), ("question",), ("answer",), answer=gsm8k_gold, hub_split="test", masked="drop"),
+    "gpqa_diamond": BenchPreset("Idavidrein/gpqa (gpqa_diamond)", ("Record ID",), ("Question",), ("Correct Answer",), hub_split="train", masked="drop"),
     "livecodebench": BenchPreset(
         "livecodebench/code_generation_lite", ("question_id",), ("question_content",), ("public_test_cases",),
-        date_col="contest_date", hub_split="test",
+        date_col="contest_date", hub_split="test", masked="drop",
     ),
     # assay's built-in evaluation set (builtin:arithmetic-eval): implied by that source.
     "arithmetic-eval": BenchPreset("builtin:arithmetic-eval", ("id",), ("problem",), ("answer",)),
@@ -96,12 +102,15 @@ def resolve_bench_preset(
         if given:
             raise AssayError(f"--preset {preset} fixes the columns; drop {', '.join(given)} or the preset")
         return preset, BENCH_PRESETS[preset]
-    if not prompt_col or not answer_col:
+    if not prompt_col:
         raise AssayError(
-            f"say how to read benchmark {name!r}: --preset ({', '.join(BENCH_PRESETS)}) or --prompt-col and --answer-col"
+            f"say how to read benchmark {name!r}: --preset ({', '.join(BENCH_PRESETS)}) or --prompt-col "
+            "(and --answer-col where the memorization audit should probe answers)"
         )
-    label = f"columns prompt={prompt_col} answer={answer_col}" + (f" id={id_col}" if id_col else "") + (f" date={date_col}" if date_col else "")
-    return label, BenchPreset("custom", (id_col,) if id_col else (), (prompt_col,), (answer_col,), date_col=date_col)
+    label = (f"columns prompt={prompt_col}" + (f" answer={answer_col}" if answer_col else "") + (f" id={id_col}" if id_col else "")
+             + (f" date={date_col}" if date_col else ""))
+    answers = (answer_col,) if answer_col else ()
+    return label, BenchPreset("custom", (id_col,) if id_col else (), (prompt_col,), answers, date_col=date_col)
 
 
 def _first(row: dict[str, Any], columns: tuple[str, ...]) -> tuple[str | None, Any]:
@@ -154,15 +163,17 @@ def map_rows(benchmark: str, rows: Iterable[dict[str, Any]], preset: BenchPreset
         if len(prompt) > MAX_FIELD_CHARS:
             skipped["field_too_large"] += 1
             continue
-        _, raw_answer = _first(row, preset.answer_cols)
-        answer_text = _as_text(raw_answer)
-        if answer_text is None or not answer_text.strip():
-            skipped["missing_answer"] += 1
-            continue
-        answer = preset.answer(answer_text)
-        if answer is None:
-            skipped["no_gold"] += 1
-            continue
+        answer = ""  # a benchmark given as problem texts alone: decontamination needs no answers
+        if preset.answer_cols:
+            _, raw_answer = _first(row, preset.answer_cols)
+            answer_text = _as_text(raw_answer)
+            if answer_text is None or not answer_text.strip():
+                skipped["missing_answer"] += 1
+                continue
+            answer = preset.answer(answer_text)
+            if answer is None:
+                skipped["no_gold"] += 1
+                continue
         released = None
         if preset.date_col:
             released = parse_release_date(row.get(preset.date_col))
@@ -282,6 +293,12 @@ def list_benchmarks(cat: Catalog) -> list[BenchmarkInfo]:
         "SELECT name, problems, dated, preset, source, content_hash, added_at FROM benchmarks ORDER BY name"
     ).fetchall()
     return [BenchmarkInfo(*row) for row in rows]
+
+
+def default_masked(cat: Catalog) -> dict[str, str]:
+    """Each registered benchmark's masked policy by its preset (BenchPreset.masked): drop for the
+    human-written presets, flag for the rest (custom columns, built-in procedural sets)."""
+    return {b.name: BENCH_PRESETS[b.preset].masked if b.preset in BENCH_PRESETS else "flag" for b in list_benchmarks(cat)}
 
 
 def load_problems(cat: Catalog, names: Sequence[str]) -> list[BenchmarkProblem]:

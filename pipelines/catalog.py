@@ -105,6 +105,12 @@ _MIGRATIONS: dict[int, str] = {
     ALTER TABLE difficulty ADD COLUMN n_timeout INTEGER;
     ALTER TABLE difficulty ADD COLUMN n_error INTEGER;
     """,
+    # v3 -> v4: a contamination finding's level of evidence (assay.filters.decontam.LEVELS):
+    # contaminated and semantic findings drop their row, near ones are kept for review. Rows
+    # written before v4 have NULL, read as contaminated (every finding was dropped then).
+    3: """
+    ALTER TABLE contamination ADD COLUMN level VARCHAR;
+    """,
 }
 SCHEMA_VERSION = 1 + len(_MIGRATIONS)
 

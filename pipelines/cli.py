@@ -155,7 +155,7 @@ def bench_add_cmd(
     source: str = typer.Argument(..., help="A .jsonl/.json/.parquet/.csv file or folder, or a Hugging Face dataset id."),
     preset: Optional[str] = typer.Option(None, "--preset", help=f"Layout of a known benchmark: {', '.join(bench.BENCH_PRESETS)}."),
     prompt_col: Optional[str] = typer.Option(None, "--prompt-col", help="Column holding the problem (instead of --preset)."),
-    answer_col: Optional[str] = typer.Option(None, "--answer-col", help="Column holding the gold answer (instead of --preset)."),
+    answer_col: Optional[str] = typer.Option(None, "--answer-col", help="Column holding the gold answer. Optional: decontamination needs problem texts only."),
     id_col: Optional[str] = typer.Option(None, "--id-col", help="Column holding the problem id. Default: the row number."),
     date_col: Optional[str] = typer.Option(None, "--date-col", help="Column holding the release date (dated benchmarks)."),
     split: Optional[str] = typer.Option(None, "--split", help="Hub split to load. Default: the preset's (e.g. test), else all."),
@@ -199,7 +199,8 @@ def decontaminate_cmd(
     input: Optional[Path] = typer.Option(None, "--input", help="A .jsonl/.parquet/.json/.csv file to check. Default: the catalog's records."),
     output: Optional[Path] = typer.Option(None, "--output", help="JSON Lines result, one line per input row (with --input)."),
     semantic: Optional[str] = typer.Option(None, "--semantic", help="Local sentence-transformers model folder: adds the paraphrase layer."),
-    semantic_threshold: float = typer.Option(0.85, "--semantic-threshold", help="Cosine at or above which the semantic layer fires."),
+    semantic_threshold: Optional[float] = typer.Option(None, "--semantic-threshold", help="Cosine at or above which the semantic layer fires. Default: calibrated per benchmark (printed)."),
+    masked: list[str] = typer.Option([], "--masked", help="What a numbers-changed (masked-layer) match means: [NAME=]drop|flag|off (repeat per benchmark). Default: drop for human-written presets, flag otherwise."),
     ngram: int = typer.Option(decon.DEFAULT_N, "--ngram", help="n-gram size in normalised tokens."),
     min_containment: float = typer.Option(decon.DEFAULT_MIN_CONTAINMENT, "--min-containment", help="Share of a problem's n-grams a prompt must contain."),
     prompt_col: Optional[str] = typer.Option(None, "--prompt-col", help="Input column holding the prompt. Default: prompt, problem or question."),
@@ -215,7 +216,8 @@ def decontaminate_cmd(
         day = bench.parse_release_date(data_date)
         if day is None or len(data_date.strip()) != 10:
             raise AssayError(f"--data-date {data_date!r}: expected YYYY-MM-DD")
-    settings = decon.Settings(ngram, min_containment, semantic, semantic_threshold, date_col, day)
+    policies = dict(m.split("=", 1) if "=" in m else ("*", m) for m in masked)
+    settings = decon.Settings(ngram, min_containment, semantic, semantic_threshold, date_col, day, policies)
     if input is not None:
         decon.check_input_suffix(input)
     path = _catalog_path()
@@ -223,7 +225,7 @@ def decontaminate_cmd(
         problems = bench.load_problems(cat, benchmark)
         hashes = {b.name: b.content_hash for b in bench.list_benchmarks(cat)}
         with console.status("indexing benchmarks" + (" and embedding them" if semantic else "")):
-            matchers = decon.build_matchers(problems, settings)
+            matchers = decon.build_matchers(problems, settings, bench.default_masked(cat))
         if input is not None:
             rep = decon.new_report("file", str(input), problems, hashes, settings)
             rep.output = str(output)
@@ -249,10 +251,12 @@ def _decontaminate_catalog(cat: Catalog, problems, hashes, matchers, settings):
 
 def _print_decontamination(r: dict, written: Optional[int], json_path: Path, html_path: Path) -> None:
     console.print(f"[bold]decontaminate[/]: {r['rows_contaminated']:,} of {r['rows']:,} rows contaminated"
-                  + (f", {sum(r['skipped'].values()):,} not checked" if r["skipped"] else ""))
-    table = Table("benchmark", "problems", *decon.METHODS, "rows matched", "dismissed by date")
+                  + f", {r['rows_near']:,} near (kept)" + (f", {sum(r['skipped'].values()):,} not checked" if r["skipped"] else ""))
+    table = Table("benchmark", "problems", *decon.METHODS, *decon.LEVELS, "masked", "semantic threshold", "rows matched", "dismissed by date")
     for b in r["benchmarks"]:
+        threshold = "-" if b["semantic_threshold"] is None else f"{b['semantic_threshold']:.3f}"
         table.add_row(b["name"], f"{b['problems']:,}", *(f"{b['findings'][m]:,}" for m in decon.METHODS),
+                      *(f"{b['levels'][lv]:,}" for lv in decon.LEVELS), b["masked"], threshold,
                       f"{b['rows_matched']:,}", f"{b['dismissed_by_date']:,}")
     console.print(table)
     for reason, n in r["skipped"].items():
@@ -676,7 +680,7 @@ def _print_memorization(result) -> None:
         table.add_row(name, str(int(b["items"])),
                       f"{b['completion_rouge']:.3f} / {b['control_completion_rouge']:.3f}",
                       f"{b['exact_rate']:.2f} / {b['control_exact_rate']:.2f}",
-                      f"{b['answer_rate']:.2f} / {b['control_answer_rate']:.2f}",
+                      "skipped: no answers" if b["answer_rate"] is None else f"{b['answer_rate']:.2f} / {b['control_answer_rate']:.2f}",
                       f"{b['diversity']:.3f} / {b['control_diversity']:.3f}",
                       f"{b['items_above_control']:.0%}")
     console.print(table)

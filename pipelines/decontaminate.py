@@ -2,7 +2,10 @@
 
 Two modes, the same steps:
 - a file (`--input F.jsonl|F.parquet|F.json|F.csv`): one JSON line per input row, in order,
-  `{"id", "contaminated", "matches": [{"benchmark", "benchmark_id", "method", "score", "span"}]}`
+  `{"id", "contaminated", "level", "matches": [{"benchmark", "benchmark_id", "method", "level", "score", "span"}]}`
+  (`level` is the row's strongest level, None without findings; `contaminated` is true when it
+  is a dropping level: `contaminated` or `semantic`; a row whose findings are all `near` is
+  kept and listed for review)
   (`id` is the row's `id` field, else its `uid` field, else make_uid(file stem, prompt)); a row
   that could not be checked (unparsable line, missing, empty or oversized prompt) gets
   `"contaminated": false` and a `"skipped"` reason code, so nothing is dropped silently;
@@ -33,6 +36,10 @@ from assay.filters.decision import Decision
 from assay.filters.decontam import (
     DEFAULT_MIN_CONTAINMENT,
     DEFAULT_N,
+    DEFAULT_MASKED,
+    DROP_LEVELS,
+    LEVELS,
+    MASKED_POLICIES,
     METHODS,
     BenchmarkProblem,
     Finding,
@@ -41,13 +48,18 @@ from assay.filters.decontam import (
     impossible_by_date,
     release_window,
 )
-from assay.pipelines.benchmarks import list_benchmarks, load_problems, parse_release_date
+from assay.pipelines.benchmarks import default_masked, list_benchmarks, load_problems, parse_release_date
 from assay.pipelines.catalog import Catalog, utc_now, new_run_id
 from assay.pipelines.errors import AssayError
 from assay.pipelines.readers import FILE_SUFFIXES, file_source
 from assay.pipelines.reports import e, page, write_pair
 from assay.pipelines.schema import MAX_FIELD_CHARS, make_uid
 
+LEVEL_HELP = {
+    "contaminated": "a copy (n-gram layer, or the masked layer where its policy is drop): the row is dropped",
+    "semantic": "a paraphrase: the embedding matches and the numbers agree (--semantic): the row is dropped",
+    "near": "another instance of a problem's template (masked layer, policy flag): kept, listed for review",
+}
 PROMPT_COLUMNS = ("prompt", "problem", "question")  # read in this order when --prompt-col is not given
 EXAMPLES_PER_CELL = 5  # report examples per (benchmark, method)
 EXAMPLE_CHARS = 2000  # prompts in the report are cut to this length
@@ -61,9 +73,12 @@ class Settings:
     n: int = DEFAULT_N  # n-gram size in tokens
     min_containment: float = DEFAULT_MIN_CONTAINMENT  # share of a problem's grams a prompt must hold
     semantic_model: str | None = None  # local sentence-transformers folder; None: no semantic layer
-    semantic_threshold: float = 0.85  # cosine at or above which a paraphrase is reported
+    semantic_threshold: float | None = None  # cosine for the semantic layer; None: calibrated per benchmark
     date_col: str = "date"  # row field (or record meta key) holding the row's date
     data_date: date | None = None  # date of rows without one (when the data was collected)
+    # What the masked layer's findings mean per benchmark (drop, flag, off; see MASKED_POLICIES):
+    # given ones override the benchmark's preset default (`benchmarks.default_masked`).
+    masked: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -72,18 +87,38 @@ class Matchers:
     ngram: NgramIndex
     semantic: Any | None  # assay.filters.semantic.SemanticIndex
     by_key: dict[tuple[str, str], BenchmarkProblem]
+    masked: dict[str, str]  # the masked policy each benchmark ran with
+    position: dict[tuple[str, str], int] = field(default_factory=dict)  # (benchmark, id) -> problem index
 
 
-def build_matchers(problems: list[BenchmarkProblem], settings: Settings) -> Matchers:
+def masked_policies(problems: list[BenchmarkProblem], defaults: dict[str, str], settings: Settings) -> dict[str, str]:
+    """The masked policy per benchmark: --masked NAME=POLICY (or POLICY for all), else the
+    benchmark's default, else DEFAULT_MASKED. An unknown name or policy is an error."""
+    names = list(dict.fromkeys(p.benchmark for p in problems))
+    unknown = [n for n in settings.masked if n not in names and n != "*"]
+    if unknown:
+        raise AssayError(f"--masked names {', '.join(unknown)}, not a benchmark of this run; valid: {', '.join(names)}")
+    for name, policy in settings.masked.items():
+        if policy not in MASKED_POLICIES:
+            raise AssayError(f"--masked {name}={policy}: unknown policy; valid: {', '.join(MASKED_POLICIES)}")
+    every = settings.masked.get("*")
+    return {n: settings.masked.get(n) or every or defaults.get(n) or DEFAULT_MASKED for n in names}
+
+
+def build_matchers(problems: list[BenchmarkProblem], settings: Settings, defaults: dict[str, str] | None = None) -> Matchers:
+    """The layers over `problems`; `defaults` is each benchmark's masked policy when --masked
+    does not name it (from the benchmark's preset)."""
     if settings.n < 1:
         raise AssayError(f"--ngram must be at least 1, got {settings.n}")
     if not 0 < settings.min_containment <= 1:
         raise AssayError(f"--min-containment must be in (0, 1], got {settings.min_containment}")
+    masked = masked_policies(problems, defaults or {}, settings)
     semantic = None
     if settings.semantic_model:
         semantic = _semantic_index(problems, settings)
-    index = NgramIndex(problems, settings.n, settings.min_containment)
-    return Matchers(problems, index, semantic, {(p.benchmark, p.benchmark_id): p for p in problems})
+    index = NgramIndex(problems, settings.n, settings.min_containment, masked=masked)
+    return Matchers(problems, index, semantic, {(p.benchmark, p.benchmark_id): p for p in problems}, masked,
+                    {(p.benchmark, p.benchmark_id): i for i, p in enumerate(problems)})
 
 
 def _semantic_index(problems: list[BenchmarkProblem], settings: Settings):
@@ -97,6 +132,8 @@ def _semantic_index(problems: list[BenchmarkProblem], settings: Settings):
                          "(no modules.json or config.json); the semantic layer never downloads models")
     from assay.filters.semantic import SemanticIndex
 
+    if settings.semantic_threshold is not None and not -1 <= settings.semantic_threshold <= 1:
+        raise AssayError(f"--semantic-threshold is a cosine, in [-1, 1]; got {settings.semantic_threshold}")
     return SemanticIndex(problems, str(path), threshold=settings.semantic_threshold)
 
 
@@ -111,9 +148,13 @@ class Report:
     benchmarks: dict[str, dict[str, Any]]  # name -> {problems, content_hash, dated}
     settings: Settings
     rows: int = 0
-    rows_contaminated: int = 0
+    rows_contaminated: int = 0  # rows with a finding of a dropping level
+    rows_near: int = 0  # rows whose findings are all `near` (kept, for review)
     skipped: Counter[str] = field(default_factory=Counter)
     findings: Counter[tuple[str, str]] = field(default_factory=Counter)  # (benchmark, method) -> findings
+    levels: Counter[tuple[str, str]] = field(default_factory=Counter)  # (benchmark, level) -> findings
+    masked: dict[str, str] = field(default_factory=dict)  # benchmark -> masked policy
+    thresholds: dict[str, float] = field(default_factory=dict)  # benchmark -> semantic threshold used
     rows_matched: Counter[str] = field(default_factory=Counter)  # benchmark -> rows with a finding
     problems_matched: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     dismissed_by_date: Counter[str] = field(default_factory=Counter)  # benchmark -> findings dismissed
@@ -124,18 +165,22 @@ class Report:
 
     def add(self, row_id: Any, prompt: str, findings: list[Finding], matchers: Matchers) -> None:
         self.rows += 1
-        if findings:
+        level = row_level(findings)
+        if level in DROP_LEVELS:
             self.rows_contaminated += 1
+        elif level is not None:
+            self.rows_near += 1
         for benchmark in {f.benchmark for f in findings}:
             self.rows_matched[benchmark] += 1
         for f in findings:
             self.findings[(f.benchmark, f.method)] += 1
+            self.levels[(f.benchmark, f.level)] += 1
             self.problems_matched[f.benchmark].add(f.benchmark_id)
             cell = self.examples[(f.benchmark, f.method)]
             if len(cell) < EXAMPLES_PER_CELL:
                 problem = matchers.by_key[(f.benchmark, f.benchmark_id)]
                 cell.append({
-                    "id": row_id, "benchmark": f.benchmark, "benchmark_id": f.benchmark_id, "method": f.method,
+                    "id": row_id, "benchmark": f.benchmark, "benchmark_id": f.benchmark_id, "method": f.method, "level": f.level,
                     "score": round(f.score, 4), "span": f.span, "prompt": _cut(prompt), "benchmark_prompt": _cut(problem.prompt),
                 })
 
@@ -148,6 +193,9 @@ class Report:
                 "rows_matched": self.rows_matched[name],
                 "problems_matched": len(self.problems_matched.get(name, ())),
                 "findings": {m: self.findings[(name, m)] for m in METHODS},
+                "levels": {lv: self.levels[(name, lv)] for lv in LEVELS},
+                "masked": self.masked.get(name, DEFAULT_MASKED),
+                "semantic_threshold": self.thresholds.get(name),
                 "dismissed_by_date": self.dismissed_by_date[name],
             }
             if info["dated"]:
@@ -158,8 +206,10 @@ class Report:
             "run_id": self.run_id, "mode": self.mode, "input": self.input, "output": self.output,
             "finished_at": utc_now().isoformat(timespec="seconds"), "seconds": round(time.perf_counter() - self.started, 2),
             "settings": {k: (v.isoformat() if isinstance(v, date) else v) for k, v in self.settings.__dict__.items()},
-            "rows": self.rows, "rows_contaminated": self.rows_contaminated, "skipped": dict(self.skipped),
+            "rows": self.rows, "rows_contaminated": self.rows_contaminated, "rows_near": self.rows_near,
+            "skipped": dict(self.skipped),
             "findings": {m: sum(n for (_, method), n in self.findings.items() if method == m) for m in METHODS},
+            "levels": {lv: sum(n for (_, level), n in self.levels.items() if level == lv) for lv in LEVELS},
             "benchmarks": benchmarks,
             "examples": [e for cell in self.examples.values() for e in cell],
         }
@@ -187,10 +237,11 @@ def check_block(prompts: Sequence[str | None], row_dates: Sequence[date | None],
     per_row: list[list[Finding]] = [[] for _ in prompts]
     checked = [i for i, p in enumerate(prompts) if p is not None]
     texts = [prompts[i] for i in checked]
-    found = matchers.ngram.match(pa.array(texts, pa.large_string()))
+    array = pa.array(texts, pa.large_string())
+    found = matchers.ngram.match(array)
     if matchers.semantic is not None:
-        seen = {(f.row, f.benchmark, f.benchmark_id) for f in found}
-        found += [f for f in matchers.semantic.match(texts) if (f.row, f.benchmark, f.benchmark_id) not in seen]
+        seen = {(f.row, matchers.position[(f.benchmark, f.benchmark_id)]) for f in found}
+        found += matchers.semantic.match(array, skip=seen)
     for f in found:
         row = checked[f.row]
         problem = matchers.by_key[(f.benchmark, f.benchmark_id)]
@@ -236,6 +287,7 @@ def decontaminate_file(input_path: Path, output_path: Path, matchers: Matchers, 
         raise AssayError(f"--input {input_path}: no such file or folder")
     source = file_source(input_path, None)
     stem = input_path.stem
+    _note_matchers(report, matchers)
     output_path.parent.mkdir(parents=True, exist_ok=True)
     with open(output_path, "w", encoding="utf-8") as out:
         for block in source.blocks():
@@ -259,13 +311,20 @@ def decontaminate_file(input_path: Path, output_path: Path, matchers: Matchers, 
                 dates.append(_row_date(item.get(report.settings.date_col), report))
             per_row = check_block(prompts, dates, matchers, report)
             for row_id, prompt, skip, findings in zip(ids, prompts, skips, per_row):
-                line: dict[str, Any] = {"id": row_id, "contaminated": bool(findings), "matches": [_match_json(f) for f in findings]}
+                level = row_level(findings)
+                line: dict[str, Any] = {"id": row_id, "contaminated": level in DROP_LEVELS, "level": level,
+                                        "matches": [_match_json(f) for f in findings]}
                 if skip:
                     line["skipped"] = skip
                     report.skipped[skip] += 1
                 report.add(row_id, prompt or "", findings, matchers)
                 out.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
             advance(block.progress)
+
+
+def _note_matchers(report: Report, matchers: Matchers) -> None:
+    report.masked = dict(matchers.masked)
+    report.thresholds = dict(matchers.semantic.thresholds) if matchers.semantic is not None else {}
 
 
 def _row_date(value: Any, report: Report) -> date | None:
@@ -275,14 +334,21 @@ def _row_date(value: Any, report: Report) -> date | None:
     return day or report.settings.data_date
 
 
+def row_level(findings: list[Finding]) -> str | None:
+    """The strongest level among a row's findings (LEVELS order), None without findings."""
+    return min((f.level for f in findings), key=LEVELS.index, default=None)
+
+
 def _match_json(f: Finding) -> dict[str, Any]:
-    return {"benchmark": f.benchmark, "benchmark_id": f.benchmark_id, "method": f.method, "score": round(f.score, 4), "span": f.span}
+    return {"benchmark": f.benchmark, "benchmark_id": f.benchmark_id, "method": f.method, "level": f.level,
+            "score": round(f.score, 4), "span": f.span}
 
 
 def decontaminate_catalog(cat: Catalog, matchers: Matchers, report: Report, run_id: str,
                           advance: Callable[[int], None] = lambda n: None) -> int:
     """Check every record; replace the findings for these benchmarks in `contamination`. Returns findings written."""
     rows: list[tuple] = []
+    _note_matchers(report, matchers)
     # Its own cursor: the stream stays open while findings are written on the main connection.
     reader = cat.con.cursor().sql("SELECT uid, prompt, meta FROM records ORDER BY uid").to_arrow_reader(CATALOG_BATCH)
     for batch in reader:
@@ -298,14 +364,14 @@ def decontaminate_catalog(cat: Catalog, matchers: Matchers, report: Report, run_
         now = utc_now()
         for uid, prompt, findings in zip(uids, prompts, per_row):
             report.add(uid, prompt or "", findings, matchers)
-            rows.extend((uid, f.benchmark, f.benchmark_id, f.method, f.score, f.span, run_id, now) for f in findings)
+            rows.extend((uid, f.benchmark, f.benchmark_id, f.method, f.score, f.span, run_id, now, f.level) for f in findings)
         advance(batch.num_rows)
     names = list(report.benchmarks)
     cat.con.execute("BEGIN")
     try:
         cat.con.execute(f"DELETE FROM contamination WHERE benchmark IN ({', '.join('?' for _ in names)})", names)
         if rows:
-            cat.con.executemany("INSERT INTO contamination VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            cat.con.executemany("INSERT INTO contamination VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         cat.con.execute("COMMIT")
     except BaseException:
         cat.con.execute("ROLLBACK")
@@ -324,7 +390,8 @@ def record_catalog_check(cat: Catalog, problems: list[BenchmarkProblem], hashes:
     except BaseException as exc:
         cat.finish_run(run_id, "failed", {"error": str(exc) or type(exc).__name__})
         raise
-    cat.finish_run(run_id, "ok", {"rows": report.rows, "rows_contaminated": report.rows_contaminated, "findings": written})
+    cat.finish_run(run_id, "ok", {"rows": report.rows, "rows_contaminated": report.rows_contaminated,
+                                  "rows_near": report.rows_near, "findings": written})
     return report, written
 
 
@@ -342,18 +409,19 @@ def check_catalog(cat: Catalog, benchmarks: list[str], settings: Settings,
     replace their findings, and write the report beside the catalog (reports/RUN_ID.*)."""
     problems = load_problems(cat, benchmarks)
     hashes = {b.name: b.content_hash for b in list_benchmarks(cat)}
-    report, written = record_catalog_check(cat, problems, hashes, build_matchers(problems, settings), settings, advance)
+    matchers = build_matchers(problems, settings, default_masked(cat))
+    report, written = record_catalog_check(cat, problems, hashes, matchers, settings, advance)
     summary = report.to_json(problems)
     json_path, html_path = write_report(summary, default_report_prefix(None, cat.path, report.run_id))
     return CatalogCheck(summary, written, json_path, html_path)
 
 
 def contamination_cells(cat: Catalog, run_id: str | None) -> list[dict[str, Any]]:
-    """A check's findings and matched rows per benchmark and layer: a run report's
-    "contamination" section (assay.pipelines.reports)."""
-    return [{"benchmark": b, "layer": m, "findings": int(f), "rows": int(u)} for b, m, f, u in cat.con.execute(
-        "SELECT benchmark, method, count(*), count(DISTINCT uid) FROM contamination WHERE run_id = ? GROUP BY ALL ORDER BY ALL",
-        [run_id]).fetchall()]
+    """A check's findings and matched rows per benchmark, layer and level: a run report's
+    "contamination" section (assay.pipelines.reports), the layer shown as `method · level`."""
+    return [{"benchmark": b, "layer": f"{m} · {lv}", "findings": int(f), "rows": int(u)} for b, m, lv, f, u in cat.con.execute(
+        "SELECT benchmark, method, coalesce(level, 'contaminated'), count(*), count(DISTINCT uid) FROM contamination "
+        "WHERE run_id = ? GROUP BY ALL ORDER BY ALL", [run_id]).fetchall()]
 
 
 def _meta_value(meta: str | None, key: str) -> Any:
@@ -365,17 +433,19 @@ def _meta_value(meta: str | None, key: str) -> Any:
 
 
 def contamination_filter(cat: Catalog, batch: pa.Table) -> Decision:
-    """The Filter decision for a batch of records (it needs `uid`): rows with a stored finding are dropped."""
+    """The Filter decision for a batch of records (it needs `uid`): rows with a stored finding of a
+    dropping level are dropped (rows written before levels existed count as `contaminated`)."""
     uids = batch.column("uid").to_pylist()
     cat.con.register("_uids", pa.table({"uid": uids}))
     try:
         rows = cat.con.execute(
-            "SELECT uid, benchmark, benchmark_id, method, score, span FROM contamination JOIN _uids USING (uid)"
+            "SELECT uid, benchmark, benchmark_id, method, score, span, coalesce(level, 'contaminated') "
+            "FROM contamination JOIN _uids USING (uid)"
         ).fetchall()
     finally:
         cat.con.unregister("_uids")
     position = {uid: i for i, uid in enumerate(uids)}
-    findings = [Finding(position[u], b, bid, m, s, span) for u, b, bid, m, s, span in rows]
+    findings = [Finding(position[u], b, bid, m, s, span, lv) for u, b, bid, m, s, span, lv in rows]
     return contamination_decision(len(uids), findings)
 
 
@@ -414,7 +484,11 @@ def render_html(r: dict[str, Any]) -> str:
     out = [
         f"<h1>Decontamination report</h1><p class='meta'>run {e(r['run_id'])} · {e(r['mode'])} · input {e(r['input'])}"
         f" · finished {e(r['finished_at'])} · {e(r['seconds'])} s</p>",
-        f"<p><b>{r['rows_contaminated']:,}</b> of {r['rows']:,} rows contaminated.</p>",
+        f"<p><b>{r['rows_contaminated']:,}</b> of {r['rows']:,} rows contaminated (dropped); {r['rows_near']:,} more "
+        "with near findings only (kept, listed for review).</p>",
+        "<table><tr><th>level</th><th>findings</th><th>meaning</th></tr>",
+        *(f"<tr><td>{e(lv)}</td><td class='num'>{r['levels'][lv]:,}</td><td>{e(LEVEL_HELP[lv])}</td></tr>" for lv in LEVELS),
+        "</table>",
         "<table><tr><th>setting</th><th>value</th></tr>",
         *(f"<tr><td>{e(k)}</td><td>{e(v)}</td></tr>" for k, v in r["settings"].items()),
         "</table>",
@@ -423,12 +497,16 @@ def render_html(r: dict[str, Any]) -> str:
         out.append("<h2>Rows not checked</h2><table><tr><th>reason</th><th>rows</th></tr>")
         out += [f"<tr><td>{e(k)}</td><td class='num'>{v:,}</td></tr>" for k, v in r["skipped"].items()]
         out.append("</table>")
-    out.append("<h2>Findings per benchmark and layer</h2><table><tr><th>benchmark</th><th>problems</th>"
-               + "".join(f"<th>{e(m)}</th>" for m in METHODS)
+    out.append("<h2>Findings per benchmark, layer and level</h2><table><tr><th>benchmark</th><th>problems</th>"
+               + "".join(f"<th>{e(m)}</th>" for m in METHODS) + "".join(f"<th>{e(lv)}</th>" for lv in LEVELS)
+               + "<th>masked layer</th><th>semantic threshold</th>"
                + "<th>rows matched</th><th>problems matched</th><th>dismissed by date</th><th>content hash</th></tr>")
     for b in r["benchmarks"]:
+        threshold = "\u2013" if b["semantic_threshold"] is None else f"{b['semantic_threshold']:.3f}"
         out.append(f"<tr><td>{e(b['name'])}</td><td class='num'>{b['problems']:,}</td>"
                    + "".join(f"<td class='num'>{b['findings'][m]:,}</td>" for m in METHODS)
+                   + "".join(f"<td class='num'>{b['levels'][lv]:,}</td>" for lv in LEVELS)
+                   + f"<td>{e(b['masked'])}</td><td class='num'>{threshold}</td>"
                    + f"<td class='num'>{b['rows_matched']:,}</td><td class='num'>{b['problems_matched']:,}</td>"
                    f"<td class='num'>{b['dismissed_by_date']:,}</td><td class='meta'>{e(b['content_hash'][:16])}</td></tr>")
     out.append("</table>")
@@ -448,7 +526,7 @@ def render_html(r: dict[str, Any]) -> str:
     for x in r["examples"]:
         out.append(
             f"<table class='pair'><tr><th>input row {e(x['id'])}</th><th>{e(x['benchmark'])} / {e(x['benchmark_id'])}"
-            f" · {e(x['method'])} · score {e(x['score'])}</th></tr>"
+            f" · {e(x['method'])} · {e(x['level'])} · score {e(x['score'])}</th></tr>"
             f"<tr><td>{e(x['prompt'])}</td><td>{e(x['benchmark_prompt'])}</td></tr>"
             f"<tr><td colspan='2'>matched span: <span class='span'>{e(x['span'])}</span></td></tr></table>"
         )

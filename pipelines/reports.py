@@ -627,6 +627,8 @@ def section_memorization(value: Any) -> str:
         where = f"memorization[{i}] ({_text(entry['benchmark'], where + '.benchmark')!r})"
         _count(entry["items"], where + ".items")
         for key in keys[2:]:
+            if key in ("answer_rate", "control_answer_rate") and entry[key] is None:
+                continue  # the answer probe skipped a benchmark without answers
             if not 0.0 <= _number(entry[key], f"{where}.{key}") <= 1.0:
                 raise _fail(f"{where}.{key}", f"expected a fraction in [0, 1], got {entry[key]!r}")
         entries.append(entry)
@@ -638,6 +640,9 @@ def section_memorization(value: Any) -> str:
         cells = []
         for key, _, memorized_if_higher in MEMORIZATION_SCORES:
             item, control = entry[key], entry["control_" + key]
+            if item is None:
+                cells.append("<td class='none'>skipped: no answers</td>")
+                continue
             # Shaded where the items look memorized next to their controls: the cell to read first.
             worse = item > control if memorized_if_higher else item < control
             shade = f" style='background:rgba(220,38,38,{0.08 + 0.32 * min(abs(item - control) * 2, 1.0):.3f})'" if worse else ""

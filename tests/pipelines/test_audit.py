@@ -94,3 +94,16 @@ def test_cli_audit_model_reports_per_benchmark_and_per_item(tmp_path):
     assert summary["lines"][0].startswith("dataset: 0 of 0 catalog rows match arith-eval")
     missing = run("audit-model", "--benchmark", "aime24")
     assert missing.returncode == 2 and "arith-eval" in missing.stderr  # the error lists what is registered
+
+
+@pytest.mark.slow
+def test_a_benchmark_without_answers_skips_the_answer_probe_and_says_so():
+    from assay.pipelines.audit import AuditResult
+    from assay.pipelines.reports import section_memorization
+
+    problems = [BenchmarkProblem("texts", str(i), p.prompt) for i, p in enumerate(fixture_benchmark(1)[:2])]
+    items = audit_problems(TransformersEngine("toy", chat_template=False), TransformersEngine("toy"), problems, 2, 0, 16)
+    assert all(i.item.answer == {} and i.control.answer == {} and i.item.rouge for i in items)
+    summary = AuditResult("toy", items).by_benchmark()["texts"]
+    assert summary["answer_rate"] is None and summary["control_answer_rate"] is None
+    assert "skipped: no answers" in section_memorization([{"benchmark": "texts", **summary}])

