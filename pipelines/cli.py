@@ -409,6 +409,9 @@ def difficulty_cmd(
     cluster: Optional[str] = typer.Option(None, "--cluster", help=CLUSTER_HELP),
 ) -> None:
     """Estimate each prompt's difficulty with pass@k sampling; observations append to the catalog."""
+    from assay.pipelines import preflight
+
+    preflight.check_model_and_engine(model, engine)  # before torch, Prefect or the catalog
     from assay.pipelines import difficulty
     from assay.trainers.engines import EngineError, SamplingConfig
 
@@ -425,6 +428,8 @@ def difficulty_cmd(
     path = _catalog_path()
     with Catalog.open(path) as cat:
         prompts = _count_prompts(cat, config.source)
+        if prompts == 0:
+            difficulty.select_prompts(cat, config.source)  # says which sources there are
     flows, task_runner = _flows(path, runner_config)
     with _sampling_bar(config, prompts) as advance, flows.reporting(advance=advance):
         result = flows.run_flow(flows.difficulty_flow, task_runner, {"catalog": str(path), "config": config, "runner": runner_config})
@@ -519,6 +524,9 @@ def curate_cmd(
     if config is None:
         raise AssayError("--config is required (or --example-config to print one)")
     settings = curate.load_config(config)
+    from assay.pipelines import preflight
+
+    preflight.check_model_and_engine(settings.difficulty.model, settings.difficulty.engine)
     runner_config = _runner_config(runner, cluster)
     path = _catalog_path()
     flows, task_runner = _flows(path, runner_config)
@@ -563,6 +571,8 @@ def _curate_progress(label: str, total: Optional[int], unit: str) -> Iterator:
 def _print_step(step) -> None:
     reasons = ", ".join(f"{r} {n:,}" for r, n in step.dropped.items())
     console.print(f"[bold]{step.step}[/]: {step.rows_in:,} -> {step.rows_out:,}" + (f"  ({reasons})" if reasons else ""))
+    for warning in step.detail.get("warnings", []):
+        console.print(f"  warning: {warning}", markup=False, highlight=False)
 
 
 def _print_funnel(result) -> None:
@@ -774,6 +784,10 @@ def train_cmd(
     Multi-GPU: torchrun --nproc-per-node G -m assay.pipelines.cli train ... (FSDP; rank 0 writes)."""
     import os
 
+    from assay.pipelines import preflight
+
+    preflight.shard_folder(shards)
+    preflight.check_model_and_engine(model, engine)  # before torch and the catalog
     from assay.pipelines import train as training
     from assay.trainers.grpo import GRPOConfig, TrainError
 
@@ -838,6 +852,8 @@ def main() -> None:
         app()
     except AssayError as exc:
         print(f"assay: error: {exc}", file=sys.stderr)
+        for note in getattr(exc, "__notes__", []):
+            print(f"assay: {note}", file=sys.stderr)
         _drop_frames(exc)
         sys.exit(2)
     except KeyboardInterrupt:

@@ -433,11 +433,9 @@ def step_curriculum(state: State, ctx: Context) -> StepResult:
     if state.counts.num_rows == 0:
         raise AssayError("no rows left after the learnability filter: nothing to build a curriculum from "
                          "(see the funnel; loosen [learnability] or check [difficulty])")
-    if ctx.config.curriculum.replay_share > 0 and state.replay.num_rows == 0:
-        raise AssayError(f"[curriculum] replay_share = {ctx.config.curriculum.replay_share} but the learnability filter "
-                         "found no prompt too easy to replay; set replay_share = 0 for this corpus")
+    curriculum, warnings = replay_share_used(ctx.config.curriculum, state.replay.num_rows)
     try:
-        plan = build_plan(state.counts, ctx.config.curriculum, state.replay)
+        plan = build_plan(state.counts, curriculum, state.replay)
     except ValueError as exc:
         raise AssayError(f"[curriculum] {exc}") from None
     params = {**plan.params, "curate_run": ctx.run_id, "difficulty": state.difficulty,
@@ -453,7 +451,24 @@ def step_curriculum(state: State, ctx: Context) -> StepResult:
     summary = plan.summary()
     return StepResult("curriculum", state.counts.num_rows, state.plan.table.num_rows, {}, {
         "plan": str(ctx.plan_path), "stage_rows": summary.stage_rows, "replay_rows":
-        int(pc.sum(plan.table["replay"].cast(pa.int64())).as_py() or 0)})
+        int(pc.sum(plan.table["replay"].cast(pa.int64())).as_py() or 0), "replay_share": curriculum.replay_share,
+        **({"warnings": warnings} if warnings else {})})
+
+
+def replay_share_used(config: CurriculumConfig, replay_pool: int) -> tuple[CurriculumConfig, list[str]]:
+    """The curriculum config the plan is built with, and warnings about what changed: a replay
+    share with no prompt easy enough to replay becomes 0 (the plan records the share used).
+    Nothing before the learnability filter can know the pool's size, so this is no error that
+    would throw away the sampling before it.
+
+    >>> replay_share_used(CurriculumConfig(replay_share=0.1), 0)[0].replay_share
+    0.0
+    """
+    if config.replay_share > 0 and replay_pool == 0:
+        return dataclasses.replace(config, replay_share=0.0), [
+            f"[curriculum] replay_share = {config.replay_share:g} but the learnability filter found no prompt too easy "
+            "to replay: replay_share 0 used (set it to 0 for this corpus to silence this)"]
+    return config, []
 
 
 def step_export(state: State, ctx: Context) -> StepResult:
@@ -502,8 +517,33 @@ def finish_run(ctx: Context, state: State, results: list[StepResult]) -> CurateR
     return CurateResult(ctx.run_id, results, ctx.plan_path, Path(ctx.config.export.out), html_path, ctx.config.learnability.method)
 
 
-def fail_run(ctx: Context, results: list[StepResult], exc: BaseException) -> None:
-    ctx.cat.finish_run(ctx.run_id, "failed", {"error": str(exc) or type(exc).__name__, "steps": [asdict(r) for r in results]})
+def fail_run(ctx: Context, results: list[StepResult], exc: BaseException) -> Path:
+    """Mark the run failed and write its report (the steps that finished, the step that failed
+    and why); the report's path is added to `exc` as a note, which the CLI prints."""
+    error = str(exc) or type(exc).__name__
+    failed = STEPS[len(results)].__name__.removeprefix("step_") if len(results) < len(STEPS) else "report"
+    prefix = ctx.cat.path.parent / "reports" / ctx.run_id
+    _, html_path = write_report(failure_summary(ctx, results, failed, error), prefix)
+    ctx.cat.finish_run(ctx.run_id, "failed", {"error": error, "failed_step": failed, "report": str(html_path),
+                                              "steps": [asdict(r) for r in results]})
+    if hasattr(exc, "add_note"):
+        exc.add_note(f"report of the failed run: {html_path} (a rerun of the same config continues it)")
+    return html_path
+
+
+def failure_summary(ctx: Context, results: list[StepResult], failed: str, error: str) -> dict[str, Any]:
+    """The report summary of a run that stopped at step `failed`: the funnel of the filter steps
+    that finished, and the error."""
+    funnel = [{"step": r.step, "rows_in": r.rows_in, "rows_out": r.rows_out, "dropped": r.dropped}
+              for r in results if r.step not in (FUNNEL_END, "export")]
+    return {
+        "kind": "curate", "run_id": ctx.run_id, "created_at": utc_now().isoformat(),
+        "title": "curate " + ", ".join(s.name or s.spec for s in ctx.config.sources) + f" (failed at {failed})",
+        "lines": [f"failed at step {failed}: {error}",
+                  f"finished steps: {', '.join(r.step for r in results) or 'none'}"],
+        "funnel": funnel,
+        "settings": _settings(ctx.config),
+    }
 
 
 def curate(cat: Catalog, config: CurateConfig, progress: ProgressFactory = no_progress,
@@ -557,6 +597,7 @@ def curate_summary(cat: Catalog, config: CurateConfig, run_id: str, results: lis
             f"curriculum: {len(plan.stage_rows)} stage(s), replay weight {plan.replay_weight:.2f}",
             f"exported {kept.rows_out:,} rows as {export.detail['format']} to {export.detail['out']} "
             f"(content {export.detail['content_sha256'][:16]})",
+            *(f"warning: {w}" for r in results for w in r.detail.get("warnings", [])),
         ],
         "links": links,
         "settings": _settings(config),

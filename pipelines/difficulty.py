@@ -50,6 +50,7 @@ from assay.curricula.difficulty import DECIDED, AdaptiveK, BetaPosterior, Status
 from assay.pipelines.catalog import DECIDED_SAMPLES, Catalog, DifficultyRow
 from assay.pipelines.errors import AssayError
 from assay.pipelines.ingest import verifier_options
+from assay.pipelines.preflight import model_folder
 from assay.trainers.engines import (
     ENGINES,
     EngineError,
@@ -57,7 +58,6 @@ from assay.trainers.engines import (
     SamplingConfig,
     Skipped,
     open_engine,
-    resolve_model,
 )
 from assay.verifiers import DEFAULT_TIMEOUT_S, VERIFIER_VERSION, verify_batch
 
@@ -465,10 +465,7 @@ def estimate_difficulty(
     (the flows pass a cluster's); default: in this process, on `engine` or one opened from
     `spec` when first needed."""
     prompts = select_prompts(catalog, config.source) if prompts is None else prompts
-    try:
-        path = resolve_model(config.model)
-    except EngineError as exc:
-        raise AssayError(str(exc)) from None
+    path = model_folder(config.model)
     model_id = f"{config.model}@{model_fingerprint(path)}"
     config_hash = sampling_hash(config.sampling, POLICIES[config.policy](config.k))
     spec = EngineSpec(config.engine, str(path), config.trust_remote_code)

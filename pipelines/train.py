@@ -49,10 +49,11 @@ from assay.curricula.sampler import OnlineSampler, SamplerConfig, SamplerItem
 from assay.pipelines.catalog import Catalog, DifficultyRow, new_run_id, utc_now
 from assay.pipelines.difficulty import model_fingerprint, sampling_hash
 from assay.pipelines.errors import AssayError
+from assay.pipelines.preflight import model_folder, shard_folder
 from assay.pipelines.ingest import BUILTINS, verifier_options
 from assay.pipelines.reports import write_report
 from assay.pipelines.schema import make_uid
-from assay.trainers.engines import ENGINES, EngineError, SamplingConfig, open_engine, resolve_model
+from assay.trainers.engines import ENGINES, EngineError, SamplingConfig, open_engine
 from assay.trainers.grpo import EvalResult, GRPOConfig, Observation, PromptItem, TrainError, checkpoint_run, train
 from assay.trainers.prompts import PromptTemplate, TemplateError
 from assay.verifiers import VERIFIER_VERSION, VERIFIERS
@@ -129,8 +130,7 @@ class ShardPrompts:
 
 def shard_files(folder: Path) -> list[Path]:
     """The manifest's files in its order, else data/*.parquet sorted by name."""
-    if not folder.is_dir():
-        raise AssayError(f"{folder}: no such shard folder (write one with `assay export --format parquet --out DIR`)")
+    shard_folder(folder)
     manifest = folder / "manifest.json"
     if manifest.is_file():
         try:
@@ -318,8 +318,8 @@ def _run(catalog: Catalog | None, config: TrainRunConfig, on_metrics, engine) ->
         raise AssayError(f"the engine given renders prompts with {getattr(engine, 'template', PromptTemplate())}, the shards need {template}")
     grpo = replace(config.grpo, steps=config.steps)
     train_prompts, eval_prompts, overlap = held_out_prompts(config.eval, shards.prompts, config.eval_size, grpo.seed)
+    path = model_folder(config.model)
     try:
-        path = resolve_model(config.model)
         sampler_config = SamplerConfig(
             strategy=config.sampler,
             allocation=config.allocation,
