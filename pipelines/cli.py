@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import gc
+import os
 import sys
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -31,7 +32,7 @@ from rich.table import Table
 from assay.curricula.difficulty import StatusCounts
 from assay.pipelines import benchmarks as bench
 from assay.pipelines import decontaminate as decon
-from assay.pipelines.catalog import Catalog, CatalogStats, resolve_catalog_path
+from assay.pipelines.catalog import WAIT_ENV, Catalog, CatalogStats, resolve_catalog_path
 from assay.pipelines.errors import AssayError
 from assay.pipelines.ingest import IngestReport, ingest, resolve_source
 from assay.pipelines.presets import PRESETS, resolve_preset
@@ -65,8 +66,14 @@ def _global(
     catalog: Optional[str] = typer.Option(
         None, "--catalog", help="Catalog DuckDB file. Default: $ASSAY_CATALOG, else ./assay.duckdb.", show_default=False
     ),
+    wait: Optional[float] = typer.Option(
+        None, "--wait", help="Seconds to wait for the catalog: for another command's write to end (default 30) and for "
+        "another command's run to finish (default 0). Default: $ASSAY_WAIT.", show_default=False
+    ),
 ) -> None:
     _state["catalog"] = catalog
+    if wait is not None:
+        os.environ[WAIT_ENV] = str(wait)  # flows and child processes open the catalog too
 
 
 def _catalog_path() -> Path:
@@ -125,11 +132,93 @@ def _print_report(report: IngestReport) -> None:
     console.print(f"  run {report.run_id}")
 
 
+JSON_HELP = "Print JSON instead of tables."
+
+
+def _print_json(value) -> None:
+    print(json.dumps(value, indent=1, default=str, ensure_ascii=False))
+
+
 @catalog_app.command("stats")
-def stats_cmd() -> None:
+def stats_cmd(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
     """Rows per source and split, quarantine reasons, and the size of each table."""
+    from dataclasses import asdict
+
     with Catalog.open(_catalog_path(), read_only=True) as cat:
-        _print_stats(cat.stats())
+        stats = cat.stats()
+    _print_json(asdict(stats)) if as_json else _print_stats(stats)
+
+
+@catalog_app.command("query")
+def query_cmd(
+    sql: str = typer.Argument(..., help="SQL over the catalog's tables (README: Catalog tables), e.g. "
+                              "\"SELECT source, count(*) FROM records GROUP BY ALL\"."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Read-only SQL: the catalog is opened read-only, with no access to other files."""
+    from assay.pipelines.catalog import query_catalog
+
+    columns, rows = query_catalog(_catalog_path(), sql)
+    if as_json:
+        _print_json([dict(zip(columns, row)) for row in rows])
+        return
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    console.print(table)
+    console.print(f"{len(rows):,} rows")
+
+
+@catalog_app.command("quarantine")
+def quarantine_cmd(
+    source: Optional[str] = typer.Option(None, "--source", help="Only this source's rows."),
+    reason: Optional[str] = typer.Option(None, "--reason", help="Only rows quarantined for this reason (see `assay catalog stats`)."),
+    limit: int = typer.Option(50, "--limit", help="Most rows shown, newest first."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Rows ingestion could not use: where each came from, why, and an excerpt."""
+    from assay.pipelines.catalog import list_quarantine
+
+    with Catalog.open(_catalog_path(), read_only=True) as cat:
+        rows = list_quarantine(cat, source, reason, limit)
+    if as_json:
+        _print_json(rows)
+        return
+    if not rows:
+        console.print("no quarantined rows" + (" of that source or reason" if source or reason else ""))
+        return
+    table = Table("source", "location", "reason", "detail", "raw")
+    for r in rows:
+        table.add_row(r["source"], r["location"], r["reason"], r["detail"][:80], r["raw"][:60])
+    console.print(table, markup=False)
+
+
+@catalog_app.command("runs")
+def runs_cmd(
+    kind: Optional[str] = typer.Option(None, "--kind", help="Only runs of this command: ingest, curate, difficulty, train, ..."),
+    status: Optional[str] = typer.Option(None, "--status", help="Only runs with this status: running, ok, failed, interrupted."),
+    limit: int = typer.Option(20, "--limit", help="Most runs shown, newest first."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Runs, newest first: status (a run whose process is gone reads as interrupted), times, who ran it."""
+    from dataclasses import asdict
+
+    from assay.pipelines.catalog import list_runs
+
+    with Catalog.open(_catalog_path(), read_only=True) as cat:
+        runs = list_runs(cat, kind, status, limit)
+    if as_json:
+        _print_json([asdict(r) for r in runs])
+        return
+    table = Table("run", "status", "started", "by", "note")
+    table.columns[0].no_wrap = True
+    for r in runs:
+        note = r.summary.get("error") or r.summary.get("interrupted") or r.summary.get("report") or ""
+        table.add_row(r.run_id, r.status, f"{r.started_at:%m-%d %H:%M:%S}", r.owner, str(note)[:80])
+    console.print(table, markup=False)
+
+
+app.command("runs", help="Runs, newest first (the same as `assay catalog runs`).")(runs_cmd)
 
 
 def _print_stats(stats: CatalogStats) -> None:

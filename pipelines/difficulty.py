@@ -419,6 +419,7 @@ def run_rounds(
                 result.skipped[reason] = result.skipped.get(reason, 0) + 1
             result.sampled += done.sampled
             result.tokens += done.tokens
+            catalog.release()  # readers may open the catalog while the next chunk samples
             progress(len(chunk.indices) * chunk.m)
     return result
 

@@ -434,6 +434,7 @@ def curate_flow(catalog: str, config: CurateConfig, runner: RunnerConfig) -> Cur
         try:
             for index in range(len(STEPS)):
                 result, state = STEP_RUNNERS[index](index, state, ctx)
+                ctx.cat.release()  # readers may open the catalog between steps
                 results.append(result)
                 _on_step(result)
             return finish_run(ctx, state, results)

@@ -347,6 +347,7 @@ def _run(catalog: Catalog | None, config: TrainRunConfig, on_metrics, engine) ->
             rows = [DifficultyRow(o.uid, o.counts, o.mean_reward, o.mean_tokens) for o in observations]
             catalog.add_difficulty(rows, model_id, config_hash, VERIFIER_VERSION, run_id, origin="online", step=step)
         pending.clear()
+        catalog.release()  # readers may open the catalog while the next step trains
 
     def metrics(m: dict[str, float]) -> None:
         flush()  # a step's observations arrive before its metrics
