@@ -796,8 +796,9 @@ def serve_cmd(
     cluster: Optional[str] = typer.Option(None, "--cluster", help=CLUSTER_HELP),
 ) -> None:
     """Run curation on a schedule: a Prefect server (its UI is the dashboard) and the recurring flow, until Ctrl-C."""
-    from assay.pipelines import prefect_env, serve
+    from assay.pipelines import interrupt, prefect_env, serve
 
+    interrupt.restore_ctrl_c()  # serve stops its server and deployment itself on Ctrl-C
     if model and checkpoints:
         raise AssayError("give --model or --checkpoints, not both")
     if (cron is None) == (interval is None) and not print_cron:
@@ -937,6 +938,9 @@ def _print_train(result) -> None:
 
 
 def main() -> None:
+    from assay.pipelines import interrupt
+
+    interrupt.install()
     try:
         app()
     except AssayError as exc:

@@ -393,6 +393,7 @@ def run_rounds(
     c = np.array([s.correct for s in stored], dtype=int)
     out = np.array([s.bad_gold > 0 for s in stored], dtype=bool)
     result.bad_gold = int(out.sum())
+    catalog.release()  # sampling the first chunk needs no catalog: readers may open it meanwhile
     while chunks := plan_round(prompts, drawn, n, c, out, policy, config.sampling, verification):
         result.rounds += 1
         for chunk, done in map_chunks(chunks):
