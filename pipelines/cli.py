@@ -540,10 +540,14 @@ def _flows(catalog: Path, runner_config):
     from assay.pipelines import prefect_env
 
     env = prefect_env.configure(catalog)
-    from assay.pipelines import flows
-    from assay.pipelines.runners import task_runner
+    with console.status(f"starting Prefect (connecting to {env.api_url})" if env.api_url else
+                        "starting Prefect (a temporary local server; 5-20 s, longer on a busy machine)"):
+        from assay.pipelines import flows
+        from assay.pipelines.runners import task_runner
 
-    return flows, task_runner(runner_config, env)
+        runner = task_runner(runner_config, env)
+        flows.start_api()
+    return flows, runner
 
 
 def _count_prompts(cat: Catalog, source: Optional[str]) -> int:
@@ -554,8 +558,10 @@ def _count_prompts(cat: Catalog, source: Optional[str]) -> int:
 
 @contextmanager
 def _sampling_bar(config, prompts: int) -> Iterator:
-    # The total is what fixed k would draw; adaptive runs finish early, and stored samples are reused.
-    with _progress(f"sample {config.model} ({config.policy}, k={config.k})", prompts * config.k, "rows") as progress:
+    from assay.pipelines.difficulty import planned_samples
+
+    # The total is the policy's budget (adaptive: about k/2 per prompt); samples already stored are reused.
+    with _progress(f"sample {config.model} ({config.policy}, k={config.k})", planned_samples(config, prompts), "rows") as progress:
         task = progress.task_ids[0]
         yield lambda n: progress.advance(task, n)
         progress.update(task, total=progress.tasks[0].completed or 1)

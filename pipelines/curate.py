@@ -48,6 +48,7 @@ from assay.pipelines.difficulty import (
     EngineSpec,
     Prompt,
     estimate_difficulty,
+    planned_samples,
 )
 from assay.pipelines.errors import AssayError
 from assay.pipelines.export import FORMATS, Manifest, export_plan
@@ -395,7 +396,8 @@ def step_difficulty(state: State, ctx: Context) -> StepResult:
     rows = state.rows.select(["uid", "source", "prompt", "answer", "verifier", "meta"]).to_pylist()
     prompts = [Prompt(r["uid"], r["source"], r["prompt"], r["answer"], r["verifier"], verifier_options(r["meta"]))
                for r in rows]
-    with ctx.progress(f"sample {config.model} ({config.policy}, k={config.k})", len(prompts) * config.k, "samples") as advance:
+    with ctx.progress(f"sample {config.model} ({config.policy}, k={config.k})", planned_samples(config, len(prompts)),
+                      "samples") as advance:
         result = estimate_difficulty(ctx.cat, config, progress=advance, prompts=prompts, map_chunks=ctx.map_chunks)
     # result.prompts holds the stored counts of every prompt sampled at least once.
     counts = {p.uid: (p.n, p.n_correct) for p in result.prompts}

@@ -70,6 +70,8 @@ MAX_VERIFIER_FAILURES = 0.05  # default: a chunk (or training step) with more ti
 
 
 class Policy(Protocol):
+    budget: float  # samples per prompt it spends on average
+
     def more_samples(self, n: np.ndarray, c: np.ndarray) -> np.ndarray: ...  # (n [P], c [P]) -> [P]
 
 
@@ -81,6 +83,10 @@ class FixedK:
 
     def more_samples(self, n: np.ndarray, c: np.ndarray) -> np.ndarray:
         return np.maximum(self.k - np.asarray(n), 0)
+
+    @property
+    def budget(self) -> float:
+        return float(self.k)
 
 
 def adaptive_k(k: int) -> AdaptiveK:
@@ -113,6 +119,16 @@ class DifficultyConfig:
         for option, value, table in (("--policy", self.policy, POLICIES), ("--engine", self.engine, ENGINES)):
             if value not in table:
                 raise AssayError(f"{option} {value!r} is unknown; valid: {', '.join(table)}")
+
+
+def planned_samples(config: DifficultyConfig, prompts: int) -> int:
+    """Samples a run over `prompts` prompts draws when none is stored: its policy's budget per
+    prompt (adaptive spends about k/2; fixed k), before any verifier timeout is sampled again.
+
+    >>> planned_samples(DifficultyConfig(model="toy", k=16), 10), planned_samples(DifficultyConfig(model="toy", k=16, policy="fixed"), 10)
+    (80, 160)
+    """
+    return int(round(POLICIES[config.policy](config.k).budget * prompts))
 
 
 def check_verification(timeout_s: float, max_failures: float) -> None:
