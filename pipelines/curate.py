@@ -200,7 +200,7 @@ format = "parquet"            # parquet | jsonl | hf | verl | trl
 '''
 
 
-def _typed(cls: type, raw: Any, section: str) -> Any:
+def typed_section(cls: type, raw: Any, section: str) -> Any:
     """A TOML table -> the dataclass `cls`, naming the section and key of any mistake."""
     if not isinstance(raw, dict):
         raise AssayError(f"[{section}] must be a table, got {type(raw).__name__}")
@@ -231,24 +231,24 @@ def parse_config(text: str, where: str) -> CurateConfig:
     unknown_filters = sorted(set(filters) - set(ROW_FILTERS))
     if unknown_filters:
         raise AssayError(f"[filters] unknown filter(s) {', '.join(unknown_filters)}; curate runs {', '.join(ROW_FILTERS)}")
-    difficulty = _typed(DifficultySection, raw.get("difficulty", {}), "difficulty")
+    difficulty = typed_section(DifficultySection, raw.get("difficulty", {}), "difficulty")
     _difficulty_config(difficulty)  # model, policy and sampling mistakes surface before any work
-    export = _typed(ExportSection, raw.get("export", {}), "export")
+    export = typed_section(ExportSection, raw.get("export", {}), "export")
     if export.format not in FORMATS:
         raise AssayError(f"[export] format {export.format!r} is unknown; valid: {', '.join(FORMATS)}")
-    learn = _typed(LearnabilitySection, raw.get("learnability", {}), "learnability")
+    learn = typed_section(LearnabilitySection, raw.get("learnability", {}), "learnability")
     if learn.method not in LEARNABILITY:
         raise AssayError(f"[learnability] method {learn.method!r} is unknown; valid: {', '.join(LEARNABILITY)}")
     return CurateConfig(
-        sources=[_typed(SourceConfig, s, f"sources.{i}") for i, s in enumerate(raw["sources"])],
-        benchmarks=[_typed(BenchmarkConfig, b, f"benchmarks.{i}") for i, b in enumerate(raw.get("benchmarks", []))],
+        sources=[typed_section(SourceConfig, s, f"sources.{i}") for i, s in enumerate(raw["sources"])],
+        benchmarks=[typed_section(BenchmarkConfig, b, f"benchmarks.{i}") for i, b in enumerate(raw.get("benchmarks", []))],
         splits=list(raw.get("splits", ["train"])),
         filters={name: _filter_config(name, filters.get(name, {}), f"filters.{name}") for name in ROW_FILTERS},
-        decontaminate=_typed(decon.Settings, raw.get("decontaminate", {}), "decontaminate"),
+        decontaminate=typed_section(decon.Settings, raw.get("decontaminate", {}), "decontaminate"),
         difficulty=difficulty,
         learnability=dataclasses.replace(
             learn, settings=_filter_config(learn.method, learn.settings, "learnability.settings")),
-        curriculum=_typed(CurriculumConfig, raw.get("curriculum", {}), "curriculum"),
+        curriculum=typed_section(CurriculumConfig, raw.get("curriculum", {}), "curriculum"),
         export=export,
     )
 

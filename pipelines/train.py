@@ -284,6 +284,78 @@ TOY_STEPS = 30
 TOY_EVAL_SIZE = 150
 
 
+# Where `assay train`'s defaults differ from GRPOConfig's (which suit a library caller): the
+# toy-sized learning rate and two optimizer steps per rollout batch.
+CLI_GRPO_DEFAULTS = {"lr": 3e-5, "updates_per_batch": 2}
+
+TRAIN_EXAMPLE_CONFIG = '''\
+# assay train config: top-level keys are the run, [grpo] the trainer, [template] the prompts.
+# Omitted keys take the defaults shown; a flag given on the command line wins over this file.
+shards = "shards"             # a folder written by `assay export --format parquet` (or assay curate)
+model = "toy"                 # built-in name, local checkpoint folder, or a hub id ORG/NAME
+steps = 60                    # rollout batches
+sampler = "thompson"          # online sampler: thompson | uniform | spo | bandit
+allocation = "knapsack"       # rollouts per prompt: knapsack | equal
+prompts_per_step = 16
+rollouts_per_step = 128
+eval_size = 64                # held-out prompts (eval = "builtin:arithmetic-eval" or a shard folder to use those)
+engine = "transformers"       # transformers | vllm
+
+[grpo]
+lr = 3e-5                     # AdamW learning rate (~1e-6 suits billion-parameter LLMs)
+kl_coef = 0.0                 # k3 KL to the initial policy; > 0 keeps a frozen copy of it
+temperature = 1.0             # sampling temperature of training rollouts and evaluation
+clip_low = 0.2                # the ratio's clip range is [1 - clip_low, 1 + clip_high]
+clip_high = 0.28
+micro_batch = 64              # rollouts per forward/backward (memory); gradients accumulate
+max_grad_norm = 1.0           # gradient norm clip per optimizer step
+updates_per_batch = 2         # optimizer steps per rollout batch
+advantage = "grpo"            # grpo | dr_grpo | rloo | spo
+max_tokens = 256
+eval_every = 10
+eval_k = 4
+seed = 0
+verifier_timeout_s = 2.0
+max_verifier_failures = 0.05
+
+# [template]                  # default: the one the shards' manifest records
+# instruction = "Put the final answer in \\boxed{}."
+'''
+
+
+def train_config(raw: dict[str, Any], where: str) -> TrainRunConfig:
+    """A TrainRunConfig from TOML-shaped values: the run's fields at the top level, GRPOConfig's
+    under "grpo" (CLI_GRPO_DEFAULTS first), PromptTemplate's under "template". A mistake names
+    its section and key, and the valid keys.
+
+    >>> train_config({"shards": "s", "model": "toy", "steps": 3, "grpo": {"kl_coef": 0.05}}, "x").grpo.kl_coef
+    0.05
+    """
+    from assay.pipelines.curate import typed_section
+
+    raw = dict(raw)
+    grpo = {**CLI_GRPO_DEFAULTS, **_table(raw.pop("grpo", {}), "grpo")}
+    template = _table(raw.pop("template", {}), "template")
+    missing = [key for key in ("shards", "model", "steps") if key not in raw]
+    if missing:
+        raise AssayError(f"{where}: {', '.join(missing)} missing (a flag, e.g. --{missing[0]}, or a key of --config)")
+    if "steps" in grpo:
+        raise AssayError(f"{where}: [grpo] steps: set steps at the top level (it is the run's)")
+    try:
+        grpo_config = typed_section(GRPOConfig, {**grpo, "steps": raw["steps"]}, "grpo")
+    except TrainError as exc:
+        raise AssayError(f"[grpo] {exc}") from None
+    return typed_section(TrainRunConfig, {**raw, "grpo": grpo_config,
+                                          "template": typed_section(PromptTemplate, template, "template") if template else None},
+                         where)
+
+
+def _table(value: Any, section: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise AssayError(f"[{section}] must be a table, got {type(value).__name__}")
+    return value
+
+
 def quickstart_config(shards: str | os.PathLike, out: str | os.PathLike | None = None) -> TrainRunConfig:
     """The short toy run quickstart ends with: the built-in held-out set and TOY_GRPO."""
     return TrainRunConfig(shards=str(shards), model="toy", steps=TOY_STEPS, eval=BUILTIN_EVAL, eval_size=TOY_EVAL_SIZE,
