@@ -79,6 +79,7 @@ def _signal(pid: int, signum: int) -> None:
 
 
 _stop_once = threading.Lock()
+_handled = set(EXIT_CODES)  # the signals this module stops the command on
 
 
 def _say(text: str) -> None:
@@ -102,7 +103,7 @@ def _watch(read_fd: int) -> None:
     thread runs Python again, which can take a whole sampling chunk)."""
     while True:
         for signum in os.read(read_fd, 64):
-            if signum in EXIT_CODES:
+            if signum in _handled:
                 _stop(signum)
 
 
@@ -123,4 +124,5 @@ def install() -> None:
 def restore_ctrl_c() -> None:
     """Give Ctrl-C back to Python (KeyboardInterrupt): for a command that stops itself cleanly
     on Ctrl-C (`assay serve`)."""
+    _handled.discard(signal.SIGINT)  # the wakeup pipe still hears it: the watcher must not act
     signal.signal(signal.SIGINT, signal.default_int_handler)
