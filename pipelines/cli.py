@@ -621,7 +621,7 @@ def curate_cmd(
     settings = curate.load_config(config)
     from assay.pipelines import preflight
 
-    preflight.check_model_and_engine(settings.difficulty.model, settings.difficulty.engine)
+    preflight.check_model_and_engine(settings.difficulty.model, settings.difficulty.engine, "difficulty")
     runner_config = _runner_config(runner, cluster)
     path = _catalog_path()
     flows, task_runner = _flows(path, runner_config)

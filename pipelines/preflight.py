@@ -42,57 +42,58 @@ def _fetch_hint(spec: str) -> str:
             f"(config.json, *.safetensors, tokenizer files); built-in models: {', '.join(MODELS)}")
 
 
-def checkpoint_folder(path: Path, spec: str) -> Path:
+def checkpoint_folder(path: Path, spec: str, option: str = "--model") -> Path:
     """`path` if it is a Hugging Face checkpoint folder, else an AssayError naming what is wrong."""
     if not path.is_dir():
-        raise AssayError(f"--model {spec}: a model is a checkpoint folder (config.json, *.safetensors, tokenizer files), "
+        raise AssayError(f"{option} {spec}: a model is a checkpoint folder (config.json, *.safetensors, tokenizer files), "
                          "not a file")
     if not (path / "config.json").is_file():
-        raise AssayError(f"--model {spec}: {path} is not a Hugging Face checkpoint folder (no config.json)")
+        raise AssayError(f"{option} {spec}: {path} is not a Hugging Face checkpoint folder (no config.json)")
     return path
 
 
-def model_folder(spec: str) -> Path:
-    """The checkpoint folder `--model spec` names: built-in, local, or a hub id (see module docstring)."""
+def model_folder(spec: str, option: str = "--model") -> Path:
+    """The checkpoint folder `--model spec` names: built-in, local, or a hub id (see module
+    docstring). `option` names where the value came from in messages."""
     if spec in MODELS:
         return MODELS[spec]
     path = Path(spec).expanduser()
     if path.exists():
-        return checkpoint_folder(path, spec)
+        return checkpoint_folder(path, spec, option)
     if HUB_ID.fullmatch(spec):
-        return hub_model(spec)
-    raise AssayError(f"--model {spec}: no such folder, and not a hub id (ORG/NAME); " + _fetch_hint("ORG/NAME"))
+        return hub_model(spec, option)
+    raise AssayError(f"{option} {spec}: no such folder, and not a hub id (ORG/NAME); " + _fetch_hint("ORG/NAME"))
 
 
-def hub_model(repo_id: str) -> Path:
+def hub_model(repo_id: str, option: str = "--model") -> Path:
     """The cached snapshot of hub model `repo_id`, downloaded first when it is not cached and the
     hub may be used (HF_HUB_OFFLINE unset)."""
     from huggingface_hub import constants, snapshot_download
     from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
 
     try:
-        return checkpoint_folder(Path(snapshot_download(repo_id, local_files_only=True)), repo_id)
+        return checkpoint_folder(Path(snapshot_download(repo_id, local_files_only=True)), repo_id, option)
     except (LocalEntryNotFoundError, HFValidationError, OSError):
         pass  # not cached (or not a valid id): try the hub below, or say how to get it
     if constants.HF_HUB_OFFLINE:
-        raise AssayError(f"--model {repo_id}: not in the Hugging Face cache ({constants.HF_HUB_CACHE}) and HF_HUB_OFFLINE "
+        raise AssayError(f"{option} {repo_id}: not in the Hugging Face cache ({constants.HF_HUB_CACHE}) and HF_HUB_OFFLINE "
                          "is set; " + _fetch_hint(repo_id))
     try:
         folder = snapshot_download(repo_id, allow_patterns=MODEL_FILES)
     except Exception as exc:  # noqa: BLE001 - every hub failure gets the same advice
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise AssayError(f"--model {repo_id}: not in the Hugging Face cache and the download failed ({first[:200]}); "
+        raise AssayError(f"{option} {repo_id}: not in the Hugging Face cache and the download failed ({first[:200]}); "
                          + _fetch_hint(repo_id)) from None
-    return checkpoint_folder(Path(folder), repo_id)
+    return checkpoint_folder(Path(folder), repo_id, option)
 
 
-def check_engine(kind: str) -> None:
+def check_engine(kind: str, option: str = "--engine") -> None:
     """Fail now if engine `kind` needs a package that is not installed (names it and how to get it).
     Unknown engine names are left to the engine table's own check."""
     if kind in ENGINE_PACKAGES:
         package, how = ENGINE_PACKAGES[kind]
         if importlib.util.find_spec(package) is None:
-            raise AssayError(f"--engine {kind} needs the {package} package, which is not installed: {how}")
+            raise AssayError(f"{option} {kind} needs the {package} package, which is not installed: {how}")
 
 
 def shard_folder(path: Path) -> Path:
@@ -102,8 +103,9 @@ def shard_folder(path: Path) -> Path:
     return Path(path)
 
 
-def check_model_and_engine(model: str, engine: str) -> Path:
-    """Both checks, engine first (it costs nothing); the model's folder."""
-    check_engine(engine)
-    return model_folder(model)
+def check_model_and_engine(model: str, engine: str, section: str | None = None) -> Path:
+    """Both checks, engine first (it costs nothing); the model's folder. With `section` the
+    messages name a config file's keys (`[difficulty] model`) instead of the flags."""
+    check_engine(engine, f"[{section}] engine =" if section else "--engine")
+    return model_folder(model, f"[{section}] model =" if section else "--model")
 

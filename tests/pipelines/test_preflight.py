@@ -85,5 +85,5 @@ def test_curate_checks_the_config_model_before_prefect(tmp_path):
     example = assay("curate", "--example-config", cwd=tmp_path).stdout
     (tmp_path / "c.toml").write_text(example.replace('model = "toy"', 'model = "/nonexistent"', 1))
     failed = assay("curate", "--config", "c.toml", cwd=tmp_path)
-    assert failed.returncode == 2 and "--model /nonexistent: no such folder" in failed.stderr, failed.stderr
+    assert failed.returncode == 2 and "[difficulty] model = /nonexistent: no such folder" in failed.stderr, failed.stderr
     assert not (tmp_path / ".assay").exists() and not (tmp_path / "assay.duckdb").exists()
