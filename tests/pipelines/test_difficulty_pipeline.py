@@ -167,7 +167,7 @@ def test_over_long_and_bad_requests(catalog, tmp_path):
         DifficultyConfig(model="toy", k=0)
     with pytest.raises(AssayError, match="--policy 'greedy' is unknown; valid: adaptive, fixed"):
         DifficultyConfig(model="toy", policy="greedy")
-    with pytest.raises(AssayError, match="no such model folder"):
+    with pytest.raises(AssayError, match="no such folder, and not a hub id"):
         estimate_difficulty(catalog, DifficultyConfig(model=str(tmp_path / "nope")))
     with pytest.raises(AssayError, match="no records of source 'gsm8k'; sources: arithmetic, long"):
         estimate_difficulty(catalog, DifficultyConfig(model="toy", source="gsm8k"))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from assay.pipelines.interrupt import descendants, stop_descendants
+from assay.pipelines.interrupt import descendants
 from tests.pipelines.test_cli import assay
 
 WORKER = "worker_main"  # in the command line of every verifier worker (verifiers/runner.py)
@@ -104,13 +104,26 @@ def test_sigterm_to_the_command_alone_stops_its_children_too(tmp_path):
     assert json.loads(status.stdout) == [{"status": "interrupted"}]
 
 
-def test_stop_descendants_stops_grandchildren(tmp_path):
-    code = ("import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)']); "
-            "print('ready', flush=True); time.sleep(120)")
-    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    assert child.stdout.readline() == "ready\n"
-    family = descendants(os.getpid())
-    assert len(family) >= 2 and family[0] == child.pid  # parents before children
-    assert stop_descendants() == len(family)
-    assert child.wait(timeout=60) == -signal.SIGKILL
-    assert [pid for pid in family if Path(f"/proc/{pid}").exists() and "sleep" in _cmdline(pid)] == []
+# In a process of its own: in pytest's, stop_descendants would also kill the verifier pool
+# that earlier tests left running.
+FAMILY = """
+import json, os, subprocess, sys, time
+from assay.pipelines.interrupt import descendants, stop_descendants
+code = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)']); " \\
+       "print('ready', flush=True); time.sleep(120)"
+child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+assert child.stdout.readline() == "ready\\n"
+family = descendants(os.getpid())
+stopped = stop_descendants()
+print(json.dumps({"child": child.pid, "family": family, "stopped": stopped, "returncode": child.wait(timeout=60)}))
+"""
+
+
+def test_stop_descendants_stops_grandchildren():
+    done = subprocess.run([sys.executable, "-c", FAMILY], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert len(result["family"]) == 2 and result["family"][0] == result["child"]  # parents before children
+    assert result["stopped"] == 2 and result["returncode"] == -signal.SIGKILL
+    grandchild = result["family"][1]
+    assert not Path(f"/proc/{grandchild}").exists() or "sleep" not in _cmdline(grandchild)
