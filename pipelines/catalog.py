@@ -9,6 +9,20 @@ catalog and vice versa.
 Where the catalog lives: `--catalog PATH`, else the environment variable ASSAY_CATALOG, else
 ./assay.duckdb (see `resolve_catalog_path`).
 
+Sharing the file. DuckDB lets one process write a file, or several read it, never both at
+once. So a long job holds the file only while it writes: it calls `release()` before slow work
+(sampling a difficulty chunk, a training step) and the next use of `con` opens the file again.
+Readers (`assay catalog stats`, `query`, `runs`, any DuckDB client) get in between. Opening a
+file another process holds is retried for up to `wait_s` seconds (`--wait`, ASSAY_WAIT;
+default LOCK_WAIT_S), then fails naming the assay command and PID that holds it, never with
+DuckDB's lock text.
+
+Runs have owners. Each run records the host, PID and process start time of the process that
+runs it. One run is in progress at a time: starting (or continuing) a run while another
+process's run is still in progress waits up to ASSAY_WAIT seconds (default 0), then fails
+naming that command. A run whose owner process is gone (killed) is marked `interrupted` by the
+next command that opens the catalog for writing; readers show it as interrupted.
+
 Example:
     >>> with Catalog.open("/tmp/doc-example.duckdb") as cat:  # doctest: +SKIP
     ...     cat.stats().tables["records"]
@@ -19,6 +33,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import socket
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -108,8 +125,11 @@ _MIGRATIONS: dict[int, str] = {
     # v3 -> v4: a contamination finding's level of evidence (assay.filters.decontam.LEVELS):
     # contaminated and semantic findings drop their row, near ones are kept for review. Rows
     # written before v4 have NULL, read as contaminated (every finding was dropped then).
+    # And who runs a run (host:pid:process start time), so a run whose process is gone is told
+    # apart from one in progress; NULL for runs written before v4.
     3: """
     ALTER TABLE contamination ADD COLUMN level VARCHAR;
+    ALTER TABLE runs ADD COLUMN owner VARCHAR;
     """,
 }
 SCHEMA_VERSION = 1 + len(_MIGRATIONS)
@@ -159,6 +179,103 @@ def resolve_catalog_path(cli_value: str | os.PathLike[str] | None) -> Path:
     return Path(os.environ.get(CATALOG_ENV) or DEFAULT_CATALOG)
 
 
+LOCK_WAIT_S = 30.0  # default wait for another process's write to the file to end
+WAIT_ENV = "ASSAY_WAIT"  # seconds to wait for the file and for another process's run (--wait)
+REOPEN_WAIT_S = 600.0  # a long job reopening the file between its writes waits at least this long
+
+
+def wait_setting(default: float) -> float:
+    """ASSAY_WAIT (set by `assay --wait S`) if given, else `default`."""
+    value = os.environ.get(WAIT_ENV)
+    try:
+        return float(value) if value else default
+    except ValueError:
+        raise AssayError(f"{WAIT_ENV}={value!r}: expected a number of seconds") from None
+
+
+def _start_time(pid: int) -> str | None:
+    """A process's start time in clock ticks since boot (/proc/PID/stat field 22); None when it
+    is gone or a zombie. Together with the PID it names one process: a PID reused later has another."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return None
+    except OSError:  # no procfs (not Linux): whether the PID exists
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+        return ""
+    fields = stat.rsplit(")", 1)[1].split()
+    return None if fields[0] in ("Z", "X") else fields[19]  # a zombie has ended: it only waits to be reaped
+
+
+def process_owner(pid: int | None = None) -> str:
+    """host:pid:start of a process (default: this one), as the runs table records it."""
+    pid = os.getpid() if pid is None else pid
+    return f"{socket.gethostname()}:{pid}:{_start_time(pid) or ''}"
+
+
+def owner_alive(owner: str | None) -> bool | None:
+    """Whether the process that recorded `owner` still runs: True or False on this host, None
+    (unknown) for another host's. A run without an owner predates v4: its writer held the file
+    for the whole run, so a writer that has the file now knows it is gone."""
+    if not owner:
+        return False
+    host, pid, start = owner.rsplit(":", 2)
+    if host != socket.gethostname():
+        return None
+    return _start_time(int(pid)) == start
+
+
+def command_of(pid: int) -> str:
+    """What process `pid` runs, as the user typed it where it is an assay command."""
+    try:
+        argv = [a for a in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0") if a]
+    except OSError:
+        return "a process"
+    for i, arg in enumerate(argv):
+        if arg.endswith(("/assay", "assay.pipelines.cli")) or arg == "assay":
+            return "`" + " ".join(["assay", *argv[i + 1:]])[:160] + "`"
+    return "`" + " ".join(argv)[:160] + "`"
+
+
+def describe_owner(owner: str | None) -> str:
+    if not owner:
+        return "an earlier assay"
+    host, pid, _ = owner.rsplit(":", 2)
+    if host != socket.gethostname():
+        return f"PID {pid} on host {host}"
+    return f"{command_of(int(pid))} (PID {pid})" if owner_alive(owner) else f"PID {pid}, ended"
+
+
+_LOCK_HOLDER = re.compile(r"\(PID (\d+)\)")
+
+
+def _connect(path: Path, read_only: bool, wait_s: float, config: dict[str, Any] | None = None) -> duckdb.DuckDBPyConnection:
+    """A connection to `path`, retried while another process holds the file (up to wait_s)."""
+    deadline = time.monotonic() + wait_s
+    pause = 0.05
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only, config=config or {})
+        except duckdb.IOException as exc:
+            text = str(exc)
+            holder = _LOCK_HOLDER.search(text)
+            if "lock" not in text.lower() or holder is None:
+                raise AssayError(f"cannot open catalog {path}: {text.splitlines()[0]}") from None
+            if time.monotonic() >= deadline:
+                raise AssayError(
+                    f"catalog {path} is in use by {command_of(int(holder.group(1)))} (PID {holder.group(1)}) and stayed "
+                    f"locked for {wait_s:g} s; pass --wait SECONDS to wait longer (or stop that command)") from None
+            time.sleep(pause)
+            pause = min(pause * 2, 1.0)
+        except duckdb.Error as exc:
+            raise AssayError(f"{path} is not a DuckDB catalog: {str(exc).splitlines()[0]}") from None
+
+
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -168,32 +285,47 @@ def new_run_id(kind: str) -> str:
 
 
 class Catalog:
-    """A connection to one catalog file. Use as a context manager; one writer at a time."""
+    """A connection to one catalog file. Use as a context manager; one writer at a time, and
+    `release()` lets readers in while a long job works between its writes."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path):
-        self.con = con
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path, read_only: bool = False, wait_s: float = LOCK_WAIT_S):
+        self._con: duckdb.DuckDBPyConnection | None = con
         self.path = path
+        self.read_only = read_only
+        self.wait_s = wait_s
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], read_only: bool = False) -> "Catalog":
+    def open(cls, path: str | os.PathLike[str], read_only: bool = False, wait_s: float | None = None) -> "Catalog":
         path = Path(path)
         if read_only and not path.exists():
             raise AssayError(f"no catalog at {path} (run `assay ingest` first, or pass --catalog)")
         if path.parent != Path("") and not path.parent.exists():
             path.parent.mkdir(parents=True)
-        try:
-            con = duckdb.connect(str(path), read_only=read_only)
-        except duckdb.IOException as exc:
-            raise AssayError(f"cannot open catalog {path}: {str(exc).splitlines()[0]}") from None
-        except duckdb.Error as exc:
-            raise AssayError(f"{path} is not a DuckDB catalog: {str(exc).splitlines()[0]}") from None
-        catalog = cls(con, path)
+        wait_s = wait_setting(LOCK_WAIT_S) if wait_s is None else wait_s
+        catalog = cls(_connect(path, read_only, wait_s), path, read_only, wait_s)
         try:
             catalog._check_or_create_schema(read_only)
+            if not read_only:
+                catalog.mark_interrupted()
         except BaseException:
-            con.close()
+            catalog.close()
             raise
         return catalog
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        """The open connection; after `release()`, the file opened again (waiting for a reader
+        or another writer to let go of it)."""
+        if self._con is None:
+            self._con = _connect(self.path, self.read_only, max(self.wait_s, REOPEN_WAIT_S))
+        return self._con
+
+    def release(self) -> None:
+        """Close the file until the next use of `con`: other processes can open it meanwhile.
+        Call only between transactions, with nothing registered on the connection."""
+        if self._con is not None:
+            self._con.close()
+            self._con = None
 
     def _check_or_create_schema(self, read_only: bool) -> None:
         tables = {row[0] for row in self.con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
@@ -233,7 +365,7 @@ class Catalog:
             raise
 
     def close(self) -> None:
-        self.con.close()
+        self.release()
 
     def __enter__(self) -> "Catalog":
         return self
@@ -244,17 +376,18 @@ class Catalog:
     # -- runs -----------------------------------------------------------------------------
 
     def start_run(self, kind: str, args: dict[str, Any]) -> str:
+        self.wait_for_other_runs()
         run_id = new_run_id(kind)
         self.con.execute(
-            "INSERT INTO runs VALUES (?, ?, ?, 'running', ?, NULL, NULL)",
-            [run_id, kind, json.dumps(args, sort_keys=True, default=str), utc_now()],
+            "INSERT INTO runs (run_id, kind, args, status, started_at, owner) VALUES (?, ?, ?, 'running', ?, ?)",
+            [run_id, kind, json.dumps(args, sort_keys=True, default=str), utc_now(), process_owner()],
         )
         return run_id
 
     def resume_run(self, kind: str, args: dict[str, Any]) -> str | None:
         """The latest run of `kind` with exactly these args, if it did not finish ok (it was
-        killed, or failed), marked running again; None if there is none. A writer holds the
-        catalog alone, so a run still marked running is one whose process is gone."""
+        killed, or failed), marked running again; None if there is none."""
+        self.wait_for_other_runs()
         row = self.con.execute(
             "SELECT run_id, status FROM runs WHERE kind = ? AND args = ? ORDER BY started_at DESC LIMIT 1",
             [kind, json.dumps(args, sort_keys=True, default=str)],
@@ -264,12 +397,43 @@ class Catalog:
         return row[0]
 
     def continue_run(self, run_id: str, kind: str) -> bool:
-        """Mark run `run_id` of `kind` running again if it did not finish ok; False if there is
-        no such unfinished run (then the caller starts a new one)."""
+        """Mark run `run_id` of `kind` running again, owned by this process, if it did not
+        finish ok; False if there is no such unfinished run (then the caller starts a new one)."""
+        self.wait_for_other_runs()
         return self.con.execute(
-            "UPDATE runs SET status = 'running', finished_at = NULL, summary = NULL WHERE run_id = ? AND kind = ? AND status <> 'ok'",
-            [run_id, kind],
+            "UPDATE runs SET status = 'running', finished_at = NULL, summary = NULL, owner = ? "
+            "WHERE run_id = ? AND kind = ? AND status <> 'ok'",
+            [process_owner(), run_id, kind],
         ).fetchall()[0][0] == 1
+
+    def mark_interrupted(self) -> list[str]:
+        """Mark the runs still `running` whose owner process is gone as `interrupted`; their ids."""
+        rows = self.con.execute("SELECT run_id, owner FROM runs WHERE status = 'running'").fetchall()
+        gone = [(run_id, owner) for run_id, owner in rows if owner_alive(owner) is False]
+        for run_id, owner in gone:
+            self.con.execute(
+                "UPDATE runs SET status = 'interrupted', finished_at = ?, summary = ? WHERE run_id = ? AND status = 'running'",
+                [utc_now(), json.dumps({"interrupted": f"its process ({describe_owner(owner)}) is gone; a rerun continues it"}),
+                 run_id])
+        return [run_id for run_id, _ in gone]
+
+    def wait_for_other_runs(self) -> None:
+        """Return once no other process has a run in progress; wait up to ASSAY_WAIT seconds
+        (default 0), holding the file only to look, then fail naming the run and its command."""
+        me = process_owner()
+        deadline = time.monotonic() + wait_setting(0.0)
+        while True:
+            rows = self.con.execute("SELECT run_id, kind, owner FROM runs WHERE status = 'running'").fetchall()
+            busy = [(run_id, kind, owner) for run_id, kind, owner in rows if owner != me and owner_alive(owner) is not False]
+            if not busy:
+                self.mark_interrupted()  # some may have ended while we waited
+                return
+            if time.monotonic() >= deadline:
+                run_id, kind, owner = busy[0]
+                raise AssayError(f"catalog {self.path} is busy: {kind} run {run_id} of {describe_owner(owner)} is in progress; "
+                                 f"pass --wait SECONDS to wait for it")
+            self.release()
+            time.sleep(1.0)
 
     def finish_run(self, run_id: str, status: str, summary: dict[str, Any]) -> None:
         self.con.execute(
@@ -415,6 +579,66 @@ class Catalog:
         # The write-ahead log holds what is not yet checkpointed into the file itself.
         size = sum(p.stat().st_size for p in (self.path, Path(f"{self.path}.wal")) if p.exists())
         return CatalogStats(str(self.path), size, tables, records, quarantine, runs)
+
+
+def query_catalog(path: str | os.PathLike[str], sql: str, wait_s: float | None = None) -> tuple[list[str], list[tuple]]:
+    """Run read-only SQL on the catalog: (column names, rows). The connection is read-only and
+    has no file system access (no reading or writing other files, no ATTACH), so a query only
+    reads the catalog's tables. Errors come back as AssayError with DuckDB's message."""
+    path = Path(path)
+    if not path.exists():
+        raise AssayError(f"no catalog at {path} (run `assay ingest` first, or pass --catalog)")
+    con = _connect(path, True, wait_setting(LOCK_WAIT_S) if wait_s is None else wait_s,
+                   {"enable_external_access": False})
+    try:
+        cursor = con.execute(sql)
+        if cursor.description is None:
+            return [], []
+        return [d[0] for d in cursor.description], cursor.fetchall()
+    except duckdb.Error as exc:
+        raise AssayError(f"query: {str(exc).splitlines()[0]}") from None
+    finally:
+        con.close()
+
+
+@dataclass(frozen=True)
+class RunRow:
+    run_id: str
+    kind: str
+    status: str  # running, ok, failed, interrupted; a run whose process is gone reads as interrupted
+    started_at: datetime
+    finished_at: datetime | None
+    owner: str  # the command and PID that ran it, as far as this host can tell
+    summary: dict[str, Any]
+
+
+def list_runs(cat: Catalog, kind: str | None = None, status: str | None = None, limit: int = 20) -> list[RunRow]:
+    """The latest runs, newest first. A run still marked running whose process is gone is shown
+    as interrupted (a writing command records that; a reader cannot)."""
+    rows = cat.con.execute(
+        "SELECT run_id, kind, status, started_at, finished_at, owner, summary FROM runs "
+        "WHERE (? IS NULL OR kind = ?) ORDER BY started_at DESC",
+        [kind, kind],
+    ).fetchall()
+    out = []
+    for run_id, run_kind, run_status, started, finished, owner, summary in rows:
+        if run_status == "running" and owner_alive(owner) is False:
+            run_status = "interrupted"
+        if status is None or run_status == status:
+            out.append(RunRow(run_id, run_kind, run_status, started, finished, describe_owner(owner),
+                              json.loads(summary) if summary else {}))
+    return out[:limit]
+
+
+def list_quarantine(cat: Catalog, source: str | None = None, reason: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    """Quarantined rows, newest first: where each came from, why, and an excerpt of it."""
+    cursor = cat.con.execute(
+        "SELECT source, split, location, reason, detail, raw, run_id, quarantined_at FROM quarantine "
+        "WHERE (? IS NULL OR source = ?) AND (? IS NULL OR reason = ?) ORDER BY quarantined_at DESC, location LIMIT ?",
+        [source, source, reason, reason, limit],
+    )
+    columns = [d[0] for d in cursor.description]
+    return [dict(zip(columns, row)) for row in cursor.fetchall()]
 
 
 def _conflict_rows(conflicts: list[tuple]) -> pa.Table:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import gc
+import os
 import sys
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -31,7 +32,7 @@ from rich.table import Table
 from assay.curricula.difficulty import StatusCounts
 from assay.pipelines import benchmarks as bench
 from assay.pipelines import decontaminate as decon
-from assay.pipelines.catalog import Catalog, CatalogStats, resolve_catalog_path
+from assay.pipelines.catalog import WAIT_ENV, Catalog, CatalogStats, resolve_catalog_path
 from assay.pipelines.errors import AssayError
 from assay.pipelines.ingest import IngestReport, ingest, resolve_source
 from assay.pipelines.presets import PRESETS, resolve_preset
@@ -65,8 +66,14 @@ def _global(
     catalog: Optional[str] = typer.Option(
         None, "--catalog", help="Catalog DuckDB file. Default: $ASSAY_CATALOG, else ./assay.duckdb.", show_default=False
     ),
+    wait: Optional[float] = typer.Option(
+        None, "--wait", help="Seconds to wait for the catalog: for another command's write to end (default 30) and for "
+        "another command's run to finish (default 0). Default: $ASSAY_WAIT.", show_default=False
+    ),
 ) -> None:
     _state["catalog"] = catalog
+    if wait is not None:
+        os.environ[WAIT_ENV] = str(wait)  # flows and child processes open the catalog too
 
 
 def _catalog_path() -> Path:
@@ -125,11 +132,93 @@ def _print_report(report: IngestReport) -> None:
     console.print(f"  run {report.run_id}")
 
 
+JSON_HELP = "Print JSON instead of tables."
+
+
+def _print_json(value) -> None:
+    print(json.dumps(value, indent=1, default=str, ensure_ascii=False))
+
+
 @catalog_app.command("stats")
-def stats_cmd() -> None:
+def stats_cmd(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
     """Rows per source and split, quarantine reasons, and the size of each table."""
+    from dataclasses import asdict
+
     with Catalog.open(_catalog_path(), read_only=True) as cat:
-        _print_stats(cat.stats())
+        stats = cat.stats()
+    _print_json(asdict(stats)) if as_json else _print_stats(stats)
+
+
+@catalog_app.command("query")
+def query_cmd(
+    sql: str = typer.Argument(..., help="SQL over the catalog's tables (README: Catalog tables), e.g. "
+                              "\"SELECT source, count(*) FROM records GROUP BY ALL\"."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Read-only SQL: the catalog is opened read-only, with no access to other files."""
+    from assay.pipelines.catalog import query_catalog
+
+    columns, rows = query_catalog(_catalog_path(), sql)
+    if as_json:
+        _print_json([dict(zip(columns, row)) for row in rows])
+        return
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    console.print(table)
+    console.print(f"{len(rows):,} rows")
+
+
+@catalog_app.command("quarantine")
+def quarantine_cmd(
+    source: Optional[str] = typer.Option(None, "--source", help="Only this source's rows."),
+    reason: Optional[str] = typer.Option(None, "--reason", help="Only rows quarantined for this reason (see `assay catalog stats`)."),
+    limit: int = typer.Option(50, "--limit", help="Most rows shown, newest first."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Rows ingestion could not use: where each came from, why, and an excerpt."""
+    from assay.pipelines.catalog import list_quarantine
+
+    with Catalog.open(_catalog_path(), read_only=True) as cat:
+        rows = list_quarantine(cat, source, reason, limit)
+    if as_json:
+        _print_json(rows)
+        return
+    if not rows:
+        console.print("no quarantined rows" + (" of that source or reason" if source or reason else ""))
+        return
+    table = Table("source", "location", "reason", "detail", "raw")
+    for r in rows:
+        table.add_row(r["source"], r["location"], r["reason"], r["detail"][:80], r["raw"][:60])
+    console.print(table, markup=False)
+
+
+@catalog_app.command("runs")
+def runs_cmd(
+    kind: Optional[str] = typer.Option(None, "--kind", help="Only runs of this command: ingest, curate, difficulty, train, ..."),
+    status: Optional[str] = typer.Option(None, "--status", help="Only runs with this status: running, ok, failed, interrupted."),
+    limit: int = typer.Option(20, "--limit", help="Most runs shown, newest first."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Runs, newest first: status (a run whose process is gone reads as interrupted), times, who ran it."""
+    from dataclasses import asdict
+
+    from assay.pipelines.catalog import list_runs
+
+    with Catalog.open(_catalog_path(), read_only=True) as cat:
+        runs = list_runs(cat, kind, status, limit)
+    if as_json:
+        _print_json([asdict(r) for r in runs])
+        return
+    table = Table("run", "status", "started", "by", "note")
+    table.columns[0].no_wrap = True
+    for r in runs:
+        note = r.summary.get("error") or r.summary.get("interrupted") or r.summary.get("report") or ""
+        table.add_row(r.run_id, r.status, f"{r.started_at:%m-%d %H:%M:%S}", r.owner, str(note)[:80])
+    console.print(table, markup=False)
+
+
+app.command("runs", help="Runs, newest first (the same as `assay catalog runs`).")(runs_cmd)
 
 
 def _print_stats(stats: CatalogStats) -> None:
@@ -413,6 +502,9 @@ def difficulty_cmd(
     cluster: Optional[str] = typer.Option(None, "--cluster", help=CLUSTER_HELP),
 ) -> None:
     """Estimate each prompt's difficulty with pass@k sampling; observations append to the catalog."""
+    from assay.pipelines import preflight
+
+    preflight.check_model_and_engine(model, engine)  # before torch, Prefect or the catalog
     from assay.pipelines import difficulty
     from assay.trainers.engines import EngineError, SamplingConfig
 
@@ -429,6 +521,8 @@ def difficulty_cmd(
     path = _catalog_path()
     with Catalog.open(path) as cat:
         prompts = _count_prompts(cat, config.source)
+        if prompts == 0:
+            difficulty.select_prompts(cat, config.source)  # says which sources there are
     flows, task_runner = _flows(path, runner_config)
     with _sampling_bar(config, prompts) as advance, flows.reporting(advance=advance):
         result = flows.run_flow(flows.difficulty_flow, task_runner, {"catalog": str(path), "config": config, "runner": runner_config})
@@ -450,10 +544,14 @@ def _flows(catalog: Path, runner_config):
     from assay.pipelines import prefect_env
 
     env = prefect_env.configure(catalog)
-    from assay.pipelines import flows
-    from assay.pipelines.runners import task_runner
+    with console.status(f"starting Prefect (connecting to {env.api_url})" if env.api_url else
+                        "starting Prefect (a temporary local server; 5-20 s, longer on a busy machine)"):
+        from assay.pipelines import flows
+        from assay.pipelines.runners import task_runner
 
-    return flows, task_runner(runner_config, env)
+        runner = task_runner(runner_config, env)
+        flows.start_api()
+    return flows, runner
 
 
 def _count_prompts(cat: Catalog, source: Optional[str]) -> int:
@@ -464,8 +562,10 @@ def _count_prompts(cat: Catalog, source: Optional[str]) -> int:
 
 @contextmanager
 def _sampling_bar(config, prompts: int) -> Iterator:
-    # The total is what fixed k would draw; adaptive runs finish early, and stored samples are reused.
-    with _progress(f"sample {config.model} ({config.policy}, k={config.k})", prompts * config.k, "rows") as progress:
+    from assay.pipelines.difficulty import planned_samples
+
+    # The total is the policy's budget (adaptive: about k/2 per prompt); samples already stored are reused.
+    with _progress(f"sample {config.model} ({config.policy}, k={config.k})", planned_samples(config, prompts), "rows") as progress:
         task = progress.task_ids[0]
         yield lambda n: progress.advance(task, n)
         progress.update(task, total=progress.tasks[0].completed or 1)
@@ -523,6 +623,9 @@ def curate_cmd(
     if config is None:
         raise AssayError("--config is required (or --example-config to print one)")
     settings = curate.load_config(config)
+    from assay.pipelines import preflight
+
+    preflight.check_model_and_engine(settings.difficulty.model, settings.difficulty.engine, "difficulty")
     runner_config = _runner_config(runner, cluster)
     path = _catalog_path()
     flows, task_runner = _flows(path, runner_config)
@@ -567,6 +670,8 @@ def _curate_progress(label: str, total: Optional[int], unit: str) -> Iterator:
 def _print_step(step) -> None:
     reasons = ", ".join(f"{r} {n:,}" for r, n in step.dropped.items())
     console.print(f"[bold]{step.step}[/]: {step.rows_in:,} -> {step.rows_out:,}" + (f"  ({reasons})" if reasons else ""))
+    for warning in step.detail.get("warnings", []):
+        console.print(f"  warning: {warning}", markup=False, highlight=False)
 
 
 def _print_funnel(result) -> None:
@@ -701,8 +806,9 @@ def serve_cmd(
     cluster: Optional[str] = typer.Option(None, "--cluster", help=CLUSTER_HELP),
 ) -> None:
     """Run curation on a schedule: a Prefect server (its UI is the dashboard) and the recurring flow, until Ctrl-C."""
-    from assay.pipelines import prefect_env, serve
+    from assay.pipelines import interrupt, prefect_env, serve
 
+    interrupt.restore_ctrl_c()  # serve stops its server and deployment itself on Ctrl-C
     if model and checkpoints:
         raise AssayError("give --model or --checkpoints, not both")
     if (cron is None) == (interval is None) and not print_cron:
@@ -744,61 +850,102 @@ def _drop_frames(exc: BaseException | None) -> None:
 
 @app.command("train")
 def train_cmd(
-    shards: Path = typer.Option(..., "--shards", help="Shard folder written by `assay export --format parquet`."),
-    model: str = typer.Option(..., "--model", help="A local checkpoint folder, or the built-in toy policy ('toy')."),
-    steps: int = typer.Option(..., "--steps", help="Rollout batches to train on."),
-    sampler: str = typer.Option("thompson", "--sampler", help="Online sampler: thompson, uniform, spo, bandit."),
-    allocation: str = typer.Option("knapsack", "--allocation", help="Rollouts per prompt: knapsack or equal."),
-    advantage: str = typer.Option("grpo", "--advantage", help="Advantage estimator: grpo, dr_grpo, rloo, spo."),
-    reward: str = typer.Option("verifier", "--reward", help="verifier, or random (the spurious-reward control)."),
-    prompts_per_step: int = typer.Option(16, "--prompts-per-step", help="Prompts sampled per step."),
-    rollouts_per_step: int = typer.Option(128, "--rollouts-per-step", help="Rollouts per step, shared among its prompts."),
-    lr: float = typer.Option(3e-5, "--lr", help="AdamW learning rate (the default suits the toy; ~1e-6 suits billion-parameter LLMs)."),
-    updates_per_step: int = typer.Option(2, "--updates-per-step", help="Optimizer steps per rollout batch (mini-batches; later ones are clipped off-policy updates)."),
-    max_tokens: int = typer.Option(256, "--max-tokens", help="Most tokens per completion."),
+    config_file: Optional[Path] = typer.Option(None, "--config", help="A train.toml (see --example-config); flags given here win over it."),
+    example_config: bool = typer.Option(False, "--example-config", help="Print a commented train config with every setting and exit."),
+    shards: Optional[Path] = typer.Option(None, "--shards", help="Shard folder written by `assay export --format parquet` (required here or in --config)."),
+    model: Optional[str] = typer.Option(None, "--model", help="Built-in 'toy', a local checkpoint folder, or a hub id ORG/NAME (required here or in --config)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Rollout batches to train on (required here or in --config)."),
+    sampler: Optional[str] = typer.Option(None, "--sampler", help="Online sampler: thompson (default), uniform, spo, bandit."),
+    allocation: Optional[str] = typer.Option(None, "--allocation", help="Rollouts per prompt: knapsack (default) or equal."),
+    advantage: Optional[str] = typer.Option(None, "--advantage", help="Advantage estimator: grpo (default), dr_grpo, rloo, spo."),
+    reward: Optional[str] = typer.Option(None, "--reward", help="verifier (default), or random (the spurious-reward control)."),
+    prompts_per_step: Optional[int] = typer.Option(None, "--prompts-per-step", help="Prompts sampled per step (default 16)."),
+    rollouts_per_step: Optional[int] = typer.Option(None, "--rollouts-per-step", help="Rollouts per step, shared among its prompts (default 128)."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="AdamW learning rate (default 3e-5, suits the toy; ~1e-6 suits billion-parameter LLMs)."),
+    updates_per_step: Optional[int] = typer.Option(None, "--updates-per-step", help="Optimizer steps per rollout batch (default 2; mini-batches, later ones are clipped off-policy updates)."),
+    kl_coef: Optional[float] = typer.Option(None, "--kl-coef", help="Weight of the k3 KL to the initial policy (default 0; > 0 keeps a frozen copy of it)."),
+    temperature: Optional[float] = typer.Option(None, "--temperature", help="Sampling temperature of training rollouts and evaluation (default 1.0)."),
+    clip_low: Optional[float] = typer.Option(None, "--clip-low", help="The ratio's lower clip is 1 - this (default 0.2)."),
+    clip_high: Optional[float] = typer.Option(None, "--clip-high", help="The ratio's upper clip is 1 + this (default 0.28, clip-higher)."),
+    micro_batch: Optional[int] = typer.Option(None, "--micro-batch", help="Rollouts per forward/backward; gradients accumulate (default 64; lower it to save memory)."),
+    max_grad_norm: Optional[float] = typer.Option(None, "--max-grad-norm", help="Gradient norm clip per optimizer step (default 1.0)."),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Most tokens per completion (default 256)."),
     eval_spec: Optional[str] = typer.Option(None, "--eval", help="Held-out set: builtin:arithmetic-eval or a shard folder. Default: hold out --eval-size shard prompts."),
-    eval_size: int = typer.Option(64, "--eval-size", help="Held-out prompts evaluated."),
-    eval_every: int = typer.Option(10, "--eval-every", help="Steps between evaluations (0: before and after only)."),
-    eval_k: int = typer.Option(4, "--eval-k", help="Samples per held-out prompt (pass@1 is their mean; pass@k any correct)."),
-    engine: str = typer.Option("transformers", "--engine", help="Rollout engine: transformers (CPU/GPU) or vllm (GPU)."),
+    eval_size: Optional[int] = typer.Option(None, "--eval-size", help="Held-out prompts evaluated (default 64)."),
+    eval_every: Optional[int] = typer.Option(None, "--eval-every", help="Steps between evaluations (default 10; 0: before and after only)."),
+    eval_k: Optional[int] = typer.Option(None, "--eval-k", help="Samples per held-out prompt (default 4; pass@1 is their mean; pass@k any correct)."),
+    engine: Optional[str] = typer.Option(None, "--engine", help="Rollout engine: transformers (default; CPU/GPU) or vllm (GPU)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (metrics.jsonl, tensorboard/, checkpoints/). Default: runs/<run id> beside the catalog."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue from a checkpoint folder (…/checkpoints/step-NNNNNN)."),
-    checkpoint_every: int = typer.Option(0, "--checkpoint-every", help="Steps between checkpoints (0: at the end only)."),
+    checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", help="Steps between checkpoints (default 0: at the end only)."),
     verifier_workers: Optional[int] = typer.Option(None, "--verifier-workers", help="Verifier processes. Default: one per CPU."),
-    verifier_timeout: float = typer.Option(2.0, "--verifier-timeout", help=VERIFIER_TIMEOUT_HELP),
-    max_verifier_failures: float = typer.Option(0.05, "--max-verifier-failures", help=MAX_FAILURES_HELP.format(unit="training step")),
-    seed: int = typer.Option(0, "--seed", help="Seed of the sampler, rollouts and held-out split."),
-    trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Run the checkpoint's own Python code. Only for code you have read."),
+    verifier_timeout: Optional[float] = typer.Option(None, "--verifier-timeout", help=VERIFIER_TIMEOUT_HELP + " Default 2."),
+    max_verifier_failures: Optional[float] = typer.Option(None, "--max-verifier-failures", help=MAX_FAILURES_HELP.format(unit="training step") + " Default 0.05."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the sampler, rollouts and held-out split (default 0)."),
+    trust_remote_code: Optional[bool] = typer.Option(None, "--trust-remote-code", help="Run the checkpoint's own Python code. Only for code you have read."),
     system_prompt: Optional[str] = typer.Option(None, "--system-prompt", help=SYSTEM_PROMPT_HELP + " Default: the shards' manifest's."),
     instruction: Optional[str] = typer.Option(None, "--instruction", help=INSTRUCTION_HELP + " Default: the shards' manifest's."),
-    instruction_position: str = typer.Option("append", "--instruction-position", help=POSITION_HELP),
+    instruction_position: Optional[str] = typer.Option(None, "--instruction-position", help=POSITION_HELP),
 ) -> None:
     """GRPO on shards with an online sampler; online difficulty goes back into the catalog.
 
+    Every setting is a flag or a key of --config (`assay train --example-config`).
     Multi-GPU: torchrun --nproc-per-node G -m assay.pipelines.cli train ... (FSDP; rank 0 writes)."""
     import os
 
-    from assay.pipelines import train as training
-    from assay.trainers.grpo import GRPOConfig, TrainError
+    from assay.pipelines import preflight
 
-    try:
-        grpo = GRPOConfig(steps=steps, advantage=advantage, reward=reward, lr=lr, updates_per_batch=updates_per_step, max_tokens=max_tokens, eval_every=eval_every,
-                          eval_k=eval_k, checkpoint_every=checkpoint_every, seed=seed, verifier_workers=verifier_workers,
-                          verifier_timeout_s=verifier_timeout, max_verifier_failures=max_verifier_failures)
-    except TrainError as exc:
-        raise AssayError(str(exc)) from None
-    config = training.TrainRunConfig(
-        shards=str(shards), model=model, steps=steps, sampler=sampler, allocation=allocation, prompts_per_step=prompts_per_step,
-        rollouts_per_step=rollouts_per_step, eval=eval_spec, eval_size=eval_size, engine=engine,
-        out=str(out) if out else None, resume=str(resume) if resume else None, trust_remote_code=trust_remote_code, grpo=grpo,
-        template=_template(system_prompt, instruction, instruction_position) if system_prompt or instruction else None,
-    )
+    if example_config:
+        from assay.pipelines.train import TRAIN_EXAMPLE_CONFIG
+
+        print(TRAIN_EXAMPLE_CONFIG, end="")
+        return
+    flags = {
+        "shards": str(shards) if shards else None, "model": model, "steps": steps, "sampler": sampler, "allocation": allocation,
+        "prompts_per_step": prompts_per_step, "rollouts_per_step": rollouts_per_step, "eval": eval_spec, "eval_size": eval_size,
+        "engine": engine, "out": str(out) if out else None, "resume": str(resume) if resume else None,
+        "trust_remote_code": trust_remote_code,
+        "grpo": {"advantage": advantage, "reward": reward, "lr": lr, "updates_per_batch": updates_per_step, "kl_coef": kl_coef,
+                 "temperature": temperature, "clip_low": clip_low, "clip_high": clip_high, "micro_batch": micro_batch,
+                 "max_grad_norm": max_grad_norm, "max_tokens": max_tokens, "eval_every": eval_every, "eval_k": eval_k,
+                 "checkpoint_every": checkpoint_every, "seed": seed, "verifier_workers": verifier_workers,
+                 "verifier_timeout_s": verifier_timeout, "max_verifier_failures": max_verifier_failures},
+        "template": {"system": system_prompt, "instruction": instruction, "position": instruction_position},
+    }
+    raw = _train_settings(config_file, flags)
+    preflight.shard_folder(Path(raw.get("shards", ".")))
+    preflight.check_model_and_engine(raw.get("model", "toy"), raw.get("engine", "transformers"))  # before torch and the catalog
+    from assay.pipelines import train as training
+
+    config = training.train_config(raw, str(config_file) if config_file else "train")
     if int(os.environ.get("RANK", "0")) != 0:  # torchrun: one catalog writer
         training.run_training(None, config)
         return
     with Catalog.open(_catalog_path()) as cat:
         result = _run_train(config.steps, lambda on_metrics: training.run_training(cat, config, on_metrics=on_metrics))
     _print_train(result)
+
+
+def _train_settings(config_file: Optional[Path], flags: dict) -> dict:
+    """The config file's values with the flags that were given laid over them (tables merged key by key)."""
+    raw: dict = {}
+    if config_file is not None:
+        import tomllib
+
+        try:
+            raw = tomllib.loads(config_file.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise AssayError(f"--config {config_file}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise AssayError(f"{config_file}: not valid TOML ({exc})") from None
+    for key, value in flags.items():
+        if isinstance(value, dict):
+            given = {k: v for k, v in value.items() if v is not None}
+            if given:
+                raw[key] = {**raw.get(key, {}), **given} if isinstance(raw.get(key, {}), dict) else raw[key]
+        elif value is not None:
+            raw[key] = value
+    return raw
 
 
 def _run_train(steps: int, run):
@@ -838,10 +985,15 @@ def _print_train(result) -> None:
 
 
 def main() -> None:
+    from assay.pipelines import interrupt
+
+    interrupt.install()
     try:
         app()
     except AssayError as exc:
         print(f"assay: error: {exc}", file=sys.stderr)
+        for note in getattr(exc, "__notes__", []):
+            print(f"assay: {note}", file=sys.stderr)
         _drop_frames(exc)
         sys.exit(2)
     except KeyboardInterrupt:

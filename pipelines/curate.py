@@ -48,6 +48,7 @@ from assay.pipelines.difficulty import (
     EngineSpec,
     Prompt,
     estimate_difficulty,
+    planned_samples,
 )
 from assay.pipelines.errors import AssayError
 from assay.pipelines.export import FORMATS, Manifest, export_plan
@@ -199,7 +200,7 @@ format = "parquet"            # parquet | jsonl | hf | verl | trl
 '''
 
 
-def _typed(cls: type, raw: Any, section: str) -> Any:
+def typed_section(cls: type, raw: Any, section: str) -> Any:
     """A TOML table -> the dataclass `cls`, naming the section and key of any mistake."""
     if not isinstance(raw, dict):
         raise AssayError(f"[{section}] must be a table, got {type(raw).__name__}")
@@ -230,24 +231,24 @@ def parse_config(text: str, where: str) -> CurateConfig:
     unknown_filters = sorted(set(filters) - set(ROW_FILTERS))
     if unknown_filters:
         raise AssayError(f"[filters] unknown filter(s) {', '.join(unknown_filters)}; curate runs {', '.join(ROW_FILTERS)}")
-    difficulty = _typed(DifficultySection, raw.get("difficulty", {}), "difficulty")
+    difficulty = typed_section(DifficultySection, raw.get("difficulty", {}), "difficulty")
     _difficulty_config(difficulty)  # model, policy and sampling mistakes surface before any work
-    export = _typed(ExportSection, raw.get("export", {}), "export")
+    export = typed_section(ExportSection, raw.get("export", {}), "export")
     if export.format not in FORMATS:
         raise AssayError(f"[export] format {export.format!r} is unknown; valid: {', '.join(FORMATS)}")
-    learn = _typed(LearnabilitySection, raw.get("learnability", {}), "learnability")
+    learn = typed_section(LearnabilitySection, raw.get("learnability", {}), "learnability")
     if learn.method not in LEARNABILITY:
         raise AssayError(f"[learnability] method {learn.method!r} is unknown; valid: {', '.join(LEARNABILITY)}")
     return CurateConfig(
-        sources=[_typed(SourceConfig, s, f"sources.{i}") for i, s in enumerate(raw["sources"])],
-        benchmarks=[_typed(BenchmarkConfig, b, f"benchmarks.{i}") for i, b in enumerate(raw.get("benchmarks", []))],
+        sources=[typed_section(SourceConfig, s, f"sources.{i}") for i, s in enumerate(raw["sources"])],
+        benchmarks=[typed_section(BenchmarkConfig, b, f"benchmarks.{i}") for i, b in enumerate(raw.get("benchmarks", []))],
         splits=list(raw.get("splits", ["train"])),
         filters={name: _filter_config(name, filters.get(name, {}), f"filters.{name}") for name in ROW_FILTERS},
-        decontaminate=_typed(decon.Settings, raw.get("decontaminate", {}), "decontaminate"),
+        decontaminate=typed_section(decon.Settings, raw.get("decontaminate", {}), "decontaminate"),
         difficulty=difficulty,
         learnability=dataclasses.replace(
             learn, settings=_filter_config(learn.method, learn.settings, "learnability.settings")),
-        curriculum=_typed(CurriculumConfig, raw.get("curriculum", {}), "curriculum"),
+        curriculum=typed_section(CurriculumConfig, raw.get("curriculum", {}), "curriculum"),
         export=export,
     )
 
@@ -395,7 +396,8 @@ def step_difficulty(state: State, ctx: Context) -> StepResult:
     rows = state.rows.select(["uid", "source", "prompt", "answer", "verifier", "meta"]).to_pylist()
     prompts = [Prompt(r["uid"], r["source"], r["prompt"], r["answer"], r["verifier"], verifier_options(r["meta"]))
                for r in rows]
-    with ctx.progress(f"sample {config.model} ({config.policy}, k={config.k})", len(prompts) * config.k, "samples") as advance:
+    with ctx.progress(f"sample {config.model} ({config.policy}, k={config.k})", planned_samples(config, len(prompts)),
+                      "samples") as advance:
         result = estimate_difficulty(ctx.cat, config, progress=advance, prompts=prompts, map_chunks=ctx.map_chunks)
     # result.prompts holds the stored counts of every prompt sampled at least once.
     counts = {p.uid: (p.n, p.n_correct) for p in result.prompts}
@@ -433,11 +435,9 @@ def step_curriculum(state: State, ctx: Context) -> StepResult:
     if state.counts.num_rows == 0:
         raise AssayError("no rows left after the learnability filter: nothing to build a curriculum from "
                          "(see the funnel; loosen [learnability] or check [difficulty])")
-    if ctx.config.curriculum.replay_share > 0 and state.replay.num_rows == 0:
-        raise AssayError(f"[curriculum] replay_share = {ctx.config.curriculum.replay_share} but the learnability filter "
-                         "found no prompt too easy to replay; set replay_share = 0 for this corpus")
+    curriculum, warnings = replay_share_used(ctx.config.curriculum, state.replay.num_rows)
     try:
-        plan = build_plan(state.counts, ctx.config.curriculum, state.replay)
+        plan = build_plan(state.counts, curriculum, state.replay)
     except ValueError as exc:
         raise AssayError(f"[curriculum] {exc}") from None
     params = {**plan.params, "curate_run": ctx.run_id, "difficulty": state.difficulty,
@@ -453,7 +453,24 @@ def step_curriculum(state: State, ctx: Context) -> StepResult:
     summary = plan.summary()
     return StepResult("curriculum", state.counts.num_rows, state.plan.table.num_rows, {}, {
         "plan": str(ctx.plan_path), "stage_rows": summary.stage_rows, "replay_rows":
-        int(pc.sum(plan.table["replay"].cast(pa.int64())).as_py() or 0)})
+        int(pc.sum(plan.table["replay"].cast(pa.int64())).as_py() or 0), "replay_share": curriculum.replay_share,
+        **({"warnings": warnings} if warnings else {})})
+
+
+def replay_share_used(config: CurriculumConfig, replay_pool: int) -> tuple[CurriculumConfig, list[str]]:
+    """The curriculum config the plan is built with, and warnings about what changed: a replay
+    share with no prompt easy enough to replay becomes 0 (the plan records the share used).
+    Nothing before the learnability filter can know the pool's size, so this is no error that
+    would throw away the sampling before it.
+
+    >>> replay_share_used(CurriculumConfig(replay_share=0.1), 0)[0].replay_share
+    0.0
+    """
+    if config.replay_share > 0 and replay_pool == 0:
+        return dataclasses.replace(config, replay_share=0.0), [
+            f"[curriculum] replay_share = {config.replay_share:g} but the learnability filter found no prompt too easy "
+            "to replay: replay_share 0 used (set it to 0 for this corpus to silence this)"]
+    return config, []
 
 
 def step_export(state: State, ctx: Context) -> StepResult:
@@ -502,8 +519,33 @@ def finish_run(ctx: Context, state: State, results: list[StepResult]) -> CurateR
     return CurateResult(ctx.run_id, results, ctx.plan_path, Path(ctx.config.export.out), html_path, ctx.config.learnability.method)
 
 
-def fail_run(ctx: Context, results: list[StepResult], exc: BaseException) -> None:
-    ctx.cat.finish_run(ctx.run_id, "failed", {"error": str(exc) or type(exc).__name__, "steps": [asdict(r) for r in results]})
+def fail_run(ctx: Context, results: list[StepResult], exc: BaseException) -> Path:
+    """Mark the run failed and write its report (the steps that finished, the step that failed
+    and why); the report's path is added to `exc` as a note, which the CLI prints."""
+    error = str(exc) or type(exc).__name__
+    failed = STEPS[len(results)].__name__.removeprefix("step_") if len(results) < len(STEPS) else "report"
+    prefix = ctx.cat.path.parent / "reports" / ctx.run_id
+    _, html_path = write_report(failure_summary(ctx, results, failed, error), prefix)
+    ctx.cat.finish_run(ctx.run_id, "failed", {"error": error, "failed_step": failed, "report": str(html_path),
+                                              "steps": [asdict(r) for r in results]})
+    if hasattr(exc, "add_note"):
+        exc.add_note(f"report of the failed run: {html_path} (a rerun of the same config continues it)")
+    return html_path
+
+
+def failure_summary(ctx: Context, results: list[StepResult], failed: str, error: str) -> dict[str, Any]:
+    """The report summary of a run that stopped at step `failed`: the funnel of the filter steps
+    that finished, and the error."""
+    funnel = [{"step": r.step, "rows_in": r.rows_in, "rows_out": r.rows_out, "dropped": r.dropped}
+              for r in results if r.step not in (FUNNEL_END, "export")]
+    return {
+        "kind": "curate", "run_id": ctx.run_id, "created_at": utc_now().isoformat(),
+        "title": "curate " + ", ".join(s.name or s.spec for s in ctx.config.sources) + f" (failed at {failed})",
+        "lines": [f"failed at step {failed}: {error}",
+                  f"finished steps: {', '.join(r.step for r in results) or 'none'}"],
+        "funnel": funnel,
+        "settings": _settings(ctx.config),
+    }
 
 
 def curate(cat: Catalog, config: CurateConfig, progress: ProgressFactory = no_progress,
@@ -557,6 +599,7 @@ def curate_summary(cat: Catalog, config: CurateConfig, run_id: str, results: lis
             f"curriculum: {len(plan.stage_rows)} stage(s), replay weight {plan.replay_weight:.2f}",
             f"exported {kept.rows_out:,} rows as {export.detail['format']} to {export.detail['out']} "
             f"(content {export.detail['content_sha256'][:16]})",
+            *(f"warning: {w}" for r in results for w in r.detail.get("warnings", [])),
         ],
         "links": links,
         "settings": _settings(config),

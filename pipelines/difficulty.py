@@ -50,6 +50,7 @@ from assay.curricula.difficulty import DECIDED, AdaptiveK, BetaPosterior, Status
 from assay.pipelines.catalog import DECIDED_SAMPLES, Catalog, DifficultyRow
 from assay.pipelines.errors import AssayError
 from assay.pipelines.ingest import verifier_options
+from assay.pipelines.preflight import model_folder
 from assay.trainers.engines import (
     ENGINES,
     EngineError,
@@ -57,7 +58,6 @@ from assay.trainers.engines import (
     SamplingConfig,
     Skipped,
     open_engine,
-    resolve_model,
 )
 from assay.verifiers import DEFAULT_TIMEOUT_S, VERIFIER_VERSION, verify_batch
 
@@ -70,6 +70,8 @@ MAX_VERIFIER_FAILURES = 0.05  # default: a chunk (or training step) with more ti
 
 
 class Policy(Protocol):
+    budget: float  # samples per prompt it spends on average
+
     def more_samples(self, n: np.ndarray, c: np.ndarray) -> np.ndarray: ...  # (n [P], c [P]) -> [P]
 
 
@@ -81,6 +83,10 @@ class FixedK:
 
     def more_samples(self, n: np.ndarray, c: np.ndarray) -> np.ndarray:
         return np.maximum(self.k - np.asarray(n), 0)
+
+    @property
+    def budget(self) -> float:
+        return float(self.k)
 
 
 def adaptive_k(k: int) -> AdaptiveK:
@@ -113,6 +119,16 @@ class DifficultyConfig:
         for option, value, table in (("--policy", self.policy, POLICIES), ("--engine", self.engine, ENGINES)):
             if value not in table:
                 raise AssayError(f"{option} {value!r} is unknown; valid: {', '.join(table)}")
+
+
+def planned_samples(config: DifficultyConfig, prompts: int) -> int:
+    """Samples a run over `prompts` prompts draws when none is stored: its policy's budget per
+    prompt (adaptive spends about k/2; fixed k), before any verifier timeout is sampled again.
+
+    >>> planned_samples(DifficultyConfig(model="toy", k=16), 10), planned_samples(DifficultyConfig(model="toy", k=16, policy="fixed"), 10)
+    (80, 160)
+    """
+    return int(round(POLICIES[config.policy](config.k).budget * prompts))
 
 
 def check_verification(timeout_s: float, max_failures: float) -> None:
@@ -393,6 +409,7 @@ def run_rounds(
     c = np.array([s.correct for s in stored], dtype=int)
     out = np.array([s.bad_gold > 0 for s in stored], dtype=bool)
     result.bad_gold = int(out.sum())
+    catalog.release()  # sampling the first chunk needs no catalog: readers may open it meanwhile
     while chunks := plan_round(prompts, drawn, n, c, out, policy, config.sampling, verification):
         result.rounds += 1
         for chunk, done in map_chunks(chunks):
@@ -419,6 +436,7 @@ def run_rounds(
                 result.skipped[reason] = result.skipped.get(reason, 0) + 1
             result.sampled += done.sampled
             result.tokens += done.tokens
+            catalog.release()  # readers may open the catalog while the next chunk samples
             progress(len(chunk.indices) * chunk.m)
     return result
 
@@ -465,10 +483,7 @@ def estimate_difficulty(
     (the flows pass a cluster's); default: in this process, on `engine` or one opened from
     `spec` when first needed."""
     prompts = select_prompts(catalog, config.source) if prompts is None else prompts
-    try:
-        path = resolve_model(config.model)
-    except EngineError as exc:
-        raise AssayError(str(exc)) from None
+    path = model_folder(config.model)
     model_id = f"{config.model}@{model_fingerprint(path)}"
     config_hash = sampling_hash(config.sampling, POLICIES[config.policy](config.k))
     spec = EngineSpec(config.engine, str(path), config.trust_remote_code)

@@ -149,6 +149,19 @@ def reporting(**hooks: Any) -> Iterator[None]:
             setattr(_hooks, name, value)
 
 
+def start_api() -> str:
+    """Connect to the Prefect API now, starting the temporary local server when PREFECT_API_URL
+    is unset (it then serves this process's flows until exit); its URL. The CLI calls this
+    under a spinner, so the seconds a server takes to start are not a frozen progress bar."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        error = client.api_healthcheck()
+        if error is not None:
+            raise AssayError(f"the Prefect API at {client.api_url} does not answer: {error}")
+        return str(client.api_url)
+
+
 def run_flow(flow_fn: Any, runner: Any, parameters: dict[str, Any]) -> Any:
     """Run `flow_fn(**parameters)` on `runner`, a task runner from assay.pipelines.runners.task_runner."""
     return flow_fn.with_options(task_runner=runner)(**parameters)
@@ -434,6 +447,7 @@ def curate_flow(catalog: str, config: CurateConfig, runner: RunnerConfig) -> Cur
         try:
             for index in range(len(STEPS)):
                 result, state = STEP_RUNNERS[index](index, state, ctx)
+                ctx.cat.release()  # readers may open the catalog between steps
                 results.append(result)
                 _on_step(result)
             return finish_run(ctx, state, results)

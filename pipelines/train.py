@@ -49,10 +49,11 @@ from assay.curricula.sampler import OnlineSampler, SamplerConfig, SamplerItem
 from assay.pipelines.catalog import Catalog, DifficultyRow, new_run_id, utc_now
 from assay.pipelines.difficulty import model_fingerprint, sampling_hash
 from assay.pipelines.errors import AssayError
+from assay.pipelines.preflight import model_folder, shard_folder
 from assay.pipelines.ingest import BUILTINS, verifier_options
 from assay.pipelines.reports import write_report
 from assay.pipelines.schema import make_uid
-from assay.trainers.engines import ENGINES, EngineError, SamplingConfig, open_engine, resolve_model
+from assay.trainers.engines import ENGINES, EngineError, SamplingConfig, open_engine
 from assay.trainers.grpo import EvalResult, GRPOConfig, Observation, PromptItem, TrainError, checkpoint_run, train
 from assay.trainers.prompts import PromptTemplate, TemplateError
 from assay.verifiers import VERIFIER_VERSION, VERIFIERS
@@ -129,8 +130,7 @@ class ShardPrompts:
 
 def shard_files(folder: Path) -> list[Path]:
     """The manifest's files in its order, else data/*.parquet sorted by name."""
-    if not folder.is_dir():
-        raise AssayError(f"{folder}: no such shard folder (write one with `assay export --format parquet --out DIR`)")
+    shard_folder(folder)
     manifest = folder / "manifest.json"
     if manifest.is_file():
         try:
@@ -284,6 +284,78 @@ TOY_STEPS = 30
 TOY_EVAL_SIZE = 150
 
 
+# Where `assay train`'s defaults differ from GRPOConfig's (which suit a library caller): the
+# toy-sized learning rate and two optimizer steps per rollout batch.
+CLI_GRPO_DEFAULTS = {"lr": 3e-5, "updates_per_batch": 2}
+
+TRAIN_EXAMPLE_CONFIG = '''\
+# assay train config: top-level keys are the run, [grpo] the trainer, [template] the prompts.
+# Omitted keys take the defaults shown; a flag given on the command line wins over this file.
+shards = "shards"             # a folder written by `assay export --format parquet` (or assay curate)
+model = "toy"                 # built-in name, local checkpoint folder, or a hub id ORG/NAME
+steps = 60                    # rollout batches
+sampler = "thompson"          # online sampler: thompson | uniform | spo | bandit
+allocation = "knapsack"       # rollouts per prompt: knapsack | equal
+prompts_per_step = 16
+rollouts_per_step = 128
+eval_size = 64                # held-out prompts (eval = "builtin:arithmetic-eval" or a shard folder to use those)
+engine = "transformers"       # transformers | vllm
+
+[grpo]
+lr = 3e-5                     # AdamW learning rate (~1e-6 suits billion-parameter LLMs)
+kl_coef = 0.0                 # k3 KL to the initial policy; > 0 keeps a frozen copy of it
+temperature = 1.0             # sampling temperature of training rollouts and evaluation
+clip_low = 0.2                # the ratio's clip range is [1 - clip_low, 1 + clip_high]
+clip_high = 0.28
+micro_batch = 64              # rollouts per forward/backward (memory); gradients accumulate
+max_grad_norm = 1.0           # gradient norm clip per optimizer step
+updates_per_batch = 2         # optimizer steps per rollout batch
+advantage = "grpo"            # grpo | dr_grpo | rloo | spo
+max_tokens = 256
+eval_every = 10
+eval_k = 4
+seed = 0
+verifier_timeout_s = 2.0
+max_verifier_failures = 0.05
+
+# [template]                  # default: the one the shards' manifest records
+# instruction = "Put the final answer in \\boxed{}."
+'''
+
+
+def train_config(raw: dict[str, Any], where: str) -> TrainRunConfig:
+    """A TrainRunConfig from TOML-shaped values: the run's fields at the top level, GRPOConfig's
+    under "grpo" (CLI_GRPO_DEFAULTS first), PromptTemplate's under "template". A mistake names
+    its section and key, and the valid keys.
+
+    >>> train_config({"shards": "s", "model": "toy", "steps": 3, "grpo": {"kl_coef": 0.05}}, "x").grpo.kl_coef
+    0.05
+    """
+    from assay.pipelines.curate import typed_section
+
+    raw = dict(raw)
+    grpo = {**CLI_GRPO_DEFAULTS, **_table(raw.pop("grpo", {}), "grpo")}
+    template = _table(raw.pop("template", {}), "template")
+    missing = [key for key in ("shards", "model", "steps") if key not in raw]
+    if missing:
+        raise AssayError(f"{where}: {', '.join(missing)} missing (a flag, e.g. --{missing[0]}, or a key of --config)")
+    if "steps" in grpo:
+        raise AssayError(f"{where}: [grpo] steps: set steps at the top level (it is the run's)")
+    try:
+        grpo_config = typed_section(GRPOConfig, {**grpo, "steps": raw["steps"]}, "grpo")
+    except TrainError as exc:
+        raise AssayError(f"[grpo] {exc}") from None
+    return typed_section(TrainRunConfig, {**raw, "grpo": grpo_config,
+                                          "template": typed_section(PromptTemplate, template, "template") if template else None},
+                         where)
+
+
+def _table(value: Any, section: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise AssayError(f"[{section}] must be a table, got {type(value).__name__}")
+    return value
+
+
 def quickstart_config(shards: str | os.PathLike, out: str | os.PathLike | None = None) -> TrainRunConfig:
     """The short toy run quickstart ends with: the built-in held-out set and TOY_GRPO."""
     return TrainRunConfig(shards=str(shards), model="toy", steps=TOY_STEPS, eval=BUILTIN_EVAL, eval_size=TOY_EVAL_SIZE,
@@ -318,8 +390,8 @@ def _run(catalog: Catalog | None, config: TrainRunConfig, on_metrics, engine) ->
         raise AssayError(f"the engine given renders prompts with {getattr(engine, 'template', PromptTemplate())}, the shards need {template}")
     grpo = replace(config.grpo, steps=config.steps)
     train_prompts, eval_prompts, overlap = held_out_prompts(config.eval, shards.prompts, config.eval_size, grpo.seed)
+    path = model_folder(config.model)
     try:
-        path = resolve_model(config.model)
         sampler_config = SamplerConfig(
             strategy=config.sampler,
             allocation=config.allocation,
@@ -347,6 +419,7 @@ def _run(catalog: Catalog | None, config: TrainRunConfig, on_metrics, engine) ->
             rows = [DifficultyRow(o.uid, o.counts, o.mean_reward, o.mean_tokens) for o in observations]
             catalog.add_difficulty(rows, model_id, config_hash, VERIFIER_VERSION, run_id, origin="online", step=step)
         pending.clear()
+        catalog.release()  # readers may open the catalog while the next step trains
 
     def metrics(m: dict[str, float]) -> None:
         flush()  # a step's observations arrive before its metrics

@@ -35,8 +35,7 @@ import torch
 
 from assay.trainers.prompts import PromptTemplate, encode_prompt
 
-TOY_CHECKPOINT = Path(__file__).parent / "toy" / "checkpoint"
-MODELS = {"toy": TOY_CHECKPOINT}  # built-in model names -> checkpoint folders
+from assay.trainers.models import MODELS, TOY_CHECKPOINT  # noqa: F401  (re-exported: built-in names, torch-free)
 
 
 class EngineError(ValueError):

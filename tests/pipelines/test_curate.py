@@ -1,16 +1,18 @@
 """`assay curate` end to end on a small built-in corpus: the funnel accounts for every row, the
 decisions are recorded, the shards verify, and a rerun reuses the difficulty it already paid for."""
 
+import dataclasses
 import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
 from assay.pipelines.catalog import Catalog
-from assay.pipelines.curate import EXAMPLE_CONFIG, curate, parse_config
+from assay.pipelines.curate import EXAMPLE_CONFIG, BenchmarkConfig, curate, parse_config
 from assay.pipelines.errors import AssayError
 from assay.pipelines.export import read_manifest, verify_manifest
 
@@ -94,3 +96,19 @@ def test_cli_example_config_round_trips_and_errors_are_one_line(tmp_path):
     (tmp_path / "bad.toml").write_text(EXAMPLE_CONFIG.replace("k = 16", "k = 0"))
     bad = assay("curate", "--config", "bad.toml")
     assert bad.returncode == 2 and "--k must be a positive number of samples" in bad.stderr
+
+
+def test_a_failed_run_writes_its_report_naming_the_step(tmp_path):
+    """A benchmark that is neither registered nor given a spec fails the decontaminate step,
+    after ingest and dedup: the run is marked failed and its report says where and why."""
+    config = dataclasses.replace(small_config(tmp_path / "shards", count=20), benchmarks=[BenchmarkConfig("nowhere")])
+    with Catalog.open(tmp_path / "assay.duckdb") as cat:
+        with pytest.raises(AssayError) as error:
+            curate(cat, config)
+        status, summary = cat.con.execute("SELECT status, summary FROM runs WHERE kind = 'curate'").fetchone()
+    assert status == "failed" and json.loads(summary)["failed_step"] == "decontaminate"
+    report = json.loads(Path(json.loads(summary)["report"]).with_suffix(".json").read_text())
+    assert report["title"].endswith("(failed at decontaminate)")
+    assert report["lines"][0].startswith("failed at step decontaminate: ") and "nowhere" in report["lines"][0]
+    assert [s["step"] for s in report["funnel"]] == ["ingest", "dedup"]
+    assert any(note.startswith("report of the failed run: ") for note in error.value.__notes__)

@@ -65,7 +65,7 @@ def _break_verifier(cat, uids):
 def test_a_rerun_samples_again_what_was_not_decided(catalog):
     fill(catalog, 2)
     config = DifficultyConfig(model="toy", k=6, policy="fixed", sampling=FAST, workers=1)
-    model_id = f"toy@{model_fingerprint(difficulty.resolve_model('toy'))}"
+    model_id = f"toy@{model_fingerprint(difficulty.model_folder('toy'))}"
     config_hash = sampling_hash(config.sampling, POLICIES["fixed"](6))
     first, second = [u for (u,) in catalog.con.execute("SELECT uid FROM records ORDER BY uid").fetchall()]
     # An earlier run left 3 correct, 2 incorrect and 1 timeout of the first prompt's 6 samples.
@@ -167,7 +167,7 @@ def test_over_long_and_bad_requests(catalog, tmp_path):
         DifficultyConfig(model="toy", k=0)
     with pytest.raises(AssayError, match="--policy 'greedy' is unknown; valid: adaptive, fixed"):
         DifficultyConfig(model="toy", policy="greedy")
-    with pytest.raises(AssayError, match="no such model folder"):
+    with pytest.raises(AssayError, match="no such folder, and not a hub id"):
         estimate_difficulty(catalog, DifficultyConfig(model=str(tmp_path / "nope")))
     with pytest.raises(AssayError, match="no records of source 'gsm8k'; sources: arithmetic, long"):
         estimate_difficulty(catalog, DifficultyConfig(model="toy", source="gsm8k"))

@@ -1,0 +1,89 @@
+"""Mistakes answered before anything slow: --model, --engine and shard folders are checked before
+torch, Prefect or the catalog; a hub id resolves through the Hugging Face cache."""
+
+import importlib.util
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from assay.pipelines import preflight
+from assay.pipelines.errors import AssayError
+from assay.trainers.models import MODELS
+from tests.pipelines.test_cli import assay
+
+
+def test_builtin_and_local_folders(tmp_path):
+    assert preflight.model_folder("toy") == MODELS["toy"]
+    copy = shutil.copytree(MODELS["toy"], tmp_path / "copy")
+    assert preflight.model_folder(str(copy)) == copy
+    (tmp_path / "weights.bin").write_bytes(b"")
+    (tmp_path / "empty").mkdir()
+    for spec, message in [
+        ("/nonexistent", "no such folder, and not a hub id (ORG/NAME)"),
+        (str(tmp_path / "weights.bin"), "a model is a checkpoint folder"),
+        (str(tmp_path / "empty"), "not a Hugging Face checkpoint folder (no config.json)"),
+    ]:
+        with pytest.raises(AssayError, match="^--model ") as error:
+            preflight.model_folder(spec)
+        assert message in str(error.value)
+    assert "hf download ORG/NAME" in str(pytest.raises(AssayError, preflight.model_folder, "/nonexistent").value)
+
+
+def hub_cache(root, repo):
+    """The Hugging Face hub cache as `hf download REPO` leaves it, holding a copy of the toy."""
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    folder = root / f"models--{repo.replace('/', '--')}"
+    shutil.copytree(MODELS["toy"], folder / "snapshots" / commit)
+    (folder / "refs").mkdir()
+    (folder / "refs" / "main").write_text(commit)
+    return folder / "snapshots" / commit
+
+
+def _resolve_in_fresh_process(spec, env):
+    code = "import sys; from assay.pipelines.preflight import model_folder; print(model_folder(sys.argv[1]))"
+    return subprocess.run([sys.executable, "-c", code, spec], env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_hub_id_from_the_cache_and_offline_advice(tmp_path):
+    snapshot = hub_cache(tmp_path / "hub", "acme/tiny-math")
+    env = {"PATH": "/usr/bin:/bin", "HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1"}
+    found = _resolve_in_fresh_process("acme/tiny-math", env)
+    assert found.returncode == 0 and found.stdout.strip() == str(snapshot), found.stderr
+    missing = _resolve_in_fresh_process("acme/not-cached", env)
+    assert missing.returncode == 1
+    assert "not in the Hugging Face cache" in missing.stderr and "HF_HUB_OFFLINE is set" in missing.stderr
+    assert "hf download acme/not-cached" in missing.stderr
+
+
+@pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vllm is installed here")
+def test_engine_without_its_package():
+    with pytest.raises(AssayError, match=r"--engine vllm needs the vllm package, which is not installed: pip install"):
+        preflight.check_engine("vllm")
+    preflight.check_engine("transformers")  # no package beyond the base install
+
+
+def test_cli_answers_model_and_engine_mistakes_before_prefect(tmp_path):
+    """Each mistake is one line on stderr, and nothing was started: no Prefect home (.assay) and
+    no catalog were created."""
+    cases = [
+        (("difficulty", "--model", "/nonexistent"), "--model /nonexistent: no such folder"),
+        (("train", "--shards", ".", "--model", "/nonexistent", "--steps", "1"), "--model /nonexistent: no such folder"),
+        (("train", "--shards", "nope", "--model", "toy", "--steps", "1"), "nope: no such shard folder"),
+    ]
+    if importlib.util.find_spec("vllm") is None:
+        cases.append((("difficulty", "--engine", "vllm"), "--engine vllm needs the vllm package"))
+    for args, message in cases:
+        failed = assay(*args, cwd=tmp_path, env={"HF_HUB_OFFLINE": "1"})
+        assert failed.returncode == 2 and message in failed.stderr, (args, failed.stderr)
+        assert failed.stderr.count("\n") == 1 and "Traceback" not in failed.stderr
+    assert not (tmp_path / ".assay").exists() and not (tmp_path / "assay.duckdb").exists()
+
+
+def test_curate_checks_the_config_model_before_prefect(tmp_path):
+    example = assay("curate", "--example-config", cwd=tmp_path).stdout
+    (tmp_path / "c.toml").write_text(example.replace('model = "toy"', 'model = "/nonexistent"', 1))
+    failed = assay("curate", "--config", "c.toml", cwd=tmp_path)
+    assert failed.returncode == 2 and "[difficulty] model = /nonexistent: no such folder" in failed.stderr, failed.stderr
+    assert not (tmp_path / ".assay").exists() and not (tmp_path / "assay.duckdb").exists()
