@@ -52,7 +52,7 @@ from assay.pipelines.errors import AssayError
 from assay.pipelines.ingest import BUILTINS, verifier_options
 from assay.pipelines.reports import write_report
 from assay.pipelines.schema import make_uid
-from assay.trainers.engines import ENGINES, EngineError, SamplingConfig, open_engine, resolve_model
+from assay.trainers.engines import ENGINE_CHOICES, EngineError, SamplingConfig, open_engine, resolve_model
 from assay.trainers.grpo import EvalResult, GRPOConfig, Observation, PromptItem, TrainError, checkpoint_run, train
 from assay.trainers.prompts import PromptTemplate, TemplateError
 from assay.verifiers import VERIFIER_VERSION, VERIFIERS
@@ -72,7 +72,7 @@ class TrainRunConfig:
     rollouts_per_step: int = 128
     eval: str | None = None  # BUILTIN_EVAL, a shard folder, or None: hold out eval_size shard prompts
     eval_size: int = 64  # held-out prompts evaluated
-    engine: str = "transformers"  # a key of assay.trainers.engines.ENGINES
+    engine: str = "auto"  # one of assay.trainers.engines.ENGINE_CHOICES ("auto": vLLM where it runs)
     out: str | None = None  # run folder (log, TensorBoard, checkpoints); default runs/<run id> beside the catalog
     resume: str | None = None  # a checkpoint folder of an earlier run to continue
     trust_remote_code: bool = False
@@ -80,8 +80,8 @@ class TrainRunConfig:
     template: PromptTemplate | None = None  # system turn and instruction; None: the one the shards' manifest records
 
     def __post_init__(self) -> None:
-        if self.engine not in ENGINES:
-            raise AssayError(f"--engine {self.engine!r} is unknown; valid: {', '.join(ENGINES)}")
+        if self.engine not in ENGINE_CHOICES:
+            raise AssayError(f"--engine {self.engine!r} is unknown; valid: {', '.join(ENGINE_CHOICES)}")
         if self.eval_size < 1:
             raise AssayError(f"--eval-size must be positive, got {self.eval_size}")
 

@@ -213,6 +213,12 @@ class TransformersEngine:
         device: "cpu", "cuda", "cuda:1"...; default CUDA when available, else CPU.
         dtype: weights' dtype; default the checkpoint's (float32 on CPU if it is half precision).
         batch_size: sequences decoded together; the speed/memory knob.
+        threads: torch's intra-op CPU threads while this engine decodes on the CPU (restored
+            after). One by default: a decode step is hundreds of small ops, each ending at a
+            barrier that waits for every thread, and on a busy machine one of them is often
+            descheduled, so two threads ran the toy 4-10x slower than one beside other
+            processes (bench/bench_engine.py --loaded). Raise it for a large model on an idle
+            machine. The thread count is the same on every host, so are the floats.
         trust_remote_code: run the checkpoint's own Python code (never implied).
         chat_template: False sends prompts as plain text to continue, template or not (the
             memorization audit's partial-prompt probe needs raw continuation).
@@ -229,6 +235,7 @@ class TransformersEngine:
         device: str | None = None,
         dtype: torch.dtype | None = None,
         batch_size: int = 256,
+        threads: int = 1,
         trust_remote_code: bool = False,
         chat_template: bool = True,
         template: PromptTemplate = PromptTemplate(),
@@ -240,6 +247,9 @@ class TransformersEngine:
         self.path = resolve_model(model)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.batch_size = batch_size
+        if threads < 1:
+            raise EngineError(f"threads must be >= 1, got {threads}")
+        self.threads = threads
         self.chat_template = chat_template
         self.template = template
         local = {"local_files_only": True, "trust_remote_code": trust_remote_code}
@@ -323,10 +333,16 @@ class TransformersEngine:
         # the sort is stable, so a prompt's samples stay in order.
         order = sorted(range(len(rows)), key=lambda r: len(rows[r].ids))
         decoded: list[_Decoded | None] = [None] * len(rows)
-        for start in range(0, len(order), self.batch_size):
-            chunk = order[start : start + self.batch_size]
-            for r, d in zip(chunk, self._decode_batch([rows[r] for r in chunk], sampling)):
-                decoded[r] = d
+        caller_threads = torch.get_num_threads()
+        if self.device.type == "cpu":
+            torch.set_num_threads(self.threads)
+        try:
+            for start in range(0, len(order), self.batch_size):
+                chunk = order[start : start + self.batch_size]
+                for r, d in zip(chunk, self._decode_batch([rows[r] for r in chunk], sampling)):
+                    decoded[r] = d
+        finally:
+            torch.set_num_threads(caller_threads)
         for row, d in zip(rows, decoded):
             text = self.tokenizer.decode(d.ids, skip_special_tokens=True)
             text, stopped = _cut_at_stop(text, sampling.stop)
@@ -542,6 +558,10 @@ class _VLLMReplica:
         # Cached prefixes hold keys and values computed with the old weights.
         self.llm.reset_prefix_cache()
 
+    def close(self) -> None:
+        """Stop vLLM's engine-core process and workers now, not whenever the LLM is collected."""
+        self.llm.llm_engine.engine_core.shutdown()
+
 
 def _vllm_completion(out) -> Completion:
     if out.finish_reason == "length":
@@ -563,6 +583,7 @@ def _replica_process(gpus: str, llm_kwargs: dict, conn) -> None:
     while True:
         op, args = conn.recv()
         if op == "close":
+            replica.close()
             return
         try:
             conn.send(("ok", getattr(replica, op)(*args)))
@@ -718,6 +739,8 @@ class VLLMEngine:
             conn.send(("close", None))
         for proc in self._procs:
             proc.join(timeout=60)
+        if self._local is not None:
+            self._local.close()
         self._procs, self._conns, self._local = [], [], None
 
 
@@ -739,16 +762,52 @@ def _cpu_parallel(tp: int, dp: int) -> str | None:
 _PARALLEL_CHECKS = {"cuda": _cuda_parallel, "cpu": _cpu_parallel}
 
 ENGINES = {"transformers": TransformersEngine, "vllm": VLLMEngine}
+# What an --engine option takes: an engine's name, or "auto" (`choose_engine`).
+ENGINE_CHOICES = ("auto", *ENGINES)
+
+
+@dataclass(frozen=True)
+class EngineChoice:
+    kind: str  # a key of ENGINES
+    why: str  # a sentence: asked for by name, or what "auto" found
+
+
+def choose_engine(kind: str) -> EngineChoice:
+    """"auto" -> vllm where vLLM can run here (`vllm_support`), else transformers; a name as is.
+
+    >>> choose_engine("transformers")
+    EngineChoice(kind='transformers', why='asked for by name')
+    >>> choose_engine("auto").kind in ENGINES
+    True
+    """
+    if kind == "auto":
+        support = vllm_support()
+        return EngineChoice("vllm" if support.platform else "transformers", f"auto: {support.detail}")
+    if kind not in ENGINES:
+        raise EngineError(f"unknown engine {kind!r}; valid: {', '.join(ENGINE_CHOICES)}")
+    return EngineChoice(kind, "asked for by name")
 
 
 def open_engine(kind: str, model: str | os.PathLike, **options) -> RolloutEngine:
-    """The engine named `kind` ("transformers" or "vllm") on `model` (a folder or "toy").
+    """The engine `kind` names ("auto", "transformers" or "vllm") on `model` (a folder or "toy").
 
     >>> open_engine("tpu", "toy")  # doctest: +IGNORE_EXCEPTION_DETAIL
     Traceback (most recent call last):
     ...
-    EngineError: unknown engine 'tpu'; valid: transformers, vllm
+    EngineError: unknown engine 'tpu'; valid: auto, transformers, vllm
     """
-    if kind not in ENGINES:
-        raise EngineError(f"unknown engine {kind!r}; valid: {', '.join(ENGINES)}")
-    return ENGINES[kind](model, **options)
+    return ENGINES[choose_engine(kind).kind](model, **options)
+
+
+def as_plain_text(engine: RolloutEngine) -> RolloutEngine:
+    """The same engine and model (nothing loaded twice), sending prompts as plain text to
+    continue instead of through the chat template (the memorization audit's partial prompts).
+
+    >>> as_plain_text(TransformersEngine("toy", device="cpu")).encode("12+")  # no chat turn markers
+    [23, 24, 17]
+    """
+    import copy
+
+    twin = copy.copy(engine)
+    twin.chat_template = False
+    return twin
