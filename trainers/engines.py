@@ -8,7 +8,11 @@ weights in, so a trainer can sample from its current policy without reloading th
 
 - `TransformersEngine`: any local Hugging Face causal-LM folder, CPU or GPU, with a batched
   KV-cache sampling loop of its own (tensor ops only per step; see `_decode_batch`).
-- `VLLMEngine`: vLLM's offline `LLM.generate`; vllm is imported only when this engine is built.
+- `VLLMEngine`: vLLM's offline `LLM.generate`, on CUDA GPUs or vLLM's CPU platform
+  (scripts/install-vllm); vllm is imported only when this engine is built.
+
+`open_engine("auto", ...)` (every command's default) takes vLLM where `vllm_support` says it can
+run, else the TransformersEngine.
 
 Models load from local folders only (`local_files_only`, safetensors only, remote code only
 when the caller passes `trust_remote_code=True`): no code path here downloads anything.
@@ -218,7 +222,7 @@ class TransformersEngine:
             barrier that waits for every thread, and on a busy machine one of them is often
             descheduled, so two threads ran the toy 4-10x slower than one beside other
             processes (bench/bench_engine.py --loaded). Raise it for a large model on an idle
-            machine. The thread count is the same on every host, so are the floats.
+            machine.
         trust_remote_code: run the checkpoint's own Python code (never implied).
         chat_template: False sends prompts as plain text to continue, template or not (the
             memorization audit's partial-prompt probe needs raw continuation).
