@@ -533,6 +533,9 @@ class _VLLMReplica:
 
     def __init__(self, llm_kwargs: dict) -> None:
         _require_vllm()
+        # vLLM logs every start-up step at INFO, between the CLI's own lines; its engine-core
+        # process inherits this. Read when vllm is first imported; one set by the user wins.
+        os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
         import vllm
 
         self.llm = vllm.LLM(**llm_kwargs)
