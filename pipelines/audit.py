@@ -39,7 +39,7 @@ from assay.pipelines.benchmarks import load_problems
 from assay.pipelines.catalog import Catalog, utc_now
 from assay.pipelines.errors import AssayError
 from assay.pipelines.reports import write_report
-from assay.trainers.engines import EngineError, SamplingConfig, Skipped, TransformersEngine
+from assay.trainers.engines import ENGINE_CHOICES, EngineError, RolloutEngine, SamplingConfig, Skipped, as_plain_text, open_engine
 from assay.verifiers import verify_batch
 
 FRACTIONS = (0.4, 0.6, 0.8)
@@ -54,8 +54,11 @@ class AuditConfig:
     max_items: int | None = None  # audit only the first N items of each benchmark
     seed: int = 0  # control variants and sampling
     trust_remote_code: bool = False
+    engine: str = "auto"  # one of assay.trainers.engines.ENGINE_CHOICES ("auto": vLLM where it runs)
 
     def __post_init__(self) -> None:
+        if self.engine not in ENGINE_CHOICES:
+            raise AssayError(f"--engine {self.engine!r} is unknown; valid: {', '.join(ENGINE_CHOICES)}")
         if self.k < 2:
             raise AssayError(f"--k must be at least 2 (diversity compares samples), got {self.k}")
         if self.max_items is not None and self.max_items < 1:
@@ -126,7 +129,7 @@ def _truncate_words(text: str, n: int) -> str:
     return " ".join(kept)
 
 
-def completion_probe(engine: TransformersEngine, texts: Sequence[str], answers: Sequence[str]) -> list[dict[str, Any]]:
+def completion_probe(engine: RolloutEngine, texts: Sequence[str], answers: Sequence[str]) -> list[dict[str, Any]]:
     """Greedy completions of each text's cuts: per text, {fraction: (rouge, exact, answer)}."""
     jobs = [(t, f, *cut_prompt(text, f)) for t, text in enumerate(texts) for f in FRACTIONS]
     # Room for the rest, generously: a tokenizer never needs more tokens than characters.
@@ -144,14 +147,14 @@ def completion_probe(engine: TransformersEngine, texts: Sequence[str], answers: 
     return per_text
 
 
-def diversity_probe(engine: TransformersEngine, texts: Sequence[str], k: int, seed: int, max_tokens: int) -> list[float]:
+def diversity_probe(engine: RolloutEngine, texts: Sequence[str], k: int, seed: int, max_tokens: int) -> list[float]:
     outputs = engine.generate(list(texts), k, SamplingConfig(temperature=1.0, max_tokens=max_tokens, seed=seed))
     return [0.0 if isinstance(out, Skipped) else diversity([c.text for c in out]) for out in outputs]
 
 
 def audit_problems(
-    raw: TransformersEngine,
-    chat: TransformersEngine,
+    raw: RolloutEngine,
+    chat: RolloutEngine,
     problems: Sequence[BenchmarkProblem],
     k: int,
     seed: int,
@@ -196,8 +199,8 @@ def audit_model(
                 selected.append(p)
         problems = selected
     try:
-        raw = TransformersEngine(config.model, chat_template=False, trust_remote_code=config.trust_remote_code)
-        chat = TransformersEngine(config.model, trust_remote_code=config.trust_remote_code)
+        chat = open_engine(config.engine, config.model, trust_remote_code=config.trust_remote_code)
+        raw = as_plain_text(chat)  # the same loaded model, sent plain text to continue
     except EngineError as exc:
         raise AssayError(str(exc)) from None
     return AuditResult(config.model, audit_problems(raw, chat, problems, config.k, config.seed, config.max_tokens, progress))

@@ -13,6 +13,7 @@ import gc
 import os
 import sys
 from contextlib import ExitStack, contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -54,6 +55,8 @@ _state: dict[str, Optional[str]] = {"catalog": None}
 # --runner / --cluster of the flow-backed commands (difficulty, curate).
 RUNNER_HELP = ("Where the work runs: local (this process), dask (prefect-dask; a local cluster, or --cluster) "
                "or ray (prefect-ray; a local Ray, or --cluster). See assay.pipelines.runners.")
+ENGINE_HELP = ("Rollout engine: auto (vllm where it is installed and can run, else transformers), transformers "
+               "(CPU or GPU) or vllm (CUDA GPUs, or the CPU: scripts/install-vllm).")
 VERIFIER_TIMEOUT_HELP = "Seconds one verification may take; one still running is a timeout: sampled again, never scored."
 MAX_FAILURES_HELP = ("Share of a {unit}'s verdicts that may be timeout or error; above it the run stops instead of "
                      "recording (a loaded machine or a too short --verifier-timeout).")
@@ -357,9 +360,22 @@ def _print_decontamination(r: dict, written: Optional[int], json_path: Path, htm
     console.print(f"  report: {html_path} and {json_path.name}")
 
 
+def _say_engine(kind: str) -> str:
+    """The engine `kind` names ("auto" decided here), said on the console; an unknown name fails."""
+    from assay.trainers.engines import EngineError, choose_engine
+
+    try:
+        choice = choose_engine(kind)
+    except EngineError as exc:
+        raise AssayError(str(exc)) from None
+    console.print(f"engine: {choice.kind} ({choice.why})")
+    return choice.kind
+
+
 @app.command("quickstart")
 def quickstart_cmd(
     count: int = typer.Option(1000, "--count", help="Problems drawn from the built-in arithmetic corpus."),
+    engine: str = typer.Option("auto", "--engine", help=ENGINE_HELP),
 ) -> None:
     """Run the whole loop on the built-in corpus and toy model, with no network and no server."""
     from assay.pipelines import curate
@@ -370,6 +386,7 @@ def quickstart_cmd(
     out = path.parent / "shards" / new_run_id("quickstart")
     text = curate.EXAMPLE_CONFIG.replace("count = 1000", f"count = {count}").replace('out = "shards" ', f"out = {json.dumps(str(out))} ")
     config = curate.parse_config(text, "the quickstart config (assay curate --example-config)")
+    config = replace(config, difficulty=replace(config.difficulty, engine=_say_engine(engine)))
     console.print(f"[bold]assay quickstart[/]: catalog {path}")
     # The same Prefect flows as `assay curate`, embedded: no server to start.
     runner_config = _runner_config("local", None)
@@ -382,7 +399,7 @@ def quickstart_cmd(
     from assay.pipelines import train as training
 
     console.rule("train: a short GRPO run on the shards, online sampler, difficulty written back")
-    train_config = training.quickstart_config(result.out, path.parent / "runs" / result.run_id)
+    train_config = replace(training.quickstart_config(result.out, path.parent / "runs" / result.run_id), engine=config.difficulty.engine)
 
     def run(on_metrics):
         with flows.reporting(on_metrics=on_metrics):
@@ -487,7 +504,7 @@ def difficulty_cmd(
     model: str = typer.Option("toy", "--model", help="A local checkpoint folder, or the built-in toy policy."),
     k: int = typer.Option(16, "--k", help="Samples per prompt (fixed); adaptive spends half as many in all, up to 2k on one prompt."),
     policy: str = typer.Option("adaptive", "--policy", help="adaptive: stop early on sure calls, spend the saving on unsure ones; fixed: exactly k."),
-    engine: str = typer.Option("transformers", "--engine", help="transformers (CPU or GPU) or vllm (GPU)."),
+    engine: str = typer.Option("auto", "--engine", help=ENGINE_HELP),
     source: Optional[str] = typer.Option(None, "--source", help="Only this source's records. Default: all."),
     temperature: float = typer.Option(1.0, "--temperature", help="Sampling temperature (0: greedy)."),
     top_p: float = typer.Option(1.0, "--top-p", help="Nucleus sampling mass."),
@@ -513,7 +530,7 @@ def difficulty_cmd(
     except EngineError as exc:
         raise AssayError(str(exc)) from None
     config = difficulty.DifficultyConfig(
-        model=model, k=k, policy=policy, engine=engine, source=source, sampling=sampling,
+        model=model, k=k, policy=policy, engine=_say_engine(engine), source=source, sampling=sampling,
         workers=workers, trust_remote_code=trust_remote_code, verifier_timeout_s=verifier_timeout,
         max_verifier_failures=max_verifier_failures,
     )
@@ -751,13 +768,14 @@ def audit_model_cmd(
     report: Optional[Path] = typer.Option(None, "--report", help="Report prefix (writes PREFIX.html, PREFIX.json and PREFIX-items.json). "
                                           "Default: reports/<run id> beside the catalog."),
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Run the checkpoint's own Python code. Only for code you have read."),
+    engine: str = typer.Option("auto", "--engine", help=ENGINE_HELP),
 ) -> None:
     """Probe a model for memorized benchmark items: partial-prompt completion and output diversity."""
     from assay.pipelines import audit
     from assay.pipelines.catalog import new_run_id
 
     config = audit.AuditConfig(model=model, benchmarks=tuple(benchmark), k=k, max_tokens=max_tokens, max_items=max_items, seed=seed,
-                               trust_remote_code=trust_remote_code)
+                               trust_remote_code=trust_remote_code, engine=_say_engine(engine))
     path = _catalog_path()
     if dataset:
         flows, task_runner = _flows(path, _runner_config("local", None))
@@ -874,7 +892,7 @@ def train_cmd(
     eval_size: Optional[int] = typer.Option(None, "--eval-size", help="Held-out prompts evaluated (default 64)."),
     eval_every: Optional[int] = typer.Option(None, "--eval-every", help="Steps between evaluations (default 10; 0: before and after only)."),
     eval_k: Optional[int] = typer.Option(None, "--eval-k", help="Samples per held-out prompt (default 4; pass@1 is their mean; pass@k any correct)."),
-    engine: Optional[str] = typer.Option(None, "--engine", help="Rollout engine: transformers (default; CPU/GPU) or vllm (GPU)."),
+    engine: Optional[str] = typer.Option(None, "--engine", help=ENGINE_HELP),
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (metrics.jsonl, tensorboard/, checkpoints/). Default: runs/<run id> beside the catalog."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue from a checkpoint folder (…/checkpoints/step-NNNNNN)."),
     checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", help="Steps between checkpoints (default 0: at the end only)."),
@@ -914,10 +932,11 @@ def train_cmd(
     }
     raw = _train_settings(config_file, flags)
     preflight.shard_folder(Path(raw.get("shards", ".")))
-    preflight.check_model_and_engine(raw.get("model", "toy"), raw.get("engine", "transformers"))  # before torch and the catalog
+    preflight.check_model_and_engine(raw.get("model", "toy"), raw.get("engine", "auto"))  # before torch and the catalog
     from assay.pipelines import train as training
 
     config = training.train_config(raw, str(config_file) if config_file else "train")
+    config = replace(config, engine=_say_engine(config.engine))
     if int(os.environ.get("RANK", "0")) != 0:  # torchrun: one catalog writer
         training.run_training(None, config)
         return

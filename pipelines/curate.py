@@ -107,7 +107,7 @@ class DifficultySection:
     model: str = "toy"  # a local checkpoint folder or the built-in toy
     k: int = 16
     policy: str = "adaptive"
-    engine: str = "transformers"
+    engine: str = "auto"  # auto (vLLM where it runs, else transformers), transformers or vllm
     temperature: float = 1.0
     top_p: float = 1.0
     max_tokens: int = 1024

@@ -52,11 +52,12 @@ from assay.pipelines.errors import AssayError
 from assay.pipelines.ingest import verifier_options
 from assay.pipelines.preflight import model_folder
 from assay.trainers.engines import (
-    ENGINES,
+    ENGINE_CHOICES,
     EngineError,
     RolloutEngine,
     SamplingConfig,
     Skipped,
+    choose_engine,
     open_engine,
 )
 from assay.verifiers import DEFAULT_TIMEOUT_S, VERIFIER_VERSION, verify_batch
@@ -104,7 +105,7 @@ class DifficultyConfig:
     model: str  # "toy" or a local checkpoint folder
     k: int = 16  # samples per prompt (fixed); adaptive spends half as many, at most 2k on one
     policy: str = "adaptive"  # a key of POLICIES
-    engine: str = "transformers"  # a key of assay.trainers.engines.ENGINES
+    engine: str = "auto"  # one of assay.trainers.engines.ENGINE_CHOICES ("auto": vLLM where it runs)
     source: str | None = None  # only records of this source; None: all
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     workers: int | None = None  # verifier processes; None: one per core
@@ -116,7 +117,7 @@ class DifficultyConfig:
         if self.k < 1:
             raise AssayError(f"--k must be a positive number of samples, got {self.k}")
         check_verification(self.verifier_timeout_s, self.max_verifier_failures)
-        for option, value, table in (("--policy", self.policy, POLICIES), ("--engine", self.engine, ENGINES)):
+        for option, value, table in (("--policy", self.policy, POLICIES), ("--engine", self.engine, ENGINE_CHOICES)):
             if value not in table:
                 raise AssayError(f"{option} {value!r} is unknown; valid: {', '.join(table)}")
 
@@ -486,7 +487,11 @@ def estimate_difficulty(
     path = model_folder(config.model)
     model_id = f"{config.model}@{model_fingerprint(path)}"
     config_hash = sampling_hash(config.sampling, POLICIES[config.policy](config.k))
-    spec = EngineSpec(config.engine, str(path), config.trust_remote_code)
+    try:
+        kind = choose_engine(config.engine).kind  # "auto" is decided once, here: workers get a name
+    except EngineError as exc:
+        raise AssayError(str(exc)) from None
+    spec = EngineSpec(kind, str(path), config.trust_remote_code)
     opened: list[RolloutEngine] = [engine] if engine is not None else []
 
     def get_engine() -> RolloutEngine:
@@ -495,7 +500,7 @@ def estimate_difficulty(
         return opened[0]
 
     chunks = map_chunks(spec) if map_chunks is not None else local_chunks(get_engine)
-    run_id = catalog.start_run("difficulty", {**asdict(config), "model_id": model_id, "sampling_hash": config_hash})
+    run_id = catalog.start_run("difficulty", {**asdict(config), "engine": kind, "model_id": model_id, "sampling_hash": config_hash})
     try:
         result = run_rounds(catalog, chunks, prompts, config, model_id, config_hash, run_id, progress)
         result.prompts = summarize(prompts, stored_counts(catalog, model_id, config_hash))

@@ -28,7 +28,8 @@ from assay.pipelines.errors import AssayError
 from assay.trainers.models import MODELS
 
 # engine -> (the package it imports, how to get it)
-ENGINE_PACKAGES = {"vllm": ("vllm", "pip install 'assay[gpu]' on a machine with a CUDA GPU, or use --engine transformers")}
+ENGINE_PACKAGES = {"vllm": ("vllm", "make a vLLM environment with scripts/install-vllm cpu (vLLM's CPU build) or "
+                                    "scripts/install-vllm cuda (README: Set up), or use --engine transformers")}
 
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
 # What a transformers or vLLM engine loads: weights as safetensors only (never pickles), configs,

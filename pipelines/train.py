@@ -53,7 +53,7 @@ from assay.pipelines.preflight import model_folder, shard_folder
 from assay.pipelines.ingest import BUILTINS, verifier_options
 from assay.pipelines.reports import write_report
 from assay.pipelines.schema import make_uid
-from assay.trainers.engines import ENGINES, EngineError, SamplingConfig, open_engine
+from assay.trainers.engines import ENGINE_CHOICES, EngineError, SamplingConfig, open_engine
 from assay.trainers.grpo import EvalResult, GRPOConfig, Observation, PromptItem, TrainError, checkpoint_run, train
 from assay.trainers.prompts import PromptTemplate, TemplateError
 from assay.verifiers import VERIFIER_VERSION, VERIFIERS
@@ -73,7 +73,7 @@ class TrainRunConfig:
     rollouts_per_step: int = 128
     eval: str | None = None  # BUILTIN_EVAL, a shard folder, or None: hold out eval_size shard prompts
     eval_size: int = 64  # held-out prompts evaluated
-    engine: str = "transformers"  # a key of assay.trainers.engines.ENGINES
+    engine: str = "auto"  # one of assay.trainers.engines.ENGINE_CHOICES ("auto": vLLM where it runs)
     out: str | None = None  # run folder (log, TensorBoard, checkpoints); default runs/<run id> beside the catalog
     resume: str | None = None  # a checkpoint folder of an earlier run to continue
     trust_remote_code: bool = False
@@ -81,8 +81,8 @@ class TrainRunConfig:
     template: PromptTemplate | None = None  # system turn and instruction; None: the one the shards' manifest records
 
     def __post_init__(self) -> None:
-        if self.engine not in ENGINES:
-            raise AssayError(f"--engine {self.engine!r} is unknown; valid: {', '.join(ENGINES)}")
+        if self.engine not in ENGINE_CHOICES:
+            raise AssayError(f"--engine {self.engine!r} is unknown; valid: {', '.join(ENGINE_CHOICES)}")
         if self.eval_size < 1:
             raise AssayError(f"--eval-size must be positive, got {self.eval_size}")
 
@@ -299,7 +299,7 @@ allocation = "knapsack"       # rollouts per prompt: knapsack | equal
 prompts_per_step = 16
 rollouts_per_step = 128
 eval_size = 64                # held-out prompts (eval = "builtin:arithmetic-eval" or a shard folder to use those)
-engine = "transformers"       # transformers | vllm
+engine = "auto"               # auto (vLLM where it runs, else transformers) | transformers | vllm
 
 [grpo]
 lr = 3e-5                     # AdamW learning rate (~1e-6 suits billion-parameter LLMs)

