@@ -220,6 +220,38 @@ def build_setup(args, path: Path) -> dict:
     return setup
 
 
+SAME_SETTINGS = ("seeds", "steps", "rollouts", "prompts", "eval_size", "eval_k", "eval_every", "corpus")
+
+
+def setup_summary(setup: dict) -> dict:
+    """The set-up without its prompt lists, plus what identifies them."""
+    summary = {k: v for k, v in setup.items() if k not in ("raw", "curated", "eval", "counts")}
+    return {**summary, "curated_uids": sorted(r[0] for r in setup["curated"]), "eval_uids": [p[0] for p in setup["eval"]]}
+
+
+def reusable_runs(args, setup: dict, arms: list[str]) -> dict[str, list[dict]]:
+    """The arms of `--reuse` that are among `arms`, after checking that file was made with the same
+    settings, the same curated prompts and the same held-out set; {} without --reuse."""
+    if args.reuse is None:
+        return {}
+    earlier = json.loads(args.reuse.read_text())
+    differ = [k for k in SAME_SETTINGS if earlier["args"][k] != str(getattr(args, k))]
+    if differ:
+        raise SystemExit(f"--reuse {args.reuse}: made with other settings ({', '.join(differ)})")
+    now = setup_summary(setup)
+    # The prompt lists where the file holds them (files of the first version hold only their counts).
+    same = {"batch": now["batch"], "decontam": now["decontam"], "offline rollouts": now["offline"]["rollouts"]}
+    held = {"batch": earlier["setup"]["batch"], "decontam": earlier["setup"]["decontam"],
+            "offline rollouts": earlier["setup"]["offline"]["rollouts"]}
+    for key in ("curated_uids", "eval_uids"):
+        if key in earlier["setup"]:
+            same[key], held[key] = now[key], earlier["setup"][key]
+    differ = [k for k in same if same[k] != held[k]]
+    if differ:
+        raise SystemExit(f"--reuse {args.reuse}: its set-up differs from this run's ({', '.join(differ)})")
+    return {arm: rs for arm, rs in earlier["runs"].items() if arm in arms}
+
+
 def launch(setup_path: Path, arm: str, seed: int, out: Path) -> dict:
     cmd = [sys.executable, __file__, "--one", arm, str(seed), str(setup_path), str(out)]
     done = subprocess.run(cmd, capture_output=True, text=True)
@@ -326,6 +358,9 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time, one CPU thread each")
     parser.add_argument("--plot", type=Path, default=None, help="write the pass@1-by-rollouts plot (PNG) here")
     parser.add_argument("--json", type=Path, default=None, help="write every run's figures here")
+    parser.add_argument("--reuse", type=Path, default=None,
+                        help="a --json file of an earlier run with the same settings: its arms are taken from it, not rerun "
+                             "(every run is seeded, and its figures do not depend on the machine's load)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 seeds, 4 steps of 32 rollouts, 200 held-out problems")
     args = parser.parse_args()
     if args.quick:
@@ -343,10 +378,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         setup_path = Path(tmp) / "setup.json"
         setup = build_setup(args, setup_path)
-        jobs = [(arm, seed) for seed in range(args.seeds) for arm in arms]
+        reused = reusable_runs(args, setup, arms)
+        results = {(arm, seed): r for arm, rs in reused.items() for seed, r in enumerate(rs)}
+        jobs = [(arm, seed) for seed in range(args.seeds) for arm in arms if arm not in reused]
         with ThreadPoolExecutor(args.jobs) as pool:
             futures = {job: pool.submit(launch, setup_path, *job, Path(tmp) / f"{job[0]}-{job[1]}.json") for job in jobs}
-            results = {}
             for n, (job, future) in enumerate(futures.items(), 1):
                 results[job] = future.result()
                 print(f"[{n}/{len(jobs)}] {job[0]} seed {job[1]}: {results[job]['seconds']:.0f} s", file=sys.stderr, flush=True)
@@ -357,8 +393,8 @@ def main() -> None:
         plot(runs, args.steps * args.rollouts, args.plot)
         print(f"plot: {args.plot}")
     if args.json:
-        args.json.write_text(json.dumps({"setup": {k: v for k, v in setup.items() if k not in ("raw", "curated", "eval", "counts")},
-                                         "runs": runs, "args": {k: str(v) for k, v in vars(args).items()}}, indent=1))
+        args.json.write_text(json.dumps({"setup": setup_summary(setup), "runs": runs, "args": {k: str(v) for k, v in vars(args).items()}},
+                                        indent=1))
 
 
 if __name__ == "__main__":

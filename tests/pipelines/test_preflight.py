@@ -59,7 +59,7 @@ def test_hub_id_from_the_cache_and_offline_advice(tmp_path):
 
 @pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vllm is installed here")
 def test_engine_without_its_package():
-    with pytest.raises(AssayError, match=r"--engine vllm needs the vllm package, which is not installed: pip install"):
+    with pytest.raises(AssayError, match=r"--engine vllm needs the vllm package, which is not installed: make a vLLM environment with scripts/install-vllm"):
         preflight.check_engine("vllm")
     preflight.check_engine("transformers")  # no package beyond the base install
 

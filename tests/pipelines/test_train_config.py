@@ -13,7 +13,7 @@ from tests.pipelines.test_cli import assay
 
 def test_the_example_config_is_the_command_line_s_defaults():
     config = train_config(tomllib.loads(TRAIN_EXAMPLE_CONFIG), "example")
-    assert (config.shards, config.model, config.steps, config.sampler, config.engine) == ("shards", "toy", 60, "thompson", "transformers")
+    assert (config.shards, config.model, config.steps, config.sampler, config.engine) == ("shards", "toy", 60, "thompson", "auto")
     # Every [grpo] value written out equals GRPOConfig's default, or the command line's where it differs.
     assert config.grpo == GRPOConfig(**{**CLI_GRPO_DEFAULTS, "steps": 60})
     assert config.template is None
