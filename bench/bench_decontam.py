@@ -127,23 +127,24 @@ def _templated(rng: random.Random) -> str:
     op = lambda: rng.choice("+-*")  # noqa: E731
     a, b, c, d = n(), n(), n(), n()
     who, other, thing, animal = rng.choice(NAMES), rng.choice(NAMES), rng.choice(THINGS), rng.choice(ANIMALS)
-    k = rng.randrange(14)
-    text = (
-        f"Calculate {a} {op()} {b} {op()} {c}." if k == 0 else
-        f"State the final answer to the following arithmetic problem: {a} {op()} {b} {op()} {c} {op()} {d} =" if k == 1 else
-        f"{who} has {a} {thing}s. {who} buys {b} more and gives {c} to {other}. How many {thing}s does {who} have now?" if k == 2 else
-        f"Find the Greatest Common Divisor (GCD) of these numbers: {a}, {b}. Give only the GCD as your final answer." if k == 3 else
-        f"Simplify the fraction {a}/{b} to its lowest terms. Give only the simplified fraction as your final answer." if k == 4 else
-        f"Solve for x: {a}*x + {b} = {c}" if k == 5 else
-        f"A train travels {a} kilometers in {b} hours. At the same speed, how far does it travel in {c} hours?" if k == 6 else
-        f"How many legs are there in total if you have {a} {animal}s and {b} {rng.choice(ANIMALS)}s?" if k == 7 else
-        f"{who} reads {a} pages of a book every day. The book has {b} pages. How many pages are left after {c} days?" if k == 8 else
-        f"Solve the following multiplication: {a} * {b}. Give only the result as your final answer." if k == 9 else
-        f"A store sells {thing}s at {a} for ${b}. How many dollars do {c} {thing}s cost?" if k == 10 else
-        f"The sum of two numbers is {a} and their difference is {b}. What is the larger number?" if k == 11 else
-        f"{who} saves ${a} every week for {b} weeks and then spends ${c} on a gift for {other}. How much is left?" if k == 12 else
-        f"A rectangle has a length of {a} meters and a width of {b} meters. What is its area in square meters?"
+    # One of 14 templates; each draws its operators (and the second animal) only when chosen.
+    templates = (
+        lambda: f"Calculate {a} {op()} {b} {op()} {c}.",
+        lambda: f"State the final answer to the following arithmetic problem: {a} {op()} {b} {op()} {c} {op()} {d} =",
+        lambda: f"{who} has {a} {thing}s. {who} buys {b} more and gives {c} to {other}. How many {thing}s does {who} have now?",
+        lambda: f"Find the Greatest Common Divisor (GCD) of these numbers: {a}, {b}. Give only the GCD as your final answer.",
+        lambda: f"Simplify the fraction {a}/{b} to its lowest terms. Give only the simplified fraction as your final answer.",
+        lambda: f"Solve for x: {a}*x + {b} = {c}",
+        lambda: f"A train travels {a} kilometers in {b} hours. At the same speed, how far does it travel in {c} hours?",
+        lambda: f"How many legs are there in total if you have {a} {animal}s and {b} {rng.choice(ANIMALS)}s?",
+        lambda: f"{who} reads {a} pages of a book every day. The book has {b} pages. How many pages are left after {c} days?",
+        lambda: f"Solve the following multiplication: {a} * {b}. Give only the result as your final answer.",
+        lambda: f"A store sells {thing}s at {a} for ${b}. How many dollars do {c} {thing}s cost?",
+        lambda: f"The sum of two numbers is {a} and their difference is {b}. What is the larger number?",
+        lambda: f"{who} saves ${a} every week for {b} weeks and then spends ${c} on a gift for {other}. How much is left?",
+        lambda: f"A rectangle has a length of {a} meters and a width of {b} meters. What is its area in square meters?",
     )
+    text = templates[rng.randrange(len(templates))]()
     return rng.choice(PREFIXES) + text + rng.choice(SUFFIXES)
 
 

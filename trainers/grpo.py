@@ -649,7 +649,7 @@ def signal_groups(order: Sequence[tuple[int, Verdict, int]], wanted: int) -> set
 class _Sampled:
     """What one step has sampled so far, over its refill rounds."""
 
-    draws: list[tuple[int, str, int]] = field(default_factory=list)  # (draw, uid, n), every process's
+    drawn: int = 0  # draws so far, every process's: the next round's first draw index
     order: list[tuple[int, Verdict, int]] = field(default_factory=list)  # everyone's (draw, verdict, tokens), draw order
     values: list[float] = field(default_factory=list)  # per entry of order: its prompt's sampler value before the step
     local: list[Rollout] = field(default_factory=list)  # this process's rollouts, draw order
@@ -676,7 +676,7 @@ def _sample_round(
     everyone gathers everyone's verdicts, so what follows is computed identically everywhere.
     Too many verifier failures stop the run here, before anything of the round is used.
     """
-    first = len(sampled.draws)
+    first = sampled.drawn
     draws = [(first + i, d.uid, d.n) for i, d in enumerate(sampler.next_batch())]
     unknown = [uid for _, uid, _ in draws if uid not in items]
     if unknown:
@@ -716,7 +716,7 @@ def _sample_round(
             )
     if round_ == 0:
         sampled.wanted = len(per_draw)
-    sampled.draws += draws
+    sampled.drawn += len(draws)
     sampled.order += order
     sampled.local += local
     sampled.verdicts += verdicts
