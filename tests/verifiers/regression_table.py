@@ -18,6 +18,15 @@ class Case(NamedTuple):
     expected: str  # a Verdict status
     verifier: str = "math"
     options: dict | None = None
+    # The expected score where it is not the status's own (1.0 for correct, 0.0 otherwise): the
+    # code verifier scores the fraction of test cases passed.
+    score: float | None = None
+
+    @property
+    def expected_score(self) -> float:
+        if self.score is not None:
+            return self.score
+        return 1.0 if self.expected == "correct" else 0.0
 
 
 C = "correct"
@@ -252,7 +261,8 @@ CODE_CALL = '{"fn_name": "twoSum", "inputs": [[[2, 7, 11, 15], 9], [[3, 2, 4], 6
 
 CODE = [
     Case("code_assert_pass", CODE_ASSERT, "Here is the function:\n\n```python\ndef add(a, b):\n    return a + b\n```\n", C, "code"),
-    Case("code_assert_partial", CODE_ASSERT, "```python\ndef add(a, b):\n    return abs(a) + b\n```", I, "code"),
+    # abs(a) + b passes add(1, 2) and add(10, 5), fails add(-1, 1): two of three asserts.
+    Case("code_assert_partial", CODE_ASSERT, "```python\ndef add(a, b):\n    return abs(a) + b\n```", I, "code", score=2 / 3),
     Case("code_stdio_pass", CODE_STDIO, "```python\na, b = map(int, input().split())\nprint(a + b)\n```", C, "code"),
     Case("code_stdio_fast_io", CODE_STDIO, "```python\nimport sys\ndata = sys.stdin.buffer.read().split()\nsys.stdout.write(str(int(data[0]) + int(data[1])) + '\\n')\n```", C, "code"),
     Case("code_stdio_wrong", CODE_STDIO, "```python\na, b = map(int, input().split())\nprint(a * b)\n```", I, "code"),

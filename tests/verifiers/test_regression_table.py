@@ -18,7 +18,7 @@ def test_table_is_large_and_names_are_unique():
 def test_regression_case(case):
     verdict = verify(case.response, case.gold, case.verifier, **(case.options or {}))
     assert verdict.status == case.expected, verdict
-    assert verdict.score == (1.0 if case.expected == "correct" else verdict.score)
+    assert verdict.score == case.expected_score, verdict
 
 
 GOLDS = sorted({(case.gold, case.verifier) for case in CASES if case.expected != "bad_gold"})
