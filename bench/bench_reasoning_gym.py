@@ -81,7 +81,8 @@ def main() -> None:
     print(f"reasoning-gym's own scorer (score_answer == 1.0 on the answer as written) against the labels: {sum(rg_right) / len(pairs):.1%}")
     print(_table("per form", rg_right, [p.form for p in pairs], FORMS))
     for i in mv_only[:5]:
-        print(f"  pair {i}: {pairs[i].task} {pairs[i].form} gold {pairs[i].gold!r}, response ...{pairs[i].response[-80:]!r}, assay {verdicts[i]}", file=sys.stderr)
+        print(f"  pair {i}: {pairs[i].task} {pairs[i].form} gold {pairs[i].gold!r}, response ...{pairs[i].response[-80:]!r}, "
+              f"assay {verdicts[i]}", file=sys.stderr)
 
 
 if __name__ == "__main__":

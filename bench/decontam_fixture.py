@@ -93,7 +93,7 @@ _ITEMS = ["apples", "books", "coins", "tickets", "cookies", "stickers", "shells"
 def clean_prompts(count: int, seed: int = 1) -> list[str]:
     rng = random.Random(seed)
     out = []
-    for i in range(count):
+    for _ in range(count):
         who, what = rng.choice(_SUBJECTS), rng.choice(_ITEMS)
         a, b, c = rng.randint(2, 90), rng.randint(2, 90), rng.randint(2, 9)
         body = rng.choice([

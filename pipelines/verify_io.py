@@ -129,7 +129,8 @@ def audit_file(path: str | Path, workers: int | None, timeout_s: float, sandbox:
     for item in items:
         key = json.dumps([item.get("verifier") or "math", item["gold"], item.get("options") or {}], sort_keys=True)
         golds.setdefault(key, item)
-    checks = [{"response": gold_as_response(g["gold"]), "gold": g["gold"], "verifier": g.get("verifier") or "math", "options": g.get("options") or {}} for g in golds.values()]
+    checks = [{"response": gold_as_response(g["gold"]), "gold": g["gold"], "verifier": g.get("verifier") or "math",
+               "options": g.get("options") or {}} for g in golds.values()]
     verdicts = verify_batch(items + [c for c in checks if c["verifier"] != "code"], workers=workers, timeout_s=timeout_s)
     report = AuditReport(rows=len(items), golds=len(checks))
     for item, verdict in zip(items, verdicts[: len(items)]):

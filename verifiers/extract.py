@@ -492,7 +492,8 @@ def _plain_unit(phrase: str) -> bool:
     phrase = phrase.strip()
     if not phrase:
         return True
-    return bool(_PLAIN_WORDS.match(phrase)) and not _HEDGE_WORDS.search(phrase) and not re.search(r"(?i)\b(?:and|to|times|plus|minus|over|divided|squared|cubed)\b", phrase)
+    return (bool(_PLAIN_WORDS.match(phrase)) and not _HEDGE_WORDS.search(phrase)
+            and not re.search(r"(?i)\b(?:and|to|times|plus|minus|over|divided|squared|cubed)\b", phrase))
 
 
 _STANDALONE_NUMBER = re.compile(r"(?<![\w.^_{}\\/+*-])-?(?:" + _NUMBER_TEXT + r")%?(?![\w^_{}\\(]|\.\d|[-+*/^]\s*\d)")

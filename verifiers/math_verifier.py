@@ -409,7 +409,7 @@ def _decimal_agrees(gold, pred, gold_text: str, pred_text: str) -> bool:
     g, p = _as_fraction(gold), _as_fraction(pred)
     if g is None or p is None:
         return True
-    for exact_expr, exact, text, decimal in ((gold, g, pred_text, p), (pred, p, gold_text, g)):
+    for exact_expr, exact, text, _decimal in ((gold, g, pred_text, p), (pred, p, gold_text, g)):
         written = parse_number(text)
         if written is not None and not written.exact and not written.percent and not exact_expr.atoms(sympy.Float):
             if isinstance(exact_expr, sympy.Rational):

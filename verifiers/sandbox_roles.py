@@ -62,7 +62,7 @@ def _fresh_main(name):
 
 
 def _fresh_stdio():
-    sys.stdin = open(0, "r", encoding="utf-8", closefd=False)
+    sys.stdin = open(0, encoding="utf-8", closefd=False)
     sys.stdout = open(1, "w", encoding="utf-8", closefd=False)
     sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False)
 

@@ -69,7 +69,8 @@ def test_curate_funnel_decisions_shards_and_rerun(tmp_path):
 @pytest.mark.parametrize("edit, message", [
     (lambda t: t + "\n[shards]\nx = 1\n", r"unknown section\(s\) shards"),
     (lambda t: t.replace("[difficulty]", "[difficulty]\nsamples = 3"), r"\[difficulty\] unknown key\(s\) samples; valid: model, k"),
-    (lambda t: t.replace('method = "posterior_band"', 'method = "magic"'), r"\[learnability\] method .magic. is unknown; valid: pass_band, variance, posterior_band"),
+    (lambda t: t.replace('method = "posterior_band"', 'method = "magic"'),
+     r"\[learnability\] method .magic. is unknown; valid: pass_band, variance, posterior_band"),
     (lambda t: t.replace("[[sources]]", "[[sourcez]]"), r"unknown section\(s\) sourcez"),
     (lambda t: "splits = ['train']\n", r"no \[\[sources\]\]; name at least one corpus"),
     (lambda t: t.replace("replay_share = 0.1", "replay_share = 1.5"), r"\[curriculum\] replay_share must be in \[0, 1\)"),

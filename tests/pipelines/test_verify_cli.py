@@ -30,7 +30,8 @@ def test_verify_adds_status_and_score_in_order_and_keeps_other_keys(tmp_path):
     result = CliRunner().invoke(app, ["verify", "--input", str(_write(tmp_path / "in.jsonl", rows)), "--output", str(out), "--workers", "2"])
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [(r["id"], r["status"], r["score"]) for r in lines] == [("a", "correct", 1.0), ("b", "incorrect", 0.0), ("c", "no_answer", 0.0), ("d", "correct", 1.0)]
+    assert [(r["id"], r["status"], r["score"]) for r in lines] == [
+        ("a", "correct", 1.0), ("b", "incorrect", 0.0), ("c", "no_answer", 0.0), ("d", "correct", 1.0)]
     assert lines[1]["extra"] == [1, 2] and lines[1]["verifier"] == "mc"
     assert "correct 2, incorrect 1, no_answer 1" in " ".join(result.output.split())
 
@@ -107,7 +108,8 @@ def _verify_cli(tmp_path, rows, *flags, path=None):
     out = tmp_path / "out.jsonl"
     env = {**os.environ, "PATH": path} if path else None
     proc = subprocess.run(
-        [sys.executable, "-m", "assay.pipelines.cli", "verify", "--input", str(_write(tmp_path / "in.jsonl", rows)), "--output", str(out), "--workers", "1", *flags],
+        [sys.executable, "-m", "assay.pipelines.cli", "verify", "--input", str(_write(tmp_path / "in.jsonl", rows)), "--output", str(out),
+         "--workers", "1", *flags],
         capture_output=True, text=True, timeout=200, env=env,
     )
     assert proc.returncode == 0, proc.stderr

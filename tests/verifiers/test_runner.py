@@ -191,7 +191,7 @@ def test_verdicts_do_not_change_when_the_machine_is_saturated(burners):
     items = [{"response": f"\\boxed{{{i}}}", "gold": str(i)} for i in range(200)]
     items += [{"response": "B", "gold": "B", "verifier": "mc"}, {"response": "0.5", "gold": "1/2", "verifier": "numeric"}]
     stats = RunStats()
-    verdicts = verify_batch(items, workers=2, timeout_s=0.5, stats=stats)
+    verify_batch(items, workers=2, timeout_s=0.5, stats=stats)
     assert stats.counts == {"correct": 202}, stats.summary()
     assert stats.killed == 0 and stats.retried == 0
 

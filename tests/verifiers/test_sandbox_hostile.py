@@ -825,7 +825,8 @@ def test_a_killed_worker_leaves_cgroups_the_next_run_removes(tmp_path):
     # on this host does, once the worker's pid is gone.
     script = tmp_path / "worker.py"
     script.write_text("from assay.verifiers import verify\n"
-                      "verify('```python\\nimport time\\ntime.sleep(60)\\n```', '{\"inputs\": [\"\\\\n\"], \"outputs\": [\"1\\\\n\"]}', 'code', time_limit_s=30)\n")
+                      "verify('```python\\nimport time\\ntime.sleep(60)\\n```', "
+                      "'{\"inputs\": [\"\\\\n\"], \"outputs\": [\"1\\\\n\"]}', 'code', time_limit_s=30)\n")
     worker = subprocess.Popen([sys.executable, str(script)])
     deadline = time.monotonic() + 60
     pattern = f"/sys/fs/cgroup/**/{CGROUP_PREFIX}{worker.pid}-*"
