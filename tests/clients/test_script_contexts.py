@@ -62,12 +62,14 @@ def test_the_pairs_verdicts_in_this_process():
     assert [v.score for v in verify_batch([{"response": r, "gold": g} for r, g in PAIRS], workers=2)] == WANT
 
 
+@pytest.mark.slow
 def test_unguarded_script_that_imports_torch_first(tmp_path):
     (tmp_path / "train.py").write_text(UNGUARDED)
     [result] = results(run([sys.executable, "train.py"], tmp_path))
     check(result)
 
 
+@pytest.mark.slow
 def test_guarded_script_that_imports_torch_first(tmp_path):
     (tmp_path / "train.py").write_text(GUARDED)
     [result] = results(run([sys.executable, "train.py"], tmp_path))

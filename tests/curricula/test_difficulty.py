@@ -78,6 +78,7 @@ def test_adaptive_k_stops_degenerate_prompts_at_first_k():
     assert AdaptiveK().is_learnable(n, c)[600:].mean() > 0.8
 
 
+@pytest.mark.slow
 def test_adaptive_k_matches_fixed_16_at_half_the_rollouts():
     rng = np.random.default_rng(0)
     size = 3000

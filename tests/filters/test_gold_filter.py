@@ -95,6 +95,7 @@ def test_each_distinct_triple_is_checked_once(monkeypatch):
                                               (("A", "mc"), {"choices": ["p", "q"]}), (("A", "mc"), {})], key=repr)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(60)
 def test_a_gold_that_takes_too_long_is_killed_and_dropped():
     # A Python test suite of 2,000 asserts takes the code round trip ~20 s (its parse is

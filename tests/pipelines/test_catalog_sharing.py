@@ -86,6 +86,7 @@ HOLD = ("import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); con.execut
         "print('held', flush=True); time.sleep(120)")
 
 
+@pytest.mark.slow
 def test_a_locked_file_is_waited_for_and_named_never_duckdb_s_lock_text(tmp_path):
     path = tmp_path / "c.duckdb"
     Catalog.open(path).close()
@@ -105,6 +106,7 @@ def test_a_locked_file_is_waited_for_and_named_never_duckdb_s_lock_text(tmp_path
         assert cat.stats().tables["records"] == 0
 
 
+@pytest.mark.slow
 def test_release_lets_a_reader_in_and_the_writer_continues(tmp_path):
     path = tmp_path / "c.duckdb"
     with Catalog.open(path) as cat:
@@ -121,6 +123,7 @@ def test_release_lets_a_reader_in_and_the_writer_continues(tmp_path):
         assert [r.status for r in list_runs(cat)] == ["ok"]
 
 
+@pytest.mark.slow
 def test_query_is_read_only_and_reads_no_other_file(tmp_path):
     path = tmp_path / "c.duckdb"
     with Catalog.open(path) as cat:
@@ -140,6 +143,7 @@ def test_query_is_read_only_and_reads_no_other_file(tmp_path):
     assert done.returncode == 0 and json.loads(done.stdout) == [{"n": 1}]
 
 
+@pytest.mark.slow
 def test_quarantine_listing_filters_by_source_and_reason(tmp_path):
     (tmp_path / "a.jsonl").write_text('{"prompt": "What is 2+2?", "answer": "4"}\n{"prompt": "", "answer": "1"}\nnot json\n')
     done = assay("--catalog", "c.duckdb", "ingest", "a.jsonl", "--prompt-col", "prompt", "--answer-col", "answer", cwd=tmp_path)

@@ -8,9 +8,12 @@ import sys
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from tests.pipelines import dataset_shapes as shapes
 from tests.helpers import write_jsonl
+
+pytestmark = pytest.mark.slow  # whole ingest and cache runs, several CLI processes each
 
 
 def assay(*args, cwd, env=None):

@@ -26,6 +26,7 @@ def small_config(out, count=60):
     return parse_config(text, "test")
 
 
+@pytest.mark.slow
 def test_curate_funnel_decisions_shards_and_rerun(tmp_path):
     with Catalog.open(tmp_path / "assay.duckdb") as cat:
         result = curate(cat, small_config(tmp_path / "v1"))

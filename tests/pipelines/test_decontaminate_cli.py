@@ -27,6 +27,7 @@ def _register(tmp_path):
         assert done.returncode == 0, done.stderr
 
 
+@pytest.mark.slow
 def test_bench_add_list_and_decontaminate_a_file(tmp_path):
     _register(tmp_path)
     listed = assay("bench", "list", cwd=tmp_path)
@@ -79,6 +80,7 @@ def test_bench_add_list_and_decontaminate_a_file(tmp_path):
     assert "http" not in page.replace("http-equiv", "")  # self-contained: nothing fetched
 
 
+@pytest.mark.slow
 def test_decontaminate_the_catalog_writes_findings_and_the_filter_honours_them(tmp_path):
     _register(tmp_path)
     write_jsonl(tmp_path / "corpus.jsonl", [

@@ -37,6 +37,7 @@ def rows(cat):
     return cat.con.execute("SELECT count(*), coalesce(sum(k), 0) FROM difficulty").fetchone()
 
 
+@pytest.mark.slow
 def test_fixed_k_appends_history_and_a_rerun_samples_nothing(catalog):
     fill(catalog)
     config = DifficultyConfig(model="toy", k=4, policy="fixed", sampling=FAST, workers=1)
@@ -80,6 +81,7 @@ def test_a_rerun_samples_again_what_was_not_decided(catalog):
     assert by_uid[first].n_correct - 3 in (0, 1)
 
 
+@pytest.mark.slow
 def test_timeouts_and_errors_are_never_scored_and_too_many_stop_the_run(catalog):
     fill(catalog, 8)
     broken = catalog.con.execute("SELECT uid FROM records ORDER BY uid LIMIT 1").fetchone()[0]
@@ -105,6 +107,7 @@ def test_timeouts_and_errors_are_never_scored_and_too_many_stop_the_run(catalog)
     assert again.sampled == 2 and again.unverified == 1
 
 
+@pytest.mark.slow
 def test_summary_statistics_follow_the_counts(catalog):
     fill(catalog, 8)
     result = estimate_difficulty(catalog, DifficultyConfig(model="toy", k=8, policy="fixed", sampling=FAST, workers=1))
@@ -115,6 +118,7 @@ def test_summary_statistics_follow_the_counts(catalog):
         assert p.learnability == pytest.approx(p.posterior_mean * (1 - p.posterior_mean))
 
 
+@pytest.mark.slow
 def test_a_run_killed_midway_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch):
     monkeypatch.setattr(difficulty, "CHUNK_PROMPTS", 4)
     config = DifficultyConfig(model="toy", k=4, policy="adaptive", sampling=FAST, workers=1)
@@ -151,6 +155,7 @@ def _ids(cat):
     return cat.con.execute("SELECT DISTINCT model, sampling_hash FROM difficulty").fetchone()
 
 
+@pytest.mark.slow
 def test_over_long_and_bad_requests(catalog, tmp_path):
     long_prompt = "Compute " + "+".join(["1"] * 200) + "."  # over the toy's 256-token context
     write_jsonl(tmp_path / "long.jsonl", [{"problem": long_prompt, "answer": "200"}, {"problem": "Compute 2+2.", "answer": "4"}])

@@ -200,6 +200,7 @@ def test_export_from_a_catalog_opened_read_only_as_the_cli_does(planned, tmp_pat
             assert export_plan(ro, plan, fmt, tmp_path / fmt).rows == plan.table.num_rows
 
 
+@pytest.mark.slow
 def test_export_command_with_template_options(planned, tmp_path):
     import os
     import subprocess

@@ -29,6 +29,8 @@ from assay.pipelines.ingest import ingest, resolve_source
 from assay.pipelines.serve import port_free, start_server, stop_server, wait_until_healthy
 from assay.trainers.engines import SamplingConfig
 
+pytestmark = pytest.mark.slow  # every test starts a Prefect server or a flow run in processes of its own
+
 CHUNK = 4  # prompts per difficulty chunk in these runs (128 by default), so a run has several
 # The real CLI with a smaller chunk: `python -c PATCHED_CLI ARGS...`.
 PATCHED_CLI = f"import assay.pipelines.difficulty as d; d.CHUNK_PROMPTS = {CHUNK}; from assay.pipelines.cli import main; main()"
@@ -138,7 +140,6 @@ def shard_content(folder: Path) -> dict:
             "files": sorted((f.path, f.rows, f.sha256 if f.path.endswith(".arrow") else "") for f in manifest.files)}
 
 
-@pytest.mark.slow
 def test_curate_killed_during_difficulty_and_during_export_resumes_exactly(tmp_path, prefect_api):
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     for folder in (whole, killed):
@@ -186,7 +187,6 @@ KILLED_AFTER_EXPORT = ("import os, signal, assay.pipelines.curate as c; real = c
                        "c.export_plan = lambda *a, **k: (real(*a, **k), os.kill(os.getpid(), signal.SIGKILL)); " + PATCHED_CLI)
 
 
-@pytest.mark.slow
 def test_curate_killed_between_export_and_its_record_finishes_on_its_own_shards(tmp_path, prefect_api):
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     for folder in (whole, killed):
@@ -256,7 +256,6 @@ if __name__ == "__main__":
 
 
 # CI installs prefect-dask (the dev extra); prefect-ray and ray only where `assay[ray]` is installed.
-@pytest.mark.slow
 @pytest.mark.parametrize("runner, package", [("dask", "prefect_dask"), ("ray", "prefect_ray")])
 def test_a_cluster_runner_on_this_machine_matches_the_local_run(runner, package, tmp_path, prefect_api):
     pytest.importorskip(package)
@@ -356,7 +355,6 @@ def test_train_flow_writes_the_online_difficulty(tmp_path, prefect_api):
         assert cat.con.execute("SELECT status FROM runs WHERE kind = 'train'").fetchall() == [("ok",)]
 
 
-@pytest.mark.slow
 def test_serve_runs_the_recurring_flow_on_schedule_and_ctrl_c_stops_both(tmp_path):
     import httpx
     import psutil

@@ -121,6 +121,7 @@ def test_crontab_line_quotes_paths_and_checks_the_schedule(tmp_path):
     assert deployment_name(tmp_path / "a" / "assay.duckdb") != deployment_name(tmp_path / "b" / "assay.duckdb")
 
 
+@pytest.mark.slow
 def test_print_cron_prints_one_line_for_recurring(tmp_path):
     config = tmp_path / "curate.toml"
     config.write_text("[[sources]]\nspec = 'builtin:arithmetic'\n")

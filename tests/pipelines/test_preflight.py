@@ -64,6 +64,7 @@ def test_engine_without_its_package():
     preflight.check_engine("transformers")  # no package beyond the base install
 
 
+@pytest.mark.slow
 def test_cli_answers_model_and_engine_mistakes_before_prefect(tmp_path):
     """Each mistake is one line on stderr, and nothing was started: no Prefect home (.assay) and
     no catalog were created."""
@@ -81,6 +82,7 @@ def test_cli_answers_model_and_engine_mistakes_before_prefect(tmp_path):
     assert not (tmp_path / ".assay").exists() and not (tmp_path / "assay.duckdb").exists()
 
 
+@pytest.mark.slow
 def test_curate_checks_the_config_model_before_prefect(tmp_path):
     example = assay("curate", "--example-config", cwd=tmp_path).stdout
     (tmp_path / "c.toml").write_text(example.replace('model = "toy"', 'model = "/nonexistent"', 1))

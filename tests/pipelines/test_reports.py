@@ -317,6 +317,7 @@ def test_png_decoder_reverses_every_filter():
     assert np.array_equal(chromium.decode_png(png), image)
 
 
+@pytest.mark.slow
 def test_report_renders_in_headless_chromium(tmp_path):
     binary = chromium.chromium_binary()
     if binary is None:

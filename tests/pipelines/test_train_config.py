@@ -34,6 +34,7 @@ def test_mistakes_name_section_and_key(raw, message):
     assert message in str(error.value)
 
 
+@pytest.mark.slow
 def test_flags_win_over_the_file_key_by_key(tmp_path):
     (tmp_path / "t.toml").write_text('shards = "nowhere"\nmodel = "toy"\nsteps = 2\n[grpo]\nkl_coef = 0.1\nmicro_batch = 8\n')
     # The file's shards are missing; --shards given here wins, and the check then reaches [grpo].

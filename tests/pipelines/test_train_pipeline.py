@@ -82,6 +82,7 @@ def test_builtin_held_out_set_leaves_out_the_planted_corpus_copies():
     assert len(held) == 50 and not corpus & {p.prompt for p in held}
 
 
+@pytest.mark.slow
 def test_online_observations_reach_the_catalog_and_a_raising_verifier_is_masked_or_stops_the_run(tmp_path, catalog):
     torch.set_num_threads(1)
     rows = shard_rows(6)

@@ -116,6 +116,7 @@ def _verify_cli(tmp_path, rows, *flags, path=None):
     return [json.loads(line)["status"] for line in out.read_text().splitlines()]
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_without_namespaces_code_is_refused_unless_the_operator_opts_in(tmp_path):
     # An `unshare` that fails, as on a host without user namespaces. A line cannot opt itself

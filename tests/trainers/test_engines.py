@@ -72,6 +72,7 @@ def test_stop_string_is_cut_and_counted(engine):
     assert again == plain
 
 
+@pytest.mark.slow
 def test_seed_determinism_and_batch_independence(engine):
     prompts = [p.prompt for p in generate_arithmetic(6, seed=5)]
     a = engine.generate(prompts, 3, SamplingConfig(seed=11))
@@ -140,6 +141,7 @@ def test_weight_push_changes_outputs_and_restores(engine):
         engine.load_weights({"nope": torch.zeros(1)})
 
 
+@pytest.mark.slow
 def test_toy_accuracy_spreads_with_steps(engine):
     problems = generate_arithmetic(240, seed=0)
     by_steps = {s: [p for p in problems if p.steps == s][:24] for s in (1, 6)}

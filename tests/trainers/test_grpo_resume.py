@@ -31,6 +31,7 @@ def run(steps, out, resume_from=None):
     return result, history, sampler
 
 
+@pytest.mark.slow
 def test_resume_continues_exactly(tmp_path):
     straight, straight_log, straight_sampler = run(3, tmp_path / "a")
     first, _, _ = run(1, tmp_path / "b")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -9,6 +10,7 @@ from assay.trainers.engines import SamplingConfig, TransformersEngine
 from assay.trainers.toy.train import Args, build_tokenizer, train
 
 
+@pytest.mark.slow
 def test_tiny_training_run_is_reproducible_and_loadable(tmp_path):
     args = dict(steps=3, train_problems=300, batch_size=8, eval_every=0)
     a = train(Args(out=str(tmp_path / "a"), **args))

@@ -130,6 +130,7 @@ def test_a_stdio_time_limit_is_shared_by_all_cases():
     assert verdict.status == "incorrect" and verdict.reason.startswith("1/3 passed; case 1: time_limit")
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(180)
 @needs_layers
 def test_charged_time_does_not_depend_on_machine_load():

@@ -1,8 +1,9 @@
 """HumanEval's 164 problems through the `code` verifier: every canonical solution is `correct`,
 every broken variant is not (tests/verifiers/humaneval_cases.py builds both).
 
-The fast tier checks all 164 canonical solutions and one broken variant each, through
-verify_batch. The slow tier (the `slow` marker; `pytest -m "not slow"` leaves it out) checks
+Both tests are in the slow tier (the `slow` marker; `pytest -m "not slow"` leaves them out;
+tests/verifiers/test_code_sandbox.py is the fast tier's check of the same verifier): the first
+runs all 164 canonical solutions and one broken variant each through verify_batch, the second
 every kind of broken variant for every problem, loops and sleeps included.
 """
 
@@ -30,6 +31,7 @@ def _statuses(items):
     return [v.status for v in verify_batch(items, workers=2, timeout_s=2.0)]
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_canonical_solutions_are_correct_and_one_broken_variant_each_is_not():
     problems = cases.load_problems()

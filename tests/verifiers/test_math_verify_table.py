@@ -38,6 +38,7 @@ def test_table_shape():
     assert set(LABEL_ERRORS) <= {case.source for case in PLAIN}
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_assay_agrees_with_math_verify_labels():
     wrong = [case.source for case in PLAIN if _assay_says_equal(case) != case.expected]
@@ -46,6 +47,7 @@ def test_assay_agrees_with_math_verify_labels():
     assert sorted(wrong) == sorted(LABEL_ERRORS), "only the named label errors may disagree"
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_never_wrong_where_math_verify_is_right():
     logging.getLogger("math_verify").setLevel(logging.CRITICAL)

@@ -94,6 +94,7 @@ def test_batch_keeps_input_order_across_verifiers():
     assert "correct 21, incorrect 7, no_answer 7; retried 0, killed 0" in stats.summary()
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_a_spinning_call_is_killed_at_its_cpu_budget_retried_once_and_the_batch_completes():
     calls = [("a",), ("spin",), ("b",), ("spin",), ("c",)] + [(str(i),) for i in range(20)]
@@ -110,6 +111,7 @@ def _busy(n):
     return sum(i * i for i in range(n))
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_a_result_past_its_budget_is_a_timeout_however_soon_it_arrives():
     # A verdict must not depend on whether the pool looked at the clock before the result came:
@@ -121,6 +123,7 @@ def test_a_result_past_its_budget_is_a_timeout_however_soon_it_arrives():
     assert stats.killed == 2 and stats.retried == 1 and stats.started == 0  # nothing had to be killed
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_the_budget_is_cpu_time_so_a_call_that_waits_is_not_killed_before_its_ceiling():
     # 1 s asleep uses no CPU: within a 0.2 s CPU budget whose ceiling off the CPU is 2 s...
@@ -133,6 +136,7 @@ def test_the_budget_is_cpu_time_so_a_call_that_waits_is_not_killed_before_its_ce
     assert stats.killed == 2 and stats.retried == 1
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_a_worker_that_dies_is_replaced_and_its_item_tried_again_before_it_is_an_error():
     calls = [("x",), ("die",), ("y",), ("die",), ("z",)]
@@ -171,6 +175,7 @@ def test_the_pool_is_kept_between_batches():
     assert set(first) | set(again) <= pool and len(pool) == 2
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_workers_get_no_secrets_from_the_callers_environment(monkeypatch):
     monkeypatch.setenv("HF_TOKEN", "hf_secret")
@@ -181,6 +186,7 @@ def test_workers_get_no_secrets_from_the_callers_environment(monkeypatch):
     close_pool()
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_verdicts_do_not_change_when_the_machine_is_saturated(burners):
     """Three CPU burners per core, and a pool started cold under that load: every trivially
@@ -205,6 +211,7 @@ print(" ".join(v.status for v in verify_batch([{"response": "\\\\boxed{7}", "gol
 """
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("how", ["script", "stdin", "-c"])
 def test_workers_never_run_the_calling_script(tmp_path, how):
@@ -221,6 +228,7 @@ def test_workers_never_run_the_calling_script(tmp_path, how):
     assert marker.read_text() == "ran\n"
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_workers_leave_when_their_caller_is_killed(tmp_path):
     code = (

@@ -541,6 +541,7 @@ def test_disk_bomb_fills_only_its_own_tmpfs(host):
     _judge_nothing_left(host)
 
 
+@pytest.mark.slow
 @needs_layers
 @pytest.mark.timeout(180)
 def test_fork_bomb_is_capped_and_leaves_nothing(host):
@@ -737,9 +738,13 @@ FORGERIES = {
 }
 
 
+# The two that make the sandbox push or count a very large payload take seconds each.
+SLOW_FORGERIES = ("huge_return_value", "starves_the_tests_with_a_huge_count")
+
+
 @needs_layers
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("name", sorted(FORGERIES))
+@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.slow) if name in SLOW_FORGERIES else name for name in sorted(FORGERIES)])
 def test_forgeries_are_not_correct(host, name):
     code, gold = FORGERIES[name]
     verdict = verify(_program(code), gold, "code", time_limit_s=2.0)
@@ -747,6 +752,7 @@ def test_forgeries_are_not_correct(host, name):
     _judge_nothing_left(host)
 
 
+@pytest.mark.slow
 @needs_layers
 @pytest.mark.timeout(120)
 def test_forgeries_through_the_pool_are_not_correct(host):
@@ -755,6 +761,7 @@ def test_forgeries_through_the_pool_are_not_correct(host):
     _judge_nothing_left(host)
 
 
+@pytest.mark.slow
 @needs_layers
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("where", ["module", "function"])
