@@ -51,15 +51,7 @@ from assay.pipelines.catalog import DECIDED_SAMPLES, Catalog, DifficultyRow
 from assay.pipelines.errors import AssayError
 from assay.pipelines.ingest import verifier_options
 from assay.pipelines.preflight import model_folder
-from assay.trainers.engines import (
-    ENGINE_CHOICES,
-    EngineError,
-    RolloutEngine,
-    SamplingConfig,
-    Skipped,
-    choose_engine,
-    open_engine,
-)
+from assay.trainers.rollout import ENGINE_CHOICES, EngineError, RolloutEngine, SamplingConfig, Skipped, choose_engine
 from assay.verifiers import DEFAULT_TIMEOUT_S, VERIFIER_VERSION, verify_batch
 
 PASS_AT = (1, 2, 4, 8, 16, 32, 64)  # the k of pass@k reported, where a prompt has that many samples
@@ -105,7 +97,7 @@ class DifficultyConfig:
     model: str  # "toy" or a local checkpoint folder
     k: int = 16  # samples per prompt (fixed); adaptive spends half as many, at most 2k on one
     policy: str = "adaptive"  # a key of POLICIES
-    engine: str = "auto"  # one of assay.trainers.engines.ENGINE_CHOICES ("auto": vLLM where it runs)
+    engine: str = "auto"  # one of assay.trainers.rollout.ENGINE_CHOICES ("auto": vLLM where it runs)
     source: str | None = None  # only records of this source; None: all
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     workers: int | None = None  # verifier processes; None: one per core
@@ -306,11 +298,13 @@ ChunkMap = Callable[[list[Chunk]], Iterable[tuple[Chunk, ChunkResult]]]
 class EngineSpec:
     """What a worker needs to open the rollout engine itself."""
 
-    kind: str  # a key of assay.trainers.engines.ENGINES
+    kind: str  # one of assay.trainers.rollout.ENGINE_NAMES
     path: str  # the resolved checkpoint folder
     trust_remote_code: bool = False
 
     def open(self) -> RolloutEngine:
+        from assay.trainers.engines import open_engine  # torch loads here, with the model: config checks stay light
+
         try:
             return open_engine(self.kind, self.path, trust_remote_code=self.trust_remote_code)
         except EngineError as exc:

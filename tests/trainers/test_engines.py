@@ -204,6 +204,13 @@ def test_open_engine_lists_valid_kinds():
         open_engine("tpu", "toy")
 
 
+def test_the_torch_free_engine_names_are_the_engine_tables_keys():
+    from assay.trainers.engines import ENGINES
+    from assay.trainers.rollout import ENGINE_NAMES
+
+    assert tuple(ENGINES) == ENGINE_NAMES
+
+
 def test_auto_picks_vllm_exactly_where_it_can_run_and_says_why():
     support = vllm_support()
     auto = choose_engine("auto")
