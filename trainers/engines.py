@@ -240,7 +240,11 @@ class TransformersEngine:
         eos_ids = [eos] if isinstance(eos, int) else list(eos or [])
         self.eos = torch.tensor(eos_ids, dtype=torch.long, device=self.device)
         self.pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else (eos_ids or [0])[0]
-        self._keep_last = "logits_to_keep" in inspect.signature(self.model.forward).parameters
+        forward = inspect.signature(self.model.forward).parameters
+        self._keep_last = "logits_to_keep" in forward
+        # transformers renamed forward's `past_key_values` to `cache` (in 5.x; the old name warns with
+        # a FutureWarning until it is removed); older releases and remote-code models take the old one.
+        self._cache_arg = "cache" if "cache" in forward else "past_key_values"
 
     def _context_length(self, config) -> int | None:
         for name in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
@@ -333,7 +337,7 @@ class TransformersEngine:
         cache = DynamicCache(config=self.model.config)
         extra = {"logits_to_keep": 1} if self._keep_last else {}
         logits = self.model(
-            input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=cache, use_cache=True, **extra
+            input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, **{self._cache_arg: cache}, **extra
         ).logits[:, -1]  # [B, V]
         pos = pos[:, -1:]  # [B, 1]
         max_stop = max((len(s) for s in sampling.stop), default=0)
@@ -361,7 +365,7 @@ class TransformersEngine:
             mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
             pos = pos + 1
             logits = self.model(
-                input_ids=token[:, None], attention_mask=mask, position_ids=pos, past_key_values=cache, use_cache=True
+                input_ids=token[:, None], attention_mask=mask, position_ids=pos, use_cache=True, **{self._cache_arg: cache}
             ).logits[:, -1]
         return self._collect(out.cpu(), length.cpu(), finish, sampling.stop)
 
