@@ -87,7 +87,9 @@ def _catalog_path() -> Path:
 def _progress(description: str, total: int | None, unit: str) -> Iterator[Progress]:
     count = DownloadColumn() if unit == "bytes" else MofNCompleteColumn()
     columns = (TextColumn("{task.description}"), BarColumn(), count, TimeElapsedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=False) as progress:
+    # The ETA is the rate over the last 10 minutes: a sampling bar moves once per generation batch,
+    # minutes apart for a large model on a CPU, and rich's default 30 s window would then hold no rate.
+    with Progress(*columns, console=console, transient=False, speed_estimate_period=600) as progress:
         progress.add_task(description, total=total)
         yield progress
 
