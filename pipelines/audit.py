@@ -39,7 +39,7 @@ from assay.pipelines.benchmarks import load_problems
 from assay.pipelines.catalog import Catalog, utc_now
 from assay.pipelines.errors import AssayError
 from assay.pipelines.reports import write_report
-from assay.trainers.engines import ENGINE_CHOICES, EngineError, RolloutEngine, SamplingConfig, Skipped, as_plain_text, open_engine
+from assay.trainers.rollout import ENGINE_CHOICES, EngineError, RolloutEngine, SamplingConfig, Skipped
 from assay.verifiers import verify_batch
 
 FRACTIONS = (0.4, 0.6, 0.8)
@@ -54,7 +54,7 @@ class AuditConfig:
     max_items: int | None = None  # audit only the first N items of each benchmark
     seed: int = 0  # control variants and sampling
     trust_remote_code: bool = False
-    engine: str = "auto"  # one of assay.trainers.engines.ENGINE_CHOICES ("auto": vLLM where it runs)
+    engine: str = "auto"  # one of assay.trainers.rollout.ENGINE_CHOICES ("auto": vLLM where it runs)
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINE_CHOICES:
@@ -198,6 +198,8 @@ def audit_model(
                 taken[p.benchmark] += 1
                 selected.append(p)
         problems = selected
+    from assay.trainers.engines import as_plain_text, open_engine  # torch loads with the model, after the checks
+
     try:
         chat = open_engine(config.engine, config.model, trust_remote_code=config.trust_remote_code)
         raw = as_plain_text(chat)  # the same loaded model, sent plain text to continue

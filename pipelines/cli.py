@@ -87,7 +87,9 @@ def _catalog_path() -> Path:
 def _progress(description: str, total: int | None, unit: str) -> Iterator[Progress]:
     count = DownloadColumn() if unit == "bytes" else MofNCompleteColumn()
     columns = (TextColumn("{task.description}"), BarColumn(), count, TimeElapsedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=False) as progress:
+    # The ETA is the rate over the last 10 minutes: a sampling bar moves once per generation batch,
+    # minutes apart for a large model on a CPU, and rich's default 30 s window would then hold no rate.
+    with Progress(*columns, console=console, transient=False, speed_estimate_period=600) as progress:
         progress.add_task(description, total=total)
         yield progress
 
@@ -362,7 +364,7 @@ def _print_decontamination(r: dict, written: Optional[int], json_path: Path, htm
 
 def _say_engine(kind: str) -> str:
     """The engine `kind` names ("auto" decided here), said on the console; an unknown name fails."""
-    from assay.trainers.engines import EngineError, choose_engine
+    from assay.trainers.rollout import EngineError, choose_engine
 
     try:
         choice = choose_engine(kind)
@@ -523,17 +525,18 @@ def difficulty_cmd(
 
     preflight.check_model_and_engine(model, engine)  # before torch, Prefect or the catalog
     from assay.pipelines import difficulty
-    from assay.trainers.engines import EngineError, SamplingConfig
+    from assay.trainers.rollout import EngineError, SamplingConfig
 
     try:
         sampling = SamplingConfig(temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed)
     except EngineError as exc:
         raise AssayError(str(exc)) from None
     config = difficulty.DifficultyConfig(
-        model=model, k=k, policy=policy, engine=_say_engine(engine), source=source, sampling=sampling,
+        model=model, k=k, policy=policy, engine=engine, source=source, sampling=sampling,
         workers=workers, trust_remote_code=trust_remote_code, verifier_timeout_s=verifier_timeout,
         max_verifier_failures=max_verifier_failures,
     )
+    config = replace(config, engine=_say_engine(config.engine))  # once every setting is known to be valid
     runner_config = _runner_config(runner, cluster)
     path = _catalog_path()
     with Catalog.open(path) as cat:

@@ -55,7 +55,7 @@ from assay.pipelines.export import FORMATS, Manifest, export_plan
 from assay.pipelines.ingest import IngestReport, ingest, resolve_source, verifier_options
 from assay.pipelines.presets import resolve_preset
 from assay.pipelines.reports import difficulty_histogram, write_report
-from assay.trainers.engines import EngineError, SamplingConfig
+from assay.trainers.rollout import EngineError, SamplingConfig
 from assay.verifiers import DEFAULT_TIMEOUT_S, VERIFIER_VERSION
 
 # A step's long work: progress(label, total, unit) gives a context whose value is advance(n).

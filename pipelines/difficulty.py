@@ -11,7 +11,7 @@ Steps, each a plain function:
    samples each prompt needs (`plan_round`); prompts are sampled in chunks, their responses
    verified in the verifiers' process pool (`sample_chunk`, which touches no catalog, so
    chunks can run on cluster workers), and each chunk's observations are appended in one
-   transaction. The policy is a pure function of the stored counts, and each round's
+   transaction. Progress is counted in completions, after each generation batch. The policy is a pure function of the stored counts, and each round's
    sampling seed is derived from how many samples a prompt has drawn, so a run killed
    mid-way and started again continues where it stopped and ends with the counts an
    uninterrupted run would have.
@@ -51,19 +51,14 @@ from assay.pipelines.catalog import DECIDED_SAMPLES, Catalog, DifficultyRow
 from assay.pipelines.errors import AssayError
 from assay.pipelines.ingest import verifier_options
 from assay.pipelines.preflight import model_folder
-from assay.trainers.engines import (
-    ENGINE_CHOICES,
-    EngineError,
-    RolloutEngine,
-    SamplingConfig,
-    Skipped,
-    choose_engine,
-    open_engine,
-)
+from assay.trainers.rollout import ENGINE_CHOICES, EngineError, RolloutEngine, Samples, SamplingConfig, Skipped, choose_engine
 from assay.verifiers import DEFAULT_TIMEOUT_S, VERIFIER_VERSION, verify_batch
 
 PASS_AT = (1, 2, 4, 8, 16, 32, 64)  # the k of pass@k reported, where a prompt has that many samples
 CHUNK_PROMPTS = 128  # prompts sampled, verified and recorded together (one transaction, one flow task)
+# Rows (prompt x sample) per engine.generate call inside a chunk; progress is reported after each.
+# The TransformersEngine decodes 256 rows per batch by default, so the split costs it no batching.
+GENERATE_ROWS = 256
 MAX_VERIFIER_FAILURES = 0.05  # default: a chunk (or training step) with more timeout/error verdicts stops the run
 
 
@@ -105,7 +100,7 @@ class DifficultyConfig:
     model: str  # "toy" or a local checkpoint folder
     k: int = 16  # samples per prompt (fixed); adaptive spends half as many, at most 2k on one
     policy: str = "adaptive"  # a key of POLICIES
-    engine: str = "auto"  # one of assay.trainers.engines.ENGINE_CHOICES ("auto": vLLM where it runs)
+    engine: str = "auto"  # one of assay.trainers.rollout.ENGINE_CHOICES ("auto": vLLM where it runs)
     source: str | None = None  # only records of this source; None: all
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     workers: int | None = None  # verifier processes; None: one per core
@@ -298,19 +293,23 @@ class VerifierFailures(AssayError):
 
 
 # Runs a round's chunks and yields each with its result, in any order: in this process one
-# after another (`local_chunks`), or spread over a cluster (assay.pipelines.flows).
-ChunkMap = Callable[[list[Chunk]], Iterable[tuple[Chunk, ChunkResult]]]
+# after another (`local_chunks`), or spread over a cluster (assay.pipelines.flows). Its second
+# argument is progress(samples): by the time a chunk is yielded it has been called with all of
+# that chunk's completions (after each generation batch where the chunk ran in this process).
+ChunkMap = Callable[[list[Chunk], Callable[[int], None]], Iterable[tuple[Chunk, ChunkResult]]]
 
 
 @dataclass(frozen=True)
 class EngineSpec:
     """What a worker needs to open the rollout engine itself."""
 
-    kind: str  # a key of assay.trainers.engines.ENGINES
+    kind: str  # one of assay.trainers.rollout.ENGINE_NAMES
     path: str  # the resolved checkpoint folder
     trust_remote_code: bool = False
 
     def open(self) -> RolloutEngine:
+        from assay.trainers.engines import open_engine  # torch loads here, with the model: config checks stay light
+
         try:
             return open_engine(self.kind, self.path, trust_remote_code=self.trust_remote_code)
         except EngineError as exc:
@@ -341,11 +340,19 @@ def plan_round(prompts: list[Prompt], drawn: np.ndarray, n: np.ndarray, c: np.nd
     return chunks
 
 
-def sample_chunk(engine: RolloutEngine, chunk: Chunk) -> ChunkResult:
+def sample_chunk(engine: RolloutEngine, chunk: Chunk, progress: Callable[[int], None] = lambda samples: None) -> ChunkResult:
     """Sample and verify one chunk (verification in the verifiers' process pool). Touches no
     catalog, so it runs wherever the engine is: in this process or on a cluster worker.
+    `progress(samples)` is called after each generation batch (GENERATE_ROWS rows at most) with
+    the completions it produced; together they are the result's `sampled`.
     Raises VerifierFailures when more than the allowed share of verdicts are timeout or error."""
-    outputs = engine.generate([p.prompt for p in chunk.prompts], chunk.m, chunk.sampling)
+    per_batch = max(1, GENERATE_ROWS // chunk.m)  # prompts per generate call
+    outputs: list[Samples] = []
+    for start in range(0, len(chunk.prompts), per_batch):
+        # A prompt's samples depend only on its seed, never on which prompts share its batch.
+        batch = engine.generate([p.prompt for p in chunk.prompts[start : start + per_batch]], chunk.m, chunk.sampling)
+        outputs += batch
+        progress(sum(len(samples) for samples in batch if not isinstance(samples, Skipped)))
     items, owners, skipped = [], [], []
     for i, p, samples in zip(chunk.indices, chunk.prompts, outputs):
         if isinstance(samples, Skipped):
@@ -383,7 +390,7 @@ def _observation(index: int, rows: list[tuple[str, float, int]]) -> Observation:
 def local_chunks(engine: Callable[[], RolloutEngine]) -> ChunkMap:
     """Chunks sampled in this process, in order. `engine()` is called only once there is
     something to sample, so a rerun that finds everything stored never loads the model."""
-    return lambda chunks: ((chunk, sample_chunk(engine(), chunk)) for chunk in chunks)
+    return lambda chunks, progress: ((chunk, sample_chunk(engine(), chunk, progress)) for chunk in chunks)
 
 
 def run_rounds(
@@ -400,7 +407,8 @@ def run_rounds(
 
     Each chunk's observations are appended in one transaction as soon as its result comes
     back; only this function writes to the catalog, wherever the chunks ran. `progress(samples)`
-    is called after each chunk with the samples it asked for."""
+    is called with the completions generated, after each generation batch (see ChunkMap); its
+    calls add up to the result's `sampled`."""
     result = DifficultyResult(run_id, model_id, config_hash, [])
     policy = POLICIES[config.policy](config.k)
     verification = Verification(config.workers, config.verifier_timeout_s, config.max_verifier_failures)
@@ -413,7 +421,7 @@ def run_rounds(
     catalog.release()  # sampling the first chunk needs no catalog: readers may open it meanwhile
     while chunks := plan_round(prompts, drawn, n, c, out, policy, config.sampling, verification):
         result.rounds += 1
-        for chunk, done in map_chunks(chunks):
+        for _, done in map_chunks(chunks, progress):
             catalog.add_difficulty(
                 [DifficultyRow(prompts[o.index].uid, o.counts, o.mean_reward, o.mean_tokens) for o in done.observations],
                 model_id,
@@ -438,7 +446,6 @@ def run_rounds(
             result.sampled += done.sampled
             result.tokens += done.tokens
             catalog.release()  # readers may open the catalog while the next chunk samples
-            progress(len(chunk.indices) * chunk.m)
     return result
 
 

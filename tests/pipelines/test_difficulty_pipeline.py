@@ -151,6 +151,21 @@ def test_a_run_killed_midway_resumes_to_the_uninterrupted_result(tmp_path, monke
         ]
 
 
+def test_progress_moves_per_generation_batch_and_adds_up_to_what_was_sampled(catalog, monkeypatch):
+    monkeypatch.setattr(difficulty, "GENERATE_ROWS", 8)
+    fill(catalog, 12)
+    seen = []
+    fixed = estimate_difficulty(catalog, DifficultyConfig(model="toy", k=2, policy="fixed", sampling=FAST, workers=1),
+                                progress=seen.append)
+    # One round, one chunk of 12 prompts x 2 samples, generated 4 prompts (8 rows) at a time.
+    assert (fixed.rounds, fixed.sampled, seen) == (1, 24, [8, 8, 8])
+    seen.clear()
+    adaptive = estimate_difficulty(catalog, DifficultyConfig(model="toy", k=16, sampling=FAST, workers=1), progress=seen.append)
+    # Its first round asks each prompt for 4 samples: 2 prompts (8 rows) per generate call; later
+    # rounds ask for fewer. Every call reports what it sampled, so the count only rises, to the total.
+    assert seen[:6] == [8] * 6 and min(seen) > 0 and sum(seen) == adaptive.sampled > 48
+
+
 def _ids(cat):
     return cat.con.execute("SELECT DISTINCT model, sampling_hash FROM difficulty").fetchone()
 

