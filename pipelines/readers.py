@@ -140,8 +140,10 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     obj = dict(pairs)
     if len(obj) != len(pairs):
         seen: set[str] = set()
-        repeated = next(key for key, _ in pairs if key in seen or seen.add(key))  # type: ignore[func-returns-value]
-        raise _BadValue("duplicate_key", f"key {repeated!r} appears twice in one object")
+        for key, _ in pairs:
+            if key in seen:
+                raise _BadValue("duplicate_key", f"key {key!r} appears twice in one object")
+            seen.add(key)
     return obj
 
 
@@ -156,7 +158,7 @@ def _exact_float(text: str) -> float:
 
 _DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys, parse_float=_exact_float)
 _WHITESPACE = re.compile(r"[ \t\n\r]*")  # JSON's four whitespace characters
-_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)  # a string, or a bracket
+_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)  # a string, or a bracket
 _SCALAR = re.compile(r"[^ \t\n\r,\]}]*")  # a number or literal: up to the next delimiter
 
 

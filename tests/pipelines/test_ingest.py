@@ -158,11 +158,11 @@ def test_json_too_deep_or_with_a_repeated_key_is_quarantined_and_the_rest_read(c
         '{"problem": "What is 1+1?", "answer": "2"}',
         deep,  # 2 / [1]: 100,000 levels, past Python's own recursion limit
         '{"problem": "one", "answer": "1", "x": ' + "[" * 100 + "]" * 100 + "}",  # 3 / [2]: 101 levels
-        '{"problem": "twice", "answer": "1", "answer": "2"}',  # 4 / [3]
+        '{"problem": "twice \\" ]} [", "answer": "1", "answer": "2"}',  # 4 / [3]: brackets in a string are text
         '{"problem": "inner", "answer": "1", "x": {"k": 1, "k": 2}}',  # 5 / [4]: a nested object too
         '{"problem": "huge", "answer": ' + "7" * 5000 + "}",  # 6 / [5]: more digits than int() reads
         just_deep_enough,  # 7 / [6]: 100 levels is allowed
-        '{"problem": "What is 2+2?", "answer": "4"}',
+        json.dumps({"problem": "Brackets: " + "[{" * 200, "answer": "4"}),  # text, not nesting
     ]
     (tmp_path / "lines.jsonl").write_text("\n".join(rows) + "\n")
     (tmp_path / "array.json").write_text("[\n" + ",\n".join(rows) + "\n]")
