@@ -186,7 +186,8 @@ def _decode_value(text: str, start: int) -> tuple[Any, int]:
 
 
 def _nesting(text: str, start: int, end: int) -> int:
-    """How deep brackets nest in text[start:end], outside strings (at least, when it is small)."""
+    """How deep brackets nest in text[start:end] outside strings; 0 when there are too few
+    brackets, in strings or not, to pass MAX_JSON_DEPTH."""
     if text.count("[", start, end) + text.count("{", start, end) <= MAX_JSON_DEPTH:
         return 0  # too few brackets to be too deep: the usual row costs two counts
     depth = deepest = 0
