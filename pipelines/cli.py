@@ -43,7 +43,6 @@ app = typer.Typer(
     help="assay: curated, verified, difficulty-scored RLVR data, and a trainer that closes the loop.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
 )
 catalog_app = typer.Typer(help="Inspect the catalog.", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
@@ -64,8 +63,21 @@ CLUSTER_HELP = ("Address of an existing Dask scheduler (tcp://HOST:8786) or Ray 
                 "PREFECT_API_URL and shared result storage. Default: start a cluster on this machine.")
 
 
+def _print_version(asked: bool) -> None:
+    # Eager, and before any subcommand: answers at once, with nothing heavy (torch) imported.
+    if asked:
+        from importlib.metadata import version
+
+        from assay.verifiers import VERIFIER_VERSION
+
+        print(f"assay {version('assay')} (verifiers {VERIFIER_VERSION})")
+        raise typer.Exit()
+
+
 @app.callback()
 def _global(
+    _version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                  help="Print the assay and verifier versions and exit."),
     catalog: Optional[str] = typer.Option(
         None, "--catalog", help="Catalog DuckDB file. Default: $ASSAY_CATALOG, else ./assay.duckdb.", show_default=False
     ),

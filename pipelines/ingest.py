@@ -137,6 +137,41 @@ def _row_problem(row: dict[str, Any]) -> tuple[str, str] | None:
     return None
 
 
+def check_columns(block: RawBlock, preset: Preset) -> None:
+    """Raise AssayError if the file a block starts lacks a column the mapping needs.
+
+    A column missing from a whole file is a mistake in the command (a typo, the wrong preset, a
+    CSV without a header line), not one bad row per line; the error lists the file's columns,
+    and says so when they look like data rather than names.
+
+        >>> check_columns(RawBlock("train", origin="a.csv", columns=("q", "a")), PRESETS["gsm8k"])
+        Traceback (most recent call last):
+        ...
+        assay.pipelines.errors.AssayError: a.csv: the column mapping needs 'question', 'answer', not in this file; its columns: 'q', 'a'
+    """
+    if block.columns is None:
+        return
+    missing = [names for names in preset.required if not any(name in block.columns for name in names)]
+    if not missing:
+        return
+    needed = ", ".join(" or ".join(repr(name) for name in names) for names in missing)
+    message = f"{block.origin}: the column mapping needs {needed}, not in this file; its columns: "
+    message += ", ".join(repr(name[:60]) for name in block.columns) if block.columns else "none"
+    if any(_looks_like_data(name) for name in block.columns):
+        message += " -- these look like data, not column names: does the file lack a header line?"
+    raise AssayError(message)
+
+
+def _looks_like_data(name: str) -> bool:
+    """A column name that reads like a value: a number, a question, or a sentence."""
+    text = name.strip()
+    try:
+        float(text.replace(",", ""))
+        return True
+    except ValueError:
+        return "?" in text or len(text) > 40 or len(text.split()) > 3
+
+
 def map_block(block: RawBlock, preset: Preset, source: str, seen: set[str]) -> tuple[pa.Table, list[Reject]]:
     """Raw rows to records (BATCH_SCHEMA) and rejects. `seen` holds the uids
     this run has produced so far; a prompt seen again is a duplicate within the source."""
@@ -216,6 +251,7 @@ def ingest(
     seen: set[str] = set()
     try:
         for block in source.blocks():
+            check_columns(block, preset)
             records, rejects = map_block(block, preset, name, seen)
             result = catalog.add_batch(records, quarantine_table(rejects, name, block.split), run_id)
             report.rows_read += len(block.rows) + len(block.rejects)

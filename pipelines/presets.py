@@ -24,11 +24,13 @@ Example:
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from assay.pipelines.errors import AssayError
+from assay.pipelines.readers import InexactNumber
 from assay.verifiers import VERIFIERS
 from assay.verifiers.extract import last_boxed
 
@@ -51,6 +53,9 @@ class Rejected:
 @dataclass(frozen=True)
 class Preset:
     columns: tuple[str, ...]  # columns the mapping consumes; the rest go to meta
+    # Columns a file must have, each entry a choice (one of its names is enough): a file with
+    # none of an entry's names is one error naming the file's columns, not a rejected row each.
+    required: tuple[tuple[str, ...], ...]
     verifier: str  # key into assay.verifiers' table
     domain: str
     map_row: Callable[[dict[str, Any]], Mapped | Rejected]
@@ -63,6 +68,11 @@ def _text(row: dict[str, Any], column: str, role: str) -> str | Rejected:
         return Rejected(f"missing_{role}", f"column {column!r} is missing or null")
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         return Rejected("wrong_type", f"column {column!r} is a {type(value).__name__}, expected text")
+    if isinstance(value, float) and not math.isfinite(value):
+        return Rejected("non_finite", f"column {column!r} is the number {value}, which no answer or prompt can be")
+    if isinstance(value, InexactNumber):
+        return Rejected("imprecise_number", f"column {column!r} is {value.source}, which a 64-bit float rounds to "
+                        f"{float(value)!r}; write it as a string to keep its digits")
     text = value if isinstance(value, str) else _number_text(value)
     if not text.strip():
         return Rejected(f"empty_{role}", f"column {column!r} is empty")
@@ -185,12 +195,13 @@ def _map_code(row: dict[str, Any]) -> Mapped | Rejected:
 
 
 PRESETS: dict[str, Preset] = {
-    "gsm8k": Preset(("question", "answer"), "math", "math", _map_gsm8k),
-    "math": Preset(("problem", "solution", "answer"), "math", "math", _map_math),
-    "numina": Preset(("problem", "solution"), "math", "math", _map_numina),
-    "answer": Preset(("problem", "answer"), "math", "math", _map_answer),
-    "mc": Preset(("question", "choices", "answer", "answerKey"), "mc", "multiple_choice", _map_mc),
-    "code": Preset(("prompt", "tests"), "code", "code", _map_code),
+    "gsm8k": Preset(("question", "answer"), (("question",), ("answer",)), "math", "math", _map_gsm8k),
+    "math": Preset(("problem", "solution", "answer"), (("problem",), ("solution", "answer")), "math", "math", _map_math),
+    "numina": Preset(("problem", "solution"), (("problem",), ("solution",)), "math", "math", _map_numina),
+    "answer": Preset(("problem", "answer"), (("problem",), ("answer",)), "math", "math", _map_answer),
+    "mc": Preset(("question", "choices", "answer", "answerKey"), (("question",), ("choices",), ("answer", "answerKey")),
+                 "mc", "multiple_choice", _map_mc),
+    "code": Preset(("prompt", "tests"), (("prompt",), ("tests",)), "code", "code", _map_code),
 }
 
 # The domain a custom mapping's records get, from the verifier that checks them (one entry
@@ -218,7 +229,7 @@ def column_preset(prompt_col: str, answer_col: str, answer_regex: str | None, ve
             return Rejected("no_gold", f"--answer-regex {answer_regex!r} does not match column {answer_col!r}")
         return Mapped(prompt, match.group(1).strip())
 
-    return Preset((prompt_col, answer_col), verifier, VERIFIER_DOMAINS[verifier], map_row)
+    return Preset((prompt_col, answer_col), ((prompt_col,), (answer_col,)), verifier, VERIFIER_DOMAINS[verifier], map_row)
 
 
 def _compile_answer_regex(answer_regex: str) -> re.Pattern[str]:

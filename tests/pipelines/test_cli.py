@@ -80,3 +80,32 @@ def test_hugging_face_dataset_from_the_local_cache_offline(tmp_path):
     missing = assay("ingest", "acme/not-cached", "--preset", "gsm8k", cwd=tmp_path, env=env)
     assert missing.returncode == 2 and "not a local file or folder" in missing.stderr
     assert "local cache" in missing.stderr and missing.stderr.count("\n") == 1
+
+
+def test_version_answers_without_torch_and_completion_is_on(tmp_path):
+    from importlib.metadata import version
+
+    from assay.verifiers import VERIFIER_VERSION
+
+    probe = ("import atexit, sys; atexit.register(lambda: print('torch loaded:', 'torch' in sys.modules)); "
+             "sys.argv[1:] = ['--version']; from assay.pipelines.cli import main; main()")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [f"assay {version('assay')} (verifiers {VERIFIER_VERSION})", "torch loaded: False"]
+
+    # The installed `assay` script, as a shell calls it: completion scripts name the program.
+    script = os.path.join(os.path.dirname(sys.executable), "assay")
+    shown = subprocess.run([script, "--show-completion", "bash"], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                           env={**os.environ, "_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"})
+    assert shown.returncode == 0 and "complete -o default -F _assay_completion assay" in shown.stdout, shown.stderr
+    completed = subprocess.run([script], cwd=tmp_path, capture_output=True, text=True, timeout=120, env={
+        **os.environ, "_ASSAY_COMPLETE": "complete_bash", "COMP_WORDS": "assay catalog st", "COMP_CWORD": "2"})
+    assert completed.stdout.split() == ["stats"]
+
+
+def test_a_headerless_csv_is_one_line_that_says_so(tmp_path):
+    (tmp_path / "plain.csv").write_text("What is 2+2?,4\nWhat is 3+3?,6\n")
+    failed = assay("ingest", "plain.csv", "--prompt-col", "q", "--answer-col", "a", cwd=tmp_path)
+    assert failed.returncode == 2 and failed.stderr.count("\n") == 1, failed.stderr
+    assert "plain.csv: the column mapping needs 'q', 'a', not in this file; its columns: 'What is 2+2?', '4'" in failed.stderr
+    assert "does the file lack a header line?" in failed.stderr

@@ -12,7 +12,7 @@ from assay.pipelines.errors import AssayError
 from assay.pipelines.ingest import ingest, resolve_source, verifier_options
 from assay.pipelines.presets import PRESETS, VERIFIER_DOMAINS, resolve_preset
 from assay.verifiers import VERIFIERS
-from assay.pipelines.schema import make_uid
+from assay.pipelines.schema import MAX_FIELD_CHARS, make_uid
 from tests.helpers import write_jsonl
 from tests.pipelines import dataset_shapes as shapes
 
@@ -132,6 +132,135 @@ def test_bad_rows_go_to_quarantine_with_reasons(catalog, tmp_path):
     raw, detail = catalog.con.execute("SELECT raw, detail FROM quarantine WHERE reason = 'field_too_large'").fetchone()
     assert len(raw) < 2100 and "10,000,001 characters" in detail
     assert sorted(r[1] for r in records(catalog, "messy")) == ["2", "6"]
+
+
+BOM = "\ufeff"
+
+
+def test_a_utf8_byte_order_mark_is_skipped_in_every_format(catalog, tmp_path, monkeypatch):
+    monkeypatch.setattr(readers, "BLOCK_ROWS", 2)  # the first line is read in a block of its own
+    rows = [{"problem": f"What is {i}+1?", "answer": str(i + 1)} for i in range(5)]
+    (tmp_path / "lines.jsonl").write_text(BOM + "".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    (tmp_path / "lines.json").write_text(BOM + "".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    (tmp_path / "array.json").write_text(BOM + json.dumps(rows, indent=1), encoding="utf-8")
+    (tmp_path / "table.csv").write_text(BOM + "problem,answer\n" + "".join(f"{r['problem']},{r['answer']}\n" for r in rows),
+                                        encoding="utf-8")
+    for name in ("lines.jsonl", "lines.json", "array.json", "table.csv"):
+        report = run(catalog, tmp_path / name, "answer", name)
+        assert (report.rows_read, report.added, report.quarantined) == (5, 5, {}), name
+        assert [r[1] for r in records(catalog, name)] == ["1", "2", "3", "4", "5"]
+
+
+def test_json_too_deep_or_with_a_repeated_key_is_quarantined_and_the_rest_read(catalog, tmp_path):
+    deep = '{"problem": "deep", "answer": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    just_deep_enough = '{"problem": "nested", "answer": "1", "x": ' + "[" * 99 + "]" * 99 + "}"
+    rows = [
+        '{"problem": "What is 1+1?", "answer": "2"}',
+        deep,  # 2 / [1]: 100,000 levels, past Python's own recursion limit
+        '{"problem": "one", "answer": "1", "x": ' + "[" * 100 + "]" * 100 + "}",  # 3 / [2]: 101 levels
+        '{"problem": "twice \\" ]} [", "answer": "1", "answer": "2"}',  # 4 / [3]: brackets in a string are text
+        '{"problem": "inner", "answer": "1", "x": {"k": 1, "k": 2}}',  # 5 / [4]: a nested object too
+        '{"problem": "huge", "answer": ' + "7" * 5000 + "}",  # 6 / [5]: more digits than int() reads
+        just_deep_enough,  # 7 / [6]: 100 levels is allowed
+        json.dumps({"problem": "Brackets: " + "[{" * 200, "answer": "4"}),  # text, not nesting
+    ]
+    (tmp_path / "lines.jsonl").write_text("\n".join(rows) + "\n")
+    (tmp_path / "array.json").write_text("[\n" + ",\n".join(rows) + "\n]")
+    expected = {2: "bad_json", 3: "bad_json", 4: "duplicate_key", 5: "duplicate_key", 6: "bad_json"}
+    for name, where in (("lines.jsonl", ":{}"), ("array.json", "[{}]")):
+        catalog.con.execute("DELETE FROM quarantine")
+        report = run(catalog, tmp_path / name, "answer", name)
+        assert (report.rows_read, report.added) == (8, 3), name
+        shift = 1 if name == "lines.jsonl" else 0  # line numbers count from 1, array indexes from 0
+        assert quarantine(catalog) == sorted((f"{tmp_path / name}" + where.format(n - 1 + shift), reason)
+                                             for n, reason in expected.items())
+        details = [d for (d,) in catalog.con.execute("SELECT detail FROM quarantine ORDER BY location").fetchall()]
+        assert details[:4] == ["nested deeper than 100 levels", "nested deeper than 100 levels",
+                               "key 'answer' appears twice in one object", "key 'k' appears twice in one object"]
+        assert details[4].startswith("Exceeds the limit (4300 digits) for integer string conversion")
+        assert sorted(r[1] for r in records(catalog, name)) == ["1", "2", "4"]
+
+
+def test_a_column_the_mapping_needs_missing_from_a_whole_file_is_one_error(catalog, tmp_path):
+    headerless = tmp_path / "headerless.csv"
+    headerless.write_text("What is 2+2?,4\nWhat is 3+3?,6\n")
+    with pytest.raises(AssayError) as info:
+        run(catalog, headerless, prompt_col="question", answer_col="answer")
+    assert str(info.value) == (
+        f"{headerless}: the column mapping needs 'question', 'answer', not in this file; its columns: 'What is 2+2?', '4'"
+        " -- these look like data, not column names: does the file lack a header line?"
+    )
+    jsonl = write_jsonl(tmp_path / "typo.jsonl", [{"question": "2+2?", "solution": "4"}, {"question": "3+3?"}])
+    with pytest.raises(AssayError, match=r"typo\.jsonl: the column mapping needs 'answer', not in this file; "
+                                         r"its columns: 'question', 'solution'$"):
+        run(catalog, jsonl, prompt_col="question", answer_col="answer")
+    parquet = tmp_path / "mmlu.parquet"
+    pq.write_table(pa.Table.from_pylist([{"question": "q?", "options": ["a", "b"], "answer": 0}]), parquet)
+    with pytest.raises(AssayError, match=r"mmlu\.parquet: the column mapping needs 'choices', not in this file; "
+                                         r"its columns: 'question', 'options', 'answer'$"):
+        run(catalog, parquet, "mc")
+    assert catalog.stats().tables["records"] == 0 and catalog.stats().tables["quarantine"] == 0
+    # Either of a choice is enough: math takes 'answer' when there is no 'solution'.
+    assert run(catalog, write_jsonl(tmp_path / "m.jsonl", [{"problem": "1+1?", "answer": "2"}]), "math").added == 1
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".json", ".csv", ".parquet"])
+def test_every_format_has_the_same_field_limit(catalog, tmp_path, suffix):
+    rows = [
+        {"q": "Long: " + "x" * 200_000, "a": "1"},  # over the csv module's own 131,072 default
+        {"q": "Too long: " + "y" * MAX_FIELD_CHARS, "a": "2"},
+        {"q": "Short", "a": "3"},
+    ]
+    path = tmp_path / f"wide{suffix}"
+    if suffix == ".csv":
+        path.write_text("q,a\n" + "".join(f"{r['q']},{r['a']}\n" for r in rows))
+    elif suffix == ".parquet":
+        pq.write_table(pa.Table.from_pylist(rows), path)
+    elif suffix == ".json":
+        path.write_text(json.dumps(rows))
+    else:
+        write_jsonl(path, rows)
+    report = run(catalog, path, prompt_col="q", answer_col="a")
+    assert (report.rows_read, report.added, report.quarantined) == (3, 2, {"field_too_large": 1})
+    assert sorted(r[1] for r in records(catalog, "wide")) == ["1", "3"]
+    assert catalog.con.execute("SELECT detail FROM quarantine").fetchone() == (
+        f"column 'q' has {MAX_FIELD_CHARS + 10:,} characters (limit {MAX_FIELD_CHARS:,})",
+    )
+
+
+def test_numbers_are_kept_exactly_or_quarantined(catalog, tmp_path):
+    lines = [
+        '{"problem": "p1", "answer": NaN}',
+        '{"problem": "p2", "answer": Infinity}',
+        '{"problem": "p3", "answer": -Infinity}',
+        '{"problem": "p4", "answer": 1e400}',  # too large for a float: inf
+        '{"problem": NaN, "answer": "5"}',
+        '{"problem": "p6", "answer": 9007199254740993.0}',  # 2^53 + 1: a float holds 2^53
+        '{"problem": "p7", "answer": 1e-400}',  # underflows to 0.0
+        '{"problem": "p8", "answer": 9007199254740993}',  # an integer: exact at any size
+        '{"problem": "p9", "answer": 123456789012345678901234567890}',
+        '{"problem": "p10", "answer": 1e5}',  # the same number as 100000.0
+        '{"problem": "p11", "answer": 2.50}',
+        '{"problem": "p12", "answer": 0.1}',  # not exact in binary, but reads back as written
+    ]
+    path = tmp_path / "numbers.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    report = run(catalog, path, "answer")
+    expected = {1: "non_finite", 2: "non_finite", 3: "non_finite", 4: "non_finite", 5: "non_finite",
+                6: "imprecise_number", 7: "imprecise_number"}
+    assert quarantine(catalog) == sorted((f"{path}:{line}", reason) for line, reason in expected.items())
+    assert sorted(r[1] for r in records(catalog, "numbers")) == sorted(
+        ["9007199254740993", "123456789012345678901234567890", "100000", "2.5", "0.1"]
+    )
+    assert report.added == 5
+    assert catalog.con.execute("SELECT detail FROM quarantine WHERE location = ?", [f"{path}:6"]).fetchone() == (
+        "column 'answer' is 9007199254740993.0, which a 64-bit float rounds to 9007199254740992.0; "
+        "write it as a string to keep its digits",
+    )
+    parquet = tmp_path / "floats.parquet"
+    pq.write_table(pa.Table.from_pylist([{"problem": "a", "answer": float("nan")}, {"problem": "b", "answer": 3.0}]), parquet)
+    assert run(catalog, parquet, "answer").quarantined == {"non_finite": 1}
+    assert [r[1] for r in records(catalog, "floats")] == ["3"]
 
 
 def test_reingesting_adds_nothing(catalog, tmp_path):
