@@ -60,7 +60,7 @@ from assay.trainers.engines import (
     choose_engine,
     open_engine,
 )
-from assay.verifiers import DEFAULT_TIMEOUT_S, VERIFIER_VERSION, resolve_verifier, verifier_version, verify_batch
+from assay.verifiers import DEFAULT_TIMEOUT_S, VERIFIER_VERSION, OperatorSpec, resolve_verifier, verifier_version, verify_batch
 
 PASS_AT = (1, 2, 4, 8, 16, 32, 64)  # the k of pass@k reported, where a prompt has that many samples
 CHUNK_PROMPTS = 128  # prompts sampled, verified and recorded together (one transaction, one flow task)
@@ -519,7 +519,7 @@ def judged_by(prompts: list[Prompt], verifier: str | None) -> list[Prompt]:
     takes **options); without one, each row's verifier is checked to be a built-in or an
     installed entry point (a row never names a module to import)."""
     if verifier is not None:
-        return [replace(p, verifier=verifier) for p in prompts]
+        return [replace(p, verifier=OperatorSpec(verifier)) for p in prompts]
     for name in {p.verifier for p in prompts}:
         try:
             resolve_verifier(name, paths=False)

@@ -56,7 +56,7 @@ from assay.pipelines.schema import make_uid
 from assay.trainers.engines import ENGINE_CHOICES, EngineError, SamplingConfig, open_engine
 from assay.trainers.grpo import EvalResult, GRPOConfig, Observation, PromptItem, TrainError, checkpoint_run, train
 from assay.trainers.prompts import PromptTemplate, TemplateError
-from assay.verifiers import resolve_verifier, verifier_version
+from assay.verifiers import OperatorSpec, resolve_verifier, verifier_version
 
 REQUIRED_COLUMNS = ("uid", "prompt", "answer", "verifier")
 BUILTIN_EVAL = "builtin:arithmetic-eval"
@@ -397,7 +397,7 @@ def _run(catalog: Catalog | None, config: TrainRunConfig, on_metrics, engine) ->
     grpo = replace(config.grpo, steps=config.steps)
     train_prompts, eval_prompts, overlap = held_out_prompts(config.eval, shards.prompts, config.eval_size, grpo.seed)
     if config.verifier is not None:  # every prompt, held-out ones too, is judged by it
-        train_prompts, eval_prompts = ([replace(p, verifier=config.verifier) for p in ps] for ps in (train_prompts, eval_prompts))
+        train_prompts, eval_prompts = ([replace(p, verifier=OperatorSpec(config.verifier)) for p in ps] for ps in (train_prompts, eval_prompts))
     version = verifier_version({p.verifier for p in train_prompts})
     path = model_folder(config.model)
     try:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from assay.pipelines.errors import AssayError
-from assay.verifiers import Verdict, check_gold, gold_as_response, resolve_verifier, verify_batch
+from assay.verifiers import OperatorSpec, Verdict, check_gold, gold_as_response, resolve_verifier, verify_batch
 from assay.verifiers.code_verifier import sandbox_mode
 
 
@@ -74,7 +74,7 @@ def read_items(path: str | Path, labelled: bool = False, verifier: str | None = 
                 if not isinstance(item.get(key), str):
                     raise AssayError(f"{where}: {key!r} must be a string")
             if verifier is not None:
-                item["verifier"] = verifier
+                item["verifier"] = OperatorSpec(verifier)
             elif (item.get("verifier") or "math") not in known:
                 try:  # a line names a built-in or an entry point, never a module to import
                     known.add(resolve_verifier(item.get("verifier") or "math", paths=False).name)

@@ -45,6 +45,7 @@ from assay.verifiers.verdict import STATUSES, Status, Verdict, as_verdict
 
 __all__ = [
     "MAX_INPUT_CHARS",
+    "OperatorSpec",
     "STATUSES",
     "Status",
     "VERIFIERS",
@@ -75,6 +76,20 @@ MAX_INPUT_CHARS = 50_000  # a response (and a non-code gold) longer than this is
 MAX_EXTRACTED_CHARS = 2000  # longer extracted answers are cut in the Verdict
 DEFAULT_TIMEOUT_S = 2.0  # CPU seconds per item, in verify_batch
 log = logging.getLogger(__name__)
+
+
+class OperatorSpec(str):
+    """A verifier name the operator gave (a `--verifier` flag, a config key, a caller's code)
+    rather than one read from a data row. An item's verifier may be package.module:function
+    only as an OperatorSpec: text from JSON, Parquet or a trainer's dataset is a plain str, so a
+    row can never make a worker import and call a function of its choosing (`shutil:rmtree`).
+    Like markupsafe's Markup: the type is the mark of trust, and it survives pickling.
+
+    >>> isinstance(OperatorSpec("my_rewards.tags:answer_tag"), str)
+    True
+    """
+
+    __slots__ = ()
 
 
 @dataclass(frozen=True)
@@ -199,12 +214,14 @@ def verify_batch(
 ) -> list[Verdict]:
     """Verify many items in this process's worker pool; one Verdict per item, in input order.
 
-    Each item is a mapping with "response", "gold", optional "verifier" (default "math") and
-    optional "options" (a dict of verifier options). `timeout_s` is an item's budget in CPU
+    Each item is a mapping with "response", "gold", optional "verifier" (default "math"; a key
+    of VERIFIERS or an installed entry point, or package.module:function given as an
+    OperatorSpec) and optional "options" (a dict of verifier options). `timeout_s` is an item's budget in CPU
     seconds of its worker, so a busy machine slows a batch down but does not change its
     verdicts. An item that uses up its budget (or whose worker dies) is tried once more on
     another worker, then gets status timeout (or error); either way the batch completes. Code
-    items run in their sandbox under its own limits. Pass a RunStats to receive counts per
+    items run in their sandbox under its own limits, a plug-in's under its TIMEOUT_S when it
+    declares one. Pass a RunStats to receive counts per
     status, retries, kills and per-item times; the same summary is logged. An unknown verifier
     name raises ValueError before anything runs.
     """
@@ -216,7 +233,7 @@ def verify_batch(
         verifier = item.get("verifier") or "math"
         ref = resolved.get(verifier) if isinstance(verifier, str) else None
         if ref is None:  # each name is looked up once per batch; a bad one raises before anything runs
-            ref = resolved[verifier] = resolve_verifier(verifier)
+            ref = resolved[verifier] = resolve_verifier(verifier, paths=isinstance(verifier, OperatorSpec))
         plugin = ref.plugin
         options = item.get("options") or {}
         if not isinstance(options, Mapping):

@@ -6,9 +6,9 @@ A plug-in is a top-level function with the built-ins' contract, `(response: str,
 named in one of two ways:
 
 - `package.module:function`: the module is found on this process's sys.path, else in the
-  current folder. Only the operator names one (`--verifier` on the command line, or a caller's
-  code): a data row naming `os:system` must not choose code to run, so rows may name built-ins
-  and entry points only.
+  current folder. Only the operator names one (`--verifier` on the command line; in code, an
+  assay.verifiers.OperatorSpec): a data row naming `shutil:rmtree` must not choose code to
+  run, so rows may name built-ins and entry points only.
 - an entry point of group `assay.verifiers` of an installed distribution, by its name:
   `[project.entry-points."assay.verifiers"] answer-tag = "my_rewards.tags:answer_tag"`. Rows
   may name these (the operator installed them).
@@ -82,7 +82,8 @@ def find_plugin(spec: str, paths: bool = True) -> Plugin | None:
     paths=False (a data row's verifier) a module path is refused."""
     if MODULE_SPEC.fullmatch(spec):
         if not paths:
-            raise PluginError(f"{spec}: a package.module:function plug-in is chosen with --verifier, never by a row "
+            raise PluginError(f"{spec}: a package.module:function plug-in is chosen with --verifier (in code: "
+                              "an assay.verifiers.OperatorSpec), never by a row "
                               f"(rows may name built-ins and installed entry points of group {ENTRY_POINT_GROUP})")
         module, qualname = spec.split(":")
         return _describe(spec, module, qualname, _import(spec, module, search_cwd=True))
