@@ -939,7 +939,7 @@ def train_cmd(
         "template": {"system": system_prompt, "instruction": instruction, "position": instruction_position},
     }
     raw = _train_settings(config_file, flags)
-    preflight.check_verifier(raw.get("verifier"), "--verifier" if verifier else f"{config_file}: verifier =")
+    preflight.check_verifier(raw.get("verifier"), "--verifier" if verifier else f"{config_file}: verifier")
     preflight.shard_folder(Path(raw.get("shards", ".")))
     preflight.check_model_and_engine(raw.get("model", "toy"), raw.get("engine", "auto"))  # before torch and the catalog
     from assay.pipelines import train as training

@@ -2,10 +2,10 @@
 
 Input lines are `{"response": ..., "gold": ..., "verifier": "math", "options": {...}}`
 (verifier and options optional; every other key passes through untouched). A line's verifier
-is a built-in or an installed plug-in's entry point; `verifier=SPEC` (`--verifier`) judges every
-line with SPEC instead, which may also be a package.module:function plug-in, and writes it into
-each output line's `verifier`. The output has the
-same lines in the same order with `status` and `score` added. Incorrect answers are results,
+is a built-in or an installed plug-in's entry point; `verifier=SPEC` (`--verifier`) judges
+every line with SPEC instead, which may also be a package.module:function plug-in, and writes
+it into each output line's `verifier`. The output has the same lines in the same order with
+`status` and `score` added. Incorrect answers are results,
 not errors; only unusable input (a missing file, a line that is not a JSON object, a missing
 or non-text field, an unknown verifier) raises AssayError. The code sandbox's mode is the
 operator's choice (`sandbox`, default from ASSAY_SANDBOX, else strict), never a line's: it
@@ -55,10 +55,10 @@ def read_items(path: str | Path, labelled: bool = False, verifier: str | None = 
     """The lines of a JSONL file as verification items, checked; AssayError names the line.
     With `verifier`, every item gets it in place of its own (whose name is then not checked)."""
     path = Path(path)
-    known: set[str] = set()
     if not path.is_file():
         raise AssayError(f"{path}: no such file")
     items = []
+    known: set[str] = set()  # verifier names checked already
     with path.open(encoding="utf-8") as f:
         for number, line in enumerate(f, start=1):
             if not line.strip():
@@ -75,9 +75,9 @@ def read_items(path: str | Path, labelled: bool = False, verifier: str | None = 
                     raise AssayError(f"{where}: {key!r} must be a string")
             if verifier is not None:
                 item["verifier"] = OperatorSpec(verifier)
-            elif (item.get("verifier") or "math") not in known:
+            elif not isinstance(name := item.get("verifier") or "math", str) or name not in known:
                 try:  # a line names a built-in or an entry point, never a module to import
-                    known.add(resolve_verifier(item.get("verifier") or "math", paths=False).name)
+                    known.add(resolve_verifier(name, paths=False).name)
                 except ValueError as exc:
                     raise AssayError(f"{where}: {exc}") from None
             if not isinstance(item.get("options") or {}, dict):

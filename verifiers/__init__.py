@@ -132,7 +132,8 @@ def verifier_version(names: Iterable[str]) -> str:
     >>> verifier_version(["math", "mc", "math"])
     'assay-verifiers-2'
     """
-    versions = sorted({resolve_verifier(name).version for name in set(names) if name not in VERIFIERS})
+    versions = sorted({resolve_verifier(name, paths=isinstance(name, OperatorSpec)).version for name in set(names)
+                       if name not in VERIFIERS})
     return VERIFIER_VERSION + "".join(v.removeprefix(VERIFIER_VERSION) for v in versions)
 
 
@@ -220,10 +221,10 @@ def verify_batch(
     seconds of its worker, so a busy machine slows a batch down but does not change its
     verdicts. An item that uses up its budget (or whose worker dies) is tried once more on
     another worker, then gets status timeout (or error); either way the batch completes. Code
-    items run in their sandbox under its own limits, a plug-in's under its TIMEOUT_S when it
-    declares one. Pass a RunStats to receive counts per
-    status, retries, kills and per-item times; the same summary is logged. An unknown verifier
-    name raises ValueError before anything runs.
+    items run in their sandbox under its own limits; a plug-in's under its TIMEOUT_S when it
+    declares one. Pass a RunStats to receive counts per status, retries, kills and per-item
+    times; the same summary is logged. An unknown verifier name raises ValueError before
+    anything runs.
     """
     if timeout_s <= 0:
         raise ValueError(f"timeout_s must be positive, got {timeout_s}")
