@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from assay.verifiers import OperatorSpec, Verdict, resolve_verifier, verifier_names, verifier_version, verify, verify_batch
+from assay.verifiers.rewards import trl_reward
 from assay.verifiers.verdict import as_verdict
 from tests.helpers import register_entry_point, write_plugin
 
@@ -76,7 +77,7 @@ def test_the_version_is_the_declared_one_else_the_module_files_hash(tmp_path, mo
     write_plugin(tmp_path / "other", "assay_test_tags_d", undeclared)
     monkeypatch.syspath_prepend(str(tmp_path / "other"))
     digest = hashlib.sha256(undeclared.encode()).hexdigest()[:12]
-    declared, hashed = "assay_test_tags_c.tags:answer_tag", "assay_test_tags_d.tags:graded"
+    declared, hashed = OperatorSpec("assay_test_tags_c.tags:answer_tag"), OperatorSpec("assay_test_tags_d.tags:graded")
     assert resolve_verifier(declared).version == f"assay-verifiers-2+{declared}@1.0"
     assert resolve_verifier(hashed).version == f"assay-verifiers-2+{hashed}@sha256:{digest}"
     assert verifier_version(["math", hashed, declared, "mc", declared]) == \
@@ -97,6 +98,11 @@ def test_an_entry_point_plugin_is_listed_and_a_row_may_name_it(tmp_path, monkeyp
     assert [(v.status, v.score) for v in verdicts] == [("correct", 1.0), ("incorrect", 0.0)]
     with pytest.raises(ValueError, match=r"unknown verifier 'answer-tag'; valid: math, numeric, mc, exact, code, .*answer-tag-test"):
         resolve_verifier("answer-tag")
+    # A TRL dataset's verifier column may name it too (verl and OpenRLHF rows go the same way).
+    said = [[{"role": "assistant", "content": "<answer>7</answer>"}], [{"role": "assistant", "content": "<answer>8</answer>"}]]
+    assert trl_reward([[], []], said, answer=["7", "7"], verifier=["answer-tag-test"] * 2, verifier_options=["{}"] * 2) == [1.0, 0.25]
+    with pytest.raises(ValueError, match="never by a row"):
+        trl_reward([[]], said[:1], answer=["7"], verifier=["assay_test_tags_e.tags:answer_tag"], verifier_options=["{}"])
 
 
 def test_names_that_resolve_to_nothing_usable_say_why(tmp_path, monkeypatch):
