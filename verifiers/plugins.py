@@ -21,8 +21,9 @@ imports it itself. The function is never pickled.
 Optional attributes, read from the function, else its module:
 - `__version__` or `VERSION`: the plug-in's version, recorded in the difficulty history as
   `assay-verifiers-2+NAME@VERSION`. Without one, VERSION is `sha256:` and 12 hex digits of the
-  module file's content, so editing the file starts a new history (a distribution's version is
-  not used: an editable install keeps it while its code changes).
+  module file's content as this process imported it, so the next run after an edit starts a
+  new history (a distribution's version is not used: an editable install keeps it while its
+  code changes).
 - `TIMEOUT_S`: CPU seconds one call may take in a worker, instead of the command's timeout.
 
 Example:
@@ -43,6 +44,7 @@ import math
 import os
 import re
 import sys
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -117,12 +119,17 @@ def _attribute(holders: tuple[Any, ...], *names: str) -> Any:
     return None
 
 
+_SOURCE_HASHES: weakref.WeakKeyDictionary[ModuleType, str] = weakref.WeakKeyDictionary()
+
+
 def _describe(spec: str, module: str, qualname: str, mod: ModuleType) -> Plugin:
     fn = _member(mod, qualname)
     if fn is None or not callable(fn):
         raise PluginError(f"{spec}: {module} has no function {qualname}")
     declared = _attribute((fn, mod), "__version__", "VERSION")
-    version = str(declared) if declared is not None else "sha256:" + hashlib.sha256(Path(mod.__file__).read_bytes()).hexdigest()[:12]
+    if mod not in _SOURCE_HASHES:  # read once per import: the version names the code this process runs
+        _SOURCE_HASHES[mod] = "sha256:" + hashlib.sha256(Path(mod.__file__).read_bytes()).hexdigest()[:12]
+    version = str(declared) if declared is not None else _SOURCE_HASHES[mod]
     timeout = _attribute((fn, mod), "TIMEOUT_S")
     if timeout is not None and not (isinstance(timeout, (int, float)) and not isinstance(timeout, bool)
                                     and math.isfinite(timeout) and timeout > 0):
