@@ -126,6 +126,8 @@ def _describe(spec: str, module: str, qualname: str, mod: ModuleType) -> Plugin:
     fn = _member(mod, qualname)
     if fn is None or not callable(fn):
         raise PluginError(f"{spec}: {module} has no function {qualname}")
+    if not getattr(mod, "__file__", None):
+        raise PluginError(f"{spec}: {module} has no file (a namespace package?); a verifier worker imports a plug-in from its file")
     declared = _attribute((fn, mod), "__version__", "VERSION")
     if mod not in _SOURCE_HASHES:  # read once per import: the version names the code this process runs
         _SOURCE_HASHES[mod] = "sha256:" + hashlib.sha256(Path(mod.__file__).read_bytes()).hexdigest()[:12]
