@@ -37,6 +37,7 @@ from assay.pipelines.catalog import WAIT_ENV, Catalog, CatalogStats, resolve_cat
 from assay.pipelines.errors import AssayError
 from assay.pipelines.ingest import IngestReport, ingest, resolve_source
 from assay.pipelines.presets import PRESETS, resolve_preset
+from assay.verifiers import VERIFIERS
 from assay.verifiers.code_verifier import SANDBOX_MODES
 
 app = typer.Typer(
@@ -59,6 +60,8 @@ ENGINE_HELP = ("Rollout engine: auto (vllm where it is installed and can run, el
 VERIFIER_TIMEOUT_HELP = "Seconds one verification may take; one still running is a timeout: sampled again, never scored."
 MAX_FAILURES_HELP = ("Share of a {unit}'s verdicts that may be timeout or error; above it the run stops instead of "
                      "recording (a loaded machine or a too short --verifier-timeout).")
+VERIFIER_HELP = (f"Judge every row with this verifier instead of its own: a built-in ({', '.join(VERIFIERS)}), an installed plug-in's "
+                 "entry point (group assay.verifiers), or package.module:function (README: Your own reward).")
 CLUSTER_HELP = ("Address of an existing Dask scheduler (tcp://HOST:8786) or Ray cluster (ray://HOST:10001); needs "
                 "PREFECT_API_URL and shared result storage. Default: start a cluster on this machine.")
 
@@ -458,24 +461,26 @@ def verify_cmd(
                                           "strict (default, or ASSAY_SANDBOX) refuses code verification where an isolation layer is missing; "
                                           "weak runs with what the host gives and says so in every reason."),
     sandbox_check: bool = typer.Option(False, "--sandbox-check", help="Print which isolation layers this host gives the code sandbox and what each protects."),
+    verifier: Optional[str] = typer.Option(None, "--verifier", help=VERIFIER_HELP),
 ) -> None:
     """Verify responses against gold answers; exit 0 even when some are incorrect."""
-    from assay.pipelines import verify_io
+    from assay.pipelines import preflight, verify_io
 
+    preflight.check_verifier(verifier)
     if sandbox_check:
         _print_sandbox_check()
         return
     if audit is not None:
         if input_path or output_path:
             raise AssayError("--audit reads its own file; drop --input/--output or --audit")
-        _print_audit(verify_io.audit_file(audit, workers, timeout, sandbox))
+        _print_audit(verify_io.audit_file(audit, workers, timeout, sandbox, verifier))
         return
     if input_path is None or output_path is None:
         raise AssayError("give --input and --output, or --audit")
     lines = sum(1 for line in input_path.open(encoding="utf-8", errors="replace") if line.strip()) if input_path.is_file() else 0
     with _progress("verify", lines, "rows") as progress:
         task = progress.task_ids[0]
-        report = verify_io.verify_file(input_path, output_path, workers, timeout, lambda n: progress.advance(task, n), sandbox)
+        report = verify_io.verify_file(input_path, output_path, workers, timeout, lambda n: progress.advance(task, n), sandbox, verifier)
     counts = StatusCounts.from_dict(report.counts)
     console.print(f"verified {report.rows:,} lines -> {output_path}: {counts.line()}")
     if counts.failed:
@@ -531,10 +536,12 @@ def difficulty_cmd(
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Run the checkpoint's own Python code. Only for code you have read."),
     runner: str = typer.Option("local", "--runner", help=RUNNER_HELP),
     cluster: Optional[str] = typer.Option(None, "--cluster", help=CLUSTER_HELP),
+    verifier: Optional[str] = typer.Option(None, "--verifier", help=VERIFIER_HELP),
 ) -> None:
     """Estimate each prompt's difficulty with pass@k sampling; observations append to the catalog."""
     from assay.pipelines import preflight
 
+    preflight.check_verifier(verifier)
     preflight.check_model_and_engine(model, engine)  # before torch, Prefect or the catalog
     from assay.pipelines import difficulty
     from assay.trainers.rollout import EngineError, SamplingConfig
@@ -546,7 +553,7 @@ def difficulty_cmd(
     config = difficulty.DifficultyConfig(
         model=model, k=k, policy=policy, engine=engine, source=source, sampling=sampling,
         workers=workers, trust_remote_code=trust_remote_code, verifier_timeout_s=verifier_timeout,
-        max_verifier_failures=max_verifier_failures,
+        max_verifier_failures=max_verifier_failures, verifier=verifier,
     )
     config = replace(config, engine=_say_engine(config.engine))  # once every setting is known to be valid
     runner_config = _runner_config(runner, cluster)
@@ -919,6 +926,7 @@ def train_cmd(
     system_prompt: Optional[str] = typer.Option(None, "--system-prompt", help=SYSTEM_PROMPT_HELP + " Default: the shards' manifest's."),
     instruction: Optional[str] = typer.Option(None, "--instruction", help=INSTRUCTION_HELP + " Default: the shards' manifest's."),
     instruction_position: Optional[str] = typer.Option(None, "--instruction-position", help=POSITION_HELP),
+    verifier: Optional[str] = typer.Option(None, "--verifier", help=VERIFIER_HELP),
 ) -> None:
     """GRPO on shards with an online sampler; online difficulty goes back into the catalog.
 
@@ -937,7 +945,7 @@ def train_cmd(
         "shards": str(shards) if shards else None, "model": model, "steps": steps, "sampler": sampler, "allocation": allocation,
         "prompts_per_step": prompts_per_step, "rollouts_per_step": rollouts_per_step, "eval": eval_spec, "eval_size": eval_size,
         "engine": engine, "out": str(out) if out else None, "resume": str(resume) if resume else None,
-        "trust_remote_code": trust_remote_code,
+        "trust_remote_code": trust_remote_code, "verifier": verifier,
         "grpo": {"advantage": advantage, "reward": reward, "lr": lr, "updates_per_batch": updates_per_step, "kl_coef": kl_coef,
                  "temperature": temperature, "clip_low": clip_low, "clip_high": clip_high, "micro_batch": micro_batch,
                  "max_grad_norm": max_grad_norm, "max_tokens": max_tokens, "eval_every": eval_every, "eval_k": eval_k,
@@ -946,6 +954,7 @@ def train_cmd(
         "template": {"system": system_prompt, "instruction": instruction, "position": instruction_position},
     }
     raw = _train_settings(config_file, flags)
+    preflight.check_verifier(raw.get("verifier"), "--verifier" if verifier else f"{config_file}: verifier")
     preflight.shard_folder(Path(raw.get("shards", ".")))
     preflight.check_model_and_engine(raw.get("model", "toy"), raw.get("engine", "auto"))  # before torch and the catalog
     from assay.pipelines import train as training

@@ -56,7 +56,7 @@ from assay.pipelines.ingest import IngestReport, ingest, resolve_source, verifie
 from assay.pipelines.presets import resolve_preset
 from assay.pipelines.reports import difficulty_histogram, write_report
 from assay.trainers.rollout import EngineError, SamplingConfig
-from assay.verifiers import DEFAULT_TIMEOUT_S, VERIFIER_VERSION
+from assay.verifiers import DEFAULT_TIMEOUT_S
 
 # A step's long work: progress(label, total, unit) gives a context whose value is advance(n).
 ProgressFactory = Callable[[str, "int | None", str], AbstractContextManager[Callable[[int], None]]]
@@ -406,7 +406,7 @@ def step_difficulty(state: State, ctx: Context) -> StepResult:
                              "n": [counts.get(u, (0, 0))[0] for u in uids],
                              "n_correct": [counts.get(u, (0, 0))[1] for u in uids]})
     state.difficulty = {"model_id": result.model_id, "sampling_hash": result.sampling_hash,
-                        "verifier_version": VERIFIER_VERSION, "run_id": result.run_id,
+                        "verifier_version": result.verifier_version, "run_id": result.run_id,
                         "config": asdict(ctx.config.difficulty)}
     skipped = sum(result.skipped.values())
     return StepResult("difficulty", len(prompts), len(prompts), {}, {

@@ -40,7 +40,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Protocol
 
@@ -52,7 +52,7 @@ from assay.pipelines.errors import AssayError
 from assay.pipelines.ingest import verifier_options
 from assay.pipelines.preflight import model_folder
 from assay.trainers.rollout import ENGINE_CHOICES, EngineError, RolloutEngine, Samples, SamplingConfig, Skipped, choose_engine
-from assay.verifiers import DEFAULT_TIMEOUT_S, VERIFIER_VERSION, verify_batch
+from assay.verifiers import DEFAULT_TIMEOUT_S, VERIFIER_VERSION, OperatorSpec, resolve_verifier, verifier_version, verify_batch
 
 PASS_AT = (1, 2, 4, 8, 16, 32, 64)  # the k of pass@k reported, where a prompt has that many samples
 CHUNK_PROMPTS = 128  # prompts sampled, verified and recorded together (one transaction, one flow task)
@@ -107,6 +107,7 @@ class DifficultyConfig:
     trust_remote_code: bool = False  # only for models whose code the user has read
     verifier_timeout_s: float = DEFAULT_TIMEOUT_S  # seconds one verification may take before it is a timeout
     max_verifier_failures: float = MAX_VERIFIER_FAILURES  # share of a chunk's verdicts that may be timeout/error
+    verifier: str | None = None  # judge every prompt with this (built-in, entry point or module:function); None: each row's own
 
     def __post_init__(self) -> None:
         if self.k < 1:
@@ -172,6 +173,7 @@ class DifficultyResult:
     statuses: StatusCounts = field(default_factory=StatusCounts)  # this run's verdicts, per status
     bad_gold: int = 0  # prompts left out because the verifier refused their gold
     unverified: int = 0  # prompts left out of this run: a round of theirs was all timeout or error
+    verifier_version: str = VERIFIER_VERSION  # recorded with every observation (assay.verifiers.verifier_version)
 
 
 FINGERPRINT_WINDOW = 1 << 20  # bytes read at each of four places in a weight file
@@ -409,10 +411,11 @@ def run_rounds(
     back; only this function writes to the catalog, wherever the chunks ran. `progress(samples)`
     is called with the completions generated, after each generation batch (see ChunkMap); its
     calls add up to the result's `sampled`."""
-    result = DifficultyResult(run_id, model_id, config_hash, [])
+    version = verifier_version({p.verifier for p in prompts})
+    result = DifficultyResult(run_id, model_id, config_hash, [], verifier_version=version)
     policy = POLICIES[config.policy](config.k)
     verification = Verification(config.workers, config.verifier_timeout_s, config.max_verifier_failures)
-    stored = [stored_counts(catalog, model_id, config_hash).get(p.uid, NOTHING) for p in prompts]
+    stored = [stored_counts(catalog, model_id, config_hash, version).get(p.uid, NOTHING) for p in prompts]
     drawn = np.array([s.drawn for s in stored], dtype=int)
     n = np.array([s.decided for s in stored], dtype=int)
     c = np.array([s.correct for s in stored], dtype=int)
@@ -426,7 +429,7 @@ def run_rounds(
                 [DifficultyRow(prompts[o.index].uid, o.counts, o.mean_reward, o.mean_tokens) for o in done.observations],
                 model_id,
                 config_hash,
-                VERIFIER_VERSION,
+                version,
                 run_id,
             )
             for o in done.observations:
@@ -490,7 +493,7 @@ def estimate_difficulty(
     default: every record of `config.source`. `map_chunks(spec)`: where chunks are sampled
     (the flows pass a cluster's); default: in this process, on `engine` or one opened from
     `spec` when first needed."""
-    prompts = select_prompts(catalog, config.source) if prompts is None else prompts
+    prompts = judged_by(select_prompts(catalog, config.source) if prompts is None else prompts, config.verifier)
     path = model_folder(config.model)
     model_id = f"{config.model}@{model_fingerprint(path)}"
     config_hash = sampling_hash(config.sampling, POLICIES[config.policy](config.k))
@@ -510,7 +513,7 @@ def estimate_difficulty(
     run_id = catalog.start_run("difficulty", {**asdict(config), "engine": kind, "model_id": model_id, "sampling_hash": config_hash})
     try:
         result = run_rounds(catalog, chunks, prompts, config, model_id, config_hash, run_id, progress)
-        result.prompts = summarize(prompts, stored_counts(catalog, model_id, config_hash))
+        result.prompts = summarize(prompts, stored_counts(catalog, model_id, config_hash, result.verifier_version))
     except BaseException as exc:
         catalog.finish_run(run_id, "failed", {"error": str(exc) or type(exc).__name__})
         raise
@@ -518,11 +521,26 @@ def estimate_difficulty(
     return result
 
 
+def judged_by(prompts: list[Prompt], verifier: str | None) -> list[Prompt]:
+    """The prompts with `verifier` in place of each one's own (their options kept: a plug-in
+    takes **options); without one, each row's verifier is checked to be a built-in or an
+    installed entry point (a row never names a module to import)."""
+    if verifier is not None:
+        return [replace(p, verifier=OperatorSpec(verifier)) for p in prompts]
+    for name in {p.verifier for p in prompts}:
+        try:
+            resolve_verifier(name, paths=False)
+        except ValueError as exc:
+            raise AssayError(f"a record's verifier: {exc}") from None
+    return prompts
+
+
 def summary_of(result: DifficultyResult) -> dict[str, Any]:
     rates = np.array([p.pass_rate for p in result.prompts])
     return {
         "model": result.model_id,
         "sampling_hash": result.sampling_hash,
+        "verifier_version": result.verifier_version,
         "prompts": len(result.prompts),
         "sampled": result.sampled,
         "tokens": result.tokens,

@@ -99,7 +99,7 @@ from assay.pipelines.errors import AssayError
 from assay.pipelines.runners import RunnerConfig, gpu_per_task, task_runner
 from assay.pipelines.train import TrainRunConfig, TrainRunResult, run_training
 from assay.trainers.engines import RolloutEngine
-from assay.verifiers import VERIFIER_VERSION
+from assay.verifiers import verifier_version
 
 # -- reporting: the CLI's progress bars, reached from inside flows ------------------------------
 
@@ -248,7 +248,7 @@ def chunk_key(spec: EngineSpec, chunk: Chunk) -> str:
     """Everything a chunk's samples and verdicts depend on, hashed; the catalog is not part of it."""
     return _sha({
         "engine": spec.kind, "model": weights_stamp(Path(spec.path)), "trust_remote_code": spec.trust_remote_code,
-        "m": chunk.m, "sampling": asdict(chunk.sampling), "verifier_version": VERIFIER_VERSION,
+        "m": chunk.m, "sampling": asdict(chunk.sampling), "verifier_version": verifier_version({p.verifier for p in chunk.prompts}),
         "verifier_timeout_s": chunk.verification.timeout_s,
         "prompts": [[p.uid, p.prompt, p.answer, p.verifier, p.options] for p in chunk.prompts],
     })

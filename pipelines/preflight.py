@@ -8,6 +8,8 @@ answered about as fast as `assay --help`.
   is set; when it cannot be had, the error says how to fetch it.
 - `check_engine(kind)`: the Python package an engine needs is installed (vllm for `--engine
   vllm`), found without importing it.
+- `check_verifier(spec)`: `--verifier` names a built-in or a plug-in that imports
+  (assay.verifiers.plugins); an unknown name fails listing the valid ones.
 
 Example:
     >>> model_folder("toy").name
@@ -95,6 +97,17 @@ def check_engine(kind: str, option: str = "--engine") -> None:
         package, how = ENGINE_PACKAGES[kind]
         if importlib.util.find_spec(package) is None:
             raise AssayError(f"{option} {kind} needs the {package} package, which is not installed: {how}")
+
+
+def check_verifier(spec: str | None, option: str = "--verifier") -> None:
+    """Fail now if `spec` (None: each row's own verifier) names no usable verifier."""
+    from assay.verifiers import resolve_verifier
+
+    if spec is not None:
+        try:
+            resolve_verifier(spec)
+        except ValueError as exc:
+            raise AssayError(f"{option}: {exc}") from None
 
 
 def shard_folder(path: Path) -> Path:

@@ -56,7 +56,7 @@ from assay.pipelines.schema import make_uid
 from assay.trainers.engines import ENGINE_CHOICES, EngineError, SamplingConfig, open_engine
 from assay.trainers.grpo import EvalResult, GRPOConfig, Observation, PromptItem, TrainError, checkpoint_run, train
 from assay.trainers.prompts import PromptTemplate, TemplateError
-from assay.verifiers import VERIFIER_VERSION, VERIFIERS
+from assay.verifiers import OperatorSpec, resolve_verifier, verifier_version
 
 REQUIRED_COLUMNS = ("uid", "prompt", "answer", "verifier")
 BUILTIN_EVAL = "builtin:arithmetic-eval"
@@ -79,6 +79,7 @@ class TrainRunConfig:
     trust_remote_code: bool = False
     grpo: GRPOConfig = field(default_factory=GRPOConfig)  # its `steps` is replaced by `steps` above
     template: PromptTemplate | None = None  # system turn and instruction; None: the one the shards' manifest records
+    verifier: str | None = None  # judge every prompt with this (built-in, entry point or module:function); None: each row's own
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINE_CHOICES:
@@ -163,6 +164,7 @@ def read_shards(folder: str | os.PathLike) -> ShardPrompts:
     prompts: list[PromptItem] = []
     offline: dict[str, tuple[int, int]] = {}
     seen: set[str] = set()
+    known: set[str] = set()  # verifier names checked: built-ins and installed entry points, never a module path
     for f in files:
         table = pq.read_table(f)
         rows = table.to_pylist()
@@ -170,8 +172,11 @@ def read_shards(folder: str | os.PathLike) -> ShardPrompts:
             for column in REQUIRED_COLUMNS:
                 if not isinstance(row[column], str) or not row[column]:
                     raise AssayError(f"{f} row {i}: column {column!r} is empty or not text")
-            if row["verifier"] not in VERIFIERS:
-                raise AssayError(f"{f} row {i}: unknown verifier {row['verifier']!r}; valid: {', '.join(VERIFIERS)}")
+            if row["verifier"] not in known:
+                try:
+                    known.add(resolve_verifier(row["verifier"], paths=False).name)
+                except ValueError as exc:
+                    raise AssayError(f"{f} row {i}: {exc}") from None
             if row["uid"] in seen:
                 raise AssayError(f"{f} row {i}: uid {row['uid']} appears twice in the shards")
             seen.add(row["uid"])
@@ -300,6 +305,7 @@ prompts_per_step = 16
 rollouts_per_step = 128
 eval_size = 64                # held-out prompts (eval = "builtin:arithmetic-eval" or a shard folder to use those)
 engine = "auto"               # auto (vLLM where it runs, else transformers) | transformers | vllm
+# verifier = "my_rewards.tags:answer_tag"  # judge every prompt with this, not its row's (README: Your own reward)
 
 [grpo]
 lr = 3e-5                     # AdamW learning rate (~1e-6 suits billion-parameter LLMs)
@@ -390,6 +396,9 @@ def _run(catalog: Catalog | None, config: TrainRunConfig, on_metrics, engine) ->
         raise AssayError(f"the engine given renders prompts with {getattr(engine, 'template', PromptTemplate())}, the shards need {template}")
     grpo = replace(config.grpo, steps=config.steps)
     train_prompts, eval_prompts, overlap = held_out_prompts(config.eval, shards.prompts, config.eval_size, grpo.seed)
+    if config.verifier is not None:  # every prompt, held-out ones too, is judged by it
+        train_prompts, eval_prompts = ([replace(p, verifier=OperatorSpec(config.verifier)) for p in ps] for ps in (train_prompts, eval_prompts))
+    version = verifier_version({p.verifier for p in train_prompts})
     path = model_folder(config.model)
     try:
         sampler_config = SamplerConfig(
@@ -417,7 +426,7 @@ def _run(catalog: Catalog | None, config: TrainRunConfig, on_metrics, engine) ->
     def flush() -> None:
         for step, observations in sorted(pending.items()):
             rows = [DifficultyRow(o.uid, o.counts, o.mean_reward, o.mean_tokens) for o in observations]
-            catalog.add_difficulty(rows, model_id, config_hash, VERIFIER_VERSION, run_id, origin="online", step=step)
+            catalog.add_difficulty(rows, model_id, config_hash, version, run_id, origin="online", step=step)
         pending.clear()
         catalog.release()  # readers may open the catalog while the next step trains
 

@@ -1,8 +1,11 @@
 """`assay verify`: JSONL in, JSONL out, through the batch runner; and the verifier audit.
 
 Input lines are `{"response": ..., "gold": ..., "verifier": "math", "options": {...}}`
-(verifier and options optional; every other key passes through untouched). The output has the
-same lines in the same order with `status` and `score` added. Incorrect answers are results,
+(verifier and options optional; every other key passes through untouched). A line's verifier
+is a built-in or an installed plug-in's entry point; `verifier=SPEC` (`--verifier`) judges
+every line with SPEC instead, which may also be a package.module:function plug-in, and writes
+it into each output line's `verifier`. The output has the same lines in the same order with
+`status` and `score` added. Incorrect answers are results,
 not errors; only unusable input (a missing file, a line that is not a JSON object, a missing
 or non-text field, an unknown verifier) raises AssayError. The code sandbox's mode is the
 operator's choice (`sandbox`, default from ASSAY_SANDBOX, else strict), never a line's: it
@@ -23,7 +26,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from assay.pipelines.errors import AssayError
-from assay.verifiers import VERIFIERS, Verdict, check_gold, gold_as_response, verify_batch
+from assay.verifiers import OperatorSpec, Verdict, check_gold, gold_as_response, resolve_verifier, verify_batch
 from assay.verifiers.code_verifier import sandbox_mode
 
 
@@ -48,12 +51,14 @@ class AuditReport:
         return self.agree / self.rows if self.rows else 0.0
 
 
-def read_items(path: str | Path, labelled: bool = False) -> list[dict[str, Any]]:
-    """The lines of a JSONL file as verification items, checked; AssayError names the line."""
+def read_items(path: str | Path, labelled: bool = False, verifier: str | None = None) -> list[dict[str, Any]]:
+    """The lines of a JSONL file as verification items, checked; AssayError names the line.
+    With `verifier`, every item gets it in place of its own (whose name is then not checked)."""
     path = Path(path)
     if not path.is_file():
         raise AssayError(f"{path}: no such file")
     items = []
+    known: set[str] = set()  # verifier names checked already
     with path.open(encoding="utf-8") as f:
         for number, line in enumerate(f, start=1):
             if not line.strip():
@@ -68,9 +73,13 @@ def read_items(path: str | Path, labelled: bool = False) -> list[dict[str, Any]]
             for key in ("response", "gold"):
                 if not isinstance(item.get(key), str):
                     raise AssayError(f"{where}: {key!r} must be a string")
-            verifier = item.get("verifier") or "math"
-            if verifier not in VERIFIERS:
-                raise AssayError(f"{where}: unknown verifier {verifier!r}; valid: {', '.join(VERIFIERS)}")
+            if verifier is not None:
+                item["verifier"] = OperatorSpec(verifier)
+            elif not isinstance(name := item.get("verifier") or "math", str) or name not in known:
+                try:  # a line names a built-in or an entry point, never a module to import
+                    known.add(resolve_verifier(name, paths=False).name)
+                except ValueError as exc:
+                    raise AssayError(f"{where}: {exc}") from None
             if not isinstance(item.get("options") or {}, dict):
                 raise AssayError(f"{where}: 'options' must be an object")
             if labelled and not isinstance(item.get("expected"), bool):
@@ -100,11 +109,12 @@ def verify_file(
     timeout_s: float,
     advance: Callable[[int], None] = lambda n: None,
     sandbox: str | None = None,
+    verifier: str | None = None,
 ) -> VerifyReport:
-    """Verify every line of `input_path`; write them, in order, with status and score added.
-    `advance(n)` is called as each chunk of n items is written."""
+    """Verify every line of `input_path` (with `verifier`, that one for every line); write them,
+    in order, with status and score added. `advance(n)` is called as each chunk of n items is written."""
     _check_run_options(workers, timeout_s)
-    items = read_items(input_path)
+    items = read_items(input_path, verifier=verifier)
     checked = with_sandbox(items, sandbox)
     report = VerifyReport(rows=len(items))
     output_path = Path(output_path)
@@ -120,11 +130,13 @@ def verify_file(
     return report
 
 
-def audit_file(path: str | Path, workers: int | None, timeout_s: float, sandbox: str | None = None) -> AuditReport:
-    """Agreement of the verifiers with hand labels, and a gold round trip: every distinct gold
-    must verify as correct against itself (a gold that does not is unusable as a reference)."""
+def audit_file(path: str | Path, workers: int | None, timeout_s: float, sandbox: str | None = None,
+               verifier: str | None = None) -> AuditReport:
+    """Agreement of the verifiers (with `verifier`, that one for every line) with hand labels,
+    and a gold round trip: every distinct gold must verify as correct against itself (a gold
+    that does not is unusable as a reference)."""
     _check_run_options(workers, timeout_s)
-    items = with_sandbox(read_items(path, labelled=True), sandbox)
+    items = with_sandbox(read_items(path, labelled=True, verifier=verifier), sandbox)
     golds: dict[str, dict[str, Any]] = {}
     for item in items:
         key = json.dumps([item.get("verifier") or "math", item["gold"], item.get("options") or {}], sort_keys=True)

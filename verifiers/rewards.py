@@ -10,7 +10,8 @@
 
 The verifier and its options travel with each row (TRL's `verifier` and `verifier_options`
 columns, verl's `extra_info`, OpenRLHF's JSON `label`); a row without them is checked with
-the `math` verifier. The score is the Verdict's: 1.0 correct, 0.0 otherwise (code: the share
+the `math` verifier. A row may name an installed plug-in (an entry point of group
+assay.verifiers, README: Your own reward), never a package.module:function to import. The score is the Verdict's: 1.0 correct, 0.0 otherwise (code: the share
 of tests passed).
 
 Every call checks model output in this process's verifier pool (assay.verifiers.runner):

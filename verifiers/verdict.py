@@ -8,8 +8,9 @@ Example:
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 Status = Literal["correct", "incorrect", "no_answer", "bad_gold", "timeout", "error"]
 STATUSES: tuple[str, ...] = ("correct", "incorrect", "no_answer", "bad_gold", "timeout", "error")
@@ -48,3 +49,21 @@ class Verdict:
     def fail(cls, status: Status, reason: str, extracted: str | None = None) -> "Verdict":
         """Any non-correct status with score 0."""
         return cls(status, 0.0, extracted, reason)
+
+
+def as_verdict(result: Any) -> Verdict:
+    """A verifier's return value as a Verdict: a Verdict as it is; a bool as correct/incorrect;
+    a number in [0, 1] as its score, correct at 1 and incorrect below (like the code verifier's
+    share of tests passed); anything else (None, NaN, 1.5, text) is status error.
+
+    >>> as_verdict(True), as_verdict(0.25).status, as_verdict(2).status
+    (Verdict(status='correct', score=1.0, extracted=None, reason=''), 'incorrect', 'error')
+    """
+    if isinstance(result, Verdict):
+        return result
+    if isinstance(result, bool):
+        return Verdict.of(result)
+    if isinstance(result, numbers.Real) and 0.0 <= result <= 1.0:  # NaN fails both comparisons
+        return Verdict("correct" if result == 1 else "incorrect", float(result))
+    return Verdict.fail("error", f"the verifier returned {type(result).__name__} {str(result)[:40]!r}: "
+                                 "expected a Verdict, a bool or a number in [0, 1]")

@@ -250,3 +250,22 @@ def test_model_fingerprint_follows_the_weights_not_the_folder(tmp_path):
     save_file(weights, copy / "model.safetensors", metadata={"format": "pt"})
     assert (copy / "model.safetensors").stat().st_size == (resolve_model("toy") / "model.safetensors").stat().st_size
     assert difficulty.model_fingerprint(copy) != difficulty.model_fingerprint(resolve_model("toy"))
+
+
+def test_a_plugin_verifier_keys_the_history_by_its_version(catalog, tmp_path, monkeypatch):
+    import importlib
+
+    from tests.helpers import write_plugin
+
+    monkeypatch.syspath_prepend(str(write_plugin(tmp_path / "plugin", "assay_test_tags_g")))
+    fill(catalog, count=3)
+    config = DifficultyConfig(model="toy", k=2, policy="fixed", sampling=SamplingConfig(max_tokens=32), workers=1,
+                              verifier="assay_test_tags_g.tags:same_text")
+    first = estimate_difficulty(catalog, config)
+    assert first.sampled == 6 and first.verifier_version == "assay-verifiers-2+assay_test_tags_g.tags:same_text@1.0"
+    assert estimate_difficulty(catalog, config).sampled == 0  # the same plug-in: its history is reused
+    monkeypatch.setattr(importlib.import_module("assay_test_tags_g.tags"), "__version__", "1.1")  # its author bumps it
+    assert estimate_difficulty(catalog, config).sampled == 6  # another version: a new history, the first kept
+    versions = catalog.con.execute("SELECT verifier_version, sum(k) FROM difficulty GROUP BY 1 ORDER BY 1").fetchall()
+    assert versions == [("assay-verifiers-2+assay_test_tags_g.tags:same_text@1.0", 6),
+                        ("assay-verifiers-2+assay_test_tags_g.tags:same_text@1.1", 6)]
