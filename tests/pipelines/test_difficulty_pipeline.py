@@ -151,6 +151,7 @@ def test_a_run_killed_midway_resumes_to_the_uninterrupted_result(tmp_path, monke
         ]
 
 
+@pytest.mark.slow  # samples the toy through the whole difficulty step
 def test_progress_moves_per_generation_batch_and_adds_up_to_what_was_sampled(catalog, monkeypatch):
     monkeypatch.setattr(difficulty, "GENERATE_ROWS", 8)
     fill(catalog, 12)

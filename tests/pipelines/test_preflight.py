@@ -106,6 +106,7 @@ finally:
 """
 
 
+@pytest.mark.slow  # one fresh interpreter per mistake
 def test_argument_and_config_mistakes_import_no_torch_transformers_or_prefect(tmp_path):
     example = assay("curate", "--example-config", cwd=tmp_path).stdout
     (tmp_path / "typo.toml").write_text(example.replace("\nk = 16", "\nkk = 16", 1))
