@@ -1,0 +1,100 @@
+"""The architecture as DESIGN.md's layout table draws it: every import of one of assay's own
+subpackages points down the table, Prefect is imported only in pipelines/, and the leaves
+(verifiers, filters, curricula) import without torch, transformers, Prefect or DuckDB's catalog.
+
+LAYOUT is a copy of the table's "may import" column; where the design document is checked out
+beside the repository (../shared/DESIGN.md) the copy must match it, so the two cannot drift.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DESIGN = ROOT.parent / "shared" / "DESIGN.md"
+
+# folder -> the subpackages of ours it may import (besides itself), as DESIGN.md's table says.
+LAYOUT: dict[str, frozenset[str]] = {
+    "verifiers": frozenset(),
+    "curricula": frozenset(),
+    "filters": frozenset({"verifiers", "curricula"}),
+    "trainers": frozenset({"verifiers", "curricula"}),
+    "pipelines": frozenset({"verifiers", "filters", "curricula", "trainers"}),
+}
+LEAVES = ("verifiers", "filters", "curricula")
+# Third-party packages each folder may not import anywhere (module level or inside a function).
+FORBIDDEN = {folder: {"prefect"} for folder in LAYOUT if folder != "pipelines"}
+
+
+def imported_modules(path: Path) -> list[tuple[int, str]]:
+    """(line, dotted module) of every import statement in a file, nested ones included."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found.extend((node.lineno, alias.name) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.extend([(node.lineno, node.module)] + [(node.lineno, f"{node.module}.{a.name}") for a in node.names])
+    return found
+
+
+def wrong_arrows(folder: str) -> list[str]:
+    """Imports in `folder` of an assay subpackage the table does not allow, or of a forbidden package."""
+    allowed = LAYOUT[folder] | {folder}
+    problems = []
+    for path in sorted((ROOT / folder).rglob("*.py")):
+        for line, module in imported_modules(path):
+            parts = module.split(".")
+            where = f"{path.relative_to(ROOT)}:{line}"
+            if parts[0] == "assay" and len(parts) > 1 and parts[1] in LAYOUT and parts[1] not in allowed:
+                problems.append(f"{where} imports {module}: {folder}/ may import {sorted(LAYOUT[folder]) or 'nothing of ours'}")
+            if parts[0] in FORBIDDEN.get(folder, ()):
+                problems.append(f"{where} imports {module}: only pipelines/ may")
+    return problems
+
+
+def test_the_table_copy_matches_design_md_where_it_is_checked_out() -> None:
+    if not DESIGN.exists():
+        pytest.skip(f"{DESIGN} is not checked out beside the repository; the copy in this test stands")
+    rows = re.findall(r"^\| (\w+)/ \| assay\.\w+ \| [^|]+ \| ([^|]+) \|$", DESIGN.read_text(encoding="utf-8"), re.M)
+    table = {folder: frozenset(re.findall(r"\b(verifiers|filters|curricula|trainers|pipelines)\b", may))
+             if "everything" not in may else frozenset(LAYOUT) - {folder} for folder, may in rows}
+    assert table == LAYOUT
+
+
+@pytest.mark.parametrize("folder", sorted(LAYOUT))
+def test_imports_point_down_the_layout_table(folder: str) -> None:
+    assert wrong_arrows(folder) == []
+
+
+def test_an_arrow_pointing_up_is_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "verifiers").mkdir()
+    (tmp_path / "verifiers" / "bad.py").write_text("def f():\n    from assay.pipelines.catalog import Catalog\n    import prefect\n")
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    assert wrong_arrows("verifiers") == [
+        "verifiers/bad.py:2 imports assay.pipelines.catalog: verifiers/ may import nothing of ours",
+        "verifiers/bad.py:2 imports assay.pipelines.catalog.Catalog: verifiers/ may import nothing of ours",
+        "verifiers/bad.py:3 imports prefect: only pipelines/ may",
+    ]
+
+
+def test_the_leaves_import_without_torch_transformers_prefect_or_the_catalog() -> None:
+    modules = sorted(
+        "assay." + ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        for folder in LEAVES for path in (ROOT / folder).rglob("*.py")
+    )
+    script = (
+        "import importlib, sys\n"
+        f"for name in {modules!r}:\n"
+        "    importlib.import_module(name)\n"
+        "heavy = ('torch', 'transformers', 'prefect', 'assay.pipelines', 'assay.trainers')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy or m.startswith(heavy)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
