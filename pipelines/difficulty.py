@@ -11,10 +11,10 @@ Steps, each a plain function:
    samples each prompt needs (`plan_round`); prompts are sampled in chunks, their responses
    verified in the verifiers' process pool (`sample_chunk`, which touches no catalog, so
    chunks can run on cluster workers), and each chunk's observations are appended in one
-   transaction. Progress is counted in completions, after each generation batch. The policy is a pure function of the stored counts, and each round's
-   sampling seed is derived from how many samples a prompt has drawn, so a run killed
-   mid-way and started again continues where it stopped and ends with the counts an
-   uninterrupted run would have.
+   transaction. Progress is counted in completions, after each generation batch. The policy
+   is a pure function of the stored counts, and each round's sampling seed is derived from
+   how many samples a prompt has drawn, so a run killed mid-way and started again continues
+   where it stopped and ends with the counts an uninterrupted run would have.
 4. `summarize`: pass rate, unbiased pass@k for several k, Beta posterior mean and 90%
    interval, learnability p(1-p), per prompt.
 
@@ -294,11 +294,11 @@ class VerifierFailures(AssayError):
     """A chunk whose verdicts are too often timeout or error: it is not recorded."""
 
 
-# Runs a round's chunks and yields each with its result, in any order: in this process one
-# after another (`local_chunks`), or spread over a cluster (assay.pipelines.flows). Its second
-# argument is progress(samples): by the time a chunk is yielded it has been called with all of
+# Runs a round's chunks and yields their results, in any order: in this process one after
+# another (`local_chunks`), or spread over a cluster (assay.pipelines.flows). Its second
+# argument is progress(samples): by the time a result is yielded it has been called with all of
 # that chunk's completions (after each generation batch where the chunk ran in this process).
-ChunkMap = Callable[[list[Chunk], Callable[[int], None]], Iterable[tuple[Chunk, ChunkResult]]]
+ChunkMap = Callable[[list[Chunk], Callable[[int], None]], Iterable[ChunkResult]]
 
 
 @dataclass(frozen=True)
@@ -392,7 +392,7 @@ def _observation(index: int, rows: list[tuple[str, float, int]]) -> Observation:
 def local_chunks(engine: Callable[[], RolloutEngine]) -> ChunkMap:
     """Chunks sampled in this process, in order. `engine()` is called only once there is
     something to sample, so a rerun that finds everything stored never loads the model."""
-    return lambda chunks, progress: ((chunk, sample_chunk(engine(), chunk, progress)) for chunk in chunks)
+    return lambda chunks, progress: (sample_chunk(engine(), chunk, progress) for chunk in chunks)
 
 
 def run_rounds(
@@ -424,7 +424,7 @@ def run_rounds(
     catalog.release()  # sampling the first chunk needs no catalog: readers may open it meanwhile
     while chunks := plan_round(prompts, drawn, n, c, out, policy, config.sampling, verification):
         result.rounds += 1
-        for _, done in map_chunks(chunks, progress):
+        for done in map_chunks(chunks, progress):
             catalog.add_difficulty(
                 [DifficultyRow(prompts[o.index].uid, o.counts, o.mean_reward, o.mean_tokens) for o in done.observations],
                 model_id,

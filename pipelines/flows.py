@@ -275,7 +275,7 @@ def runner_chunks(runner: RunnerConfig) -> Callable[[EngineSpec], ChunkMap]:
     """A round's chunks as tasks on the flow's task runner, yielded as they finish."""
 
     def for_engine(spec: EngineSpec) -> ChunkMap:
-        def run(chunks: list[Chunk], progress: Callable[[int], None]) -> Iterator[tuple[Chunk, ChunkResult]]:
+        def run(chunks: list[Chunk], progress: Callable[[int], None]) -> Iterator[ChunkResult]:
             # The local runner's tasks run on this process's threads, so they report each generation
             # batch as it is sampled; a cluster worker (or a result from Prefect's cache) cannot, so
             # whatever a chunk did not report is reported when its result comes back.
@@ -296,7 +296,7 @@ def runner_chunks(runner: RunnerConfig) -> Callable[[EngineSpec], ChunkMap]:
                 result = plain_chunk_result(future.result())
                 if result.sampled > reported[i]:
                     progress(result.sampled - reported[i])
-                yield chunks[i], result
+                yield result
 
         return run
 
