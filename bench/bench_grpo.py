@@ -468,12 +468,45 @@ def describe_zero_variance(runs: list[dict]) -> str:
             f"{z['all correct size']:.1f}, {z['with a signal size']:.1f}")
 
 
+def frozen_policy_zero_variance(setup: dict, decay: float | None, steps: int, seeds: int) -> float:
+    """The default arm's sampler on the curated prompts with the policy frozen: each prompt's true
+    pass rate is a draw from its offline posterior Beta(1 + correct, 1 + wrong), rewards are coin
+    flips at that rate, and no training moves it. The mean zero-variance share of the sampled groups
+    per batch over `steps` batches and `seeds` seeds; `decay` None: an oracle sampler that knows
+    every true rate (seeded with a million samples of it) and never forgets."""
+    from assay.curricula.sampler import SamplerConfig, SamplerItem
+
+    uids = [row[0] for row in setup["curated"]]
+    n, c = np.array([setup["counts"][u] for u in uids], dtype=float).T  # [P], [P]
+    shares = []
+    for seed in range(seeds):
+        rng = np.random.default_rng([seed, 1])
+        p = rng.beta(1 + c, 1 + n - c)  # [P] the frozen policy's pass rates
+        seeded = zip(n, c) if decay is not None else ((10**6, round(10**6 * q)) for q in p)
+        items = [SamplerItem(u, "", int(k), int(w)) for u, (k, w) in zip(uids, seeded)]
+        sampler = OnlineSampler(items, SamplerConfig(seed=seed, decay=decay or 1.0, **setup["batch"]))
+        at = {u: i for i, u in enumerate(uids)}
+        for _ in range(steps):
+            draws = sampler.next_batch()
+            zero = 0
+            for d in draws:
+                rewards = (rng.random(d.n) < p[at[d.uid]]).astype(float)  # [n]
+                zero += rewards.min() == rewards.max()
+                sampler.observe(d.uid, rewards.tolist())
+            shares.append(zero / len(draws))
+    return float(np.mean(shares))
+
+
 def sweep_report(setup: dict, by_decay: dict[float, list[dict]], args) -> None:
     """The decay sweep: per decay, the default arm's zero-variance share and held-out pass@1 at the
     end, the latter paired by seed against SamplerConfig's default decay when it is swept."""
     from assay.curricula.sampler import SamplerConfig
 
     default = SamplerConfig().decay
+    print(f"the sampler alone, the policy frozen at pass rates drawn from the offline counts ({args.steps} batches x 20 draws of "
+          f"the rates): zero-variance groups per batch " + ", ".join(
+              f"decay {d:g} {frozen_policy_zero_variance(setup, d, args.steps, 20):.1%}" for d in by_decay)
+          + f", a sampler that knows every rate {frozen_policy_zero_variance(setup, None, args.steps, 20):.1%}")
     print(f"decay sweep of {DEFAULT} ({ARMS[DEFAULT].help}): {args.seeds} seeds x {setup['steps']} steps x "
           f"{setup['batch']['rollouts_per_batch']} rollouts ({setup['batch']['prompts_per_batch']} prompts/step); held-out pass@1 on "
           f"{len(setup['eval']):,} problems x {setup['eval_k']} samples")
