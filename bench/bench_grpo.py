@@ -2,6 +2,7 @@
 
     python bench/bench_grpo.py [--seeds 5] [--steps 30] [--jobs 2] [--plot bench/grpo_curves.png]
     python bench/bench_grpo.py --quick        # a smoke run: 2 seeds, 4 steps, a small held-out set
+    python bench/bench_grpo.py --sweep-decay 0.5,0.8,0.95,1 --seeds 3 --steps 15 --eval-every 15
 
 Every arm trains the toy policy from the same checkpoint with the same GRPO settings and the
 same rollout budget (steps x rollouts per step; an arm whose steps cost more rollouts, such as
@@ -18,16 +19,25 @@ The held-out set is the built-in evaluation generator's (another seed than the c
 least 1,000 problems, every one checked against the training corpus with assay's own n-gram
 decontamination (flagged ones are removed, and the count printed). One evaluation's noise is
 its standard error over problems; targets are the start plus 2 and plus 4 of them. Per arm,
-over seeds: mean and 95% t-interval of held-out pass@1 at every evaluation, of the mean pass@1
-over the budget (the area under the pass@1-by-rollouts curve divided by the budget), and of the
-rollouts until a target is reached (linear between evaluations; a seed that never reaches it
-counts as the whole budget, and the printout says how many did). Differences against the
-baseline are paired by seed (same start, same evaluation samples) and called outside the noise
-only when their 95% interval excludes 0.
+over seeds: mean and 95% t-interval of held-out pass@1 at every evaluation (the start, then
+every `--eval-every` steps and at the end), of the mean pass@1 over the budget (the area under
+the pass@1-by-rollouts curve divided by the budget), and of the rollouts until a target is
+reached (linear between evaluations; a seed that never reaches it counts as the whole budget,
+and the printout says how many did). Differences against the baseline are paired by seed (same
+start, same evaluation samples) and called outside the noise only when their 95% interval
+excludes 0. Per arm, the zero-variance groups are split into all wrong and all correct, with
+the sampler's posterior mean pass rate when it drew them.
 
 Every run is a process of its own (`--jobs` at a time, one torch thread each), so the runs do
 not share a verifier pool or a thread pool. The curated set and the held-out set are built once
-in the parent and handed to the runs as JSON.
+in the parent and handed to the runs as JSON. What would be computed twice with the same result
+is computed once: the evaluation of the starting weights depends only on the weights, the
+held-out set and the seed, so it runs once per seed and every arm's run of that seed starts
+from it; on a corpus of one source the bandit arm draws exactly what thompson draws (`twin`),
+so it reports thompson's runs and says so.
+
+`--sweep-decay` runs the default arm with each given posterior decay of the sampler instead of
+the arms, and prints its zero-variance share and its held-out pass@1 at the end per decay.
 """
 
 from __future__ import annotations
@@ -35,15 +45,19 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import resource
 import subprocess
 import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
+
+from assay.curricula.sampler import OnlineSampler
 
 
 @dataclass(frozen=True)
@@ -75,38 +89,90 @@ TARGET_STDERRS = (2, 4)  # targets: held-out pass@1 at the start plus this many 
 # -- one run: a process of its own --------------------------------------------------------------
 
 
-def run_one(setup_path: Path, arm_name: str, seed: int, out_path: Path) -> None:
-    """Train one arm with one seed; write its evaluations and per-step figures as JSON."""
+class RecordingSampler(OnlineSampler):
+    """The online sampler, noting each drawn prompt's posterior mean pass rate at the moment it was
+    drawn (`drawn_at`), so a zero-variance group can be told apart by what the sampler believed
+    when it chose it. It draws exactly as OnlineSampler does."""
+
+    def next_batch(self) -> list:
+        draws = super().next_batch()
+        self.drawn_at = {d.uid: self.value(d.uid) for d in draws}
+        return draws
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and of the processes it waited for (its verifier workers), start-up included."""
+    return sum(u.ru_utime + u.ru_stime for u in (resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)))
+
+
+def _toy_config(setup: dict, seed: int, arm: Arm):
+    from assay.pipelines.train import TOY_GRPO
+
+    # Steps beyond `steps` only for arms whose steps cost fewer rollouts; the budget ends every arm.
+    return replace(TOY_GRPO, steps=4 * setup["steps"], rollout_budget=setup["steps"] * setup["batch"]["rollouts_per_batch"],
+                   eval_every=setup["eval_every"], eval_k=setup["eval_k"], verifier_workers=1, seed=seed,
+                   refill_rounds=arm.refill_rounds, reward=arm.reward)
+
+
+def _prompts(rows: list[list]):
+    from assay.trainers.grpo import PromptItem
+
+    return [PromptItem(*p) for p in rows]
+
+
+def evaluate_start(setup_path: Path, seed: int, out_path: Path) -> None:
+    """The held-out evaluation of the starting weights under `seed`, written as JSON. It depends
+    only on the weights, the held-out set and the evaluation seed, so every arm's run of that
+    seed would compute the same figures: they are computed once and handed to the runs."""
+    import torch
+
+    torch.set_num_threads(1)
+    from assay.trainers.engines import TransformersEngine
+    from assay.trainers.grpo import World, evaluate
+
+    setup = json.loads(setup_path.read_text())
+    start = time.perf_counter()
+    result = evaluate(TransformersEngine("toy", device="cpu"), _prompts(setup["eval"]), _toy_config(setup, seed, ARMS[DEFAULT]), 0, World())
+    out_path.write_text(json.dumps({"eval": asdict(result), "seconds": time.perf_counter() - start, "cpu_seconds": cpu_seconds()}))
+
+
+def run_one(setup_path: Path, arm_name: str, seed: int, start_path: Path, out_path: Path, decay: float | None = None) -> None:
+    """Train one arm with one seed from the evaluation at start_path (evaluate_start's); write
+    its evaluations, per-step figures and every sampled group's outcome as JSON. `decay`, when
+    given, replaces the sampler's posterior decay (the sweep's)."""
     import torch
 
     torch.set_num_threads(1)  # `--jobs` runs share the cores: one thread each
-    from assay.curricula.sampler import OnlineSampler, SamplerConfig, SamplerItem
-    from assay.pipelines.train import TOY_GRPO
+    from assay.curricula.sampler import SamplerConfig, SamplerItem
     from assay.trainers.engines import TransformersEngine
-    from assay.trainers.grpo import PromptItem, train
+    from assay.trainers.grpo import EvalResult, train
 
     setup = json.loads(setup_path.read_text())
     arm = ARMS[arm_name]
-    prompts = [PromptItem(*p) for p in setup[arm.data]]
-    eval_prompts = [PromptItem(*p) for p in setup["eval"]]
+    prompts = _prompts(setup[arm.data])
     counts = setup["counts"]
     items = [SamplerItem(p.uid, p.group, *(counts[p.uid] if arm.seeded else (0, 0))) for p in prompts]
-    batch = setup["batch"]
-    sampler = OnlineSampler(items, SamplerConfig(strategy=arm.strategy, allocation=arm.allocation, seed=seed, **batch))
-    budget = setup["steps"] * batch["rollouts_per_batch"]
-    # Steps beyond `steps` only for arms whose steps cost fewer rollouts; the budget ends every arm.
-    config = replace(TOY_GRPO, steps=4 * setup["steps"], rollout_budget=budget, eval_every=setup["eval_every"],
-                     eval_k=setup["eval_k"], verifier_workers=1, seed=seed, refill_rounds=arm.refill_rounds, reward=arm.reward)
+    options = setup["batch"] | ({} if decay is None else {"decay": decay})
+    sampler = RecordingSampler(items, SamplerConfig(strategy=arm.strategy, allocation=arm.allocation, seed=seed, **options))
+    groups = []  # [step, rollouts decided, correct, posterior mean when drawn] of every sampled group
+
+    def on_observation(obs) -> None:
+        groups.append([obs.step, obs.n, obs.n_correct, sampler.drawn_at[obs.uid]])
+
+    initial = EvalResult(**json.loads(start_path.read_text())["eval"])
     start = time.perf_counter()
-    result = train("toy", prompts, sampler, TransformersEngine("toy", device="cpu"), config, eval_prompts)
+    result = train("toy", prompts, sampler, TransformersEngine("toy", device="cpu"), _toy_config(setup, seed, arm),
+                   _prompts(setup["eval"]), on_observation=on_observation, initial_eval=initial)
     spent = np.cumsum([0] + [m["rollouts"] for m in result.history]).tolist()
     out_path.write_text(json.dumps({
         "arm": arm_name,
         "seed": seed,
         "evals": [{"step": e.step, "rollouts": spent[e.step], "pass_at_1": e.pass_at_1, "stderr": e.stderr} for e in result.evals],
         "sampled_zero_variance": [m["sampled_zero_variance_groups"] for m in result.history],
+        "groups": groups,
         "rollouts": spent[-1],
         "seconds": time.perf_counter() - start,
+        "cpu_seconds": cpu_seconds(),
     }))
 
 
@@ -166,9 +232,9 @@ def on_grid(evals: list[dict], grid: np.ndarray) -> np.ndarray:
 # -- the parent: set-up, runs, report ---------------------------------------------------------
 
 
-def build_setup(args, path: Path) -> dict:
+def build_setup(args) -> dict:
     """Ingest the built-in corpus, score it offline, keep the learnable prompts, build the
-    decontaminated held-out set; written to `path` for the runs."""
+    decontaminated held-out set."""
     import torch
 
     torch.set_num_threads(args.jobs)
@@ -204,17 +270,40 @@ def build_setup(args, path: Path) -> dict:
     index = NgramIndex([BenchmarkProblem("corpus", r[0], r[1], r[2]) for r in raw])
     flagged = {f.row for f in index.match([p.prompt for p in candidates]) if f.method == "ngram"}
     held = [p for i, p in enumerate(candidates) if i not in flagged][: args.eval_size]
-    setup = {
+    return {
         "raw": raw,
         "curated": [r for r in raw if r[0] in keep],
         "counts": counts,
         "eval": [[p.uid, p.prompt, p.answer, p.verifier, dict(p.options), p.group] for p in held],
+        "offline": {"rollouts": scored.sampled, "seconds": offline_s},
+        "decontam": {"candidates": len(candidates), "flagged": len(flagged), "exact_copies_removed": args.eval_size + args.eval_size // 2 - len(candidates)},
+        "made_with": setup_key(args),
+    }
+
+
+def setup_key(args) -> dict:
+    """The settings the curated and held-out sets depend on."""
+    return {"corpus": args.corpus, "eval_size": args.eval_size, "jobs": args.jobs}
+
+
+def load_or_build_setup(args, path: Path) -> dict:
+    """build_setup's sets, or with --setup those of that file when it was built with the same
+    setup_key (else built and written there), plus this run's step settings; written to `path`
+    for the runs."""
+    if args.setup is not None and args.setup.exists():
+        setup = json.loads(args.setup.read_text())
+        if setup.get("made_with") != setup_key(args):
+            raise SystemExit(f"--setup {args.setup}: built with {setup.get('made_with')}, not {setup_key(args)}")
+        setup["offline"]["read_from"] = str(args.setup)
+    else:
+        setup = build_setup(args)
+        if args.setup is not None:
+            args.setup.write_text(json.dumps(setup))
+    setup |= {
         "batch": {"prompts_per_batch": args.prompts, "rollouts_per_batch": args.rollouts, "max_group": args.rollouts // args.prompts * 2},
         "steps": args.steps,
         "eval_every": args.eval_every,
         "eval_k": args.eval_k,
-        "offline": {"rollouts": scored.sampled, "seconds": offline_s},
-        "decontam": {"candidates": len(candidates), "flagged": len(flagged), "exact_copies_removed": args.eval_size + args.eval_size // 2 - len(candidates)},
     }
     path.write_text(json.dumps(setup))
     return setup
@@ -252,12 +341,46 @@ def reusable_runs(args, setup: dict, arms: list[str]) -> dict[str, list[dict]]:
     return {arm: rs for arm, rs in earlier["runs"].items() if arm in arms}
 
 
-def launch(setup_path: Path, arm: str, seed: int, out: Path) -> dict:
-    cmd = [sys.executable, __file__, "--one", arm, str(seed), str(setup_path), str(out)]
-    done = subprocess.run(cmd, capture_output=True, text=True)
+def launch(*argv) -> dict:
+    """Run this file with `argv` in a process of its own; the JSON it wrote to its last argument."""
+    done = subprocess.run([sys.executable, __file__, *map(str, argv)], capture_output=True, text=True)
     if done.returncode != 0:
-        raise SystemExit(f"run {arm} seed {seed} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
-    return json.loads(out.read_text())
+        raise SystemExit(f"{' '.join(map(str, argv[:3]))} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
+    return json.loads(Path(argv[-1]).read_text())
+
+
+def twin(arm_name: str, setup: dict) -> str | None:
+    """Another arm whose runs are this arm's, draw for draw, on this set-up; None if there is none.
+    On a corpus of one source the bandit has a single arm, and within an arm it picks prompts by
+    thompson sampling toward the band from the same generator: it draws exactly what thompson
+    draws, so its runs are thompson's (tests/bench checks the draws)."""
+    arm = ARMS[arm_name]
+    if arm.strategy != "bandit" or len({row[5] for row in setup[arm.data]}) > 1:
+        return None
+    same = replace(arm, strategy="thompson", help="")
+    return next((name for name, other in ARMS.items() if replace(other, help="") == same), None)
+
+
+def run_all(args, setup_path: Path, tmp: Path, jobs: list[tuple[str, int, float | None]]) -> dict[tuple, dict]:
+    """Every (arm, seed, decay) of `jobs`, `args.jobs` processes at a time, after the evaluation
+    of the starting weights once per seed (the runs of a seed share it). {job: run's figures}."""
+    with ThreadPoolExecutor(args.jobs) as pool:
+        # Submitted first, so every start is taken up before a run waits on it.
+        starts = {seed: pool.submit(launch, "--start", seed, setup_path, tmp / f"start-{seed}.json")
+                  for seed in sorted({seed for _, seed, _ in jobs})}
+
+        def one(arm: str, seed: int, decay: float | None) -> dict:
+            starts[seed].result()
+            extra = [] if decay is None else ["--decay", decay]
+            return launch("--one", arm, seed, setup_path, tmp / f"start-{seed}.json", *extra, tmp / f"{arm}-{seed}-{decay}.json")
+
+        futures = {job: pool.submit(one, *job) for job in jobs}
+        results = {}
+        for n, (job, future) in enumerate(futures.items(), 1):
+            results[job] = future.result()
+            print(f"[{n}/{len(jobs)}] {job[0]} seed {job[1]}{'' if job[2] is None else f' decay {job[2]}'}: "
+                  f"{results[job]['seconds']:.0f} s", file=sys.stderr, flush=True)
+    return results
 
 
 def report(setup: dict, runs: dict[str, list[dict]], args) -> None:
@@ -272,7 +395,8 @@ def report(setup: dict, runs: dict[str, list[dict]], args) -> None:
     print(f"held-out set: {len(setup['eval']):,} built-in evaluation problems x {setup['eval_k']} samples; "
           f"{d['exact_copies_removed']} exact copies of corpus prompts and {d['flagged']} of {d['candidates']:,} candidates "
           f"flagged by assay's n-gram decontamination against the {len(setup['raw']):,}-prompt training corpus removed")
-    print(f"offline scoring for curation: {setup['offline']['rollouts']:,} rollouts ({setup['offline']['seconds']:.0f} s), "
+    read = f", read from {setup['offline']['read_from']}" if "read_from" in setup["offline"] else ""
+    print(f"offline scoring for curation: {setup['offline']['rollouts']:,} rollouts ({setup['offline']['seconds']:.0f} s{read}), "
           f"{len(setup['curated'])} of {len(setup['raw'])} prompts kept as learnable")
     print(f"start: held-out pass@1 {start} over seeds; one evaluation's standard error {noise:.4f}; "
           f"targets {', '.join(f'+{k} SE = {t:.3f}' for k, t in zip(TARGET_STDERRS, targets))}")
@@ -297,6 +421,8 @@ def report(setup: dict, runs: dict[str, list[dict]], args) -> None:
             reached = sum(x is not None for x in raw_xs)
             print(f"  rollouts to start + {k} SE: {t_interval(xs).format(',.0f')}  ({reached}/{len(rs)} seeds reached it)")
         print(f"  zero-variance groups per batch: mean {np.mean(zero):.1%}, worst batch {np.max(zero):.1%}")
+        if all("groups" in r for r in rs):  # runs of --reuse files made before the groups were recorded lack them
+            print(f"  {describe_zero_variance(rs)}")
     print(f"\ndifferences against {BASELINE}, paired by seed (mean [95% interval]; outside the noise when the interval excludes 0):")
     for name in runs:
         if name == BASELINE:
@@ -317,6 +443,84 @@ def report(setup: dict, runs: dict[str, list[dict]], args) -> None:
     if DEFAULT in runs and BASELINE in runs:
         ratio = np.divide(summary[DEFAULT]["reach"][0], summary[BASELINE]["reach"][0])
         print(f"rollouts to start + {TARGET_STDERRS[0]} SE, {DEFAULT} / {BASELINE} per seed: {t_interval(ratio)}")
+
+
+def zero_variance_breakdown(runs: list[dict]) -> dict[str, float]:
+    """Over every sampled group of `runs` with two or more decided rollouts (run["groups"] rows:
+    step, decided, correct, posterior mean when drawn): the share of groups all wrong and all
+    correct, and the mean posterior mean when drawn and mean size of those and of the others."""
+    rows = np.array([g for r in runs for g in r["groups"] if g[1] > 1], dtype=float).reshape(-1, 4)  # [groups, 4]
+    kinds = {"all wrong": rows[:, 2] == 0, "all correct": rows[:, 2] == rows[:, 1]}
+    kinds["with a signal"] = ~(kinds["all wrong"] | kinds["all correct"])
+    out = {}
+    for kind, mask in kinds.items():
+        out[f"{kind} share"] = float(mask.mean())
+        out[f"{kind} drawn at"] = float(rows[mask, 3].mean()) if mask.any() else math.nan
+        out[f"{kind} size"] = float(rows[mask, 1].mean()) if mask.any() else math.nan
+    return out
+
+
+def describe_zero_variance(runs: list[dict]) -> str:
+    z = zero_variance_breakdown(runs)
+    return (f"of all groups {z['all wrong share']:.1%} all wrong and {z['all correct share']:.1%} all correct; "
+            f"posterior mean pass rate when drawn {z['all wrong drawn at']:.3f} (all wrong), {z['all correct drawn at']:.3f} "
+            f"(all correct), {z['with a signal drawn at']:.3f} (the others); mean group size {z['all wrong size']:.1f}, "
+            f"{z['all correct size']:.1f}, {z['with a signal size']:.1f}")
+
+
+def frozen_policy_zero_variance(setup: dict, decay: float | None, steps: int, seeds: int) -> float:
+    """The default arm's sampler on the curated prompts with the policy frozen: each prompt's true
+    pass rate is a draw from its offline posterior Beta(1 + correct, 1 + wrong), rewards are coin
+    flips at that rate, and no training moves it. The mean zero-variance share of the sampled groups
+    per batch over `steps` batches and `seeds` seeds; `decay` None: an oracle sampler that knows
+    every true rate (seeded with a million samples of it) and never forgets."""
+    from assay.curricula.sampler import SamplerConfig, SamplerItem
+
+    uids = [row[0] for row in setup["curated"]]
+    n, c = np.array([setup["counts"][u] for u in uids], dtype=float).T  # [P], [P]
+    shares = []
+    for seed in range(seeds):
+        rng = np.random.default_rng([seed, 1])
+        p = rng.beta(1 + c, 1 + n - c)  # [P] the frozen policy's pass rates
+        seeded = zip(n, c) if decay is not None else ((10**6, round(10**6 * q)) for q in p)
+        items = [SamplerItem(u, "", int(k), int(w)) for u, (k, w) in zip(uids, seeded)]
+        sampler = OnlineSampler(items, SamplerConfig(seed=seed, decay=decay or 1.0, **setup["batch"]))
+        at = {u: i for i, u in enumerate(uids)}
+        for _ in range(steps):
+            draws = sampler.next_batch()
+            zero = 0
+            for d in draws:
+                rewards = (rng.random(d.n) < p[at[d.uid]]).astype(float)  # [n]
+                zero += rewards.min() == rewards.max()
+                sampler.observe(d.uid, rewards.tolist())
+            shares.append(zero / len(draws))
+    return float(np.mean(shares))
+
+
+def sweep_report(setup: dict, by_decay: dict[float, list[dict]], args) -> None:
+    """The decay sweep: per decay, the default arm's zero-variance share and held-out pass@1 at the
+    end, the latter paired by seed against SamplerConfig's default decay when it is swept."""
+    from assay.curricula.sampler import SamplerConfig
+
+    default = SamplerConfig().decay
+    print(f"the sampler alone, the policy frozen at pass rates drawn from the offline counts ({args.steps} batches x 20 draws of "
+          f"the rates): zero-variance groups per batch " + ", ".join(
+              f"decay {d:g} {frozen_policy_zero_variance(setup, d, args.steps, 20):.1%}" for d in by_decay)
+          + f", a sampler that knows every rate {frozen_policy_zero_variance(setup, None, args.steps, 20):.1%}")
+    print(f"decay sweep of {DEFAULT} ({ARMS[DEFAULT].help}): {args.seeds} seeds x {setup['steps']} steps x "
+          f"{setup['batch']['rollouts_per_batch']} rollouts ({setup['batch']['prompts_per_batch']} prompts/step); held-out pass@1 on "
+          f"{len(setup['eval']):,} problems x {setup['eval_k']} samples")
+    for decay, rs in by_decay.items():
+        zero = [z for r in rs for z in r["sampled_zero_variance"]]
+        final = [r["evals"][-1]["pass_at_1"] for r in rs]
+        line = (f"decay {decay:g}{' (the default)' if decay == default else ''}: zero-variance groups per batch mean {np.mean(zero):.1%}, "
+                f"worst batch {np.max(zero):.1%}, {'met' if np.mean(zero) <= 0.10 else 'not met'} (goal <= 10%); "
+                f"held-out pass@1 at step {rs[0]['evals'][-1]['step']} {t_interval(final)}")
+        if decay != default and default in by_decay:
+            diff = t_interval(np.subtract(final, [r["evals"][-1]["pass_at_1"] for r in by_decay[default]]))
+            line += f", against decay {default:g} {diff.format('+.3f')} {'outside' if diff.excludes_zero() else 'inside'} the noise"
+        print(line)
+        print(f"  {describe_zero_variance(rs)}")
 
 
 def plot(runs: dict[str, list[dict]], budget: int, path: Path) -> None:
@@ -340,10 +544,24 @@ def plot(runs: dict[str, list[dict]], budget: int, path: Path) -> None:
     fig.savefig(path, dpi=120)
 
 
+def print_time(wall: float, args) -> None:
+    """The run's wall time, and the CPU time of this process and the processes it waited for: on a
+    machine with nothing else running, the wall time of `--jobs` runs at a time approaches the CPU
+    time divided by the cores (2 here); on a loaded one, the wall time is larger."""
+    seconds = time.perf_counter() - wall
+    cpu = cpu_seconds()
+    print(f"\nwall time {seconds:,.0f} s ({seconds / 60:.1f} min) with {args.jobs} runs at a time; "
+          f"CPU time {cpu:,.0f} s ({cpu / 60 / (os.cpu_count() or 1):.1f} min per core over {os.cpu_count()} cores)")
+
+
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--start":
+        seed, setup, out = sys.argv[2:5]
+        return evaluate_start(Path(setup), int(seed), Path(out))
     if len(sys.argv) > 1 and sys.argv[1] == "--one":
-        arm, seed, setup, out = sys.argv[2:6]
-        return run_one(Path(setup), arm, int(seed), Path(out))
+        arm, seed, setup, start = sys.argv[2:6]
+        decay = float(sys.argv[7]) if sys.argv[6] == "--decay" else None
+        return run_one(Path(setup), arm, int(seed), Path(start), Path(sys.argv[-1]), decay)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="arms:\n" + "\n".join(f"  {k:<16} {a.help}" for k, a in ARMS.items()))
     parser.add_argument("--arms", default=",".join(ARMS), help="comma-separated keys of the arms below")
@@ -353,7 +571,7 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=16, help="prompts per step")
     parser.add_argument("--eval-size", type=int, default=1000, help="held-out problems")
     parser.add_argument("--eval-k", type=int, default=2, help="samples per held-out problem")
-    parser.add_argument("--eval-every", type=int, default=10, help="steps between held-out evaluations")
+    parser.add_argument("--eval-every", type=int, default=15, help="steps between held-out evaluations")
     parser.add_argument("--corpus", type=int, default=1000, help="prompts of the built-in training corpus")
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time, one CPU thread each")
     parser.add_argument("--plot", type=Path, default=None, help="write the pass@1-by-rollouts plot (PNG) here")
@@ -361,6 +579,12 @@ def main() -> None:
     parser.add_argument("--reuse", type=Path, default=None,
                         help="a --json file of an earlier run with the same settings: its arms are taken from it, not rerun "
                              "(every run is seeded, and its figures do not depend on the machine's load)")
+    parser.add_argument("--setup", type=Path, default=None,
+                        help="the curated and held-out sets: read from this file if an earlier run with the same --corpus, "
+                             "--eval-size and --jobs wrote it, else built and written there (the offline scoring is the slow part)")
+    parser.add_argument("--sweep-decay", default=None, metavar="D1,D2,...",
+                        help=f"instead of the arms: the default arm ({DEFAULT}) with each of these sampler posterior decays, "
+                             "for the zero-variance share of its groups and its held-out pass@1")
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 seeds, 4 steps of 32 rollouts, 200 held-out problems")
     args = parser.parse_args()
     if args.quick:
@@ -369,7 +593,7 @@ def main() -> None:
     unknown = [a for a in arms if a not in ARMS]
     if unknown:
         parser.error(f"unknown arm(s) {', '.join(unknown)}; valid: {', '.join(ARMS)}")
-    if BASELINE not in arms:
+    if BASELINE not in arms and args.sweep_decay is None:
         parser.error(f"the baseline arm {BASELINE} must be among --arms")
     if args.seeds < 2:
         parser.error("--seeds must be at least 2: an interval needs two")
@@ -377,18 +601,28 @@ def main() -> None:
     wall = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         setup_path = Path(tmp) / "setup.json"
-        setup = build_setup(args, setup_path)
+        setup = load_or_build_setup(args, setup_path)
+        if args.sweep_decay is not None:
+            decays = [float(d) for d in args.sweep_decay.split(",")]
+            results = run_all(args, setup_path, Path(tmp), [(DEFAULT, seed, d) for d in decays for seed in range(args.seeds)])
+            by_decay = {d: [results[(DEFAULT, seed, d)] for seed in range(args.seeds)] for d in decays}
+            sweep_report(setup, by_decay, args)
+            print_time(wall, args)
+            if args.json:
+                args.json.write_text(json.dumps({"setup": setup_summary(setup), "sweep": {str(d): rs for d, rs in by_decay.items()},
+                                                 "args": {k: str(v) for k, v in vars(args).items()}}, indent=1))
+            return
         reused = reusable_runs(args, setup, arms)
         results = {(arm, seed): r for arm, rs in reused.items() for seed, r in enumerate(rs)}
-        jobs = [(arm, seed) for seed in range(args.seeds) for arm in arms if arm not in reused]
-        with ThreadPoolExecutor(args.jobs) as pool:
-            futures = {job: pool.submit(launch, setup_path, *job, Path(tmp) / f"{job[0]}-{job[1]}.json") for job in jobs}
-            for n, (job, future) in enumerate(futures.items(), 1):
-                results[job] = future.result()
-                print(f"[{n}/{len(jobs)}] {job[0]} seed {job[1]}: {results[job]['seconds']:.0f} s", file=sys.stderr, flush=True)
+        twins = {arm: twin(arm, setup) for arm in arms if arm not in reused and twin(arm, setup) in arms}
+        jobs = [(arm, seed, None) for seed in range(args.seeds) for arm in arms if arm not in reused and arm not in twins]
+        results |= {(arm, seed): r for (arm, seed, _), r in run_all(args, setup_path, Path(tmp), jobs).items()}
+    results |= {(arm, seed): results[(other, seed)] for arm, other in twins.items() for seed in range(args.seeds)}
     runs = {arm: [results[(arm, seed)] for seed in range(args.seeds)] for arm in arms}
     report(setup, runs, args)
-    print(f"\nwall time {time.perf_counter() - wall:,.0f} s with {args.jobs} runs at a time")
+    for arm, other in twins.items():
+        print(f"{arm}: the runs of {other}, not rerun: the corpus has one source, so the bandit has a single arm and draws what {other} draws")
+    print_time(wall, args)
     if args.plot:
         plot(runs, args.steps * args.rollouts, args.plot)
         print(f"plot: {args.plot}")

@@ -737,6 +737,7 @@ def train(
     resume_from: str | os.PathLike | None = None,
     device: str | None = None,
     run_id: str | None = None,
+    initial_eval: EvalResult | None = None,
 ) -> TrainResult:
     """Train the policy at `policy_path` (a folder or "toy") for `config.steps` rollout batches.
 
@@ -746,10 +747,14 @@ def train(
     checkpoints are written to checkpoint_dir/step-NNNNNN every `checkpoint_every` steps and at
     the end; `resume_from` (such a folder) continues that run exactly where it stopped.
     `run_id`, the caller's name for the run, is saved in every checkpoint (`checkpoint_run`), so
-    the caller of a resumed run can continue the same record.
+    the caller of a resumed run can continue the same record. `initial_eval`, the caller's
+    evaluation of the starting weights (evaluate at step 0 with the same eval_prompts and config),
+    stands in for evaluating them again: runs from the same weights and seed share it.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    if initial_eval is not None and initial_eval.step != 0:
+        raise TrainError(f"initial_eval must be of the starting weights (step 0), got step {initial_eval.step}")
     world = World()
     items = {p.uid: p for p in prompts}
     if len(items) != len(prompts):
@@ -821,7 +826,9 @@ def train(
         save_checkpoint(target, policy, optimizer, tokenizer, state, world)
         return target
 
-    if start == 0:
+    if start == 0 and initial_eval is not None:
+        evals.append(initial_eval)
+    elif start == 0:
         run_eval(0)
     rollouts_done = sum(m["rollouts"] for m in history)
     done = start

@@ -44,3 +44,32 @@ def test_every_arm_names_known_strategies_and_rewards():
     assert bench.BASELINE in bench.ARMS and bench.DEFAULT in bench.ARMS
     for arm in bench.ARMS.values():
         assert arm.strategy in STRATEGIES and arm.allocation in ALLOCATIONS and arm.reward in REWARDS and arm.data in ("raw", "curated")
+
+
+def test_the_bandit_on_one_source_draws_what_thompson_draws():
+    from assay.curricula.sampler import OnlineSampler, SamplerConfig, SamplerItem
+
+    items = [SamplerItem(f"u{i}", "one source", n=8, n_correct=i % 9) for i in range(40)]
+    samplers = [OnlineSampler(items, SamplerConfig(strategy=s, prompts_per_batch=6, rollouts_per_batch=40, seed=3))
+                for s in ("bandit", "thompson")]
+    for step in range(8):
+        batches = [s.next_batch() for s in samplers]
+        assert batches[0] == batches[1]
+        for draw in batches[0]:  # the same outcomes for both: a fixed pattern of the uid and step
+            rewards = [float((int(draw.uid[1:]) + step + j) % 3 == 0) for j in range(draw.n)]
+            for s in samplers:
+                s.observe(draw.uid, rewards)
+    one = {"curated": [["u1", "p", "1", "math", {}, "a"], ["u2", "q", "2", "math", {}, "a"]]}
+    two = {"curated": [["u1", "p", "1", "math", {}, "a"], ["u2", "q", "2", "math", {}, "b"]]}
+    assert bench.twin("bandit", one) == "thompson"
+    assert bench.twin("bandit", two) is None and bench.twin("spo", one) is None
+
+
+def test_zero_variance_breakdown_by_hand():
+    # groups [step, decided, correct, posterior mean when drawn]; the group of one decided rollout is left out
+    runs = [{"groups": [[0, 4, 0, 0.1], [0, 4, 4, 0.9], [0, 4, 2, 0.5]]}, {"groups": [[1, 8, 0, 0.3], [1, 6, 3, 0.4], [1, 1, 1, 0.5]]}]
+    z = bench.zero_variance_breakdown(runs)
+    assert (z["all wrong share"], z["all correct share"], z["with a signal share"]) == (0.4, 0.2, 0.4)
+    assert z["all wrong drawn at"] == pytest.approx(0.2) and z["all wrong size"] == 6.0
+    assert z["with a signal drawn at"] == pytest.approx(0.45) and z["with a signal size"] == 5.0
+    assert z["all correct drawn at"] == 0.9

@@ -22,13 +22,13 @@ PROMPTS = [PromptItem(f"p{i}", p.prompt, p.answer, "math") for i, p in enumerate
 CONFIG = GRPOConfig(steps=3, lr=3e-4, max_tokens=40, eval_every=0, verifier_workers=1)
 
 
-def run(config, eval_prompts=()):
+def run(config, eval_prompts=(), **options):
     torch.set_num_threads(1)
     sampler = OnlineSampler([SamplerItem(p.uid) for p in PROMPTS],
                             SamplerConfig(strategy="uniform", allocation="equal", prompts_per_batch=4, rollouts_per_batch=16, seed=3))
     history, observed = [], []
     result = train("toy", PROMPTS, sampler, TransformersEngine("toy", device="cpu"), config, eval_prompts,
-                   on_observation=observed.append, on_metrics=history.append)
+                   on_observation=observed.append, on_metrics=history.append, **options)
     return result, [m for m in history if "loss" in m], observed
 
 
@@ -89,3 +89,15 @@ def test_an_evaluation_carries_the_standard_error_of_its_pass_at_1():
         rates.append(sum(v.status == "correct" for v in verdicts) / 4)
     assert result.pass_at_1 == pytest.approx(np.mean(rates))
     assert result.stderr == pytest.approx(np.std(rates, ddof=1) / math.sqrt(5))
+
+
+def test_a_run_given_its_starting_evaluation_matches_one_that_evaluates_it():
+    eval_prompts = [PromptItem("e0", "Compute 2+2.", "4", "math"), PromptItem("e1", "Compute 7*3.", "21", "math")]
+    config = replace(CONFIG, steps=2, eval_every=1, eval_k=4)
+    itself, log, _ = run(config, eval_prompts)
+    given, given_log, _ = run(config, eval_prompts, initial_eval=itself.evals[0])
+    # The start is the caller's; what follows (draws, updates, later evaluations) is the same run.
+    assert given.evals == itself.evals and [e.step for e in given.evals] == [0, 1, 2]
+    assert [m["loss"] for m in given_log] == [m["loss"] for m in log]
+    with pytest.raises(TrainError, match="step 0"):
+        run(config, eval_prompts, initial_eval=itself.evals[1])
