@@ -16,8 +16,8 @@ from tests.helpers import register_entry_point, write_jsonl, write_plugin
 ASSAY = str(Path(sys.executable).with_name("assay"))  # the console script: its sys.path does not hold the current folder
 HEAVY = ("torch", "transformers", "prefect")
 # Runs the CLI, then prints which heavy packages it had imported by the time it exited.
-IMPORTS_AT_EXIT = ("import atexit, sys; atexit.register(lambda: print(sorted(m for m in {heavy} if m in sys.modules))); "
-                   "sys.argv = ['assay', *sys.argv[1:]]; from assay.pipelines.cli import main; main()").format(heavy=HEAVY)
+IMPORTS_AT_EXIT = (f"import atexit, sys; atexit.register(lambda: print(sorted(m for m in {HEAVY} if m in sys.modules))); "
+                   "sys.argv = ['assay', *sys.argv[1:]]; from assay.pipelines.cli import main; main()")
 
 
 def _run(folder: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:

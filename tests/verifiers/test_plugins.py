@@ -118,7 +118,8 @@ def test_names_that_resolve_to_nothing_usable_say_why(tmp_path, monkeypatch):
         with pytest.raises(ValueError) as caught:
             resolve_verifier(spec)
         assert str(caught.value).startswith(message), spec
-    with pytest.raises(ValueError, match=r"a package.module:function plug-in is chosen with --verifier \(in code: an assay.verifiers.OperatorSpec\), never by a row"):
+    refused = r"a package.module:function plug-in is chosen with --verifier \(in code: an assay.verifiers.OperatorSpec\), never by a row"
+    with pytest.raises(ValueError, match=refused):
         resolve_verifier("os:system", paths=False)
     with pytest.raises(ValueError, match="chosen with --verifier"):  # a plain str is a row's: never imported
         verify_batch([{"response": "x", "gold": "y", "verifier": "shutil:rmtree"}])
