@@ -109,15 +109,22 @@ def _default(f: dataclasses.Field) -> Any:
     return REQUIRED
 
 
+def _help(cls: type, f: dataclasses.Field) -> str:
+    if "help" not in f.metadata:
+        raise TypeError(f"{cls.__name__}.{f.name} has no doc string: give it field(..., metadata={{'help': ...}})")
+    return f.metadata["help"]
+
+
 def settings(cls: type) -> list[Setting]:
     """Every leaf setting of the command dataclass `cls`, top level first, then each table in
-    field order. Two settings with one flag name is an error in the dataclasses, raised here."""
+    field order. A field without a doc string, or two settings with one flag name, is an error
+    in the dataclasses, raised here."""
     hints = typing.get_type_hints(cls)
     top: list[Setting] = []
     nested: list[Setting] = []
     for f in dataclasses.fields(cls):
         if not _is_table(hints[f.name]):
-            top.append(Setting("", f.name, _plain(hints[f.name])[0], _default(f), f.metadata["help"],
+            top.append(Setting("", f.name, _plain(hints[f.name])[0], _default(f), _help(cls, f),
                                (*f.metadata.get("flags", ()), f"--{_kebab(f.name)}"), f.metadata.get("example")))
             continue
         inner = _plain(hints[f.name])[0]
@@ -128,7 +135,7 @@ def settings(cls: type) -> list[Setting]:
             if g.name in meta["set_by_run"]:
                 continue
             default = meta["defaults"].get(g.name, _default(g))
-            nested.append(Setting(f.name, g.name, _plain(inner_hints[g.name])[0], default, g.metadata["help"],
+            nested.append(Setting(f.name, g.name, _plain(inner_hints[g.name])[0], default, _help(inner, g),
                                   (*meta["flags"].get(g.name, ()), f"--{prefix}{_kebab(g.name)}")))
     found = top + nested
     seen: dict[str, str] = {}
@@ -163,7 +170,7 @@ def flag_help(s: Setting) -> str:
 def with_flags(cls: type, into: str = "flags") -> Callable[[Callable], Callable]:
     """Decorate a typer command: one option per setting of `cls`, all defaulting to None (not
     given), handed to the command as one TOML-shaped dict `into` of the options given
-    ({"lr": ..., "grpo": {...}}; an option not given is left out)."""
+    ({"steps": 3, "grpo": {"lr": 1e-5}}; an option not given is left out)."""
     found = settings(cls)
 
     def decorate(command: Callable) -> Callable:
@@ -218,15 +225,15 @@ def build(cls: type, raw: Any, where: str) -> Any:
     field the command sets itself says where to set it, and the dataclasses' own checks come back
     with the table's name."""
     values = _fields(cls, raw, where, {})
+    missing = [s.name for s in settings(cls) if s.default is REQUIRED and not s.table and s.name not in values]
+    if missing:
+        raise AssayError(f"{where}: {', '.join(missing)} missing (a flag, e.g. --{_kebab(missing[0])}, or a key of --config)")
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         if f.name in values and _is_table(hints[f.name]):
             inner = _plain(hints[f.name])[0]
             given = _fields(inner, values[f.name], f.name, f.metadata["set_by_run"])
             values[f.name] = _construct(inner, {**f.metadata["defaults"], **given}, f.name)
-    missing = [s.name for s in settings(cls) if s.default is REQUIRED and s.name not in values]
-    if missing:
-        raise AssayError(f"{where}: {', '.join(missing)} missing (a flag, e.g. --{_kebab(missing[0])}, or a key of --config)")
     return _construct(cls, values, where)
 
 
@@ -259,7 +266,7 @@ def read_toml(path: Any) -> dict[str, Any]:
             return tomllib.load(file)
     except OSError as exc:
         raise AssayError(f"--config {path}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise AssayError(f"{path}: not valid TOML ({exc})") from None
 
 

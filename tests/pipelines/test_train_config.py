@@ -109,6 +109,8 @@ def test_flags_win_over_the_file_key_by_key(tmp_path):
     (tmp_path / "t.toml").write_text('shards = "s"\nmodel = "toy"\n[sampler]\ndecay = 0.5\n')
     failed = assay("train", "--config", "t.toml", "--sampler-decay", "1.5", cwd=tmp_path)
     assert failed.returncode == 2 and "[sampler] decay must be in (0, 1], got 1.5" in failed.stderr, failed.stderr
+    failed = assay("train", "--config", "t.toml", "--sampler-band", "0.7", "0.2", cwd=tmp_path)  # a pair: two values
+    assert failed.returncode == 2 and "[sampler] band must satisfy 0 <= lo < hi <= 1, got (0.7, 0.2)" in failed.stderr, failed.stderr
 
 
 @pytest.mark.slow
