@@ -386,9 +386,9 @@ def quickstart_cmd(
     path = _catalog_path()
     # The example config is the quickstart's: the built-in corpus and evaluation set, the toy policy.
     out = path.parent / "shards" / new_run_id("quickstart")
-    text = curate.EXAMPLE_CONFIG.replace("count = 1000", f"count = {count}").replace('out = "shards" ', f"out = {json.dumps(str(out))} ")
-    config = curate.parse_config(text, "the quickstart config (assay curate --example-config)")
-    config = replace(config, difficulty=replace(config.difficulty, engine=_say_engine(engine)))
+    example = curate.parse_config(curate.EXAMPLE_CONFIG, "the quickstart config (assay curate --example-config)")
+    config = replace(example, sources=[replace(s, count=count) if s.count is not None else s for s in example.sources],
+                     export=replace(example.export, out=str(out)), difficulty=replace(example.difficulty, engine=_say_engine(engine)))
     console.print(f"[bold]assay quickstart[/]: catalog {path}")
     # The same Prefect flows as `assay curate`, embedded: no server to start.
     runner_config = _runner_config("local", None)
