@@ -237,6 +237,11 @@ def build(cls: type, raw: Any, where: str) -> Any:
     return _construct(cls, values, where)
 
 
+def typed_section(cls: type, raw: Any, section: str) -> Any:
+    """One TOML table -> the flat dataclass `cls`, naming the section and key of any mistake."""
+    return _construct(cls, _fields(cls, raw, section, {}), section)
+
+
 def _fields(cls: type, raw: Any, section: str, set_by_run: dict[str, str]) -> dict[str, Any]:
     """`raw` checked against `cls`'s fields (lists become tuples where the field is a tuple)."""
     if not isinstance(raw, dict):

@@ -52,7 +52,7 @@ class TrainRunConfig:
     # held-out accuracy, 3e-5 raises it within tens of steps; GRPOConfig's own defaults suit a library caller.
     grpo: GRPOConfig = table(
         GRPOConfig, "The GRPO trainer. assay train's defaults differ from GRPOConfig's in lr (3e-5, measured on the toy) "
-        "and updates_per_batch (2). Its steps are the run's steps.",
+        "and updates_per_batch (2). Its steps are the run's steps; its seed also seeds the sampler and the held-out split.",
         prefix="", defaults={"lr": 3e-5, "updates_per_batch": 2},
         flags={"updates_per_batch": ("--updates-per-step",), "verifier_timeout_s": ("--verifier-timeout",)},
         set_by_run={"steps": "steps at the top level (it is the run's)"})
