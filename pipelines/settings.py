@@ -2,8 +2,8 @@
 config are all derived from the fields.
 
 Every field carries ONE default and ONE doc string, `field(default=..., metadata={"help": ...})`
-(the convention of every settings dataclass in assay, leaves included: it needs nothing but
-the standard library). A field whose type is a dataclass is a TOML table (`[grpo]`) and its
+(the convention of every dataclass a command's settings are built from, leaves included: it
+needs nothing but the standard library). A field whose type is a dataclass is a TOML table (`[grpo]`) and its
 fields are flags too. What belongs to the command, not to the dataclass it nests, is in the
 nesting field's metadata (`table(...)` writes it):
 
@@ -14,8 +14,10 @@ nesting field's metadata (`table(...)` writes it):
   "flags", aliases per nested field; "set_by_run", nested fields the command sets itself
   (name -> where the user sets it instead), which are neither flags nor keys.
 
-Nothing here imports torch, transformers or Prefect: flags and config mistakes are answered
-before any of them loads.
+Nothing here imports torch, transformers or Prefect, nor do the settings dataclasses: flags, the
+config file, unknown and missing keys are read and checked before any of them loads (a
+dataclass whose own check needs a strategy table of torch code, GRPOConfig's estimators or the
+engine table, imports it when it is constructed).
 
 Example (assay train's settings, assay.pipelines.train_settings):
     >>> from assay.pipelines.train_settings import TrainRunConfig
