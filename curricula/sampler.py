@@ -51,7 +51,7 @@ Example:
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
@@ -69,24 +69,33 @@ class SamplerItem:
 
 @dataclass(frozen=True)
 class SamplerConfig:
-    strategy: str = "thompson"  # key into STRATEGIES: uniform | thompson | spo | bandit
-    allocation: str = "knapsack"  # key into ALLOCATIONS: knapsack | equal
-    prompts_per_batch: int = 16  # candidate prompts drawn per step, before the allocator funds them
-    rollouts_per_batch: int = 128  # rollout budget per step, split across the candidates
-    min_group: int = 2  # fewest rollouts a funded prompt gets (a group of one never has variance)
-    max_group: int = 16  # most rollouts one prompt gets in one step
-    band: tuple[float, float] = (0.1, 0.9)  # the learnable band of pass rates thompson aims at
-    # per observation: a prompt's evidence beyond the prior, and its arm's bandit statistics, are
-    # multiplied by this before each new group of it is added (1.0 = never forget)
-    decay: float = 0.8
-    prior: tuple[float, float] = (1.0, 1.0)  # Beta prior (alpha, beta) every posterior starts from
-    seed: int = 0  # seeds the generator behind every random choice; its state is saved in state_dict
-    spo_floor: float = 0.05  # spo: least priority, so prompts believed solved or unsolvable still get drawn
-    ucb_c: float = 0.5  # bandit: weight of the exploration bonus c * sqrt(log(1 + pulls) / arm pulls)
-    # knapsack: a candidate whose expected value per rollout of its first min_group rollouts,
-    # E[1 - p^m - (1-p)^m] / m, is below this gets none (a predicted zero-variance group). With
-    # m = 2 this is E[p(1-p)], at most 0.25; 0.05 skips a prompt seen 0 of 16 under a uniform prior.
-    skip_below: float = 0.05
+    strategy: str = field(default="thompson", metadata={
+        "help": "Which prompts each step draws: thompson, uniform, spo or bandit (a key of STRATEGIES)."})
+    allocation: str = field(default="knapsack", metadata={
+        "help": "How a step's rollouts are split among its prompts: knapsack or equal (a key of ALLOCATIONS)."})
+    prompts_per_batch: int = field(default=16, metadata={
+        "help": "Candidate prompts drawn per step, before the allocator funds them."})
+    rollouts_per_batch: int = field(default=128, metadata={"help": "Rollout budget per step, split across the candidates."})
+    min_group: int = field(default=2, metadata={
+        "help": "Fewest rollouts a funded prompt gets (a group of one never has variance)."})
+    max_group: int = field(default=16, metadata={"help": "Most rollouts one prompt gets in one step."})
+    band: tuple[float, float] = field(default=(0.1, 0.9), metadata={
+        "help": "The learnable band of pass rates (low, high) thompson aims at."})
+    decay: float = field(default=0.8, metadata={
+        "help": "Per observation, a prompt's evidence beyond the prior and its arm's bandit statistics are multiplied "
+                "by this before its new group is added (1.0: never forget)."})
+    prior: tuple[float, float] = field(default=(1.0, 1.0), metadata={
+        "help": "Beta prior (alpha, beta) every posterior starts from."})
+    seed: int = field(default=0, metadata={
+        "help": "Seeds the generator behind every random choice; its state is saved in state_dict."})
+    spo_floor: float = field(default=0.05, metadata={
+        "help": "spo: least priority, so prompts believed solved or unsolvable still get drawn."})
+    ucb_c: float = field(default=0.5, metadata={
+        "help": "bandit: weight of the exploration bonus c * sqrt(log(1 + pulls) / arm pulls)."})
+    # With m = 2 the value below is E[p(1-p)], at most 0.25; 0.05 skips a prompt seen 0 of 16 under a uniform prior.
+    skip_below: float = field(default=0.05, metadata={
+        "help": "knapsack: a candidate whose expected value per rollout of its first min_group rollouts, "
+                "E[1 - p^m - (1-p)^m] / m, is below this gets none (a predicted zero-variance group)."})
 
     def __post_init__(self) -> None:
         for option, value, table in (("strategy", self.strategy, STRATEGIES), ("allocation", self.allocation, ALLOCATIONS)):

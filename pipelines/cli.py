@@ -33,10 +33,12 @@ from rich.table import Table
 from assay.curricula.difficulty import StatusCounts
 from assay.pipelines import benchmarks as bench
 from assay.pipelines import decontaminate as decon
+from assay.pipelines import settings
 from assay.pipelines.catalog import WAIT_ENV, Catalog, CatalogStats, resolve_catalog_path
 from assay.pipelines.errors import AssayError
 from assay.pipelines.ingest import IngestReport, ingest, resolve_source
 from assay.pipelines.presets import PRESETS, resolve_preset
+from assay.pipelines.train_settings import TrainRunConfig
 from assay.verifiers import VERIFIERS
 from assay.verifiers.code_verifier import SANDBOX_MODES
 
@@ -401,9 +403,9 @@ def quickstart_cmd(
     path = _catalog_path()
     # The example config is the quickstart's: the built-in corpus and evaluation set, the toy policy.
     out = path.parent / "shards" / new_run_id("quickstart")
-    text = curate.EXAMPLE_CONFIG.replace("count = 1000", f"count = {count}").replace('out = "shards" ', f"out = {json.dumps(str(out))} ")
-    config = curate.parse_config(text, "the quickstart config (assay curate --example-config)")
-    config = replace(config, difficulty=replace(config.difficulty, engine=_say_engine(engine)))
+    example = curate.parse_config(curate.EXAMPLE_CONFIG, "the quickstart config (assay curate --example-config)")
+    config = replace(example, sources=[replace(s, count=count) if s.count is not None else s for s in example.sources],
+                     export=replace(example.export, out=str(out)), difficulty=replace(example.difficulty, engine=_say_engine(engine)))
     console.print(f"[bold]assay quickstart[/]: catalog {path}")
     # The same Prefect flows as `assay curate`, embedded: no server to start.
     runner_config = _runner_config("local", None)
@@ -889,44 +891,11 @@ def _drop_frames(exc: BaseException | None) -> None:
 
 
 @app.command("train")
+@settings.with_flags(TrainRunConfig)
 def train_cmd(
     config_file: Optional[Path] = typer.Option(None, "--config", help="A train.toml (see --example-config); flags given here win over it."),
     example_config: bool = typer.Option(False, "--example-config", help="Print a commented train config with every setting and exit."),
-    shards: Optional[Path] = typer.Option(None, "--shards", help="Shard folder written by `assay export --format parquet` (required here or in --config)."),
-    model: Optional[str] = typer.Option(None, "--model", help="Built-in 'toy', a local checkpoint folder, or a hub id ORG/NAME (required here or in --config)."),
-    steps: Optional[int] = typer.Option(None, "--steps", help="Rollout batches to train on (required here or in --config)."),
-    sampler: Optional[str] = typer.Option(None, "--sampler", help="Online sampler: thompson (default), uniform, spo, bandit."),
-    allocation: Optional[str] = typer.Option(None, "--allocation", help="Rollouts per prompt: knapsack (default) or equal."),
-    advantage: Optional[str] = typer.Option(None, "--advantage", help="Advantage estimator: grpo (default), dr_grpo, rloo, spo."),
-    reward: Optional[str] = typer.Option(None, "--reward", help="verifier (default), or random (the spurious-reward control)."),
-    prompts_per_step: Optional[int] = typer.Option(None, "--prompts-per-step", help="Prompts sampled per step (default 16)."),
-    rollouts_per_step: Optional[int] = typer.Option(None, "--rollouts-per-step", help="Rollouts per step, shared among its prompts (default 128)."),
-    lr: Optional[float] = typer.Option(None, "--lr", help="AdamW learning rate (default 3e-5, suits the toy; ~1e-6 suits billion-parameter LLMs)."),
-    updates_per_step: Optional[int] = typer.Option(None, "--updates-per-step", help="Optimizer steps per rollout batch (default 2; mini-batches, later ones are clipped off-policy updates)."),
-    kl_coef: Optional[float] = typer.Option(None, "--kl-coef", help="Weight of the k3 KL to the initial policy (default 0; > 0 keeps a frozen copy of it)."),
-    temperature: Optional[float] = typer.Option(None, "--temperature", help="Sampling temperature of training rollouts and evaluation (default 1.0)."),
-    clip_low: Optional[float] = typer.Option(None, "--clip-low", help="The ratio's lower clip is 1 - this (default 0.2)."),
-    clip_high: Optional[float] = typer.Option(None, "--clip-high", help="The ratio's upper clip is 1 + this (default 0.28, clip-higher)."),
-    micro_batch: Optional[int] = typer.Option(None, "--micro-batch", help="Rollouts per forward/backward; gradients accumulate (default 64; lower it to save memory)."),
-    max_grad_norm: Optional[float] = typer.Option(None, "--max-grad-norm", help="Gradient norm clip per optimizer step (default 1.0)."),
-    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Most tokens per completion (default 256)."),
-    eval_spec: Optional[str] = typer.Option(None, "--eval", help="Held-out set: builtin:arithmetic-eval or a shard folder. Default: hold out --eval-size shard prompts."),
-    eval_size: Optional[int] = typer.Option(None, "--eval-size", help="Held-out prompts evaluated (default 64)."),
-    eval_every: Optional[int] = typer.Option(None, "--eval-every", help="Steps between evaluations (default 10; 0: before and after only)."),
-    eval_k: Optional[int] = typer.Option(None, "--eval-k", help="Samples per held-out prompt (default 4; pass@1 is their mean; pass@k any correct)."),
-    engine: Optional[str] = typer.Option(None, "--engine", help=ENGINE_HELP),
-    out: Optional[Path] = typer.Option(None, "--out", help="Run folder (metrics.jsonl, tensorboard/, checkpoints/). Default: runs/<run id> beside the catalog."),
-    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue from a checkpoint folder (…/checkpoints/step-NNNNNN)."),
-    checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", help="Steps between checkpoints (default 0: at the end only)."),
-    verifier_workers: Optional[int] = typer.Option(None, "--verifier-workers", help="Verifier processes. Default: one per CPU."),
-    verifier_timeout: Optional[float] = typer.Option(None, "--verifier-timeout", help=VERIFIER_TIMEOUT_HELP + " Default 2."),
-    max_verifier_failures: Optional[float] = typer.Option(None, "--max-verifier-failures", help=MAX_FAILURES_HELP.format(unit="training step") + " Default 0.05."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the sampler, rollouts and held-out split (default 0)."),
-    trust_remote_code: Optional[bool] = typer.Option(None, "--trust-remote-code", help="Run the checkpoint's own Python code. Only for code you have read."),
-    system_prompt: Optional[str] = typer.Option(None, "--system-prompt", help=SYSTEM_PROMPT_HELP + " Default: the shards' manifest's."),
-    instruction: Optional[str] = typer.Option(None, "--instruction", help=INSTRUCTION_HELP + " Default: the shards' manifest's."),
-    instruction_position: Optional[str] = typer.Option(None, "--instruction-position", help=POSITION_HELP),
-    verifier: Optional[str] = typer.Option(None, "--verifier", help=VERIFIER_HELP),
+    flags: dict = None,
 ) -> None:
     """GRPO on shards with an online sampler; online difficulty goes back into the catalog.
 
@@ -935,31 +904,18 @@ def train_cmd(
     import os
 
     from assay.pipelines import preflight
+    from assay.pipelines.train_settings import TRAIN_EXAMPLE_CONFIG, train_config
 
     if example_config:
-        from assay.pipelines.train import TRAIN_EXAMPLE_CONFIG
-
         print(TRAIN_EXAMPLE_CONFIG, end="")
         return
-    flags = {
-        "shards": str(shards) if shards else None, "model": model, "steps": steps, "sampler": sampler, "allocation": allocation,
-        "prompts_per_step": prompts_per_step, "rollouts_per_step": rollouts_per_step, "eval": eval_spec, "eval_size": eval_size,
-        "engine": engine, "out": str(out) if out else None, "resume": str(resume) if resume else None,
-        "trust_remote_code": trust_remote_code, "verifier": verifier,
-        "grpo": {"advantage": advantage, "reward": reward, "lr": lr, "updates_per_batch": updates_per_step, "kl_coef": kl_coef,
-                 "temperature": temperature, "clip_low": clip_low, "clip_high": clip_high, "micro_batch": micro_batch,
-                 "max_grad_norm": max_grad_norm, "max_tokens": max_tokens, "eval_every": eval_every, "eval_k": eval_k,
-                 "checkpoint_every": checkpoint_every, "seed": seed, "verifier_workers": verifier_workers,
-                 "verifier_timeout_s": verifier_timeout, "max_verifier_failures": max_verifier_failures},
-        "template": {"system": system_prompt, "instruction": instruction, "position": instruction_position},
-    }
-    raw = _train_settings(config_file, flags)
-    preflight.check_verifier(raw.get("verifier"), "--verifier" if verifier else f"{config_file}: verifier")
+    raw = settings.overlay(settings.read_toml(config_file) if config_file is not None else {}, flags)
+    preflight.check_verifier(raw.get("verifier"), "--verifier" if flags.get("verifier") else f"{config_file}: verifier")
     preflight.shard_folder(Path(raw.get("shards", ".")))
     preflight.check_model_and_engine(raw.get("model", "toy"), raw.get("engine", "auto"))  # before torch and the catalog
+    config = train_config(raw, str(config_file) if config_file else "train")
     from assay.pipelines import train as training
 
-    config = training.train_config(raw, str(config_file) if config_file else "train")
     config = replace(config, engine=_say_engine(config.engine))
     if int(os.environ.get("RANK", "0")) != 0:  # torchrun: one catalog writer
         training.run_training(None, config)
@@ -967,28 +923,6 @@ def train_cmd(
     with Catalog.open(_catalog_path()) as cat:
         result = _run_train(config.steps, lambda on_metrics: training.run_training(cat, config, on_metrics=on_metrics))
     _print_train(result)
-
-
-def _train_settings(config_file: Optional[Path], flags: dict) -> dict:
-    """The config file's values with the flags that were given laid over them (tables merged key by key)."""
-    raw: dict = {}
-    if config_file is not None:
-        import tomllib
-
-        try:
-            raw = tomllib.loads(config_file.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise AssayError(f"--config {config_file}: {exc.strerror}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise AssayError(f"{config_file}: not valid TOML ({exc})") from None
-    for key, value in flags.items():
-        if isinstance(value, dict):
-            given = {k: v for k, v in value.items() if v is not None}
-            if given:
-                raw[key] = {**raw.get(key, {}), **given} if isinstance(raw.get(key, {}), dict) else raw[key]
-        elif value is not None:
-            raw[key] = value
-    return raw
 
 
 def _run_train(steps: int, run):

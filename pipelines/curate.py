@@ -24,7 +24,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
-import typing
 from collections import Counter
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
@@ -55,6 +54,7 @@ from assay.pipelines.export import FORMATS, Manifest, export_plan
 from assay.pipelines.ingest import IngestReport, ingest, resolve_source, verifier_options
 from assay.pipelines.presets import resolve_preset
 from assay.pipelines.reports import difficulty_histogram, write_report
+from assay.pipelines.settings import typed_section
 from assay.trainers.rollout import EngineError, SamplingConfig
 from assay.verifiers import DEFAULT_TIMEOUT_S
 
@@ -198,22 +198,6 @@ replay_share = 0.1            # weight on easy, solved prompts kept for replay
 out = "shards"                # a new folder
 format = "parquet"            # parquet | jsonl | hf | verl | trl
 '''
-
-
-def typed_section(cls: type, raw: Any, section: str) -> Any:
-    """A TOML table -> the dataclass `cls`, naming the section and key of any mistake."""
-    if not isinstance(raw, dict):
-        raise AssayError(f"[{section}] must be a table, got {type(raw).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - set(fields))
-    if unknown:
-        raise AssayError(f"[{section}] unknown key(s) {', '.join(unknown)}; valid: {', '.join(fields)}")
-    hints = typing.get_type_hints(cls)
-    values = {k: tuple(v) if isinstance(v, list) and typing.get_origin(hints[k]) is tuple else v for k, v in raw.items()}
-    try:
-        return cls(**values)
-    except (TypeError, ValueError, AssayError) as exc:
-        raise AssayError(f"[{section}] {exc}") from None
 
 
 def parse_config(text: str, where: str) -> CurateConfig:

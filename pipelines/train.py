@@ -38,14 +38,14 @@ import math
 import os
 import random
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
 import pyarrow.parquet as pq
 
 from assay.curricula.difficulty import STATUSES, StatusCounts
-from assay.curricula.sampler import OnlineSampler, SamplerConfig, SamplerItem
+from assay.curricula.sampler import OnlineSampler, SamplerItem
 from assay.pipelines.catalog import Catalog, DifficultyRow, new_run_id, utc_now
 from assay.pipelines.difficulty import model_fingerprint, sampling_hash
 from assay.pipelines.errors import AssayError
@@ -53,39 +53,13 @@ from assay.pipelines.preflight import model_folder, shard_folder
 from assay.pipelines.ingest import BUILTINS, verifier_options
 from assay.pipelines.reports import write_report
 from assay.pipelines.schema import make_uid
-from assay.trainers.engines import ENGINE_CHOICES, EngineError, SamplingConfig, open_engine
+from assay.pipelines.train_settings import BUILTIN_EVAL, TRAIN_EXAMPLE_CONFIG, TrainRunConfig, train_config  # noqa: F401  (re-exported)
+from assay.trainers.engines import EngineError, SamplingConfig, open_engine
 from assay.trainers.grpo import EvalResult, GRPOConfig, Observation, PromptItem, TrainError, checkpoint_run, train
 from assay.trainers.prompts import PromptTemplate, TemplateError
 from assay.verifiers import OperatorSpec, resolve_verifier, verifier_version
 
 REQUIRED_COLUMNS = ("uid", "prompt", "answer", "verifier")
-BUILTIN_EVAL = "builtin:arithmetic-eval"
-
-
-@dataclass(frozen=True)
-class TrainRunConfig:
-    shards: str  # folder written by `assay export --format parquet`
-    model: str  # "toy" or a local checkpoint folder
-    steps: int = 100  # rollout batches
-    sampler: str = "thompson"  # SamplerConfig.strategy: thompson, uniform, spo, bandit
-    allocation: str = "knapsack"  # SamplerConfig.allocation: knapsack or equal
-    prompts_per_step: int = 16
-    rollouts_per_step: int = 128
-    eval: str | None = None  # BUILTIN_EVAL, a shard folder, or None: hold out eval_size shard prompts
-    eval_size: int = 64  # held-out prompts evaluated
-    engine: str = "auto"  # one of assay.trainers.engines.ENGINE_CHOICES ("auto": vLLM where it runs)
-    out: str | None = None  # run folder (log, TensorBoard, checkpoints); default runs/<run id> beside the catalog
-    resume: str | None = None  # a checkpoint folder of an earlier run to continue
-    trust_remote_code: bool = False
-    grpo: GRPOConfig = field(default_factory=GRPOConfig)  # its `steps` is replaced by `steps` above
-    template: PromptTemplate | None = None  # system turn and instruction; None: the one the shards' manifest records
-    verifier: str | None = None  # judge every prompt with this (built-in, entry point or module:function); None: each row's own
-
-    def __post_init__(self) -> None:
-        if self.engine not in ENGINE_CHOICES:
-            raise AssayError(f"--engine {self.engine!r} is unknown; valid: {', '.join(ENGINE_CHOICES)}")
-        if self.eval_size < 1:
-            raise AssayError(f"--eval-size must be positive, got {self.eval_size}")
 
 
 @dataclass
@@ -282,84 +256,10 @@ def _init_distributed() -> bool:
     return False
 
 
-# The toy's settings, measured (tests/trainers/test_grpo_learning.py): lr 1e-4 already lowers
-# held-out accuracy, 3e-5 raises it within tens of steps as the toy stops slipping its answers.
+# The toy's quickstart run (lr and updates per batch as `assay train`'s defaults, TrainRunConfig.grpo).
 TOY_GRPO = GRPOConfig(lr=3e-5, updates_per_batch=2, eval_every=10, max_tokens=200)
 TOY_STEPS = 30
 TOY_EVAL_SIZE = 150
-
-
-# Where `assay train`'s defaults differ from GRPOConfig's (which suit a library caller): the
-# toy-sized learning rate and two optimizer steps per rollout batch.
-CLI_GRPO_DEFAULTS = {"lr": 3e-5, "updates_per_batch": 2}
-
-TRAIN_EXAMPLE_CONFIG = '''\
-# assay train config: top-level keys are the run, [grpo] the trainer, [template] the prompts.
-# Omitted keys take the defaults shown; a flag given on the command line wins over this file.
-shards = "shards"             # a folder written by `assay export --format parquet` (or assay curate)
-model = "toy"                 # built-in name, local checkpoint folder, or a hub id ORG/NAME
-steps = 60                    # rollout batches
-sampler = "thompson"          # online sampler: thompson | uniform | spo | bandit
-allocation = "knapsack"       # rollouts per prompt: knapsack | equal
-prompts_per_step = 16
-rollouts_per_step = 128
-eval_size = 64                # held-out prompts (eval = "builtin:arithmetic-eval" or a shard folder to use those)
-engine = "auto"               # auto (vLLM where it runs, else transformers) | transformers | vllm
-# verifier = "my_rewards.tags:answer_tag"  # judge every prompt with this, not its row's (README: Your own reward)
-
-[grpo]
-lr = 3e-5                     # AdamW learning rate (~1e-6 suits billion-parameter LLMs)
-kl_coef = 0.0                 # k3 KL to the initial policy; > 0 keeps a frozen copy of it
-temperature = 1.0             # sampling temperature of training rollouts and evaluation
-clip_low = 0.2                # the ratio's clip range is [1 - clip_low, 1 + clip_high]
-clip_high = 0.28
-micro_batch = 64              # rollouts per forward/backward (memory); gradients accumulate
-max_grad_norm = 1.0           # gradient norm clip per optimizer step
-updates_per_batch = 2         # optimizer steps per rollout batch
-advantage = "grpo"            # grpo | dr_grpo | rloo | spo
-max_tokens = 256
-eval_every = 10
-eval_k = 4
-seed = 0
-verifier_timeout_s = 2.0
-max_verifier_failures = 0.05
-
-# [template]                  # default: the one the shards' manifest records
-# instruction = "Put the final answer in \\boxed{}."
-'''
-
-
-def train_config(raw: dict[str, Any], where: str) -> TrainRunConfig:
-    """A TrainRunConfig from TOML-shaped values: the run's fields at the top level, GRPOConfig's
-    under "grpo" (CLI_GRPO_DEFAULTS first), PromptTemplate's under "template". A mistake names
-    its section and key, and the valid keys.
-
-    >>> train_config({"shards": "s", "model": "toy", "steps": 3, "grpo": {"kl_coef": 0.05}}, "x").grpo.kl_coef
-    0.05
-    """
-    from assay.pipelines.curate import typed_section
-
-    raw = dict(raw)
-    grpo = {**CLI_GRPO_DEFAULTS, **_table(raw.pop("grpo", {}), "grpo")}
-    template = _table(raw.pop("template", {}), "template")
-    missing = [key for key in ("shards", "model", "steps") if key not in raw]
-    if missing:
-        raise AssayError(f"{where}: {', '.join(missing)} missing (a flag, e.g. --{missing[0]}, or a key of --config)")
-    if "steps" in grpo:
-        raise AssayError(f"{where}: [grpo] steps: set steps at the top level (it is the run's)")
-    try:
-        grpo_config = typed_section(GRPOConfig, {**grpo, "steps": raw["steps"]}, "grpo")
-    except TrainError as exc:
-        raise AssayError(f"[grpo] {exc}") from None
-    return typed_section(TrainRunConfig, {**raw, "grpo": grpo_config,
-                                          "template": typed_section(PromptTemplate, template, "template") if template else None},
-                         where)
-
-
-def _table(value: Any, section: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise AssayError(f"[{section}] must be a table, got {type(value).__name__}")
-    return value
 
 
 def quickstart_config(shards: str | os.PathLike, out: str | os.PathLike | None = None) -> TrainRunConfig:
@@ -394,22 +294,12 @@ def _run(catalog: Catalog | None, config: TrainRunConfig, on_metrics, engine) ->
     template = prompt_template(config.shards, config.template)
     if engine is not None and getattr(engine, "template", PromptTemplate()) != template:
         raise AssayError(f"the engine given renders prompts with {getattr(engine, 'template', PromptTemplate())}, the shards need {template}")
-    grpo = replace(config.grpo, steps=config.steps)
+    grpo, sampler_config = config.grpo, config.sampler  # their steps and seed are the run's (TrainRunConfig)
     train_prompts, eval_prompts, overlap = held_out_prompts(config.eval, shards.prompts, config.eval_size, grpo.seed)
     if config.verifier is not None:  # every prompt, held-out ones too, is judged by it
         train_prompts, eval_prompts = ([replace(p, verifier=OperatorSpec(config.verifier)) for p in ps] for ps in (train_prompts, eval_prompts))
     version = verifier_version({p.verifier for p in train_prompts})
     path = model_folder(config.model)
-    try:
-        sampler_config = SamplerConfig(
-            strategy=config.sampler,
-            allocation=config.allocation,
-            prompts_per_batch=config.prompts_per_step,
-            rollouts_per_batch=config.rollouts_per_step,
-            seed=grpo.seed,
-        )
-    except (EngineError, ValueError) as exc:
-        raise AssayError(str(exc)) from None
     model_id = f"{config.model}@{model_fingerprint(path)}"
     config_hash = sampling_hash(SamplingConfig(temperature=grpo.temperature, max_tokens=grpo.max_tokens, seed=grpo.seed), sampler_config)
     if not template.empty:  # the text the model sees shapes its pass rates; no template keeps the hashes it had
@@ -512,7 +402,7 @@ def train_summary(run: TrainRunResult, config: TrainRunConfig, report_dir: Path)
     evals = {e.step: e for e in run.evals}
     steps = sorted(set(logged) | set(evals))
     lines = [f"{run.model_id}: {len(run.history)} GRPO steps on {run.prompts:,} prompts of {config.shards}, "
-             f"sampler {config.sampler} ({config.allocation}), advantage {config.grpo.advantage}"]
+             f"sampler {config.sampler.strategy} ({config.sampler.allocation}), advantage {config.grpo.advantage}"]
     if run.evals:
         first, last = run.evals[0], run.evals[-1]
         lines.append(f"held-out pass@1 {first.pass_at_1:.3f} at step {first.step} -> {last.pass_at_1:.3f} at step {last.step}; "
@@ -524,7 +414,9 @@ def train_summary(run: TrainRunResult, config: TrainRunConfig, report_dir: Path)
     links = {"metrics (JSON lines)": os.path.relpath(run.log.resolve(), report_dir.resolve())}
     if run.checkpoint is not None:
         links["last checkpoint"] = os.path.relpath(run.checkpoint.resolve(), report_dir.resolve())
-    settings = {k: v for k, v in asdict(config).items() if k != "grpo"}
+    settings = {k: v for k, v in asdict(config).items() if k not in ("sampler", "grpo")}
+    # A pair (the sampler's band and prior) as its TOML text: a report setting is one scalar.
+    settings.update({f"sampler.{k}": json.dumps(v) if isinstance(v, tuple) else v for k, v in asdict(config.sampler).items() if k != "seed"})
     settings.update({f"grpo.{k}": v for k, v in asdict(config.grpo).items() if k != "steps"})
     return {
         "kind": "train", "run_id": run.run_id, "created_at": utc_now().isoformat(),

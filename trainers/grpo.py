@@ -77,11 +77,8 @@ import torch
 
 from assay.curricula.difficulty import DECIDED, StatusCounts, pass_at_k, too_many_failures
 from assay.trainers.engines import EngineError, RolloutEngine, SamplingConfig, Skipped, resolve_model
-from assay.verifiers import DEFAULT_TIMEOUT_S, Verdict, verify_batch
-
-
-class TrainError(ValueError):
-    """A configuration, prompt set or checkpoint the trainer cannot use; the message says which."""
+from assay.trainers.grpo_config import GRPOConfig, TrainError  # noqa: F401  (re-exported: the settings, torch-free)
+from assay.verifiers import Verdict, verify_batch
 
 
 # -- the contract: prompts in, difficulty observations out ------------------------------------
@@ -131,53 +128,6 @@ class Sampler(Protocol):
     def load_state_dict(self, state: dict) -> None: ...
 
     def metrics(self) -> dict[str, float]: ...
-
-
-@dataclass(frozen=True)
-class GRPOConfig:
-    steps: int = 100  # rollout batches; each is followed by `updates_per_batch` optimizer steps
-    advantage: str = "grpo"  # a key of ADVANTAGES
-    reward: str = "verifier"  # a key of REWARDS; "random" is the spurious-reward control
-    lr: float = 1e-5  # AdamW learning rate, constant
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0  # gradient norm clip per optimizer step
-    clip_low: float = 0.2  # the ratio's lower clip is 1 - clip_low
-    clip_high: float = 0.28  # the ratio's upper clip is 1 + clip_high (clip-higher)
-    kl_coef: float = 0.0  # weight of the k3 KL to the initial policy; > 0 keeps a frozen copy of it
-    updates_per_batch: int = 1  # optimizer steps per rollout batch, on disjoint mini-batches
-    micro_batch: int = 64  # rollouts per forward/backward; gradients accumulate over a mini-batch
-    temperature: float = 1.0  # sampling temperature of training rollouts and of evaluation
-    max_tokens: int = 256  # most tokens per completion
-    eval_every: int = 10  # steps between held-out evaluations; 0: only before and after training
-    eval_k: int = 4  # samples per held-out prompt: pass@1 is their mean, pass@k any correct
-    checkpoint_every: int = 0  # steps between checkpoints (with a checkpoint_dir); 0: only at the end
-    seed: int = 0  # rollout seeds, mini-batch order and random rewards derive from it and the step
-    verifier_workers: int | None = None  # verifier processes; None: one per core
-    verifier_timeout_s: float = DEFAULT_TIMEOUT_S  # seconds one verification may take before it is a timeout
-    max_verifier_failures: float = 0.05  # share of a step's verdicts that may be timeout or error; above it the run stops
-    # DAPO's dynamic sampling: a step's zero-variance groups are dropped and up to this many more
-    # sampler batches refill it, until it holds as many groups with a signal as its first draw had.
-    # 0: off (zero-variance groups stay in the batch with advantage 0).
-    refill_rounds: int = 0
-    rollout_budget: int = 0  # stop after the step whose rollouts (refills included) reach this; 0: `steps` alone
-
-    def __post_init__(self) -> None:
-        for name, table in (("advantage", ADVANTAGES), ("reward", REWARDS)):
-            if getattr(self, name) not in table:
-                raise TrainError(f"unknown {name} {getattr(self, name)!r}; valid: {', '.join(table)}")
-        positive = ("steps", "lr", "updates_per_batch", "micro_batch", "temperature", "max_tokens", "eval_k")
-        for name in positive:
-            if not getattr(self, name) > 0:
-                raise TrainError(f"{name} must be positive, got {getattr(self, name)}")
-        for name in ("clip_low", "clip_high", "kl_coef", "weight_decay", "eval_every", "checkpoint_every", "refill_rounds", "rollout_budget"):
-            if getattr(self, name) < 0:
-                raise TrainError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if not self.verifier_timeout_s > 0:
-            raise TrainError(f"verifier_timeout_s must be positive, got {self.verifier_timeout_s}")
-        if not 0.0 <= self.max_verifier_failures <= 1.0:
-            raise TrainError(f"max_verifier_failures must be a share in [0, 1], got {self.max_verifier_failures}")
-        if self.clip_low >= 1:
-            raise TrainError(f"clip_low must be below 1 (the ratio's lower bound is 1 - clip_low), got {self.clip_low}")
 
 
 # -- advantages: rewards [N] of N rollouts -> advantages [N] ------------------------------------

@@ -23,7 +23,7 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Mapping
 
 SEPARATOR = "\n\n"  # between an instruction and the prompt, and between system and user text in plain form
@@ -41,9 +41,11 @@ class TemplateError(ValueError):
 
 @dataclass(frozen=True)
 class PromptTemplate:
-    system: str | None = None  # a system turn before the user turn
-    instruction: str | None = None  # text added to every user turn
-    position: str = "append"  # where the instruction goes: a key of POSITIONS
+    system: str | None = field(default=None, metadata={"help": "A system turn before every prompt."})
+    instruction: str | None = field(default=None, metadata={
+        "help": "Text added to every prompt's user turn, e.g. 'Put the final answer in \\boxed{}.'"})
+    position: str = field(default="append", metadata={
+        "help": "Where the instruction goes in the user turn: append (after the prompt) or prepend (a key of POSITIONS)."})
 
     def __post_init__(self) -> None:
         if self.position not in POSITIONS:

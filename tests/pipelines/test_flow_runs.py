@@ -330,6 +330,7 @@ def test_train_flow_writes_the_online_difficulty(tmp_path, prefect_api):
     from assay.pipelines import flows
     from assay.pipelines.export import export_plan
     from assay.pipelines.train import BUILTIN_EVAL, TrainRunConfig
+    from assay.curricula.sampler import SamplerConfig
     from assay.trainers.grpo import GRPOConfig
 
     with Catalog.open(tmp_path / "c.duckdb") as cat:
@@ -339,7 +340,8 @@ def test_train_flow_writes_the_online_difficulty(tmp_path, prefect_api):
         plan = build_plan(pa.table({"uid": uids, "source": [name] * 24, "n": [4] * 24, "n_correct": [2] * 24}),
                           CurriculumConfig(stages=1))
         export_plan(cat, plan, "parquet", tmp_path / "shards")
-    config = TrainRunConfig(shards=str(tmp_path / "shards"), model="toy", steps=2, prompts_per_step=4, rollouts_per_step=8,
+    config = TrainRunConfig(shards=str(tmp_path / "shards"), model="toy", steps=2,
+                            sampler=SamplerConfig(prompts_per_batch=4, rollouts_per_batch=8),
                             eval=BUILTIN_EVAL, eval_size=8, grpo=GRPOConfig(eval_every=0, max_tokens=32, eval_k=2))
     seen = []
     updates = {PREFECT_API_URL: prefect_api["PREFECT_API_URL"], PREFECT_LOCAL_STORAGE_PATH: str(tmp_path / "results")}

@@ -18,6 +18,7 @@ import pytest
 import torch
 
 from assay.curricula.arithmetic import generate_arithmetic
+from assay.curricula.sampler import SamplerConfig
 from assay.pipelines.errors import AssayError
 from assay.pipelines.schema import make_uid
 from assay.pipelines.train import BUILTIN_EVAL, TrainRunConfig, builtin_eval_prompts, read_shards, run_training
@@ -90,7 +91,8 @@ def test_online_observations_reach_the_catalog_and_a_raising_verifier_is_masked_
     rows[1].update(verifier="numeric", meta=json.dumps({"verifier_options": {"rel_tol": "wide"}}))  # raises on every sample
     shards = write_shards(tmp_path / "shards", [rows[:3], rows[3:]])
     grpo = GRPOConfig(lr=1e-4, max_tokens=96, eval_k=2, eval_every=0, verifier_workers=1)
-    config = TrainRunConfig(shards=str(shards), model="toy", steps=2, prompts_per_step=6, rollouts_per_step=24, eval=BUILTIN_EVAL,
+    config = TrainRunConfig(shards=str(shards), model="toy", steps=2,
+                            sampler=SamplerConfig(prompts_per_batch=6, rollouts_per_batch=24), eval=BUILTIN_EVAL,
                             eval_size=6, out=str(tmp_path / "stopped"), grpo=grpo)
     # Its errors are more than 5% of the first step's verdicts: the run stops before recording the step.
     with pytest.raises(AssayError, match=r"training step 1: \d+ of 24 verdicts \(.*%\) were timeout or error \(error \d+; "

@@ -9,6 +9,7 @@ import json
 import pytest
 import torch
 
+from assay.curricula.sampler import SamplerConfig
 from assay.pipelines.errors import AssayError
 from assay.pipelines.train import BUILTIN_EVAL, TrainRunConfig, prompt_template, run_training
 from assay.trainers.engines import TransformersEngine
@@ -46,7 +47,8 @@ def test_a_run_on_templated_shards_records_the_template_and_keys_its_difficulty_
     record(templated, RECORDED)
 
     def config(shards, out):
-        return TrainRunConfig(shards=str(shards), model="toy", steps=1, prompts_per_step=2, rollouts_per_step=4, eval=BUILTIN_EVAL,
+        return TrainRunConfig(shards=str(shards), model="toy", steps=1,
+                              sampler=SamplerConfig(prompts_per_batch=2, rollouts_per_batch=4), eval=BUILTIN_EVAL,
                               eval_size=2, out=str(tmp_path / out), grpo=GRPOConfig(max_tokens=16, eval_k=1, eval_every=0))
 
     # An engine that renders prompts another way is refused before anything is recorded.
