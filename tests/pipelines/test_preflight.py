@@ -130,3 +130,30 @@ def test_argument_and_config_mistakes_import_no_torch_transformers_or_prefect(tm
         done = subprocess.run([sys.executable, "-c", RUN_AND_LIST_HEAVY, *args], cwd=tmp_path, capture_output=True,
                               text=True, timeout=120)
         assert done.returncode == 0 and done.stdout.splitlines()[-1] == "heavy:", (args, done.stdout[-300:])
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_a_hub_model_from_the_cache_runs_through_difficulty_and_train(tmp_path):
+    """`--model ORG/NAME` offline, found in the Hugging Face cache (a copy of the toy there), as a
+    user who ran `hf download` elsewhere would have it: difficulty samples with it and records it,
+    and a GRPO step trains it."""
+    from tests.pipelines.test_train_pipeline import shard_rows, write_shards
+
+    hub_cache(tmp_path / "hub", "acme/tiny-math")
+    env = {"HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "ASSAY_CATALOG": "c.duckdb"}
+    assert assay("ingest", "builtin:arithmetic", "--count", "3", cwd=tmp_path, env=env).returncode == 0
+    done = assay("difficulty", "--model", "acme/tiny-math", "--k", "2", "--policy", "fixed", "--max-tokens", "32", "--workers", "1",
+                 cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "6 samples drawn now" in done.stdout
+    write_shards(tmp_path / "shards", [shard_rows(6)])
+    done = assay("train", "--shards", "shards", "--model", "acme/tiny-math", "--steps", "1", "--prompts-per-step", "2",
+                 "--rollouts-per-step", "4", "--eval-size", "2", "--eval-k", "1", "--eval-every", "0", "--max-tokens", "32",
+                 "--out", "run", cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    from assay.pipelines.catalog import Catalog
+
+    with Catalog.open(tmp_path / "c.duckdb", read_only=True) as cat:
+        origins = cat.con.execute("SELECT origin, count(DISTINCT model), sum(k) FROM difficulty GROUP BY ALL ORDER BY 1").fetchall()
+    assert origins[0] == ("offline", 1, 6) and origins[1][:2] == ("online", 1)
