@@ -19,8 +19,9 @@ see sandbox_supervisor for how it is built and timed), and judges what comes bac
 Time: `time_limit_s` is the solution's time for all cases together, counted as CPU and
 sleep but not time spent waiting for a CPU, so a program that loops or sleeps past it is
 `incorrect` (time_limit) whatever the machine's load, at module level or in a function. Only
-a machine that starves the sandbox past its wall-clock ceiling (sandbox_host.wall_ceiling_s)
-gives `timeout`, which is undecided. The reason names a case and a short code, never the
+a sandbox that reaches its host-side ceiling (sandbox_host.sandbox_ceiling: time not spent
+waiting for a CPU, so a loaded machine extends it; its CPU time; an absolute wall time ten
+times that) gives `timeout`, which is undecided. The reason names a case and a short code, never the
 program's output or messages.
 
 Modes (SANDBOX_MODES): `strict` (the default) requires every layer of
@@ -44,7 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from assay.verifiers import sandbox_protocol as protocol
-from assay.verifiers.sandbox_host import Limits, SandboxResult, run_sandbox, sandbox_check, wall_ceiling_s
+from assay.verifiers.sandbox_host import Limits, SandboxResult, run_sandbox, sandbox_check, sandbox_ceiling
 from assay.verifiers.verdict import Verdict
 
 SANDBOX_MODES = {
@@ -193,14 +194,15 @@ def _time_limit(options: Mapping[str, Any]) -> float:
 
 def pool_budget_s(options: Mapping[str, Any]) -> float:
     """The longest wall time one `code` item may legitimately hold a worker: the sandbox's
-    wall-clock ceiling for its time limit, plus killing it and removing its cgroups. A pool
-    that kills a code item sooner turns a decided verdict into a timeout.
+    absolute wall-clock ceiling for its time limit (a starved sandbox may run that long),
+    plus killing it and removing its cgroups. A pool that kills a code item sooner turns a
+    decided verdict into a timeout.
 
     Example:
         >>> pool_budget_s({"time_limit_s": 2})
-        27.0
+        225.0
     """
-    return wall_ceiling_s(Limits(time_limit_s=_time_limit(options))) + CLEANUP_S
+    return sandbox_ceiling(Limits(time_limit_s=_time_limit(options))).wall_s + CLEANUP_S
 
 
 def sandbox_layers() -> list[str]:

@@ -31,6 +31,13 @@ def schedstat(fd):
     return int(words[0]), int(words[1])
 
 
+def cgroup_cpu_ns(fd, unit_ns):
+    """CPU nanoseconds of a cgroup's processes from its open usage file: v1 cpuacct.usage (a
+    count of ns, unit_ns 1) or v2 cpu.stat (first line usage_usec, unit_ns 1000)."""
+    words = os.pread(fd, 4096, 0).split()
+    return int(words[1] if words[0] == b"usage_usec" else words[0]) * unit_ns
+
+
 class Clock:
     """Charged nanoseconds of one process against its budget."""
 

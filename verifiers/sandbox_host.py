@@ -8,8 +8,9 @@ starts the supervisor (sandbox_supervisor.py) as a fresh interpreter through uti
 cgroup files, sends it the job, moves it into the cgroups while it starts (a cgroup move
 waits for an RCU grace period; this way the wait overlaps the interpreter's start-up), and
 collects what it reports.
-At the wall-clock ceiling it kills the whole sandbox (its process group; the kernel then
-kills everything in its PID namespace). It returns only after every process is gone and every
+At its ceiling (`sandbox_ceiling`: time it was not kept waiting for a CPU, its CPU time, or
+an absolute wall-clock last resort) it kills the whole sandbox (its process group; the kernel
+then kills everything in its PID namespace). It returns only after every process is gone and every
 cgroup removed. A cgroup left by a worker that was killed mid-run is removed by the next run
 on this host (`sweep_stale_cgroups`).
 
@@ -44,6 +45,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from assay.verifiers import sandbox_protocol as protocol
+from assay.verifiers.sandbox_clock import cgroup_cpu_ns
 from assay.verifiers.sandbox_protocol import LAYERS
 
 _NAMESPACES = ["--mount", "--net", "--pid", "--ipc", "--uts", "--cgroup", "--fork", "--kill-child"]
@@ -78,13 +80,76 @@ class Limits:
 
 WALL_START_S = 10.0  # interpreter and namespace start-up, unshared with the clocks
 WALL_FACTOR = 3.0  # the ceiling allows a sandbox a third of a CPU on average
+ABSOLUTE_FACTOR = 10.0  # the last resort: a sandbox kept waiting for a CPU nine tenths of the time
+SAMPLE_S = 0.25  # how often the host reads the sandbox's run delays and CPU time
 
 
-def wall_ceiling_s(limits: Limits) -> float:
-    """Wall-clock seconds after which a sandbox is killed and its verdict is `timeout`: both
-    clocks (solution and tests) at a third of a CPU, plus start-up. Only a starved machine
-    gets there: a solution that loops or sleeps runs out of its own clock first."""
-    return WALL_START_S + WALL_FACTOR * 2 * limits.time_limit_s
+@dataclass(frozen=True)
+class Ceiling:
+    """When the host kills a sandbox, in seconds since it started it. `own_s` counts wall time
+    less the time the sandbox's processes waited for a CPU, so a loaded machine extends it;
+    `cpu_s` bounds what its processes use while waiting on each other; `wall_s` ends one that
+    is stuck whatever it does (blocked in the kernel, or its supervisor hung)."""
+
+    own_s: float
+    cpu_s: float
+    wall_s: float
+
+
+def sandbox_ceiling(limits: Limits) -> Ceiling:
+    """Both clocks (solution and tests) at a third of a CPU, plus start-up, in time not spent
+    waiting for a CPU and in CPU time; ABSOLUTE_FACTOR times that in wall time. Only a
+    supervisor that fails gets there: a solution that loops or sleeps runs out of its own
+    clock first.
+
+    Example:
+        >>> sandbox_ceiling(Limits(time_limit_s=2.0))
+        Ceiling(own_s=22.0, cpu_s=22.0, wall_s=220.0)
+    """
+    own = WALL_START_S + WALL_FACTOR * 2 * limits.time_limit_s
+    return Ceiling(own_s=own, cpu_s=own, wall_s=ABSOLUTE_FACTOR * own)
+
+
+CEILINGS = {
+    "own": "time not spent waiting for a CPU passed Ceiling.own_s",
+    "cpu": "CPU time of all its processes passed Ceiling.cpu_s",
+    "wall": "wall time passed the absolute Ceiling.wall_s",
+}
+
+
+def crossed(ceiling: Ceiling, wall_s: float, own_s: float, cpu_s: float) -> str | None:
+    """The CEILINGS key of the first ceiling a sandbox has reached, or None.
+
+    Example:
+        >>> crossed(Ceiling(own_s=22.0, cpu_s=22.0, wall_s=220.0), wall_s=100.0, own_s=10.0, cpu_s=3.0) is None
+        True
+    """
+    used = {"own": (own_s, ceiling.own_s), "cpu": (cpu_s, ceiling.cpu_s), "wall": (wall_s, ceiling.wall_s)}
+    return next((name for name in CEILINGS if used[name][0] >= used[name][1]), None)
+
+
+def waited_ns(before: dict[int, int], after: dict[int, int]) -> int:
+    """Run delay (ns waiting for a CPU) the tasks of `after` (tid -> run delay) added since
+    `before`. A tid new to `after`, or whose delay went down (a new task with a reused tid),
+    counts its whole delay; a task that ended since `before` adds nothing more.
+
+    Example:
+        >>> waited_ns({7: 100, 8: 50}, {7: 160, 9: 30})
+        90
+    """
+    return sum(delay - before.get(tid, 0) if delay >= before.get(tid, 0) else delay for tid, delay in after.items())
+
+
+def own_step_s(interval_s: float, waited_s: float) -> float:
+    """Seconds of an interval to charge to `own_s`: the interval less its tasks' summed wait
+    for a CPU. Several tasks that wait at once may sum to more than the interval, which then
+    charges nothing (never less: waiting cannot earn time).
+
+    Example:
+        >>> own_step_s(0.5, 0.25), own_step_s(0.5, 0.75)
+        (0.25, 0.0)
+    """
+    return max(0.0, interval_s - waited_s)
 
 
 @dataclass
@@ -95,11 +160,15 @@ class SandboxResult:
     refused: list[str] = field(default_factory=list)  # required layers missing: nothing ran
     cases: dict[int, Any] = field(default_factory=dict)  # index -> {"end", "detail", "out"/"ret"}, or what `judge` made of it
     error: str | None = None  # the sandbox itself failed
-    timed_out: bool = False  # killed at the wall-clock ceiling
+    ceiling: str | None = None  # the CEILINGS key it was killed at
     finished: bool = False  # the supervisor reported its end
     solution_s: float = 0.0  # charged seconds
     tests_s: float = 0.0
     plan: str = ""  # the LAUNCH_PLANS entry used
+
+    @property
+    def timed_out(self) -> bool:
+        return self.ceiling is not None
 
     @property
     def missing(self) -> list[str]:
@@ -435,7 +504,7 @@ def _launch(plan: str, unshare: str, job: dict[str, Any], limits: Limits, requir
             os.close(fd)
     result = SandboxResult(plan=plan)
     try:
-        stderr = _exchange(proc, frames, wall_ceiling_s(limits), result, judge)
+        stderr = _exchange(proc, frames, Meter(cgroups, proc.pid, sandbox_ceiling(limits)), result, judge)
     finally:
         _kill(proc)
     if not result.layers:
@@ -459,12 +528,72 @@ def _child(pid: int, wait_s: float = 0.2) -> int | None:
     return None
 
 
-def _exchange(proc: subprocess.Popen, frames: bytes, ceiling_s: float, result: SandboxResult, judge: Callable[[dict[str, Any]], Any] | None) -> str:
-    """Send what is left of the job, read reports until the supervisor closes its stdout or the ceiling;
-    returns its stderr (capped). The supervisor's stdin stays open: closing it tells the
-    sandbox its host is gone."""
+class Meter:
+    """A running sandbox's use of its Ceiling, read from the host every SAMPLE_S: wall time,
+    `own` time (wall less the run delay of its cgroup's tasks, or of the supervisor's host
+    process where it has no cgroup), and its cgroup's CPU time. The delay of a task that ends
+    between two readings is not seen: the sandbox is charged it, never given time."""
+
+    def __init__(self, cgroups: Cgroups, pid: int, ceiling: Ceiling) -> None:
+        self.procs = cgroups.procs[0] if cgroups.procs else None
+        self.cpu = cgroups.cpu
+        self.pid = pid
+        self.ceiling = ceiling
+        self.start = self.last = time.monotonic()
+        self.own_s = 0.0
+        self.delays: dict[int, int] = {}
+
+    def _pids(self) -> list[int]:
+        if self.procs is None:
+            return [self.pid]
+        try:
+            return [int(p) for p in self.procs.read_text().split()]
+        except OSError:
+            return []
+
+    def _delays(self) -> dict[int, int]:
+        delays = {}
+        for pid in self._pids():
+            try:
+                tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+            except OSError:  # already gone
+                continue
+            for tid in tids:
+                try:
+                    delays[tid] = int(Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()[1])
+                except (OSError, IndexError, ValueError):
+                    continue
+        return delays
+
+    def _cpu_s(self) -> float:
+        if self.cpu is None:
+            return 0.0
+        try:
+            fd = os.open(self.cpu[0], os.O_RDONLY)
+        except OSError:
+            return 0.0
+        try:
+            return cgroup_cpu_ns(fd, self.cpu[1]) / 1e9
+        finally:
+            os.close(fd)
+
+    def over(self) -> str | None:
+        """The CEILINGS key the sandbox has reached, or None; reads it at most every SAMPLE_S."""
+        now = time.monotonic()
+        if now - self.last < SAMPLE_S:
+            return None
+        delays = self._delays()
+        self.own_s += own_step_s(now - self.last, waited_ns(self.delays, delays) / 1e9)
+        self.delays.update(delays)
+        self.last = now
+        return crossed(self.ceiling, now - self.start, self.own_s, self._cpu_s())
+
+
+def _exchange(proc: subprocess.Popen, frames: bytes, meter: Meter, result: SandboxResult, judge: Callable[[dict[str, Any]], Any] | None) -> str:
+    """Send what is left of the job, read reports until the supervisor closes its stdout or
+    `meter` reaches its ceiling; returns its stderr (capped). The supervisor's stdin stays
+    open: closing it tells the sandbox its host is gone."""
     assert proc.stdin and proc.stdout and proc.stderr
-    deadline = time.monotonic() + ceiling_s
     reader = protocol.FrameReader(protocol.MAX_VALUE_BYTES + 2**24)
     pending = memoryview(frames)
     stderr = bytearray()
@@ -474,11 +603,10 @@ def _exchange(proc: subprocess.Popen, frames: bytes, ceiling_s: float, result: S
         if pending:
             selector.register(proc.stdin, selectors.EVENT_WRITE)
         while proc.stdout in [key.fileobj for key in selector.get_map().values()]:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                result.timed_out = True
+            result.ceiling = meter.over()
+            if result.timed_out:
                 break
-            for key, _ in selector.select(remaining):
+            for key, _ in selector.select(SAMPLE_S):
                 if key.fileobj is proc.stdin:
                     try:
                         pending = pending[os.write(proc.stdin.fileno(), pending) :]

@@ -56,12 +56,12 @@ try:  # inside the sandbox this folder is on sys.path; on the host these are pac
     import sandbox_protocol as protocol
     import sandbox_roles as roles
     import sandbox_syscalls as sc
-    from sandbox_clock import POLL_IN, Clock, schedstat, timed_poll
+    from sandbox_clock import POLL_IN, Clock, cgroup_cpu_ns, schedstat, timed_poll
 except ImportError:
     from assay.verifiers import sandbox_protocol as protocol
     from assay.verifiers import sandbox_roles as roles
     from assay.verifiers import sandbox_syscalls as sc
-    from assay.verifiers.sandbox_clock import POLL_IN, Clock, schedstat, timed_poll
+    from assay.verifiers.sandbox_clock import POLL_IN, Clock, cgroup_cpu_ns, schedstat, timed_poll
 
 SIGKILL, SIGXCPU, SIGXFSZ = 9, 24, 25  # the same on x86_64 and aarch64 (no enum import: start-up time)
 END_CODES = {
@@ -474,10 +474,7 @@ class Supervisor:
     def solution_cpu(self):
         """CPU nanoseconds of the solution's processes: the sandbox cgroup's (v1 cpuacct.usage
         in ns, or v2 cpu.stat usage_usec) less our own and the tests process's."""
-        fd, unit_ns = self.job["cgroups"]["cpu"]
-        words = os.pread(fd, 4096, 0).split()
-        usage = int(words[1] if words[0] == b"usage_usec" else words[0]) * unit_ns
-        return usage - self.own_cpu() - sum(child.schedstat()[0] for child in self.trusted)
+        return cgroup_cpu_ns(*self.job["cgroups"]["cpu"]) - self.own_cpu() - sum(child.schedstat()[0] for child in self.trusted)
 
     def solution_clock(self):
         return Clock(self.limits["time_ns"], self.solution_cpu if self.job["cgroups"]["cpu"] is not None else None)

@@ -4,15 +4,17 @@ test_sandbox_hostile.py."""
 
 import glob
 import os
+import signal
 import subprocess
 import sys
+import threading
 
 import pytest
 
 from assay.verifiers import verify, verify_batch
 from assay.verifiers.code_verifier import parse_tests, pool_budget_s, returns_match, sandbox_mode
 from assay.verifiers import sandbox_host
-from assay.verifiers.sandbox_host import Limits, run_sandbox, sandbox_check
+from assay.verifiers.sandbox_host import Ceiling, Limits, crossed, own_step_s, run_sandbox, sandbox_ceiling, sandbox_check, waited_ns
 
 LAYERS = sandbox_check()
 MISSING = [name for name, why in LAYERS.items() if why]
@@ -147,6 +149,34 @@ def test_charged_time_does_not_depend_on_machine_load():
     assert verdict.status == "correct", verdict
 
 
+@pytest.mark.timeout(120)
+@needs_layers
+def test_a_stopped_sandbox_ends_at_its_own_time_ceiling():
+    # A stopped process waits for no CPU: a supervisor that hangs is not mistaken for a starved
+    # one, and the host ends it at Ceiling.own_s (22 s for a 2 s limit), not at the absolute one.
+    done = threading.Event()
+
+    def stop_everything_in_the_sandbox() -> None:
+        while not done.is_set():
+            for procs in glob.glob(f"/sys/fs/cgroup/pids/{sandbox_host.CGROUP_PREFIX}{os.getpid()}-*/cgroup.procs"):
+                try:
+                    for pid in open(procs).read().split():
+                        os.kill(int(pid), signal.SIGSTOP)
+                except (OSError, ValueError):
+                    continue
+            done.wait(0.005)
+
+    stopper = threading.Thread(target=stop_everything_in_the_sandbox)
+    stopper.start()
+    try:
+        result = run_sandbox({"mode": "stdio", "code": "import time\ntime.sleep(60)", "inputs": [b""]}, Limits(time_limit_s=2.0))
+    finally:
+        done.set()
+        stopper.join()
+    assert (result.ceiling, result.finished) == ("own", False)
+    assert glob.glob(f"/sys/fs/cgroup/**/{sandbox_host.CGROUP_PREFIX}{os.getpid()}-*", recursive=True) == []
+
+
 @pytest.mark.timeout(60)
 @needs_layers
 def test_the_sandbox_reports_what_it_charged():
@@ -176,11 +206,35 @@ def test_hostile_items_in_a_batch_do_not_stop_the_others():
     assert [v.status for v in verify_batch(items, workers=2)] == ["incorrect", "correct", "correct"]
 
 
-def test_pool_budget_is_the_wall_clock_ceiling_plus_cleanup():
-    # 10 s start-up + 3 x (solution 2 s + tests 2 s) + 5 s cleanup
-    assert pool_budget_s({"time_limit_s": 2}) == 27.0
-    assert pool_budget_s({}) == pool_budget_s({"time_limit_s": 10.0}) == 75.0
-    assert pool_budget_s({"time_limit_s": "soon"}) == 75.0
+def test_pool_budget_is_the_absolute_wall_clock_ceiling_plus_cleanup():
+    # 10 x (10 s start-up + 3 x (solution 2 s + tests 2 s)) + 5 s cleanup
+    assert pool_budget_s({"time_limit_s": 2}) == 225.0
+    assert pool_budget_s({}) == pool_budget_s({"time_limit_s": 10.0}) == 705.0
+    assert pool_budget_s({"time_limit_s": "soon"}) == 705.0
+
+
+def test_a_starved_sandbox_is_given_the_time_it_waited_for_a_cpu():
+    # time_limit 1.5 s: 10 s start-up + 3 x (1.5 s + 1.5 s) = 19 s of its own time and of CPU; 190 s of wall time
+    ceiling = sandbox_ceiling(Limits(time_limit_s=1.5))
+    assert ceiling == Ceiling(own_s=19.0, cpu_s=19.0, wall_s=190.0)
+    # Given an eighth of a CPU: each second it waits 0.875 s, so 0.125 s is its own. 151 s in,
+    # 18.875 s are its own: it runs on (a wall-clock ceiling of 19 s killed it); at 152 s it ends.
+    own = 0.0
+    for second in range(1, 153):
+        own += own_step_s(1.0, 0.875)
+        assert crossed(ceiling, wall_s=float(second), own_s=own, cpu_s=2.0) == (None if second < 152 else "own")
+    # Asleep or blocked it waits for no CPU: its own time is the wall time.
+    assert crossed(ceiling, wall_s=18.5, own_s=18.5, cpu_s=0.5) is None
+    assert crossed(ceiling, wall_s=19.0, own_s=19.0, cpu_s=0.5) == "own"
+    # Threads spinning against each other (supervisor hung) wait for a CPU all the time, so
+    # their own time stands still; their CPU time does not.
+    assert own_step_s(0.5, 0.75) == 0.0 and own_step_s(0.5, 0.25) == 0.25
+    assert crossed(ceiling, wall_s=40.0, own_s=0.0, cpu_s=19.0) == "cpu"
+    # Starved for ever, or stuck in the kernel while waiting: the absolute ceiling.
+    assert crossed(ceiling, wall_s=190.0, own_s=18.0, cpu_s=1.0) == "wall"
+    # Run delays per task (ns): tid 10 waited 200 us more, tid 11 ended (nothing more), tid 12
+    # is new (all of its 50 us), tid 13 is a new task with a reused tid (all of its 300 us).
+    assert waited_ns({10: 1_000, 11: 500, 13: 900_000}, {10: 201_000, 12: 50_000, 13: 300_000}) == 550_000
 
 
 def test_sandbox_mode_comes_from_the_option_then_the_environment(monkeypatch):
