@@ -96,7 +96,6 @@ METHODS = ("ngram", "ngram_masked", "semantic")  # strictest first
 # bullets and quotes) goes. A group with a trigger runs only on the rows the trigger matches
 # (most rows hold no backslash), in this order; each group is (trigger or None, rules), a rule
 # (pattern, replacement).
-OPERATORS = "+-*/=<>^≠"
 _RULE_GROUPS: tuple[tuple[str | None, tuple[tuple[str, str], ...]], ...] = (
     (r"\\", (
         (r"\\[dt]frac", r"\\frac"),
