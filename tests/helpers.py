@@ -1,7 +1,33 @@
 """Helpers shared by the tests (fixtures live in conftest.py)."""
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
+
+HEAVY = ("torch", "transformers", "prefect", "vllm")
+# `assay ARGS` as `python -m assay.pipelines.cli` runs it, then the heavy packages it imported on
+# stdout's last line: a command that imports none answers about as fast as `assay --help`.
+_RUN_AND_LIST_HEAVY = f"""
+import sys
+from assay.pipelines import cli
+sys.argv = ["assay", *sys.argv[1:]]
+try:
+    cli.main()
+finally:
+    print("heavy:", *(name for name in {HEAVY!r} if name in sys.modules))
+"""
+
+
+def assay_listing_heavy(*args: str, cwd: Path, env: dict | None = None) -> tuple[subprocess.CompletedProcess, list[str]]:
+    """`assay ARGS` in a fresh interpreter: its result (stdout without the last line) and which of
+    HEAVY it had imported by the time it ended."""
+    done = subprocess.run([sys.executable, "-c", _RUN_AND_LIST_HEAVY, *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=120, env={**os.environ, **(env or {})})
+    *lines, last = done.stdout.splitlines() or [""]
+    assert last.startswith("heavy:"), done.stdout[-300:]
+    return subprocess.CompletedProcess(done.args, done.returncode, "".join(f"{line}\n" for line in lines), done.stderr), last.split()[1:]
 
 
 def write_jsonl(path: Path, rows) -> Path:

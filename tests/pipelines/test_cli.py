@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.pipelines import dataset_shapes as shapes
-from tests.helpers import write_jsonl
+from tests.helpers import assay_listing_heavy, write_jsonl
 
 pytestmark = pytest.mark.slow  # whole ingest and cache runs, several CLI processes each
 
@@ -87,11 +87,10 @@ def test_version_answers_without_torch_and_completion_is_on(tmp_path):
 
     from assay.verifiers import VERIFIER_VERSION
 
-    probe = ("import atexit, sys; atexit.register(lambda: print('torch loaded:', 'torch' in sys.modules)); "
-             "sys.argv[1:] = ['--version']; from assay.pipelines.cli import main; main()")
-    done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    done, heavy = assay_listing_heavy("--version", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == [f"assay {version('assay')} (verifiers {VERIFIER_VERSION})", "torch loaded: False"]
+    assert done.stdout.splitlines() == [f"assay {version('assay')} (verifiers {VERIFIER_VERSION})"]
+    assert "torch" not in heavy
 
     # The installed `assay` script, as a shell calls it: completion scripts name the program.
     script = os.path.join(os.path.dirname(sys.executable), "assay")

@@ -11,15 +11,9 @@ from pathlib import Path
 import pytest
 
 from assay.pipelines.catalog import Catalog
-from tests.helpers import register_entry_point, write_jsonl, write_plugin
+from tests.helpers import assay_listing_heavy, register_entry_point, write_jsonl, write_plugin
 
 ASSAY = str(Path(sys.executable).with_name("assay"))  # the console script: its sys.path does not hold the current folder
-HEAVY = ("torch", "transformers", "prefect")
-# Runs the CLI, then prints which heavy packages it had imported by the time it exited.
-IMPORTS_AT_EXIT = (f"import atexit, sys; atexit.register(lambda: print(sorted(m for m in {HEAVY} if m in sys.modules))); "
-                   "sys.argv = ['assay', *sys.argv[1:]]; from assay.pipelines.cli import main; main()")
-
-
 def _run(folder: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([ASSAY, "--catalog", "c.duckdb", *args], cwd=folder, capture_output=True, text=True, timeout=600,
                           env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})})
@@ -37,9 +31,9 @@ def _run(folder: Path, *args: str, env: dict | None = None) -> subprocess.Comple
     ],
 )
 def test_a_bad_verifier_is_the_first_error_and_nothing_heavy_is_imported(tmp_path, args, message):
-    done = subprocess.run([sys.executable, "-c", IMPORTS_AT_EXIT, *args], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    done, heavy = assay_listing_heavy(*args, cwd=tmp_path)
     assert done.returncode == 2 and done.stderr.startswith(message), done.stderr
-    assert done.stdout.strip() == "[]"  # neither torch, transformers nor Prefect was imported
+    assert heavy == []  # neither torch, transformers, Prefect nor vllm was imported
 
 
 def test_a_row_may_not_name_a_module_to_import(tmp_path):

@@ -2,7 +2,6 @@
 torch, Prefect or the catalog; a hub id resolves through the Hugging Face cache."""
 
 import importlib.util
-import os
 import shutil
 import subprocess
 import sys
@@ -12,6 +11,7 @@ import pytest
 from assay.pipelines import preflight
 from assay.pipelines.errors import AssayError
 from assay.trainers.models import MODELS
+from tests.helpers import assay_listing_heavy
 from tests.pipelines.test_cli import assay
 
 
@@ -92,20 +92,6 @@ def test_curate_checks_the_config_model_before_prefect(tmp_path):
     assert not (tmp_path / ".assay").exists() and not (tmp_path / "assay.duckdb").exists()
 
 
-HEAVY = ("torch", "transformers", "prefect", "vllm")
-# `assay ARGS` as `python -m assay.pipelines.cli` runs it, then the heavy packages it imported on
-# stdout's last line: a check that imports none answers about as fast as `assay --help`.
-RUN_AND_LIST_HEAVY = f"""
-import sys
-from assay.pipelines import cli
-sys.argv = ["assay", *sys.argv[1:]]
-try:
-    cli.main()
-finally:
-    print("heavy:", *(name for name in {HEAVY!r} if name in sys.modules))
-"""
-
-
 @pytest.mark.slow  # one fresh interpreter per mistake
 def test_argument_and_config_mistakes_import_no_torch_transformers_or_prefect(tmp_path):
     example = assay("curate", "--example-config", cwd=tmp_path).stdout
@@ -122,14 +108,12 @@ def test_argument_and_config_mistakes_import_no_torch_transformers_or_prefect(tm
         (("train", "--shards", ".", "--model", "/nonexistent", "--steps", "1"), "--model /nonexistent: no such folder"),
     ]
     for args, message in mistakes:
-        done = subprocess.run([sys.executable, "-c", RUN_AND_LIST_HEAVY, *args], cwd=tmp_path, capture_output=True,
-                              text=True, timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        done, heavy = assay_listing_heavy(*args, cwd=tmp_path, env={"HF_HUB_OFFLINE": "1"})
         assert done.returncode == 2 and message in done.stderr, (args, done.stderr)
-        assert done.stdout.splitlines()[-1] == "heavy:", (args, done.stdout)
+        assert heavy == [], (args, heavy)
     for args in (("--help",), ("difficulty", "--help"), ("curate", "--help"), ("train", "--help")):
-        done = subprocess.run([sys.executable, "-c", RUN_AND_LIST_HEAVY, *args], cwd=tmp_path, capture_output=True,
-                              text=True, timeout=120)
-        assert done.returncode == 0 and done.stdout.splitlines()[-1] == "heavy:", (args, done.stdout[-300:])
+        done, heavy = assay_listing_heavy(*args, cwd=tmp_path)
+        assert done.returncode == 0 and heavy == [], (args, heavy, done.stdout[-300:])
 
 
 @pytest.mark.slow
