@@ -16,8 +16,9 @@ nesting field's metadata (`table(...)` writes it):
 
 Nothing here imports torch, transformers or Prefect, nor do the settings dataclasses: flags, the
 config file, unknown and missing keys are read and checked before any of them loads (a
-dataclass whose own check needs a strategy table of torch code, GRPOConfig's estimators or the
-engine table, imports it when it is constructed).
+dataclass whose own check needs a strategy table of torch code, GRPOConfig's estimators,
+imports it when it is constructed; the engine names come from the torch-free
+assay.trainers.rollout).
 
 Example (assay train's settings, assay.pipelines.train_settings):
     >>> from assay.pipelines.train_settings import TrainRunConfig
