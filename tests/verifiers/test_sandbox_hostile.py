@@ -440,6 +440,15 @@ def test_signals_reach_no_host_process(host):
     _judge_nothing_left(host)
 
 
+def _alive(status: Path) -> bool:
+    """Whether the process of /proc/PID/status still runs (not gone, not a zombie)."""
+    try:
+        state = next(line for line in status.read_text().splitlines() if line.startswith("State:"))
+    except (OSError, StopIteration):
+        return False
+    return state.split()[1] not in ("Z", "X")
+
+
 class Sampler:
     """Samples, from outside, the memory of the sandbox's processes (the sum of their
     proportional anonymous and shared-memory sets: what they allocated, pages shared after fork
@@ -455,16 +464,20 @@ class Sampler:
 
     def run(self) -> None:
         while not self.stop.is_set():
-            total = 0
+            total, counted = 0, []
             for status in glob.glob("/proc/[0-9]*/status"):
                 try:
                     fields = dict(line.split(":", 1) for line in Path(status).read_text().splitlines() if ":" in line)
                     if int(fields["Uid"].split()[0]) in SANDBOX_UIDS:
                         rollup = Path(status).with_name("smaps_rollup").read_text()
                         total += sum(int(line.split()[1]) * 1024 for line in rollup.splitlines() if line.startswith(("Pss_Anon:", "Pss_Shmem:")))
+                        counted.append(Path(status))
                 except (OSError, ValueError):
                     continue
-            self.pss = max(self.pss, total)
+            # A process counted in this pass that has since ended (killed at the cap, its pages
+            # freed for the next one to take) makes the sum one of two moments: not a sample.
+            if all(_alive(status) for status in counted):
+                self.pss = max(self.pss, total)
             for path in glob.glob(f"/sys/fs/cgroup/memory/**/{CGROUP_PREFIX}{os.getpid()}-*", recursive=True):
                 try:
                     self.cgroup = max(self.cgroup, int(Path(path, "memory.usage_in_bytes").read_text()))
