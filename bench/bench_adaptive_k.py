@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from assay.pipelines.catalog import Catalog
-from assay.pipelines.difficulty import DifficultyConfig, adaptive_k, estimate_difficulty
-from assay.pipelines.ingest import ingest, resolve_source
+from assay.pipelines.store.catalog import Catalog
+from assay.pipelines.steps.difficulty import DifficultyConfig, adaptive_k, estimate_difficulty
+from assay.pipelines.steps.ingest import ingest, resolve_source
 from assay.trainers.engines import SamplingConfig, TransformersEngine
 
 BAND = (0.1, 0.9)

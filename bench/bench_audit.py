@@ -26,7 +26,7 @@ import decontam_fixture as fixture  # noqa: E402
 
 from assay.filters.decontam import BenchmarkProblem  # noqa: E402
 from assay.filters.memorization import auc  # noqa: E402
-from assay.pipelines.audit import audit_problems  # noqa: E402
+from assay.pipelines.steps.audit import audit_problems  # noqa: E402
 from assay.trainers.engines import TransformersEngine  # noqa: E402
 from assay.trainers.sft import TextFinetune, finetune_text  # noqa: E402
 

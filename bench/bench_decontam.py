@@ -58,7 +58,7 @@ import sys, json
 from pathlib import Path
 import pyarrow.parquet as pq
 from assay.filters.decontam import BenchmarkProblem
-from assay.pipelines import decontaminate as d
+from assay.pipelines.steps import decontaminate as d
 t = pq.read_table(sys.argv[1]).to_pylist()
 problems = [BenchmarkProblem(r["benchmark"], r["id"], r["prompt"]) for r in t]
 settings = d.Settings()

@@ -141,7 +141,7 @@ BAD_GOLDS = ["", "\\frac{1}{", "see the solution above", "The answer depends on 
 
 def generate(rows: int, seed: int = 0) -> pa.Table:
     """`rows` records (a few more are made, and those whose source and prompt repeat dropped)."""
-    from assay.pipelines.schema import make_uid
+    from assay.pipelines.store.schema import make_uid
 
     rng = np.random.default_rng(seed)
     wanted, rows = rows, int(rows * 1.02) + 100

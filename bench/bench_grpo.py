@@ -106,7 +106,7 @@ def cpu_seconds() -> float:
 
 
 def _toy_config(setup: dict, seed: int, arm: Arm):
-    from assay.pipelines.train import TOY_GRPO
+    from assay.pipelines.steps.train import TOY_GRPO
 
     # Steps beyond `steps` only for arms whose steps cost fewer rollouts; the budget ends every arm.
     return replace(TOY_GRPO, steps=4 * setup["steps"], rollout_budget=setup["steps"] * setup["batch"]["rollouts_per_batch"],
@@ -240,10 +240,10 @@ def build_setup(args) -> dict:
     torch.set_num_threads(args.jobs)
     from assay.curricula.difficulty import AdaptiveK
     from assay.filters.decontam import BenchmarkProblem, NgramIndex
-    from assay.pipelines.catalog import Catalog
-    from assay.pipelines.difficulty import DifficultyConfig, adaptive_k, estimate_difficulty, select_prompts
-    from assay.pipelines.ingest import ingest, resolve_source
-    from assay.pipelines.train import builtin_eval_prompts
+    from assay.pipelines.store.catalog import Catalog
+    from assay.pipelines.steps.difficulty import DifficultyConfig, adaptive_k, estimate_difficulty, select_prompts
+    from assay.pipelines.steps.ingest import ingest, resolve_source
+    from assay.pipelines.steps.train import builtin_eval_prompts
     from assay.trainers.engines import SamplingConfig
 
     with tempfile.TemporaryDirectory() as tmp, Catalog.open(Path(tmp) / "bench.duckdb") as cat:

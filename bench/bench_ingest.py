@@ -25,9 +25,9 @@ from pathlib import Path
 
 ASSAY = """
 import sys
-from assay.pipelines.catalog import Catalog
-from assay.pipelines.ingest import ingest, resolve_source
-from assay.pipelines.presets import PRESETS
+from assay.pipelines.store.catalog import Catalog
+from assay.pipelines.steps.ingest import ingest, resolve_source
+from assay.pipelines.steps.presets import PRESETS
 source, _, _ = resolve_source(sys.argv[1])
 with Catalog.open(sys.argv[2]) as cat:
     report = ingest(cat, source, PRESETS["answer"], "bench")

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ASSAY = [sys.executable, "-m", "assay.pipelines.cli"]
+ASSAY = [sys.executable, "-m", "assay.pipelines.cli.main"]
 
 
 def _example_with(old: str, new: str) -> str:

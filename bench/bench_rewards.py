@@ -26,7 +26,7 @@ import random
 import statistics
 import time
 
-from assay.pipelines.ingest import BUILTINS
+from assay.pipelines.steps.ingest import BUILTINS
 from assay.verifiers import verify
 from assay.verifiers.rewards import RewardSettings, compute_score, compute_score_async, reward_func, trl_reward
 

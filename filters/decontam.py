@@ -47,7 +47,7 @@ human-written problem is a GSM-Symbolic-style leak), `flag` makes it `near` (kep
 for a procedural generator another instance of the template is what a clean item is), `off`
 skips the layer. The default is `flag`: a default that silently drops clean items is worse than
 one that lists them for review, and the benchmark presets of human-written sets (GSM8K, AIME,
-MATH-500, ...) choose `drop` (assay.pipelines.benchmarks). Semantic findings are their own level,
+MATH-500, ...) choose `drop` (assay.pipelines.steps.benchmarks). Semantic findings are their own level,
 `semantic` (assay.filters.semantic), dropped.
 
 The masked layer indexes only grams at least half of whose tokens are words, and skips

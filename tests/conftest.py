@@ -1,6 +1,6 @@
 import pytest
 
-from assay.pipelines.catalog import Catalog
+from assay.pipelines.store.catalog import Catalog
 
 
 @pytest.fixture

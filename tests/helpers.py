@@ -7,11 +7,11 @@ import sys
 from pathlib import Path
 
 HEAVY = ("torch", "transformers", "prefect", "vllm")
-# `assay ARGS` as `python -m assay.pipelines.cli` runs it, then the heavy packages it imported on
+# `assay ARGS` as `python -m assay.pipelines.cli.main` runs it, then the heavy packages it imported on
 # stdout's last line: a command that imports none answers about as fast as `assay --help`.
 _RUN_AND_LIST_HEAVY = f"""
 import sys
-from assay.pipelines import cli
+from assay.pipelines.cli.main import main as cli
 sys.argv = ["assay", *sys.argv[1:]]
 try:
     cli.main()

@@ -1,6 +1,8 @@
 """The architecture as DESIGN.md's layout table draws it: every import of one of assay's own
 subpackages points down the table, Prefect is imported only in pipelines/, and the leaves
 (verifiers, filters, curricula) import without torch, transformers, Prefect or DuckDB's catalog.
+Inside pipelines/ the rooms have their own table (ROOMS, the README's architecture section):
+Prefect only in the flows room, and every arrow between rooms points down.
 
 LAYOUT is a copy of the table's "may import" column; where the design document is checked out
 beside the repository (../shared/DESIGN.md) the copy must match it, so the two cannot drift.
@@ -30,6 +32,17 @@ LAYOUT: dict[str, frozenset[str]] = {
 LEAVES = ("verifiers", "filters", "curricula")
 # Third-party packages each folder may not import anywhere (module level or inside a function).
 FORBIDDEN = {folder: {"prefect"} for folder in LAYOUT if folder != "pipelines"}
+
+# pipelines/ room -> the rooms it may import (besides itself). Every room may import
+# assay.pipelines.errors, the one exception type the CLI turns into a one-line message.
+ROOMS: dict[str, frozenset[str]] = {
+    "store": frozenset(),  # the record schema and the DuckDB catalog
+    "config": frozenset(),  # typed settings: a dataclass is a command's flags and config file
+    "reports": frozenset(),  # report data and validation; the SVG charts apart
+    "steps": frozenset({"store", "config", "reports"}),  # each step a plain function
+    "flows": frozenset({"steps", "store", "config", "reports"}),  # Prefect wires the steps
+    "cli": frozenset({"flows", "steps", "store", "config", "reports"}),  # the `assay` command
+}
 
 
 def imported_modules(path: Path) -> list[tuple[int, str]]:
@@ -72,13 +85,52 @@ def test_imports_point_down_the_layout_table(folder: str) -> None:
     assert wrong_arrows(folder) == []
 
 
+def wrong_room_arrows(room: str) -> list[str]:
+    """Imports in pipelines/`room` of a room ROOMS does not allow, or of Prefect outside flows."""
+    allowed = ROOMS[room] | {room}
+    problems = []
+    for path in sorted((ROOT / "pipelines" / room).rglob("*.py")):
+        for line, module in imported_modules(path):
+            parts = module.split(".")
+            where = f"{path.relative_to(ROOT)}:{line}"
+            if parts[:2] == ["assay", "pipelines"] and len(parts) > 2 and parts[2] != "errors" and parts[2] not in allowed:
+                problems.append(f"{where} imports {module}: pipelines/{room}/ may import {sorted(ROOMS[room]) or 'no other room'}")
+            if parts[0] == "prefect" and room != "flows":
+                problems.append(f"{where} imports {module}: only pipelines/flows/ may")
+    return problems
+
+
+def test_pipelines_is_rooms_and_nothing_else() -> None:
+    loose = sorted(p.name for p in (ROOT / "pipelines").glob("*.py"))
+    rooms = sorted(p.name for p in (ROOT / "pipelines").iterdir() if p.is_dir() and p.name != "__pycache__")
+    assert loose == ["__init__.py", "errors.py"]
+    assert rooms == sorted(ROOMS)
+
+
+@pytest.mark.parametrize("room", sorted(ROOMS))
+def test_imports_point_down_the_rooms_table(room: str) -> None:
+    assert wrong_room_arrows(room) == []
+
+
+def test_a_room_arrow_pointing_up_is_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "pipelines" / "steps").mkdir(parents=True)
+    (tmp_path / "pipelines" / "steps" / "bad.py").write_text(
+        "from assay.pipelines.errors import AssayError\nfrom assay.pipelines.flows import runners\nimport prefect.futures\n")
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    assert wrong_room_arrows("steps") == [
+        "pipelines/steps/bad.py:2 imports assay.pipelines.flows: pipelines/steps/ may import ['config', 'reports', 'store']",
+        "pipelines/steps/bad.py:2 imports assay.pipelines.flows.runners: pipelines/steps/ may import ['config', 'reports', 'store']",
+        "pipelines/steps/bad.py:3 imports prefect.futures: only pipelines/flows/ may",
+    ]
+
+
 def test_an_arrow_pointing_up_is_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "verifiers").mkdir()
-    (tmp_path / "verifiers" / "bad.py").write_text("def f():\n    from assay.pipelines.catalog import Catalog\n    import prefect\n")
+    (tmp_path / "verifiers" / "bad.py").write_text("def f():\n    from assay.pipelines.store.catalog import Catalog\n    import prefect\n")
     monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
     assert wrong_arrows("verifiers") == [
-        "verifiers/bad.py:2 imports assay.pipelines.catalog: verifiers/ may import nothing of ours",
-        "verifiers/bad.py:2 imports assay.pipelines.catalog.Catalog: verifiers/ may import nothing of ours",
+        "verifiers/bad.py:2 imports assay.pipelines.store.catalog: verifiers/ may import nothing of ours",
+        "verifiers/bad.py:2 imports assay.pipelines.store.catalog.Catalog: verifiers/ may import nothing of ours",
         "verifiers/bad.py:3 imports prefect: only pipelines/ may",
     ]
 

@@ -5,7 +5,7 @@ rollout engine samples them from the current policy; assay.verifiers' process po
 them; an advantage estimator turns rewards into advantages; the policy takes
 `updates_per_batch` optimizer steps on a clipped surrogate; the new weights go back into the
 engine. Every prompt's verdict counts of the step go to the sampler and to the caller's
-`on_observation` callback (pipelines/train.py appends it to the catalog's difficulty history;
+`on_observation` callback (pipelines/steps/train.py appends it to the catalog's difficulty history;
 nothing here imports the catalog).
 
 Where this departs from GRPO as published (Shao et al. 2024, DeepSeekMath, outcome

@@ -1,6 +1,6 @@
 """GRPOConfig, the GRPO trainer's settings (assay.trainers.grpo), importable without torch: a
 command builds its flags and checks its config file from these fields before anything heavy
-loads (assay.pipelines.settings). Each field has one default and one doc string
+loads (assay.pipelines.config.settings). Each field has one default and one doc string
 (`metadata={"help": ...}`).
 
 Example:

@@ -1,5 +1,5 @@
 """The built-in models, by name: importable without torch, so a command can check a `--model`
-before it loads anything heavy (assay.pipelines.preflight).
+before it loads anything heavy (assay.pipelines.steps.preflight).
 
 Example:
     >>> MODELS["toy"].name

@@ -7,8 +7,8 @@ import re
 import pyarrow as pa
 
 from assay.curricula.plan import CurriculumConfig, Plan, build_plan
-from assay.pipelines.catalog import Catalog
-from assay.pipelines.ingest import ingest, resolve_source
+from assay.pipelines.store.catalog import Catalog
+from assay.pipelines.steps.ingest import ingest, resolve_source
 
 
 def one_step_plan(catalog: Catalog) -> Plan:

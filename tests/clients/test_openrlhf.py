@@ -20,7 +20,7 @@ from openrlhf.datasets.prompts_dataset import preprocess_data  # noqa: E402
 from openrlhf.datasets.utils import blending_datasets  # noqa: E402
 
 import assay.verifiers.rewards as rewards  # noqa: E402
-from assay.pipelines.export import Layout, export_plan  # noqa: E402
+from assay.pipelines.steps.export import Layout, export_plan  # noqa: E402
 from assay.trainers.engines import resolve_model  # noqa: E402
 from assay.trainers.prompts import PromptTemplate  # noqa: E402
 from tests.clients.plans import one_step_plan  # noqa: E402

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from assay.pipelines.export import export_plan, verify_manifest
+from assay.pipelines.steps.export import export_plan, verify_manifest
 from assay.verifiers import verify_batch
 from tests.clients.plans import one_step_plan
 

@@ -20,7 +20,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
-from assay.pipelines.export import Layout, export_plan  # noqa: E402
+from assay.pipelines.steps.export import Layout, export_plan  # noqa: E402
 from assay.trainers.engines import resolve_model  # noqa: E402
 from assay.trainers.prompts import PromptTemplate  # noqa: E402
 from tests.clients.plans import one_step_plan  # noqa: E402

@@ -7,7 +7,7 @@ import pytest
 
 from assay.filters.decontam import BenchmarkProblem
 from assay.filters.memorization import auc
-from assay.pipelines.audit import audit_problems
+from assay.pipelines.steps.audit import audit_problems
 from assay.trainers.engines import TransformersEngine
 from assay.trainers.sft import TextFinetune, finetune_text
 
@@ -67,7 +67,7 @@ def test_cli_audit_model_reports_per_benchmark_and_per_item(tmp_path):
     import sys
 
     def run(*args):
-        return subprocess.run([sys.executable, "-m", "assay.pipelines.cli", "--catalog", str(tmp_path / "c.duckdb"), *args],
+        return subprocess.run([sys.executable, "-m", "assay.pipelines.cli.main", "--catalog", str(tmp_path / "c.duckdb"), *args],
                               capture_output=True, text=True, timeout=300)
 
     added = run("bench", "add", "arith-eval", "builtin:arithmetic-eval", "--prompt-col", "problem", "--answer-col", "answer", "--id-col", "id")
@@ -98,8 +98,8 @@ def test_cli_audit_model_reports_per_benchmark_and_per_item(tmp_path):
 
 @pytest.mark.slow
 def test_a_benchmark_without_answers_skips_the_answer_probe_and_says_so():
-    from assay.pipelines.audit import AuditResult
-    from assay.pipelines.reports import section_memorization
+    from assay.pipelines.steps.audit import AuditResult
+    from assay.pipelines.reports.summary import section_memorization
 
     problems = [BenchmarkProblem("texts", str(i), p.prompt) for i, p in enumerate(fixture_benchmark(1)[:2])]
     items = audit_problems(TransformersEngine("toy", chat_template=False), TransformersEngine("toy"), problems, 2, 0, 16)

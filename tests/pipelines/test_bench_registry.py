@@ -6,7 +6,7 @@ from datetime import date
 import pytest
 
 from tests.pipelines import benchmark_shapes as shapes
-from assay.pipelines.benchmarks import (
+from assay.pipelines.steps.benchmarks import (
     BENCH_PRESETS,
     content_hash,
     default_masked,
@@ -16,7 +16,7 @@ from assay.pipelines.benchmarks import (
     register_benchmark,
     resolve_bench_preset,
 )
-from assay.pipelines.catalog import SCHEMA_VERSION
+from assay.pipelines.store.catalog import SCHEMA_VERSION
 from assay.pipelines.errors import AssayError
 
 
@@ -105,7 +105,7 @@ def test_unknown_benchmark_with_none_registered(catalog):
 def test_version_1_catalog_is_upgraded_with_the_benchmark_tables(tmp_path):
     import duckdb
 
-    from assay.pipelines.catalog import _DDL, Catalog
+    from assay.pipelines.store.catalog import _DDL, Catalog
 
     path = tmp_path / "v1.duckdb"
     con = duckdb.connect(str(path))

@@ -3,7 +3,7 @@
 import duckdb
 import pytest
 
-from assay.pipelines.catalog import SCHEMA_VERSION, TABLES, Catalog, resolve_catalog_path
+from assay.pipelines.store.catalog import SCHEMA_VERSION, TABLES, Catalog, resolve_catalog_path
 from assay.pipelines.errors import AssayError
 
 
@@ -49,7 +49,7 @@ def test_catalog_path_precedence(monkeypatch):
 
 
 def test_older_catalog_is_upgraded_by_its_migrations(tmp_path, monkeypatch):
-    from assay.pipelines import catalog as catalog_module
+    from assay.pipelines.store import catalog as catalog_module
 
     path = tmp_path / "c.duckdb"
     Catalog.open(path).close()  # written at the current version
@@ -79,8 +79,8 @@ UPDATE assay_meta SET value = '2';
 
 def test_a_version_2_catalog_opens_and_its_difficulty_rows_stay_readable(tmp_path):
     from assay.curricula.difficulty import StatusCounts
-    from assay.pipelines.catalog import _DDL, _MIGRATIONS, STATUS_SAMPLES, DifficultyRow
-    from assay.pipelines.difficulty import Stored, stored_counts
+    from assay.pipelines.store.catalog import _DDL, _MIGRATIONS, STATUS_SAMPLES, DifficultyRow
+    from assay.pipelines.steps.difficulty import Stored, stored_counts
 
     path = tmp_path / "v2.duckdb"
     con = duckdb.connect(str(path))
@@ -102,7 +102,7 @@ def test_a_version_2_catalog_opens_and_its_difficulty_rows_stay_readable(tmp_pat
 
 def test_online_observations_are_written_once_per_run_step_and_prompt(tmp_path):
     from assay.curricula.difficulty import StatusCounts
-    from assay.pipelines.catalog import DifficultyRow
+    from assay.pipelines.store.catalog import DifficultyRow
 
     rows = [DifficultyRow("u1", StatusCounts(correct=1, incorrect=3), 0.25, 12.0),
             DifficultyRow("u2", StatusCounts(incorrect=3, error=1), 0.0, 9.0)]

@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from assay.pipelines.catalog import (
+from assay.pipelines.store.catalog import (
     Catalog,
     describe_owner,
     list_quarantine,

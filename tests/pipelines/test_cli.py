@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow  # whole ingest and cache runs, several CLI proces
 
 def assay(*args, cwd, env=None):
     return subprocess.run(
-        [sys.executable, "-m", "assay.pipelines.cli", *args],
+        [sys.executable, "-m", "assay.pipelines.cli.main", *args],
         cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=120,
     )
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from assay.pipelines.catalog import Catalog
-from assay.pipelines.curate import EXAMPLE_CONFIG, BenchmarkConfig, curate, parse_config
+from assay.pipelines.store.catalog import Catalog
+from assay.pipelines.steps.curate import EXAMPLE_CONFIG, BenchmarkConfig, curate, parse_config
 from assay.pipelines.errors import AssayError
-from assay.pipelines.export import read_manifest, verify_manifest
+from assay.pipelines.steps.export import read_manifest, verify_manifest
 
 
 def small_config(out, count=60):
@@ -87,7 +87,7 @@ def test_config_mistakes_name_the_section_and_key(edit, message):
 @pytest.mark.slow
 def test_cli_example_config_round_trips_and_errors_are_one_line(tmp_path):
     def assay(*args):
-        return subprocess.run([sys.executable, "-m", "assay.pipelines.cli", *args], cwd=tmp_path,
+        return subprocess.run([sys.executable, "-m", "assay.pipelines.cli.main", *args], cwd=tmp_path,
                               env=os.environ, capture_output=True, text=True, timeout=120)
 
     example = assay("curate", "--example-config")

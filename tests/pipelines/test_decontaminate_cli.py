@@ -14,7 +14,7 @@ from tests.helpers import packaged_minilm, write_jsonl
 
 
 def assay(*args, cwd, env=None):
-    return subprocess.run([sys.executable, "-m", "assay.pipelines.cli", *args], cwd=cwd, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "assay.pipelines.cli.main", *args], cwd=cwd, capture_output=True, text=True,
                           env={**os.environ, "ASSAY_CATALOG": "c.duckdb", "COLUMNS": "200", **(env or {})}, timeout=180)
 
 
@@ -92,8 +92,8 @@ def test_decontaminate_the_catalog_writes_findings_and_the_filter_honours_them(t
         done = assay("decontaminate", "--benchmark", "aime24", cwd=tmp_path)
         assert done.returncode == 0, done.stderr
         assert "1 of 2 rows contaminated" in done.stdout and "1 findings written" in done.stdout
-    from assay.pipelines.catalog import Catalog
-    from assay.pipelines.decontaminate import contamination_filter
+    from assay.pipelines.store.catalog import Catalog
+    from assay.pipelines.steps.decontaminate import contamination_filter
 
     with Catalog.open(tmp_path / "c.duckdb") as cat:
         rows = cat.con.execute("SELECT benchmark, benchmark_id, method, score FROM contamination").fetchall()
@@ -157,7 +157,7 @@ def test_semantic_layer_finds_a_paraphrase_offline(tmp_path):
 def test_the_filter_drops_contaminated_and_semantic_findings_and_keeps_near_ones_and_pre_level_rows_drop(catalog):
     from datetime import datetime, timezone
 
-    from assay.pipelines.decontaminate import contamination_cells, contamination_filter
+    from assay.pipelines.steps.decontaminate import contamination_cells, contamination_filter
 
     now = datetime.now(timezone.utc)
     rows = [("u1", "ngram", "contaminated"), ("u2", "semantic", "semantic"), ("u3", "ngram_masked", "near"),

@@ -6,11 +6,11 @@ import sys
 
 import pytest
 
-from assay.pipelines import difficulty
-from assay.pipelines.catalog import Catalog
+from assay.pipelines.steps import difficulty
+from assay.pipelines.store.catalog import Catalog
 from assay.curricula.difficulty import StatusCounts
-from assay.pipelines.catalog import DifficultyRow
-from assay.pipelines.difficulty import (
+from assay.pipelines.store.catalog import DifficultyRow
+from assay.pipelines.steps.difficulty import (
     POLICIES,
     DifficultyConfig,
     Stored,
@@ -20,8 +20,8 @@ from assay.pipelines.difficulty import (
     stored_counts,
 )
 from assay.pipelines.errors import AssayError
-from assay.pipelines.ingest import ingest, resolve_source
-from assay.pipelines.presets import PRESETS
+from assay.pipelines.steps.ingest import ingest, resolve_source
+from assay.pipelines.steps.presets import PRESETS
 from assay.trainers.engines import SamplingConfig, TransformersEngine
 from tests.helpers import write_jsonl
 
@@ -208,7 +208,7 @@ def test_a_checkpoint_that_is_not_a_causal_lm_is_refused(catalog, tmp_path):
 @pytest.mark.slow
 def test_cli_difficulty_writes_a_report(tmp_path):
     env_catalog = str(tmp_path / "c.duckdb")
-    run = lambda *a: subprocess.run([sys.executable, "-m", "assay.pipelines.cli", "--catalog", env_catalog, *a],
+    run = lambda *a: subprocess.run([sys.executable, "-m", "assay.pipelines.cli.main", "--catalog", env_catalog, *a],
                                     capture_output=True, text=True, timeout=300)
     assert run("ingest", "builtin:arithmetic", "--count", "12").returncode == 0
     done = run("difficulty", "--model", "toy", "--k", "4", "--policy", "fixed", "--max-tokens", "200",

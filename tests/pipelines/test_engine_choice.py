@@ -11,17 +11,17 @@ import sys
 
 import pytest
 
-from assay.pipelines.audit import AuditConfig
-from assay.pipelines.catalog import Catalog
-from assay.pipelines.difficulty import DifficultyConfig
+from assay.pipelines.steps.audit import AuditConfig
+from assay.pipelines.store.catalog import Catalog
+from assay.pipelines.steps.difficulty import DifficultyConfig
 from assay.pipelines.errors import AssayError
-from assay.pipelines.train import TrainRunConfig
+from assay.pipelines.steps.train import TrainRunConfig
 from assay.trainers.engines import choose_engine
 from tests.pipelines.test_train_pipeline import shard_rows, write_shards
 
 
 def assay(tmp_path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "assay.pipelines.cli", "--catalog", "c.duckdb", *args], cwd=tmp_path,
+    return subprocess.run([sys.executable, "-m", "assay.pipelines.cli.main", "--catalog", "c.duckdb", *args], cwd=tmp_path,
                           env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=600)
 
 

@@ -9,9 +9,9 @@ import pytest
 
 from assay.curricula.plan import CurriculumConfig, Plan, build_plan
 from assay.pipelines.errors import AssayError
-from assay.pipelines.catalog import Catalog
-from assay.pipelines.export import FORMATS, SHARD_SCHEMA, Layout, content_hash, export_plan, read_manifest, verify_manifest
-from assay.pipelines.ingest import ingest, resolve_source
+from assay.pipelines.store.catalog import Catalog
+from assay.pipelines.steps.export import FORMATS, SHARD_SCHEMA, Layout, content_hash, export_plan, read_manifest, verify_manifest
+from assay.pipelines.steps.ingest import ingest, resolve_source
 from assay.trainers.prompts import PromptTemplate
 from assay.verifiers.rewards import compute_score, reward_func, trl_reward
 
@@ -212,7 +212,7 @@ def test_export_command_with_template_options(planned, tmp_path):
     cat.con.close()
 
     def assay(*args):
-        return subprocess.run([sys.executable, "-m", "assay.pipelines.cli", "--catalog", str(path), "export", "--plan", "plan.parquet", *args],
+        return subprocess.run([sys.executable, "-m", "assay.pipelines.cli.main", "--catalog", str(path), "export", "--plan", "plan.parquet", *args],
                               cwd=tmp_path, env=dict(os.environ), capture_output=True, text=True, timeout=120)
 
     done = assay("--format", "openrlhf", "--out", "o", "--system-prompt", "Be brief.", "--instruction", "Solve:",

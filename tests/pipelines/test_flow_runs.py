@@ -21,19 +21,19 @@ from pathlib import Path
 
 import pytest
 
-from assay.pipelines.catalog import Catalog
-from assay.pipelines.curate import curate, load_config
-from assay.pipelines.difficulty import DifficultyConfig, estimate_difficulty
-from assay.pipelines.export import read_manifest, verify_manifest
-from assay.pipelines.ingest import ingest, resolve_source
-from assay.pipelines.serve import port_free, start_server, stop_server, wait_until_healthy
+from assay.pipelines.store.catalog import Catalog
+from assay.pipelines.steps.curate import curate, load_config
+from assay.pipelines.steps.difficulty import DifficultyConfig, estimate_difficulty
+from assay.pipelines.steps.export import read_manifest, verify_manifest
+from assay.pipelines.steps.ingest import ingest, resolve_source
+from assay.pipelines.flows.serve import port_free, start_server, stop_server, wait_until_healthy
 from assay.trainers.engines import SamplingConfig
 
 pytestmark = pytest.mark.slow  # every test starts a Prefect server or a flow run in processes of its own
 
 CHUNK = 4  # prompts per difficulty chunk in these runs (128 by default), so a run has several
 # The real CLI with a smaller chunk: `python -c PATCHED_CLI ARGS...`.
-PATCHED_CLI = f"import assay.pipelines.difficulty as d; d.CHUNK_PROMPTS = {CHUNK}; from assay.pipelines.cli import main; main()"
+PATCHED_CLI = f"import assay.pipelines.steps.difficulty as d; d.CHUNK_PROMPTS = {CHUNK}; from assay.pipelines.cli.main import main; main()"
 
 QUIET = r"\|\s*(DEBUG|INFO|WARNING|ERROR)\s*\|"  # a Prefect or Dask log line looks like "12:00:00.000 | INFO | ..."
 
@@ -92,7 +92,7 @@ def prefect_api(tmp_path_factory):
 
 
 def assay(env, cwd, *args, patched=False, **popen):
-    argv = [sys.executable, *(["-c", PATCHED_CLI] if patched else ["-m", "assay.pipelines.cli"]), *args]
+    argv = [sys.executable, *(["-c", PATCHED_CLI] if patched else ["-m", "assay.pipelines.cli.main"]), *args]
     if popen:
         return subprocess.Popen(argv, cwd=cwd, env=env, **popen)
     return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
@@ -183,7 +183,7 @@ def test_curate_killed_during_difficulty_and_during_export_resumes_exactly(tmp_p
 
 # The real CLI, SIGKILLed by itself the moment export has renamed its shards into place: before
 # Prefect records the export step's result and before the run is marked finished.
-KILLED_AFTER_EXPORT = ("import os, signal, assay.pipelines.curate as c; real = c.export_plan; "
+KILLED_AFTER_EXPORT = ("import os, signal, assay.pipelines.steps.curate as c; real = c.export_plan; "
                        "c.export_plan = lambda *a, **k: (real(*a, **k), os.kill(os.getpid(), signal.SIGKILL)); " + PATCHED_CLI)
 
 
@@ -224,13 +224,13 @@ import json, sys, threading
 from pathlib import Path
 
 def main(folder, runner_name):
-    import assay.pipelines.difficulty as difficulty
-    from assay.pipelines import prefect_env
+    import assay.pipelines.steps.difficulty as difficulty
+    from assay.pipelines.flows import prefect_env
     env = prefect_env.configure(folder / "c.duckdb")
-    from assay.pipelines import flows
-    from assay.pipelines.catalog import Catalog
-    from assay.pipelines.ingest import ingest, resolve_source
-    from assay.pipelines.runners import RunnerConfig, task_runner
+    from assay.pipelines.flows import flows
+    from assay.pipelines.store.catalog import Catalog
+    from assay.pipelines.steps.ingest import ingest, resolve_source
+    from assay.pipelines.flows.runners import RunnerConfig, task_runner
     from assay.trainers.engines import SamplingConfig
     difficulty.CHUNK_PROMPTS = 4
     with Catalog.open(folder / "c.duckdb") as cat:
@@ -285,10 +285,10 @@ def test_decontaminate_and_audit_flows(tmp_path, prefect_api):
     from prefect.logging.handlers import APILogWorker
     from prefect.settings import PREFECT_API_URL, PREFECT_LOCAL_STORAGE_PATH, temporary_settings
 
-    from assay.pipelines import benchmarks as bench
-    from assay.pipelines import flows
-    from assay.pipelines.audit import AuditConfig
-    from assay.pipelines.decontaminate import Settings
+    from assay.pipelines.steps import benchmarks as bench
+    from assay.pipelines.flows import flows
+    from assay.pipelines.steps.audit import AuditConfig
+    from assay.pipelines.steps.decontaminate import Settings
 
     with Catalog.open(tmp_path / "c.duckdb") as cat:
         source, name, preset = resolve_source("builtin:arithmetic", count=40, seed=0)
@@ -327,9 +327,9 @@ def test_train_flow_writes_the_online_difficulty(tmp_path, prefect_api):
     from prefect.settings import PREFECT_API_URL, PREFECT_LOCAL_STORAGE_PATH, temporary_settings
 
     from assay.curricula.plan import CurriculumConfig, build_plan
-    from assay.pipelines import flows
-    from assay.pipelines.export import export_plan
-    from assay.pipelines.train import BUILTIN_EVAL, TrainRunConfig
+    from assay.pipelines.flows import flows
+    from assay.pipelines.steps.export import export_plan
+    from assay.pipelines.steps.train import BUILTIN_EVAL, TrainRunConfig
     from assay.curricula.sampler import SamplerConfig
     from assay.trainers.grpo import GRPOConfig
 
@@ -362,8 +362,10 @@ def test_the_local_runner_reports_each_generation_batch_from_inside_its_tasks(tm
     from prefect.logging.handlers import APILogWorker
     from prefect.settings import PREFECT_API_URL, PREFECT_LOCAL_STORAGE_PATH, temporary_settings
 
-    from assay.pipelines import difficulty, flows
-    from assay.pipelines.runners import RunnerConfig
+    from assay.pipelines.steps import difficulty
+
+    from assay.pipelines.flows import flows
+    from assay.pipelines.flows.runners import RunnerConfig
 
     monkeypatch.setattr(difficulty, "GENERATE_ROWS", 8)
     with Catalog.open(tmp_path / "c.duckdb") as cat:
@@ -390,7 +392,7 @@ def test_serve_runs_the_recurring_flow_on_schedule_and_ctrl_c_stops_both(tmp_pat
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(PREFECT_HOME=str(tmp_path / "prefect-home"))
     serve = subprocess.Popen(
-        [sys.executable, "-m", "assay.pipelines.cli", "--catalog", str(tmp_path / "c.duckdb"), "serve", "--config", str(config),
+        [sys.executable, "-m", "assay.pipelines.cli.main", "--catalog", str(tmp_path / "c.duckdb"), "serve", "--config", str(config),
          "--shards", str(tmp_path / "shards"), "--interval", "15", "--port", str(port)],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     api = f"http://127.0.0.1:{port}/api"

@@ -12,13 +12,13 @@ import pytest
 
 from assay.filters.decision import Decision
 from assay.pipelines.errors import AssayError
-from assay.pipelines.prefect_env import PrefectEnv, configure, prefect_environment
-from assay.pipelines.runners import RunnerConfig, api_healthy, remote_problems, task_runner
-from assay.pipelines.serve import crontab_line, deployment_name, port_free
+from assay.pipelines.flows.prefect_env import PrefectEnv, configure, prefect_environment
+from assay.pipelines.flows.runners import RunnerConfig, api_healthy, remote_problems, task_runner
+from assay.pipelines.flows.serve import crontab_line, deployment_name, port_free
 
 
 def test_next_version_counts_past_the_highest_version_folder(tmp_path):
-    from assay.pipelines.flows import next_version
+    from assay.pipelines.flows.flows import next_version
 
     assert next_version(tmp_path / "missing") == tmp_path / "missing" / "v0001"
     for name in ("v0002", "v0010", "notes", "v12", ".v0011.partial-123"):  # only vNNNN folders count
@@ -28,7 +28,7 @@ def test_next_version_counts_past_the_highest_version_folder(tmp_path):
 
 
 def test_latest_checkpoint_is_the_newest_config(tmp_path):
-    from assay.pipelines.flows import latest_checkpoint
+    from assay.pipelines.flows.flows import latest_checkpoint
 
     with pytest.raises(AssayError, match="no checkpoint folder"):
         latest_checkpoint(tmp_path)
@@ -44,8 +44,8 @@ def test_a_chunk_key_changes_with_the_checkpoint_files_the_prompts_and_the_verif
     import shutil
     from dataclasses import replace
 
-    from assay.pipelines.difficulty import Chunk, EngineSpec, Prompt, Verification
-    from assay.pipelines.flows import chunk_key
+    from assay.pipelines.steps.difficulty import Chunk, EngineSpec, Prompt, Verification
+    from assay.pipelines.flows.flows import chunk_key
     from assay.trainers.engines import SamplingConfig, resolve_model
 
     for name in ("step-1", "step-2"):  # two checkpoints of the same shape
@@ -111,9 +111,9 @@ def test_ray_without_prefect_ray_says_how_to_install_it(tmp_path):
 
 
 def test_crontab_line_quotes_paths_and_checks_the_schedule(tmp_path):
-    line = crontab_line("*/15 * * * *", ["/opt/my venv/bin/python", "-m", "assay.pipelines.cli", "recurring"],
+    line = crontab_line("*/15 * * * *", ["/opt/my venv/bin/python", "-m", "assay.pipelines.cli.main", "recurring"],
                         tmp_path / "my project", tmp_path / "log")
-    assert line == (f"*/15 * * * * cd '{tmp_path}/my project' && '/opt/my venv/bin/python' -m assay.pipelines.cli "
+    assert line == (f"*/15 * * * * cd '{tmp_path}/my project' && '/opt/my venv/bin/python' -m assay.pipelines.cli.main "
                     f"recurring >> {tmp_path}/log 2>&1")
     with pytest.raises(AssayError, match="a crontab schedule has 5 fields"):
         crontab_line("@hourly 5", ["assay"], tmp_path, tmp_path / "log")
@@ -125,12 +125,12 @@ def test_crontab_line_quotes_paths_and_checks_the_schedule(tmp_path):
 def test_print_cron_prints_one_line_for_recurring(tmp_path):
     config = tmp_path / "curate.toml"
     config.write_text("[[sources]]\nspec = 'builtin:arithmetic'\n")
-    args = [sys.executable, "-m", "assay.pipelines.cli", "--catalog", str(tmp_path / "c.duckdb"), "serve", "--config",
+    args = [sys.executable, "-m", "assay.pipelines.cli.main", "--catalog", str(tmp_path / "c.duckdb"), "serve", "--config",
             str(config), "--cron", "0 3 * * *", "--print-cron", "--checkpoints", str(tmp_path / "ckpt")]
     done = subprocess.run(args, capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     line = done.stdout.strip()
-    assert line.startswith(f"0 3 * * * cd {tmp_path} && {sys.executable} -m assay.pipelines.cli --catalog={tmp_path}/c.duckdb recurring ")
+    assert line.startswith(f"0 3 * * * cd {tmp_path} && {sys.executable} -m assay.pipelines.cli.main --catalog={tmp_path}/c.duckdb recurring ")
     assert f"--config={config}" in line and f"--checkpoints={tmp_path}/ckpt" in line and "--runner=local" in line
     assert line.endswith(f">> {tmp_path}/.assay/recurring.log 2>&1")
     bad = subprocess.run(args[:-5] + ["--interval", "60", "--print-cron"], capture_output=True, text=True, timeout=120)
@@ -166,8 +166,8 @@ def test_decisions_are_written_once_per_uid_filter_and_run(catalog):
 
 def test_an_export_removes_staging_left_by_a_killed_export(catalog, tmp_path):
     from assay.curricula.plan import CurriculumConfig, build_plan
-    from assay.pipelines.export import export_plan
-    from assay.pipelines.ingest import ingest, resolve_source
+    from assay.pipelines.steps.export import export_plan
+    from assay.pipelines.steps.ingest import ingest, resolve_source
 
     source, name, preset = resolve_source("builtin:arithmetic", count=10)
     ingest(catalog, source, preset, name)
@@ -208,9 +208,9 @@ def test_persisted_results_are_plain_json_and_round_trip():
 
     from assay.curricula.difficulty import StatusCounts
     from assay.curricula.plan import Plan
-    from assay.pipelines.curate import State, StepResult
-    from assay.pipelines.difficulty import ChunkResult, Observation
-    from assay.pipelines.flows import PLAIN, chunk_result_plain, plain_chunk_result, plain_step, step_plain
+    from assay.pipelines.steps.curate import State, StepResult
+    from assay.pipelines.steps.difficulty import ChunkResult, Observation
+    from assay.pipelines.flows.flows import PLAIN, chunk_result_plain, plain_chunk_result, plain_step, step_plain
 
     chunk = ChunkResult((Observation(3, StatusCounts(correct=2, timeout=1), 1.0, 12.5), Observation(5, StatusCounts(error=2), None, 9.0)),
                         ((7, "prompt_too_long"),), 5, 60)

@@ -6,13 +6,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from assay.pipelines import readers
-from assay.pipelines.catalog import Catalog
+from assay.pipelines.steps import readers
+from assay.pipelines.store.catalog import Catalog
 from assay.pipelines.errors import AssayError
-from assay.pipelines.ingest import ingest, resolve_source, verifier_options
-from assay.pipelines.presets import PRESETS, VERIFIER_DOMAINS, resolve_preset
+from assay.pipelines.steps.ingest import ingest, resolve_source, verifier_options
+from assay.pipelines.steps.presets import PRESETS, VERIFIER_DOMAINS, resolve_preset
 from assay.verifiers import VERIFIERS
-from assay.pipelines.schema import MAX_FIELD_CHARS, make_uid
+from assay.pipelines.store.schema import MAX_FIELD_CHARS, make_uid
 from tests.helpers import write_jsonl
 from tests.pipelines import dataset_shapes as shapes
 
@@ -376,7 +376,7 @@ def test_sigkill_mid_ingest_leaves_whole_blocks_and_a_rerun_completes(tmp_path):
 
     rows = [{"problem": f"What is {i} plus {i + 1}? (item {i})", "answer": str(2 * i + 1)} for i in range(150_000)]
     path = write_jsonl(tmp_path / "big.jsonl", rows)
-    args = [sys.executable, "-m", "assay.pipelines.cli", "--catalog", str(tmp_path / "c.duckdb"), "ingest", str(path), "--preset", "answer"]
+    args = [sys.executable, "-m", "assay.pipelines.cli.main", "--catalog", str(tmp_path / "c.duckdb"), "ingest", str(path), "--preset", "answer"]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     with_rows = 0

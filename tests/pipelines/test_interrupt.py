@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from assay.pipelines.interrupt import descendants
+from assay.pipelines.cli.interrupt import descendants
 from tests.pipelines.test_cli import assay
 
 WORKER = "worker_main"  # in the command line of every verifier worker (verifiers/runner.py)
@@ -40,7 +40,7 @@ def _session(sid: int) -> list[int]:
 
 
 def _start_quickstart(folder: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "assay.pipelines.cli", "quickstart", "--count", "300"], cwd=folder,
+    return subprocess.Popen([sys.executable, "-m", "assay.pipelines.cli.main", "quickstart", "--count", "300"], cwd=folder,
                             stdout=open(folder / "out.txt", "w"), stderr=open(folder / "err.txt", "w"),
                             start_new_session=True)
 
@@ -108,7 +108,7 @@ def test_sigterm_to_the_command_alone_stops_its_children_too(tmp_path):
 # that earlier tests left running.
 FAMILY = """
 import json, os, subprocess, sys, time
-from assay.pipelines.interrupt import descendants, stop_descendants
+from assay.pipelines.cli.interrupt import descendants, stop_descendants
 code = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)']); " \\
        "print('ready', flush=True); time.sleep(120)"
 child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from assay.pipelines.catalog import Catalog
+from assay.pipelines.store.catalog import Catalog
 from tests.helpers import assay_listing_heavy, register_entry_point, write_jsonl, write_plugin
 
 ASSAY = str(Path(sys.executable).with_name("assay"))  # the console script: its sys.path does not hold the current folder

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from assay.pipelines import preflight
+from assay.pipelines.steps import preflight
 from assay.pipelines.errors import AssayError
 from assay.trainers.models import MODELS
 from tests.helpers import assay_listing_heavy
@@ -43,7 +43,7 @@ def hub_cache(root, repo):
 
 
 def _resolve_in_fresh_process(spec, env):
-    code = "import sys; from assay.pipelines.preflight import model_folder; print(model_folder(sys.argv[1]))"
+    code = "import sys; from assay.pipelines.steps.preflight import model_folder; print(model_folder(sys.argv[1]))"
     return subprocess.run([sys.executable, "-c", code, spec], env=env, capture_output=True, text=True, timeout=120)
 
 
@@ -136,7 +136,7 @@ def test_a_hub_model_from_the_cache_runs_through_difficulty_and_train(tmp_path):
                  "--rollouts-per-step", "4", "--eval-size", "2", "--eval-k", "1", "--eval-every", "0", "--max-tokens", "32",
                  "--out", "run", cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr
-    from assay.pipelines.catalog import Catalog
+    from assay.pipelines.store.catalog import Catalog
 
     with Catalog.open(tmp_path / "c.duckdb", read_only=True) as cat:
         origins = cat.con.execute("SELECT origin, count(DISTINCT model), sum(k) FROM difficulty GROUP BY ALL ORDER BY 1").fetchall()

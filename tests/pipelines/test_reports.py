@@ -1,4 +1,4 @@
-"""Run reports (assay.pipelines.reports): the histogram helper and chart geometry with
+"""Run reports (assay.pipelines.reports.summary): the histogram helper and chart geometry with
 hand-derived numbers, escaping of hostile text, partial summaries, clear errors, and the page
 rendered in headless Chromium: a screenshot that is not blank and a console with no errors."""
 
@@ -11,19 +11,8 @@ import numpy as np
 import pytest
 
 from assay.pipelines.errors import AssayError
-from assay.pipelines.reports import (
-    AFTER,
-    BEFORE,
-    SERIES,
-    Frame,
-    bar_chart_svg,
-    difficulty_histogram,
-    funnel_svg,
-    line_chart_svg,
-    nice_ticks,
-    render_html,
-    write_report,
-)
+from assay.pipelines.reports.charts import AFTER, BEFORE, Frame, bar_chart_svg, funnel_svg, line_chart_svg, nice_ticks
+from assay.pipelines.reports.summary import SERIES, difficulty_histogram, render_html, write_report
 from tests.pipelines import headless_chromium as chromium
 
 HEADER = {"kind": "curate", "run_id": "curate-20250601-1200", "created_at": "2025-06-01T12:00:00+00:00",

@@ -11,18 +11,18 @@ import pytest
 from typer.main import get_command
 
 from assay.curricula.sampler import SamplerConfig
-from assay.pipelines.catalog import Catalog
-from assay.pipelines.cli import app
+from assay.pipelines.store.catalog import Catalog
+from assay.pipelines.cli.main import app
 from assay.pipelines.errors import AssayError
-from assay.pipelines.settings import settings
-from assay.pipelines.train_settings import TRAIN_EXAMPLE_CONFIG, TrainRunConfig, train_config
+from assay.pipelines.config.settings import settings
+from assay.pipelines.config.train_settings import TRAIN_EXAMPLE_CONFIG, TrainRunConfig, train_config
 from assay.trainers.grpo import GRPOConfig
 from assay.trainers.prompts import PromptTemplate
 from tests.pipelines.test_cli import assay
 from tests.pipelines.test_train_pipeline import shard_rows, write_shards
 
 SETTINGS = settings(TrainRunConfig)
-# Every field of the command's dataclasses, found here without assay.pipelines.settings, as (table, field).
+# Every field of the command's dataclasses, found here without assay.pipelines.config.settings, as (table, field).
 TABLES = {"sampler": SamplerConfig, "grpo": GRPOConfig, "template": PromptTemplate}
 FIELDS = [("", f.name) for f in dataclasses.fields(TrainRunConfig) if f.name not in TABLES] + [
     (table, f.name) for table, cls in TABLES.items() for f in dataclasses.fields(cls)]

@@ -20,8 +20,8 @@ import torch
 from assay.curricula.arithmetic import generate_arithmetic
 from assay.curricula.sampler import SamplerConfig
 from assay.pipelines.errors import AssayError
-from assay.pipelines.schema import make_uid
-from assay.pipelines.train import BUILTIN_EVAL, TrainRunConfig, builtin_eval_prompts, read_shards, run_training
+from assay.pipelines.store.schema import make_uid
+from assay.pipelines.steps.train import BUILTIN_EVAL, TrainRunConfig, builtin_eval_prompts, read_shards, run_training
 from assay.trainers.engines import resolve_model
 from assay.trainers.grpo import GRPOConfig
 
@@ -147,7 +147,7 @@ def test_assay_train_command_with_a_model_without_chat_template(tmp_path):
     (plain / "tokenizer_config.json").write_text(json.dumps(tokenizer_config))
     write_shards(tmp_path / "shards", [shard_rows(8)])
     done = subprocess.run(
-        [sys.executable, "-m", "assay.pipelines.cli", "--catalog", "c.duckdb", "train", "--shards", "shards", "--model", str(plain),
+        [sys.executable, "-m", "assay.pipelines.cli.main", "--catalog", "c.duckdb", "train", "--shards", "shards", "--model", str(plain),
          "--steps", "1", "--prompts-per-step", "2", "--rollouts-per-step", "4", "--eval-size", "2", "--eval-k", "2",
          "--max-tokens", "32", "--sampler", "uniform", "--advantage", "rloo", "--out", "run"],
         cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=300,
@@ -157,7 +157,7 @@ def test_assay_train_command_with_a_model_without_chat_template(tmp_path):
     assert "held-out evaluation" in done.stdout and "observations appended to the catalog" in done.stdout
     assert (tmp_path / "run" / "metrics.jsonl").is_file()
     bad = subprocess.run(
-        [sys.executable, "-m", "assay.pipelines.cli", "train", "--shards", "shards", "--model", "toy", "--steps", "1",
+        [sys.executable, "-m", "assay.pipelines.cli.main", "train", "--shards", "shards", "--model", "toy", "--steps", "1",
          "--advantage", "ppo"],
         cwd=tmp_path, capture_output=True, text=True, timeout=120,
     )
@@ -169,20 +169,20 @@ def test_assay_train_command_with_a_model_without_chat_template(tmp_path):
 KILLED_AT_FINAL_EVAL = (
     "import os, signal, assay.trainers.grpo as g; real = g.evaluate; "
     "g.evaluate = lambda e, p, c, step, w: os.kill(os.getpid(), signal.SIGKILL) if step == c.steps else real(e, p, c, step, w); "
-    "from assay.pipelines.cli import main; main()"
+    "from assay.pipelines.cli.main import main; main()"
 )
 TRAIN_ARGS = ("train", "--shards", "shards", "--model", "toy", "--steps", "2", "--checkpoint-every", "1", "--prompts-per-step", "2",
               "--rollouts-per-step", "8", "--eval-size", "2", "--eval-k", "2", "--eval-every", "0", "--max-tokens", "32",
               "--sampler", "uniform", "--out", "run")
 
 
-def _assay(folder: Path, *args: str, program: tuple[str, ...] = ("-m", "assay.pipelines.cli")) -> subprocess.CompletedProcess:
+def _assay(folder: Path, *args: str, program: tuple[str, ...] = ("-m", "assay.pipelines.cli.main")) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, *program, "--catalog", "c.duckdb", *args], cwd=folder, capture_output=True, text=True,
                           env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600)
 
 
 def _history(folder: Path) -> dict:
-    from assay.pipelines.catalog import Catalog
+    from assay.pipelines.store.catalog import Catalog
 
     with Catalog.open(folder / "c.duckdb", read_only=True) as cat:
         return {

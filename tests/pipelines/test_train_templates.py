@@ -11,7 +11,7 @@ import torch
 
 from assay.curricula.sampler import SamplerConfig
 from assay.pipelines.errors import AssayError
-from assay.pipelines.train import BUILTIN_EVAL, TrainRunConfig, prompt_template, run_training
+from assay.pipelines.steps.train import BUILTIN_EVAL, TrainRunConfig, prompt_template, run_training
 from assay.trainers.engines import TransformersEngine
 from assay.trainers.grpo import GRPOConfig
 from assay.trainers.prompts import PromptTemplate

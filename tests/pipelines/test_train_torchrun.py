@@ -11,7 +11,7 @@ import sys
 import pytest
 from safetensors.torch import load_file
 
-from assay.pipelines.catalog import Catalog
+from assay.pipelines.store.catalog import Catalog
 from tests.pipelines.test_train_pipeline import shard_rows, write_shards
 
 
@@ -20,7 +20,7 @@ def test_two_processes_train_one_policy_and_rank_zero_records(tmp_path):
     rows = shard_rows(10)
     write_shards(tmp_path / "shards", [rows])
     done = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "assay.pipelines.cli",
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "assay.pipelines.cli.main",
          "--catalog", "c.duckdb", "train", "--shards", "shards", "--model", "toy", "--steps", "2", "--prompts-per-step", "4",
          "--rollouts-per-step", "16", "--eval-size", "2", "--eval-k", "2", "--max-tokens", "48", "--out", "run"],
         cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=300,

@@ -8,9 +8,9 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from assay.pipelines.cli import app
+from assay.pipelines.cli.main import app
 from assay.pipelines.errors import AssayError
-from assay.pipelines.verify_io import audit_file, read_items
+from assay.pipelines.steps.verify_io import audit_file, read_items
 
 
 def _write(path, rows):
@@ -52,7 +52,7 @@ def test_unusable_input_is_one_line_and_a_nonzero_exit(tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"response": "4", "gold": "4"}\n{"response": "4", "gold": \n')
     proc = subprocess.run(
-        [sys.executable, "-m", "assay.pipelines.cli", "verify", "--input", str(bad), "--output", str(tmp_path / "o.jsonl")],
+        [sys.executable, "-m", "assay.pipelines.cli.main", "verify", "--input", str(bad), "--output", str(tmp_path / "o.jsonl")],
         capture_output=True, text=True, timeout=100,
     )
     assert proc.returncode == 2
@@ -108,7 +108,7 @@ def _verify_cli(tmp_path, rows, *flags, path=None):
     out = tmp_path / "out.jsonl"
     env = {**os.environ, "PATH": path} if path else None
     proc = subprocess.run(
-        [sys.executable, "-m", "assay.pipelines.cli", "verify", "--input", str(_write(tmp_path / "in.jsonl", rows)), "--output", str(out),
+        [sys.executable, "-m", "assay.pipelines.cli.main", "verify", "--input", str(_write(tmp_path / "in.jsonl", rows)), "--output", str(out),
          "--workers", "1", *flags],
         capture_output=True, text=True, timeout=200, env=env,
     )

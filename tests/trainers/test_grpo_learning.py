@@ -19,7 +19,7 @@ import torch
 
 from assay.curricula.arithmetic import generate_arithmetic
 from assay.curricula.sampler import OnlineSampler, SamplerConfig, SamplerItem
-from assay.pipelines.ingest import EVAL_SEED
+from assay.pipelines.steps.ingest import EVAL_SEED
 from assay.trainers.engines import TransformersEngine
 from assay.trainers.grpo import GRPOConfig, PromptItem, train
 

@@ -31,14 +31,14 @@ from rich.progress import (
 from rich.table import Table
 
 from assay.curricula.difficulty import StatusCounts
-from assay.pipelines import benchmarks as bench
-from assay.pipelines import decontaminate as decon
-from assay.pipelines import settings
-from assay.pipelines.catalog import WAIT_ENV, Catalog, CatalogStats, resolve_catalog_path
+from assay.pipelines.steps import benchmarks as bench
+from assay.pipelines.steps import decontaminate as decon
+from assay.pipelines.config import settings
+from assay.pipelines.store.catalog import WAIT_ENV, Catalog, CatalogStats, resolve_catalog_path
 from assay.pipelines.errors import AssayError
-from assay.pipelines.ingest import IngestReport, ingest, resolve_source
-from assay.pipelines.presets import PRESETS, resolve_preset
-from assay.pipelines.train_settings import TrainRunConfig
+from assay.pipelines.steps.ingest import IngestReport, ingest, resolve_source
+from assay.pipelines.steps.presets import PRESETS, resolve_preset
+from assay.pipelines.config.train_settings import TrainRunConfig
 from assay.verifiers import VERIFIERS
 from assay.verifiers.code_verifier import SANDBOX_MODES
 
@@ -56,7 +56,7 @@ console = Console()
 _state: dict[str, Optional[str]] = {"catalog": None}
 # --runner / --cluster of the flow-backed commands (difficulty, curate).
 RUNNER_HELP = ("Where the work runs: local (this process), dask (prefect-dask; a local cluster, or --cluster) "
-               "or ray (prefect-ray; a local Ray, or --cluster). See assay.pipelines.runners.")
+               "or ray (prefect-ray; a local Ray, or --cluster). See assay.pipelines.flows.runners.")
 ENGINE_HELP = ("Rollout engine: auto (vllm where it is installed and can run, else transformers), transformers "
                "(CPU or GPU) or vllm (CUDA GPUs, or the CPU: scripts/install-vllm).")
 VERIFIER_TIMEOUT_HELP = "Seconds one verification may take; one still running is a timeout: sampled again, never scored."
@@ -178,7 +178,7 @@ def query_cmd(
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Read-only SQL: the catalog is opened read-only, with no access to other files."""
-    from assay.pipelines.catalog import query_catalog
+    from assay.pipelines.store.catalog import query_catalog
 
     columns, rows = query_catalog(_catalog_path(), sql)
     if as_json:
@@ -199,7 +199,7 @@ def quarantine_cmd(
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Rows ingestion could not use: where each came from, why, and an excerpt."""
-    from assay.pipelines.catalog import list_quarantine
+    from assay.pipelines.store.catalog import list_quarantine
 
     with Catalog.open(_catalog_path(), read_only=True) as cat:
         rows = list_quarantine(cat, source, reason, limit)
@@ -225,7 +225,7 @@ def runs_cmd(
     """Runs, newest first: status (a run whose process is gone reads as interrupted), times, who ran it."""
     from dataclasses import asdict
 
-    from assay.pipelines.catalog import list_runs
+    from assay.pipelines.store.catalog import list_runs
 
     with Catalog.open(_catalog_path(), read_only=True) as cat:
         runs = list_runs(cat, kind, status, limit)
@@ -397,8 +397,8 @@ def quickstart_cmd(
     engine: str = typer.Option("auto", "--engine", help=ENGINE_HELP),
 ) -> None:
     """Run the whole loop on the built-in corpus and toy model, with no network and no server."""
-    from assay.pipelines import curate
-    from assay.pipelines.catalog import new_run_id
+    from assay.pipelines.steps import curate
+    from assay.pipelines.store.catalog import new_run_id
 
     path = _catalog_path()
     # The example config is the quickstart's: the built-in corpus and evaluation set, the toy policy.
@@ -415,7 +415,7 @@ def quickstart_cmd(
         result = flows.run_flow(flows.curate_flow, task_runner, {"catalog": str(path), "config": config, "runner": runner_config})
     _print_funnel(result)
 
-    from assay.pipelines import train as training
+    from assay.pipelines.steps import train as training
 
     console.rule("train: a short GRPO run on the shards, online sampler, difficulty written back")
     train_config = replace(training.quickstart_config(result.out, path.parent / "runs" / result.run_id), engine=config.difficulty.engine)
@@ -466,7 +466,7 @@ def verify_cmd(
     verifier: Optional[str] = typer.Option(None, "--verifier", help=VERIFIER_HELP),
 ) -> None:
     """Verify responses against gold answers; exit 0 even when some are incorrect."""
-    from assay.pipelines import preflight, verify_io
+    from assay.pipelines.steps import preflight, verify_io
 
     preflight.check_verifier(verifier)
     if sandbox_check:
@@ -541,11 +541,11 @@ def difficulty_cmd(
     verifier: Optional[str] = typer.Option(None, "--verifier", help=VERIFIER_HELP),
 ) -> None:
     """Estimate each prompt's difficulty with pass@k sampling; observations append to the catalog."""
-    from assay.pipelines import preflight
+    from assay.pipelines.steps import preflight
 
     preflight.check_verifier(verifier)
     preflight.check_model_and_engine(model, engine)  # before torch, Prefect or the catalog
-    from assay.pipelines import difficulty
+    from assay.pipelines.steps import difficulty
     from assay.trainers.rollout import EngineError, SamplingConfig
 
     try:
@@ -574,21 +574,21 @@ def difficulty_cmd(
 
 
 def _runner_config(runner: str, cluster: Optional[str]):
-    from assay.pipelines.runners import RunnerConfig
+    from assay.pipelines.flows.runners import RunnerConfig
 
     return RunnerConfig(runner, cluster)
 
 
 def _flows(catalog: Path, runner_config):
-    """assay.pipelines.flows, imported once Prefect's settings are in place (see prefect_env),
+    """assay.pipelines.flows.flows, imported once Prefect's settings are in place (see prefect_env),
     and the task runner `runner_config` names, checked before any work starts."""
-    from assay.pipelines import prefect_env
+    from assay.pipelines.flows import prefect_env
 
     env = prefect_env.configure(catalog)
     with console.status(f"starting Prefect (connecting to {env.api_url})" if env.api_url else
                         "starting Prefect (a temporary local server; 5-20 s, longer on a busy machine)"):
-        from assay.pipelines import flows
-        from assay.pipelines.runners import task_runner
+        from assay.pipelines.flows import flows
+        from assay.pipelines.flows.runners import task_runner
 
         runner = task_runner(runner_config, env)
         flows.start_api()
@@ -603,7 +603,7 @@ def _count_prompts(cat: Catalog, source: Optional[str]) -> int:
 
 @contextmanager
 def _sampling_bar(config, prompts: int) -> Iterator:
-    from assay.pipelines.difficulty import planned_samples
+    from assay.pipelines.steps.difficulty import planned_samples
 
     # The total is the policy's budget (adaptive: about k/2 per prompt); samples already stored are reused.
     with _progress(f"sample {config.model} ({config.policy}, k={config.k})", planned_samples(config, prompts), "rows") as progress:
@@ -613,7 +613,7 @@ def _sampling_bar(config, prompts: int) -> Iterator:
 
 
 def _print_difficulty(result) -> None:
-    from assay.pipelines.difficulty import summary_of
+    from assay.pipelines.steps.difficulty import summary_of
 
     summary = summary_of(result)
     console.print(
@@ -656,7 +656,7 @@ def curate_cmd(
     """Ingest, dedup, decontaminate, check golds, score difficulty, filter, plan and export, in one run.
 
     A run killed part-way is continued by the next run of the same config."""
-    from assay.pipelines import curate
+    from assay.pipelines.steps import curate
 
     if example_config:
         print(curate.EXAMPLE_CONFIG, end="")
@@ -664,7 +664,7 @@ def curate_cmd(
     if config is None:
         raise AssayError("--config is required (or --example-config to print one)")
     settings = curate.load_config(config)
-    from assay.pipelines import preflight
+    from assay.pipelines.steps import preflight
 
     preflight.check_model_and_engine(settings.difficulty.model, settings.difficulty.engine, "difficulty")
     runner_config = _runner_config(runner, cluster)
@@ -754,7 +754,7 @@ def export_cmd(
 ) -> None:
     """Write a plan's shards with a manifest, or check an export against its manifest."""
     from assay.curricula.plan import Plan
-    from assay.pipelines import export
+    from assay.pipelines.steps import export
 
     if verify_manifest is not None:
         manifest = export.read_manifest(verify_manifest)
@@ -795,8 +795,8 @@ def audit_model_cmd(
     engine: str = typer.Option("auto", "--engine", help=ENGINE_HELP),
 ) -> None:
     """Probe a model for memorized benchmark items: partial-prompt completion and output diversity."""
-    from assay.pipelines import audit
-    from assay.pipelines.catalog import new_run_id
+    from assay.pipelines.steps import audit
+    from assay.pipelines.store.catalog import new_run_id
 
     config = audit.AuditConfig(model=model, benchmarks=tuple(benchmark), k=k, max_tokens=max_tokens, max_items=max_items, seed=seed,
                                trust_remote_code=trust_remote_code, engine=_say_engine(engine))
@@ -848,7 +848,8 @@ def serve_cmd(
     cluster: Optional[str] = typer.Option(None, "--cluster", help=CLUSTER_HELP),
 ) -> None:
     """Run curation on a schedule: a Prefect server (its UI is the dashboard) and the recurring flow, until Ctrl-C."""
-    from assay.pipelines import interrupt, prefect_env, serve
+    from assay.pipelines.cli import interrupt
+    from assay.pipelines.flows import prefect_env, serve
 
     interrupt.restore_ctrl_c()  # serve stops its server and deployment itself on Ctrl-C
     if model and checkpoints:
@@ -867,14 +868,14 @@ def serve_cmd(
         if cron is None:
             raise AssayError("--print-cron needs --cron (crontab schedules have minute resolution)")
         options = [f"--{key}={value}" for key, value in parameters.items() if key != "catalog" and value is not None]
-        argv = [sys.executable, "-m", "assay.pipelines.cli", f"--catalog={path}", "recurring", *options]
+        argv = [sys.executable, "-m", "assay.pipelines.cli.main", f"--catalog={path}", "recurring", *options]
         print(serve.crontab_line(cron, argv, Path.cwd(), prefect_env.data_folder(path) / "recurring.log"))
         return
     env = prefect_env.configure(path)
     with ExitStack() as stack:
         with console.status(f"starting a Prefect server on 127.0.0.1:{port}" if not api_url else f"connecting to {api_url}"):
             url = stack.enter_context(serve.prefect_api(env.home, api_url, port))
-            from assay.pipelines import flows
+            from assay.pipelines.flows import flows
         console.print(f"dashboard (Prefect UI): {url.removesuffix('/api')}\nrecurring curation of {path} "
                       + (f"every {interval:g} s" if interval else f"on '{cron}'") + "; Ctrl-C stops it")
         flows.serve_recurring(serve.deployment_name(path), parameters, cron, interval)
@@ -900,11 +901,11 @@ def train_cmd(
     """GRPO on shards with an online sampler; online difficulty goes back into the catalog.
 
     Every setting is a flag or a key of --config (`assay train --example-config`).
-    Multi-GPU: torchrun --nproc-per-node G -m assay.pipelines.cli train ... (FSDP; rank 0 writes)."""
+    Multi-GPU: torchrun --nproc-per-node G -m assay.pipelines.cli.main train ... (FSDP; rank 0 writes)."""
     import os
 
-    from assay.pipelines import preflight
-    from assay.pipelines.train_settings import TRAIN_EXAMPLE_CONFIG, train_config
+    from assay.pipelines.steps import preflight
+    from assay.pipelines.config.train_settings import TRAIN_EXAMPLE_CONFIG, train_config
 
     if example_config:
         print(TRAIN_EXAMPLE_CONFIG, end="")
@@ -914,7 +915,7 @@ def train_cmd(
     preflight.shard_folder(Path(raw.get("shards", ".")))
     preflight.check_model_and_engine(raw.get("model", "toy"), raw.get("engine", "auto"))  # before torch and the catalog
     config = train_config(raw, str(config_file) if config_file else "train")
-    from assay.pipelines import train as training
+    from assay.pipelines.steps import train as training
 
     config = replace(config, engine=_say_engine(config.engine))
     if int(os.environ.get("RANK", "0")) != 0:  # torchrun: one catalog writer
@@ -962,7 +963,7 @@ def _print_train(result) -> None:
 
 
 def main() -> None:
-    from assay.pipelines import interrupt
+    from assay.pipelines.cli import interrupt
 
     interrupt.install()
     try:

@@ -26,7 +26,7 @@ handed to them.
 
 Example:
     >>> from pathlib import Path
-    >>> from assay.pipelines.prefect_env import PrefectEnv
+    >>> from assay.pipelines.flows.prefect_env import PrefectEnv
     >>> embedded = PrefectEnv(Path("h"), Path("r"), api_url=None, results_set_by_user=False)
     >>> [p.split(":")[0] for p in remote_problems(embedded, healthy=lambda url: True)]
     ['no Prefect API', 'no shared result storage']
@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 from assay.pipelines.errors import AssayError
-from assay.pipelines.prefect_env import PrefectEnv
+from assay.pipelines.flows.prefect_env import PrefectEnv
 
 LOCAL_CPU_WORKERS = 4  # most CPU workers of a cluster started on this machine
 

@@ -3,7 +3,7 @@
 Flows: `difficulty_flow`, `decontaminate_flow`, `audit_flow` (dataset and model
 contamination), `curate_flow`, `recurring_flow`, `train_flow`. Their bodies only call tasks
 and step functions; every step is a plain function in pipelines/ that runs and is tested
-without Prefect. `run_flow` runs one on the task runner `--runner` picks (assay.pipelines.runners),
+without Prefect. `run_flow` runs one on the task runner `--runner` picks (assay.pipelines.flows.runners),
 with assay's progress bars (`reporting`) instead of Prefect's log lines.
 
 Tasks are coarse: a curate step, or a chunk of up to CHUNK_PROMPTS prompts sampled and
@@ -65,13 +65,13 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.types.entrypoint import EntrypointType
 from pydantic import Field
 
-from assay.pipelines import decontaminate as decon
-from assay.pipelines import prefect_env
-from assay.pipelines.audit import AuditConfig, AuditResult, audit_model, write_audit
-from assay.pipelines.catalog import Catalog, new_run_id
+from assay.pipelines.steps import decontaminate as decon
+from assay.pipelines.flows import prefect_env
+from assay.pipelines.steps.audit import AuditConfig, AuditResult, audit_model, write_audit
+from assay.pipelines.store.catalog import Catalog, new_run_id
 from assay.curricula.difficulty import StatusCounts
 from assay.curricula.plan import Plan
-from assay.pipelines.curate import (
+from assay.pipelines.steps.curate import (
     STEPS,
     Context,
     CurateConfig,
@@ -84,7 +84,7 @@ from assay.pipelines.curate import (
     load_config,
     step_difficulty,
 )
-from assay.pipelines.difficulty import (
+from assay.pipelines.steps.difficulty import (
     Chunk,
     ChunkMap,
     ChunkResult,
@@ -96,8 +96,8 @@ from assay.pipelines.difficulty import (
     sample_chunk,
 )
 from assay.pipelines.errors import AssayError
-from assay.pipelines.runners import RunnerConfig, gpu_per_task, task_runner
-from assay.pipelines.train import TrainRunConfig, TrainRunResult, run_training
+from assay.pipelines.flows.runners import RunnerConfig, gpu_per_task, task_runner
+from assay.pipelines.steps.train import TrainRunConfig, TrainRunResult, run_training
 from assay.trainers.engines import RolloutEngine
 from assay.verifiers import verifier_version
 
@@ -107,7 +107,7 @@ from assay.verifiers import verifier_version
 @dataclass
 class Hooks:
     advance: Callable[[int], None] = lambda n: None  # samples or rows done
-    # (label, total, unit) -> a context whose value is advance(n); see assay.pipelines.curate
+    # (label, total, unit) -> a context whose value is advance(n); see assay.pipelines.steps.curate
     progress: Callable[..., Any] = lambda label, total, unit: contextlib.nullcontext(lambda n: None)
     on_step: Callable[[Any], None] = lambda result: None  # a curate step finished
     on_metrics: Callable[[dict[str, float]], None] = lambda metrics: None  # a training step's metrics
@@ -163,7 +163,7 @@ def start_api() -> str:
 
 
 def run_flow(flow_fn: Any, runner: Any, parameters: dict[str, Any]) -> Any:
-    """Run `flow_fn(**parameters)` on `runner`, a task runner from assay.pipelines.runners.task_runner."""
+    """Run `flow_fn(**parameters)` on `runner`, a task runner from assay.pipelines.flows.runners.task_runner."""
     return flow_fn.with_options(task_runner=runner)(**parameters)
 
 
@@ -366,7 +366,7 @@ def train_task(cat: Catalog, config: TrainRunConfig) -> TrainRunResult:
 
 @flow(name="assay-train", validate_parameters=False, task_runner=LOCAL)
 def train_flow(catalog: str, config: TrainRunConfig) -> TrainRunResult:
-    """GRPO on exported shards (assay.pipelines.train), the online difficulty written back."""
+    """GRPO on exported shards (assay.pipelines.steps.train), the online difficulty written back."""
     with Catalog.open(catalog) as cat:
         return train_task(cat, config)
 
@@ -434,7 +434,7 @@ def _step_run_name() -> str:
 @task(task_run_name=_step_run_name, cache_policy=TASK_SOURCE + CacheKeyFnPolicy(cache_key_fn=_step_cache_key),
       persist_result=True, result_serializer=PLAIN)
 def curate_step_task(index: int, state: State, ctx: Context) -> dict[str, Any]:
-    """Step `index` of assay.pipelines.curate.STEPS. It returns the state it leaves (as plain
+    """Step `index` of assay.pipelines.steps.curate.STEPS. It returns the state it leaves (as plain
     values, step_plain), so a cached result stands in for the whole step."""
     return step_plain(STEPS[index](state, ctx), state)
 

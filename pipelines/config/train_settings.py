@@ -1,5 +1,5 @@
 """`assay train`'s settings: TrainRunConfig is the command's flags, its --config file and its
---example-config at once (assay.pipelines.settings derives all three from the fields).
+--example-config at once (assay.pipelines.config.settings derives all three from the fields).
 
 Top-level keys are the run's; `[sampler]` is the online sampler (assay.curricula.sampler),
 `[grpo]` the trainer (assay.trainers.grpo), `[template]` the prompt template. Importable without
@@ -18,7 +18,7 @@ from typing import Any
 
 from assay.curricula.sampler import SamplerConfig
 from assay.pipelines.errors import AssayError
-from assay.pipelines.settings import build, example_config, table
+from assay.pipelines.config.settings import build, example_config, table
 from assay.trainers.grpo_config import GRPOConfig
 from assay.trainers.prompts import PromptTemplate
 from assay.trainers.rollout import ENGINE_CHOICES

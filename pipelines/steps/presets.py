@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from assay.pipelines.errors import AssayError
-from assay.pipelines.readers import InexactNumber
+from assay.pipelines.steps.readers import InexactNumber
 from assay.verifiers import VERIFIERS
 from assay.verifiers.extract import last_boxed
 

@@ -40,12 +40,12 @@ from datetime import date, datetime
 from typing import Any, Callable, Iterable, Sequence
 
 from assay.filters.decontam import BenchmarkProblem
-from assay.pipelines.catalog import Catalog, utc_now
+from assay.pipelines.store.catalog import Catalog, utc_now
 from assay.pipelines.errors import AssayError
-from assay.pipelines.ingest import BUILTIN_PREFIX
-from assay.pipelines.presets import _number_text, gsm8k_gold
-from assay.pipelines.readers import Source
-from assay.pipelines.schema import MAX_FIELD_CHARS
+from assay.pipelines.steps.ingest import BUILTIN_PREFIX
+from assay.pipelines.steps.presets import _number_text, gsm8k_gold
+from assay.pipelines.steps.readers import Source
+from assay.pipelines.store.schema import MAX_FIELD_CHARS
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 

@@ -20,8 +20,8 @@ dataclass whose own check needs a strategy table of torch code, GRPOConfig's est
 imports it when it is constructed; the engine names come from the torch-free
 assay.trainers.rollout).
 
-Example (assay train's settings, assay.pipelines.train_settings):
-    >>> from assay.pipelines.train_settings import TrainRunConfig
+Example (assay train's settings, assay.pipelines.config.train_settings):
+    >>> from assay.pipelines.config.train_settings import TrainRunConfig
     >>> [(s.key, s.flags, s.default) for s in settings(TrainRunConfig) if s.key in ("model", "grpo.lr", "sampler.decay")]
     [('model', ('--model',), <required>), ('sampler.decay', ('--sampler-decay',), 0.8), ('grpo.lr', ('--lr',), 3e-05)]
     >>> build(TrainRunConfig, {"shards": "s", "model": "toy", "sampler": {"decay": 0.5}}, "t.toml").sampler.decay

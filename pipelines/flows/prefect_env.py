@@ -1,7 +1,7 @@
 """Prefect's settings for assay's flows, applied before prefect is imported.
 
 Prefect reads its settings once, when it is imported, so `configure` must run first: the CLI
-calls it before it imports assay.pipelines.flows. Each default below yields to a value the
+calls it before it imports assay.pipelines.flows.flows. Each default below yields to a value the
 user has already set in the environment:
 
 - PREFECT_HOME = <catalog folder>/.assay/prefect: with no PREFECT_API_URL, Prefect starts a

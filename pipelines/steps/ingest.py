@@ -7,7 +7,7 @@ records and rejects, pure), `ingest` (blocks through map_block into the catalog,
 transaction per block).
 
 Example:
-    >>> from assay.pipelines.catalog import Catalog
+    >>> from assay.pipelines.store.catalog import Catalog
     >>> source, name, preset = resolve_source("builtin:arithmetic", count=100, seed=0)
     >>> with Catalog.open("/tmp/doc.duckdb") as cat:  # doctest: +SKIP
     ...     ingest(cat, source, preset, name).added
@@ -25,11 +25,11 @@ from typing import Any, Callable
 import pyarrow as pa
 
 from assay.curricula.arithmetic import generate_arithmetic
-from assay.pipelines.catalog import Catalog
+from assay.pipelines.store.catalog import Catalog
 from assay.pipelines.errors import AssayError
-from assay.pipelines.presets import PRESETS, Preset, Rejected
-from assay.pipelines.readers import FILE_SUFFIXES, RawBlock, Reject, Source, file_source, hf_source, rows_source
-from assay.pipelines.schema import (
+from assay.pipelines.steps.presets import PRESETS, Preset, Rejected
+from assay.pipelines.steps.readers import FILE_SUFFIXES, RawBlock, Reject, Source, file_source, hf_source, rows_source
+from assay.pipelines.store.schema import (
     MAX_FIELD_CHARS,
     QUARANTINE_SCHEMA,
     RECORD_SCHEMA,

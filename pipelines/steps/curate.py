@@ -37,10 +37,10 @@ from assay.curricula.difficulty import StatusCounts
 from assay.curricula.plan import CurriculumConfig, Plan, build_plan
 from assay.filters.registry import FILTERS, make_config
 from assay.filters.decision import Decision
-from assay.pipelines import benchmarks as bench
-from assay.pipelines import decontaminate as decon
-from assay.pipelines.catalog import Catalog, utc_now
-from assay.pipelines.difficulty import (
+from assay.pipelines.steps import benchmarks as bench
+from assay.pipelines.steps import decontaminate as decon
+from assay.pipelines.store.catalog import Catalog, utc_now
+from assay.pipelines.steps.difficulty import (
     MAX_VERIFIER_FAILURES,
     ChunkMap,
     DifficultyConfig,
@@ -50,11 +50,11 @@ from assay.pipelines.difficulty import (
     planned_samples,
 )
 from assay.pipelines.errors import AssayError
-from assay.pipelines.export import FORMATS, Manifest, export_plan
-from assay.pipelines.ingest import IngestReport, ingest, resolve_source, verifier_options
-from assay.pipelines.presets import resolve_preset
-from assay.pipelines.reports import difficulty_histogram, write_report
-from assay.pipelines.settings import typed_section
+from assay.pipelines.steps.export import FORMATS, Manifest, export_plan
+from assay.pipelines.steps.ingest import IngestReport, ingest, resolve_source, verifier_options
+from assay.pipelines.steps.presets import resolve_preset
+from assay.pipelines.reports.summary import difficulty_histogram, write_report
+from assay.pipelines.config.settings import typed_section
 from assay.trainers.rollout import EngineError, SamplingConfig
 from assay.verifiers import DEFAULT_TIMEOUT_S
 
@@ -127,7 +127,7 @@ class LearnabilitySection:
 @dataclass(frozen=True)
 class ExportSection:
     out: str = "shards"  # a new folder (never overwritten)
-    format: str = "parquet"  # a key of assay.pipelines.export.FORMATS
+    format: str = "parquet"  # a key of assay.pipelines.steps.export.FORMATS
 
 
 @dataclass(frozen=True)
@@ -555,7 +555,7 @@ FUNNEL_END = "curriculum"
 
 def curate_summary(cat: Catalog, config: CurateConfig, run_id: str, results: list[StepResult], state: State,
                    report_dir: Path) -> dict[str, Any]:
-    """The run report's summary (see assay.pipelines.reports for its keys)."""
+    """The run report's summary (see assay.pipelines.reports.summary for its keys)."""
     steps = {r.step: r for r in results}
     funnel = []
     for r in results:

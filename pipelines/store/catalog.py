@@ -49,7 +49,7 @@ import pyarrow.compute  # noqa: F401  (pa.compute)
 from assay.curricula.difficulty import STATUSES, StatusCounts
 from assay.filters.decision import Decision
 from assay.pipelines.errors import AssayError
-from assay.pipelines.schema import QUARANTINE_SCHEMA, make_qid, raw_excerpt
+from assay.pipelines.store.schema import QUARANTINE_SCHEMA, make_qid, raw_excerpt
 
 DEFAULT_CATALOG = "assay.duckdb"
 CATALOG_ENV = "ASSAY_CATALOG"
@@ -237,7 +237,7 @@ def command_of(pid: int) -> str:
     except OSError:
         return "a process"
     for i, arg in enumerate(argv):
-        if arg.endswith(("/assay", "assay.pipelines.cli")) or arg == "assay":
+        if arg.endswith(("/assay", "assay.pipelines.cli.main")) or arg == "assay":
             return "`" + " ".join(["assay", *argv[i + 1:]])[:160] + "`"
     return "`" + " ".join(argv)[:160] + "`"
 

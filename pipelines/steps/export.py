@@ -54,10 +54,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from assay.curricula.plan import Plan
-from assay.pipelines.catalog import Catalog, new_run_id, utc_now
-from assay.pipelines.difficulty import stored_counts
+from assay.pipelines.store.catalog import Catalog, new_run_id, utc_now
+from assay.pipelines.steps.difficulty import stored_counts
 from assay.pipelines.errors import AssayError
-from assay.pipelines.ingest import verifier_options
+from assay.pipelines.steps.ingest import verifier_options
 from assay.trainers.prompts import PromptTemplate
 
 MANIFEST = "manifest.json"

@@ -35,10 +35,10 @@ from typing import Any, Callable, Mapping, Sequence
 
 from assay.filters.decontam import BenchmarkProblem
 from assay.filters.memorization import continues_exactly, cut_prompt, diversity, number_variant, rouge_l, words
-from assay.pipelines.benchmarks import load_problems
-from assay.pipelines.catalog import Catalog, utc_now
+from assay.pipelines.steps.benchmarks import load_problems
+from assay.pipelines.store.catalog import Catalog, utc_now
 from assay.pipelines.errors import AssayError
-from assay.pipelines.reports import write_report
+from assay.pipelines.reports.summary import write_report
 from assay.trainers.rollout import ENGINE_CHOICES, EngineError, RolloutEngine, SamplingConfig, Skipped
 from assay.verifiers import verify_batch
 
@@ -210,7 +210,7 @@ def audit_model(
 
 def audit_summary(result: AuditResult, config: AuditConfig, run_id: str, dataset: Mapping[str, Any] | None,
                   contamination: list[dict[str, Any]] | None, links: Mapping[str, str]) -> dict[str, Any]:
-    """The audit report's summary (assay.pipelines.reports): the memorization probes per benchmark
+    """The audit report's summary (assay.pipelines.reports.summary): the memorization probes per benchmark
     and, when the catalog's records were checked too (`dataset`: the check's report numbers,
     `contamination`: its findings per benchmark and layer), the dataset's contamination."""
     benchmarks = result.by_benchmark()

@@ -47,10 +47,10 @@ from typing import Any, Callable, Iterable, Protocol
 import numpy as np
 
 from assay.curricula.difficulty import DECIDED, AdaptiveK, BetaPosterior, StatusCounts, learnability, pass_at_k, too_many_failures
-from assay.pipelines.catalog import DECIDED_SAMPLES, Catalog, DifficultyRow
+from assay.pipelines.store.catalog import DECIDED_SAMPLES, Catalog, DifficultyRow
 from assay.pipelines.errors import AssayError
-from assay.pipelines.ingest import verifier_options
-from assay.pipelines.preflight import model_folder
+from assay.pipelines.steps.ingest import verifier_options
+from assay.pipelines.steps.preflight import model_folder
 from assay.trainers.rollout import ENGINE_CHOICES, EngineError, RolloutEngine, Samples, SamplingConfig, Skipped, choose_engine
 from assay.verifiers import DEFAULT_TIMEOUT_S, VERIFIER_VERSION, OperatorSpec, resolve_verifier, verifier_version, verify_batch
 
@@ -295,7 +295,7 @@ class VerifierFailures(AssayError):
 
 
 # Runs a round's chunks and yields their results, in any order: in this process one after
-# another (`local_chunks`), or spread over a cluster (assay.pipelines.flows). Its second
+# another (`local_chunks`), or spread over a cluster (assay.pipelines.flows.flows). Its second
 # argument is progress(samples): by the time a result is yielded it has been called with all of
 # that chunk's completions (after each generation batch where the chunk ran in this process).
 ChunkMap = Callable[[list[Chunk], Callable[[int], None]], Iterable[ChunkResult]]

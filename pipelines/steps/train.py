@@ -20,7 +20,7 @@ the run record its checkpoint names instead of starting another, and redoes the 
 that checkpoint; an observation is keyed by run, step and uid, so a redone step writes
 nothing twice: the catalog ends as an uninterrupted run leaves it.
 
-Multi-process training: `torchrun --nproc-per-node G -m assay.pipelines.cli train ...`; every
+Multi-process training: `torchrun --nproc-per-node G -m assay.pipelines.cli.main train ...`; every
 process trains, only rank 0 opens the catalog and writes logs. Across nodes add
 `--nnodes N --node-rank R --rdzv-endpoint HOST:PORT` (the catalog lives on node 0).
 
@@ -46,14 +46,14 @@ import pyarrow.parquet as pq
 
 from assay.curricula.difficulty import STATUSES, StatusCounts
 from assay.curricula.sampler import OnlineSampler, SamplerItem
-from assay.pipelines.catalog import Catalog, DifficultyRow, new_run_id, utc_now
-from assay.pipelines.difficulty import model_fingerprint, sampling_hash
+from assay.pipelines.store.catalog import Catalog, DifficultyRow, new_run_id, utc_now
+from assay.pipelines.steps.difficulty import model_fingerprint, sampling_hash
 from assay.pipelines.errors import AssayError
-from assay.pipelines.preflight import model_folder, shard_folder
-from assay.pipelines.ingest import BUILTINS, verifier_options
-from assay.pipelines.reports import write_report
-from assay.pipelines.schema import make_uid
-from assay.pipelines.train_settings import BUILTIN_EVAL, TRAIN_EXAMPLE_CONFIG, TrainRunConfig, train_config  # noqa: F401  (re-exported)
+from assay.pipelines.steps.preflight import model_folder, shard_folder
+from assay.pipelines.steps.ingest import BUILTINS, verifier_options
+from assay.pipelines.reports.summary import write_report
+from assay.pipelines.store.schema import make_uid
+from assay.pipelines.config.train_settings import BUILTIN_EVAL, TRAIN_EXAMPLE_CONFIG, TrainRunConfig, train_config  # noqa: F401  (re-exported)
 from assay.trainers.engines import EngineError, SamplingConfig, open_engine
 from assay.trainers.grpo import EvalResult, GRPOConfig, Observation, PromptItem, TrainError, checkpoint_run, train
 from assay.trainers.prompts import PromptTemplate, TemplateError
@@ -396,7 +396,7 @@ def _observations(catalog: Catalog | None, run_id: str) -> int:
 
 
 def train_summary(run: TrainRunResult, config: TrainRunConfig, report_dir: Path) -> dict[str, Any]:
-    """The run report's summary (assay.pipelines.reports): the training curves, per logged step
+    """The run report's summary (assay.pipelines.reports.summary): the training curves, per logged step
     and per evaluation (step 0 is the evaluation before training), and what the run was given."""
     logged = {int(m["step"]): m for m in run.history}
     evals = {e.step: e for e in run.evals}

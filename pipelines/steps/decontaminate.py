@@ -18,6 +18,15 @@ Every run writes a report, PREFIX.json and PREFIX.html (see `write_report`).
 The steps are plain functions: `build_matchers` (index the benchmarks), `check_block` (one
 block of prompts through every layer and the temporal rule), `decontaminate_file`,
 `decontaminate_catalog`, `write_report`.
+
+Example (a copy with a changed name is found; an unrelated prompt and an unchecked row are not):
+    >>> problem = BenchmarkProblem("gsm8k", "7", "Natalia sold clips to 48 of her friends in April, "
+    ...                            "and then she sold half as many clips in May. How many clips did she sell?")
+    >>> matchers = build_matchers([problem], Settings())
+    >>> report = new_report("file", "example", [problem], {}, Settings())
+    >>> prompts = [problem.prompt.replace("Natalia", "Maria"), "What is 2 + 2?", None]
+    >>> [row_level(found) for found in check_block(prompts, [None] * 3, matchers, report)]
+    ['contaminated', None, None]
 """
 
 from __future__ import annotations
@@ -48,12 +57,13 @@ from assay.filters.decontam import (
     impossible_by_date,
     release_window,
 )
-from assay.pipelines.benchmarks import default_masked, list_benchmarks, load_problems, parse_release_date
-from assay.pipelines.catalog import Catalog, utc_now, new_run_id
+from assay.pipelines.steps.benchmarks import default_masked, list_benchmarks, load_problems, parse_release_date
+from assay.pipelines.store.catalog import Catalog, utc_now, new_run_id
 from assay.pipelines.errors import AssayError
-from assay.pipelines.readers import FILE_SUFFIXES, file_source
-from assay.pipelines.reports import e, page, write_pair
-from assay.pipelines.schema import MAX_FIELD_CHARS, make_uid
+from assay.pipelines.steps.readers import FILE_SUFFIXES, file_source
+from assay.pipelines.reports.charts import e
+from assay.pipelines.reports.summary import page, write_pair
+from assay.pipelines.store.schema import MAX_FIELD_CHARS, make_uid
 
 LEVEL_HELP = {
     "contaminated": "a copy (n-gram layer, or the masked layer where its policy is drop): the row is dropped",
@@ -418,7 +428,7 @@ def check_catalog(cat: Catalog, benchmarks: list[str], settings: Settings,
 
 def contamination_cells(cat: Catalog, run_id: str | None) -> list[dict[str, Any]]:
     """A check's findings and matched rows per benchmark, layer and level: a run report's
-    "contamination" section (assay.pipelines.reports), the layer shown as `method · level`."""
+    "contamination" section (assay.pipelines.reports.summary), the layer shown as `method · level`."""
     return [{"benchmark": b, "layer": f"{m} · {lv}", "findings": int(f), "rows": int(u)} for b, m, lv, f, u in cat.con.execute(
         "SELECT benchmark, method, coalesce(level, 'contaminated'), count(*), count(DISTINCT uid) FROM contamination "
         "WHERE run_id = ? GROUP BY ALL ORDER BY ALL", [run_id]).fetchall()]

@@ -3,7 +3,7 @@
 Prefect's temporary per-process server runs flows but schedules nothing, so recurring runs
 need a server that stays up: `assay serve` starts `prefect server start` on 127.0.0.1 (its
 database under PREFECT_HOME, its log in PREFECT_HOME/server.log), or uses an existing one
-(`--api-url`), registers the recurring flow (assay.pipelines.flows.recurring_flow) as a
+(`--api-url`), registers the recurring flow (assay.pipelines.flows.flows.recurring_flow) as a
 deployment with a cron or interval schedule, and runs the scheduled runs until Ctrl-C, which
 stops the runner and then the server it started. The server's UI (http://127.0.0.1:PORT) is
 the dashboard: runs, their states and timings, and each step's task runs.
@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Iterator
 
 from assay.pipelines.errors import AssayError
-from assay.pipelines.runners import api_healthy
+from assay.pipelines.flows.runners import api_healthy
 
 SERVER_START_TIMEOUT_S = 180  # a first start builds the database and the UI; minutes on a busy machine
 SERVER_STOP_TIMEOUT_S = 20
