@@ -11,7 +11,7 @@ HEAVY = ("torch", "transformers", "prefect", "vllm")
 # stdout's last line: a command that imports none answers about as fast as `assay --help`.
 _RUN_AND_LIST_HEAVY = f"""
 import sys
-from assay.pipelines.cli.main import main as cli
+from assay.pipelines.cli import main as cli
 sys.argv = ["assay", *sys.argv[1:]]
 try:
     cli.main()
