@@ -23,6 +23,7 @@ from __future__ import annotations
 import ctypes
 import glob
 import os
+import re
 import selectors
 import socket
 import subprocess
@@ -154,21 +155,72 @@ def _fill(template: str, host: Host) -> str:
     return template
 
 
+def _parent(pid: int) -> int | None:
+    try:  # the field after the command name, which may itself hold ")" or spaces
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _ours(cgroup_name: str) -> bool:
+    """Whether a sandbox cgroup (`assay-sbx-CREATOR-N`) is this test's business: its creator is
+    this process or a descendant (a verifier worker), or is gone, so nothing would clean up after
+    it. Other test suites run sandboxes beside this one on a shared machine; theirs are not ours."""
+    match = re.search(rf"{CGROUP_PREFIX}(\d+)-\d+", cgroup_name)
+    if match is None:
+        return True
+    pid: int | None = int(match.group(1))
+    if _parent(pid) is None:
+        return True
+    while pid is not None and pid > 1:
+        if pid == os.getpid():
+            return True
+        pid = _parent(pid)
+    return False
+
+
+def _uid(pid: int) -> int | None:
+    try:
+        return int(next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("Uid:")).split()[1])
+    except (OSError, ValueError, StopIteration):
+        return None
+
+
+def _descends_from_us_or_escaped(pid: int) -> bool:
+    """For a sandbox process in no sandbox cgroup: whether its parents lead to this process, or
+    straight from sandbox users to init (an orphan that got out: ours to report). Another test
+    suite's sandbox process leads through its own host processes to that suite instead."""
+    inside = True
+    parent = _parent(pid)
+    while parent is not None and parent > 1:
+        if parent == os.getpid():
+            return True
+        inside = inside and _uid(parent) in SANDBOX_UIDS
+        parent = _parent(parent)
+    return inside
+
+
+def _our_sandbox_process(status: str) -> str | None:
+    """`/proc/PID/status: NAME` for a process of a sandbox user that is ours, else None: one in a
+    sandbox cgroup by that cgroup (see `_ours`), one in none by its parents."""
+    try:
+        fields = dict(line.split(":", 1) for line in Path(status).read_text().splitlines() if ":" in line)
+        if int(fields["Uid"].split()[0]) not in SANDBOX_UIDS:
+            return None
+        named = [line for line in Path(status).with_name("cgroup").read_text().splitlines() if CGROUP_PREFIX in line]
+    except (OSError, ValueError, KeyError):
+        return None
+    ours = any(_ours(line) for line in named) if named else _descends_from_us_or_escaped(int(Path(status).parent.name))
+    return f"{status}: {fields['Name'].strip()}" if ours else None
+
+
 def _sandbox_processes() -> list[str]:
-    found = []
-    for status in glob.glob("/proc/[0-9]*/status"):
-        try:
-            fields = dict(line.split(":", 1) for line in Path(status).read_text().splitlines() if ":" in line)
-        except OSError:
-            continue
-        if int(fields["Uid"].split()[0]) in SANDBOX_UIDS:
-            found.append(f"{status}: {fields['Name'].strip()}")
-    return found
+    return [found for status in glob.glob("/proc/[0-9]*/status") if (found := _our_sandbox_process(status))]
 
 
 def _own_cgroups() -> list[str]:
-    """Sandbox cgroups of this process and of any verifier worker it started."""
-    return glob.glob(f"/sys/fs/cgroup/**/{CGROUP_PREFIX}*", recursive=True)
+    """Sandbox cgroups of this process and of any verifier worker it started (or of a creator gone)."""
+    return [path for path in glob.glob(f"/sys/fs/cgroup/**/{CGROUP_PREFIX}*", recursive=True) if _ours(Path(path).name)]
 
 
 def _judge_nothing_left(host: Host) -> None:
@@ -467,8 +519,7 @@ class Sampler:
             total, counted = 0, []
             for status in glob.glob("/proc/[0-9]*/status"):
                 try:
-                    fields = dict(line.split(":", 1) for line in Path(status).read_text().splitlines() if ":" in line)
-                    if int(fields["Uid"].split()[0]) in SANDBOX_UIDS:
+                    if _our_sandbox_process(status):
                         rollup = Path(status).with_name("smaps_rollup").read_text()
                         total += sum(int(line.split()[1]) * 1024 for line in rollup.splitlines() if line.startswith(("Pss_Anon:", "Pss_Shmem:")))
                         counted.append(Path(status))
