@@ -115,9 +115,9 @@ def _toy_config(setup: dict, seed: int, arm: Arm):
 
 
 def _prompts(rows: list[list]):
-    from assay.trainers.grpo import PromptItem
+    from assay.trainers.rollout import Prompt
 
-    return [PromptItem(*p) for p in rows]
+    return [Prompt(*p) for p in rows]
 
 
 def evaluate_start(setup_path: Path, seed: int, out_path: Path) -> None:
@@ -151,7 +151,7 @@ def run_one(setup_path: Path, arm_name: str, seed: int, start_path: Path, out_pa
     arm = ARMS[arm_name]
     prompts = _prompts(setup[arm.data])
     counts = setup["counts"]
-    items = [SamplerItem(p.uid, p.group, *(counts[p.uid] if arm.seeded else (0, 0))) for p in prompts]
+    items = [SamplerItem(p.uid, p.source, *(counts[p.uid] if arm.seeded else (0, 0))) for p in prompts]
     options = setup["batch"] | ({} if decay is None else {"decay": decay})
     sampler = RecordingSampler(items, SamplerConfig(strategy=arm.strategy, allocation=arm.allocation, seed=seed, **options))
     groups = []  # [step, rollouts decided, correct, posterior mean when drawn] of every sampled group
@@ -274,7 +274,7 @@ def build_setup(args) -> dict:
         "raw": raw,
         "curated": [r for r in raw if r[0] in keep],
         "counts": counts,
-        "eval": [[p.uid, p.prompt, p.answer, p.verifier, dict(p.options), p.group] for p in held],
+        "eval": [[p.uid, p.prompt, p.answer, p.verifier, dict(p.options), p.source] for p in held],
         "offline": {"rollouts": scored.sampled, "seconds": offline_s},
         "decontam": {"candidates": len(candidates), "flagged": len(flagged), "exact_copies_removed": args.eval_size + args.eval_size // 2 - len(candidates)},
         "made_with": setup_key(args),

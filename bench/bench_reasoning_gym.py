@@ -25,7 +25,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from assay.verifiers import verify_batch
+from assay.verifiers import Check, solved, verify_batch
 from assay.verifiers.runner import Killed, run_isolated
 
 # Workers never import this script: the baseline lives in a module importable from the root.
@@ -58,9 +58,9 @@ def main() -> None:
     print(f"reasoning-gym agreement benchmark: {len(pairs):,} pairs = {len(TASKS)} tasks x {args.items} items x {len(FORMS)} forms, seed {args.seed}")
 
     start = time.perf_counter()
-    verdicts = verify_batch([{"response": p.response, "gold": p.gold, "verifier": "math"} for p in pairs], workers=args.workers)
+    verdicts = verify_batch([Check(p.response, p.gold, "math") for p in pairs], workers=args.workers)
     assay_s = time.perf_counter() - start
-    assay_right = [(v.status == "correct") == y for v, y in zip(verdicts, labels)]
+    assay_right = [solved(v) == y for v, y in zip(verdicts, labels)]
 
     start = time.perf_counter()
     calls = [(p.response, p.gold, "math") for p in pairs]

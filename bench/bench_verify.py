@@ -40,7 +40,7 @@ from fractions import Fraction
 
 from pathlib import Path
 
-from assay.verifiers import RunStats, verify_batch
+from assay.verifiers import Check, RunStats, solved, verify_batch
 from assay.verifiers.runner import Killed, run_isolated
 
 # The baseline runs in verifier workers, which never import this script: it lives in a module
@@ -209,13 +209,14 @@ def main() -> None:
 
     stats = RunStats()
     start = time.perf_counter()
-    verdicts = verify_batch(pairs, workers=args.workers, timeout_s=args.timeout, stats=stats)
+    verdicts = verify_batch([Check(p["response"], p["gold"], p["verifier"]) for p in pairs], workers=args.workers,
+                            timeout_s=args.timeout, stats=stats)
     assay_s = time.perf_counter() - start
     assay_rate = len(pairs) / assay_s
     statuses: dict[str, int] = {}
     for v in verdicts:
         statuses[v.status] = statuses.get(v.status, 0) + 1
-    assay_right = [(v.status == "correct") == p["label"] for v, p in zip(verdicts, pairs)]
+    assay_right = [solved(v) == p["label"] for v, p in zip(verdicts, pairs)]
     print(f"assay verify_batch: {len(pairs):,} pairs in {assay_s:.1f} s = {assay_rate:,.0f} samples/s; "
           f"max time one input held a worker {max(stats.held_s):.2f} s; workers killed {stats.killed}; statuses {statuses}")
     print(f"assay accuracy against the generator's labels, all pairs: {sum(assay_right) / len(pairs):.2%}")
@@ -238,7 +239,7 @@ def main() -> None:
           f"ratio {assay_rate / normal_rate:,.1f}x (assay's rate still includes its pathological pairs)")
 
     base_ok = [r is True for r in results]
-    ours = [verdicts[i].status == "correct" for i in subset]
+    ours = [solved(verdicts[i]) for i in subset]
     labels = [pairs[i]["label"] for i in subset]
     agree = sum(a == b for a, b in zip(ours, base_ok))
     mv_right_assay_wrong = [i for i, a, b, y in zip(subset, ours, base_ok, labels) if b == y and a != y]

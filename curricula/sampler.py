@@ -3,8 +3,9 @@ each step, and how many rollouts each gets.
 
 Every prompt carries a Beta posterior over its pass rate p under the current policy, seeded
 from the catalog's offline pass@k counts (`SamplerItem.n`, `.n_correct`) and updated after
-every group the trainer observes. A reward counts as a success when it is >= 0.5 (verifier
-scores are 0/1 for math; code may give fractional scores). Counts and rewards are of decided
+every group the trainer observes. A reward counts as a success when it is >= 0.5 (the
+trainer's rewards are assay.verifiers.reward: 1 for a solve, else 0, so a success is a solve;
+a caller's fractional rewards count from 0.5). Counts and rewards are of decided
 samples only: the seeds' n and n_correct count correct, incorrect and no_answer verdicts, and
 the trainer passes `observe` no reward for a rollout whose verifier timed out or erred (there
 is none: it is not a failure of the policy). The policy improves on what it

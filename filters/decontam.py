@@ -72,7 +72,7 @@ Example:
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from itertools import chain
 from typing import Iterable, Mapping, Sequence
@@ -81,7 +81,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from assay.filters.decision import Decision
+from assay.filters.decision import Decision, require_columns
 
 DEFAULT_N = 8  # open-r1's decontamination n-gram size
 DEFAULT_MIN_CONTAINMENT = 0.5
@@ -679,26 +679,49 @@ def release_window(released: Iterable[date | None], cutoff: date) -> dict[str, i
 # -- the Filter contract ------------------------------------------------------------------------
 
 
-def contamination_decision(num_rows: int, findings: Iterable[Finding]) -> Decision:
-    """Decision for a batch of `num_rows` rows: drop every row with a finding of a drop level.
+@dataclass(frozen=True)
+class ContaminationConfig:
+    """The contamination filter's input besides the batch: what the decontamination step found,
+    by uid (a Finding's `row` is not read here). The pipeline builds it from the catalog's
+    contamination table (assay.pipelines.decontaminate.contamination_filter); `of_matches`
+    builds it from an index's `match` over a batch."""
+
+    findings: Mapping[str, Sequence[Finding]] = field(metadata={"input": "the decontamination step's findings"})
+
+    @classmethod
+    def of_matches(cls, uids: Sequence[str], findings: Iterable[Finding]) -> "ContaminationConfig":
+        """The findings of `match` over a batch whose rows have these uids, by uid."""
+        by_uid: dict[str, list[Finding]] = {}
+        for f in findings:
+            by_uid.setdefault(uids[f.row], []).append(f)
+        return cls({uid: tuple(found) for uid, found in by_uid.items()})
+
+
+def contamination(table: pa.Table, config: ContaminationConfig) -> Decision:
+    """Drop every row (by its `uid`) with a finding of a drop level.
 
     Findings at level `near` keep their row (they are reported for review, not dropped). The
     reason names the strongest dropping finding (`contaminated: BENCH/ID (method score)`); the
     score column `contamination` holds the highest dropping score per row and `near` the
     highest near score (0 where none).
 
-    >>> d = contamination_decision(3, [Finding(0, "b", "1", "ngram", 1.0, "x"),
-    ...                                Finding(2, "b", "2", "ngram_masked", 0.8, "y", "near")])
+    >>> batch = pa.table({"uid": ["a", "b", "c"]})
+    >>> config = ContaminationConfig.of_matches(["a", "b", "c"], [Finding(0, "b", "1", "ngram", 1.0, "x"),
+    ...                                                         Finding(2, "b", "2", "ngram_masked", 0.8, "y", "near")])
+    >>> d = contamination(batch, config)
     >>> d.keep.to_pylist(), d.scores["near"].to_pylist()
     ([False, True, True], [0.0, 0.0, 0.8])
     """
+    require_columns(table, "contamination", text=("uid",))
     best: dict[int, Finding] = {}
     near: dict[int, float] = {}
-    for f in findings:
-        if f.level not in DROP_LEVELS:
-            near[f.row] = max(near.get(f.row, 0.0), f.score)
-        elif f.row not in best or f.score > best[f.row].score:
-            best[f.row] = f
+    for i, uid in enumerate(table.column("uid").to_pylist()):
+        for f in config.findings.get(uid, ()):
+            if f.level not in DROP_LEVELS:
+                near[i] = max(near.get(i, 0.0), f.score)
+            elif i not in best or f.score > best[i].score:
+                best[i] = f
+    num_rows = table.num_rows
     keep = [i not in best for i in range(num_rows)]
     reason = [
         None if i not in best else f"contaminated: {best[i].benchmark}/{best[i].benchmark_id} ({best[i].method} {best[i].score:.2f})"

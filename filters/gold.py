@@ -16,19 +16,19 @@ Also `unknown_verifier: 'x' (valid: ...)` for a verifier name not in VERIFIERS, 
 `bad_meta: ...` when a row's meta JSON holds `verifier_options` but cannot be read.
 
 Golds are untrusted input (sympy on a hostile string can hang), so the checks run in the batch
-runner's worker processes, where a timeout kills the work: `verify_batch` for every verifier
-but `code`, whose round trip parses the gold as a test suite (`check_gold`) and runs on the same
-runner (`run_isolated`). Work is per distinct (gold, verifier, options) triple, not per row.
+runner's worker processes, where a timeout kills the work (`check_golds`); each verifier's spec
+(assay.verifiers.VERIFIERS) says how its gold is checked (code: the gold parses as a test
+suite; the others: the round trip). Work is per distinct (gold, verifier, options) triple, not
+per row.
 
-Fast path (in this process): a triple whose gold has one of the shapes in FAST_SHAPES — a
-plain integer, decimal, percent or fraction of at most 40 digits for math, numeric and
-exact, and for math also a list of such numbers (or infinities) in optional brackets
-(tuples, sets, intervals), at most 400 characters; a lone choice letter for mc — is checked
-by the same `check_gold` here. For those shapes the verifiers do string and Fraction work on
-a few hundred characters at most and never reach sympy (these are math's documented exact paths),
-so they cannot hang;
-the verdict is the one the pool would give (tests/filters/test_gold_filter.py checks both
-paths agree on every shape). The shape test is an RE2 regex over the batch.
+Fast path (in this process): a triple whose gold matches its verifier's `safe_gold` shape
+(FAST_SHAPES, from the table: plain numbers of at most 40 digits for math, numeric and exact,
+and for math also lists of them in brackets; a lone choice letter for mc) and is at most
+FAST_MAX_CHARS long is checked by the same `check_gold` here. For those shapes the verifiers do
+string and Fraction work on a few hundred characters at most and never reach sympy (these are
+math's documented exact paths), so they cannot hang; the verdict is the one the pool would give
+(tests/filters/test_gold_filter.py checks both paths agree on every shape). The shape test is an
+RE2 regex over the batch.
 
 Score column: `gold_status`, the round trip's status for every row (null for rows with an
 unknown verifier or unreadable meta).
@@ -55,21 +55,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from assay.filters.decision import Decision, decision_from, require_columns
-from assay.verifiers import VERIFIERS, Verdict, check_gold, gold_as_response, verify_batch
-from assay.verifiers.runner import Killed, default_workers, run_isolated
+from assay.verifiers import VERIFIERS, GoldCheck, Verdict, check_gold, check_golds
 
 # verifier -> RE2 pattern of golds checked in process (see the module docstring).
-_DECIMAL = r"[+-]?(?:\d{1,40}(?:\.\d{0,40})?|\.\d{1,40})"
-_NUMBER = rf"^{_DECIMAL}%?$|^[+-]?\d{{1,40}}/\d{{1,40}}$|^[+-]?\\[dt]?frac\{{[+-]?\d{{1,40}}\}}\{{[+-]?\d{{1,40}}\}}$"
-_ELEMENT = rf"(?:{_DECIMAL}|[+-]?\\infty)"
-_NUMBER_LIST = rf"^(?:\(|\[|\\\{{)?{_ELEMENT}(?:, ?{_ELEMENT})+(?:\)|\]|\\\}})?$"  # (1, 2), [0, \infty), 3, 4
+FAST_SHAPES: dict[str, str] = {name: spec.safe_gold for name, spec in VERIFIERS.items() if spec.safe_gold is not None}
 FAST_MAX_CHARS = 400  # and no fast-path gold is longer (extract.MAX_NUMBER_CHARS: longer numbers go to sympy)
-FAST_SHAPES: dict[str, str] = {
-    "math": f"{_NUMBER}|{_NUMBER_LIST}",
-    "numeric": _NUMBER,
-    "exact": _NUMBER,
-    "mc": r"^\(?[A-Za-z]\)?$",
-}
 
 STATUS_CODES = {
     "incorrect": "gold_mismatch",
@@ -113,20 +103,9 @@ def _options(meta: pa.ChunkedArray) -> tuple[list[str], dict[int, str]]:
     return canonical, bad
 
 
-def _suite_check(gold: str, options: dict[str, Any]) -> Verdict:
-    """The code round trip, run in a worker: the gold must parse as a test suite."""
-    return check_gold(gold, "code", **options)
-
-
-def _as_verdict(result: Verdict | Killed) -> Verdict:
-    if isinstance(result, Killed):
-        return Verdict.fail("timeout" if result.reason == "timeout" else "error", f"{result.reason}: {result.detail}")
-    return result
-
-
 def round_trips(golds: list[str], verifiers: list[str], options: list[dict[str, Any]], config: GoldConfig) -> list[Verdict]:
     """`check_gold` of each (gold, verifier, options), in order: fast shapes in this process,
-    `code` suites and everything else in the killable pool. Verifiers must be known."""
+    everything else in the killable pool. Verifiers must be known."""
     gold_array = pa.array(golds, pa.string())
     names = np.array(verifiers, object)
     fast = pc.utf8_length(gold_array).to_numpy(zero_copy_only=False) <= FAST_MAX_CHARS
@@ -137,16 +116,10 @@ def round_trips(golds: list[str], verifiers: list[str], options: list[dict[str, 
     verdicts: list[Verdict | None] = [None] * len(golds)
     for i in np.flatnonzero(fast).tolist():
         verdicts[i] = check_gold(golds[i], verifiers[i], **options[i])
-    workers = config.workers or default_workers()
-    suites = [i for i in np.flatnonzero(~fast).tolist() if verifiers[i] == "code"]
-    others = [i for i in np.flatnonzero(~fast).tolist() if verifiers[i] != "code"]
-    items = [{"response": gold_as_response(golds[i]), "gold": golds[i], "verifier": verifiers[i], "options": options[i]} for i in others]
-    for i, verdict in zip(others, verify_batch(items, workers=workers, timeout_s=config.timeout_s) if items else []):
+    pooled = np.flatnonzero(~fast).tolist()
+    items = [GoldCheck(golds[i], verifiers[i], options[i]) for i in pooled]
+    for i, verdict in zip(pooled, check_golds(items, workers=config.workers, timeout_s=config.timeout_s) if items else []):
         verdicts[i] = verdict
-    if suites:
-        results, _ = run_isolated(_suite_check, [(golds[i], options[i]) for i in suites], workers, [config.timeout_s] * len(suites))
-        for i, result in zip(suites, results):
-            verdicts[i] = _as_verdict(result)
     return verdicts  # type: ignore[return-value]
 
 

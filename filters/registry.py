@@ -5,15 +5,15 @@
 | dedup          | dedup.dedup                     | DedupConfig         | uid, prompt                         |
 | quality        | quality.quality                 | QualityConfig       | prompt, answer, verifier            |
 | gold           | gold.gold_verifiable            | GoldConfig          | answer, verifier, meta              |
-| contamination  | decontam.contamination_decision | None                | findings of the decontamination step |
+| contamination  | decontam.contamination          | ContaminationConfig | uid (its config: the findings)      |
 | pass_band      | learnability.pass_band          | PassBandConfig      | n, n_correct                        |
 | variance       | learnability.variance           | VarianceConfig      | n, n_correct                        |
 | posterior_band | learnability.posterior_band     | PosteriorBandConfig | n, n_correct                        |
 
-Every filter but one is `fn(table, config) -> Decision`. `contamination` is
-`contamination_decision(num_rows, findings)`: its input is the findings the decontamination
-step stored (the pipeline reads them from the catalog for the batch's uids), and it takes no
-options, so its config is None.
+Every filter is `fn(table, config) -> Decision`. `contamination`'s config is its input, not
+options: the findings the decontamination step stored, which the pipeline reads from the
+catalog for the batch's uids (a field with metadata "input"); it is never built from a
+config file.
 
 `make_config(name, params)` builds a filter's config from plain values (a parsed YAML or JSON
 curation file): an unknown filter, an unknown option or a value of the wrong type fails
@@ -36,7 +36,7 @@ import types
 import typing
 from typing import Any, Callable, Mapping, NamedTuple
 
-from assay.filters.decontam import contamination_decision
+from assay.filters.decontam import ContaminationConfig, contamination
 from assay.filters.dedup import DedupConfig, dedup
 from assay.filters.gold import GoldConfig, gold_verifiable
 from assay.filters.learnability import (
@@ -51,15 +51,15 @@ from assay.filters.quality import QualityConfig, quality
 
 
 class FilterSpec(NamedTuple):
-    fn: Callable[..., Any]  # (table, config) -> Decision; contamination: (num_rows, findings) -> Decision
-    config: type | None  # the frozen dataclass of its options; None: it takes none
+    fn: Callable[..., Any]  # (table, config) -> Decision
+    config: type  # the frozen dataclass of its options (or, for contamination, of its input)
 
 
 FILTERS: dict[str, FilterSpec] = {
     "dedup": FilterSpec(dedup, DedupConfig),
     "quality": FilterSpec(quality, QualityConfig),
     "gold": FilterSpec(gold_verifiable, GoldConfig),
-    "contamination": FilterSpec(contamination_decision, None),
+    "contamination": FilterSpec(contamination, ContaminationConfig),
     "pass_band": FilterSpec(pass_band, PassBandConfig),
     "variance": FilterSpec(variance, VarianceConfig),
     "posterior_band": FilterSpec(posterior_band, PosteriorBandConfig),
@@ -78,10 +78,9 @@ def make_config(name: str, params: Mapping[str, Any]) -> Any:
     """The config of filter `name` with `params` set and every other option at its default.
     Lists are accepted for tuple options (JSON and YAML have no tuples)."""
     spec = get_filter(name)
-    if spec.config is None:
-        if params:
-            raise ValueError(f"filter {name!r} takes no options, got {', '.join(params)}")
-        return None
+    inputs = [f.metadata["input"] for f in dataclasses.fields(spec.config) if "input" in f.metadata]
+    if inputs:
+        raise ValueError(f"filter {name!r} takes no options: its config is {inputs[0]}, which the pipeline gives it")
     fields = {f.name: f for f in dataclasses.fields(spec.config)}
     hints = typing.get_type_hints(spec.config)
     values = {}

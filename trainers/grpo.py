@@ -53,7 +53,7 @@ writes checkpoints. Multi-node is the same program under
 `torchrun --nnodes N --node-rank R --rdzv-endpoint HOST:PORT`.
 
 Example (a one-step run; a sampler is assay.curricula.sampler.OnlineSampler):
-    >>> item = PromptItem("u1", "Compute 4*2.", "8", "math")
+    >>> item = Prompt("u1", "Compute 4*2.", "8", "math")
     >>> config = GRPOConfig(steps=1, eval_every=0)
     >>> result = train("toy", [item], sampler, TransformersEngine("toy"), config)  # doctest: +SKIP
     >>> rloo_advantages(torch.tensor([1.0, 0.0, 0.0]), torch.tensor([0, 0, 0]), torch.zeros(3)).tolist()
@@ -75,43 +75,16 @@ from typing import Any, Callable, Mapping, Protocol, Sequence
 import numpy as np
 import torch
 
-from assay.curricula.difficulty import DECIDED, StatusCounts, pass_at_k, too_many_failures
+from assay.curricula.difficulty import StatusCounts, pass_at_k, too_many_failures
 from assay.trainers.engines import EngineError, RolloutEngine, SamplingConfig, Skipped, resolve_model
 from assay.trainers.grpo_config import GRPOConfig, TrainError  # noqa: F401  (re-exported: the settings, torch-free)
-from assay.verifiers import Verdict, verify_batch
+from assay.trainers.rollout import Observation, Prompt
+from assay.verifiers import Verdict, decided, reward, solved, verify_batch
 
 
 # -- the contract: prompts in, difficulty observations out ------------------------------------
-
-
-@dataclass(frozen=True)
-class PromptItem:
-    uid: str
-    prompt: str
-    answer: str  # the gold
-    verifier: str  # key into assay.verifiers.VERIFIERS
-    options: Mapping[str, Any] = field(default_factory=dict)  # verifier options (mc choices, tolerances)
-    group: str = ""  # the prompt's source, for per-source sampler statistics
-
-
-@dataclass(frozen=True)
-class Observation:
-    """One prompt's rollouts in one step: a row of the difficulty history (origin online)."""
-
-    uid: str
-    step: int  # the policy that sampled them: after `step` rollout batches of training
-    counts: StatusCounts  # the rollouts' verdicts, per status
-    mean_reward: float | None  # the verifier's reward over the decided rollouts; None if none was decided
-    mean_tokens: float  # over every rollout
-
-    @property
-    def n(self) -> int:
-        """Decided rollouts: the pass rate's denominator."""
-        return self.counts.decided
-
-    @property
-    def n_correct(self) -> int:
-        return self.counts.correct
+# Prompts are assay.trainers.rollout.Prompt; each prompt's rollouts of a step reach
+# `on_observation` as a rollout.Observation; rewards are assay.verifiers.reward of decided verdicts.
 
 
 class Sampler(Protocol):
@@ -187,17 +160,6 @@ ADVANTAGES: dict[str, Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch
 # -- rewards: verdicts -> the reward each rollout trains on -----------------------------------
 
 
-def verdict_reward(verdict: Verdict) -> float:
-    """The verifier's reward of a decided verdict: its score when correct, else 0 (a code answer
-    passing 3 of 4 tests is not a solve). Undecided verdicts get no reward: they are masked."""
-    return verdict.score if verdict.status == "correct" else 0.0
-
-
-def decided(verdict: Verdict) -> bool:
-    """The verifier judged the completion (correct, incorrect, no_answer): it may be a reward."""
-    return verdict.status in DECIDED
-
-
 def check_failures(statuses: Sequence[str], verifiers: Sequence[str], config: GRPOConfig, what: str) -> None:
     """Stop the run when more than config.max_verifier_failures of the verdicts are timeout or error;
     `verifiers[i]` gave `statuses[i]`."""
@@ -211,7 +173,7 @@ def check_failures(statuses: Sequence[str], verifiers: Sequence[str], config: GR
 
 
 def verifier_rewards(verdicts: Sequence[Verdict], rng: np.random.Generator) -> np.ndarray:
-    return np.array([verdict_reward(v) for v in verdicts], dtype=np.float64)
+    return np.array([reward(v) for v in verdicts], dtype=np.float64)
 
 
 def random_rewards(verdicts: Sequence[Verdict], rng: np.random.Generator) -> np.ndarray:
@@ -383,7 +345,7 @@ class Rollout:
 
 def generate_rollouts(
     engine: RolloutEngine,
-    items: Mapping[str, PromptItem],
+    items: Mapping[str, Prompt],
     draws: Sequence[tuple[int, str, int]],
     sampling: SamplingConfig,
 ) -> tuple[list[Rollout], Counter[str]]:
@@ -405,9 +367,9 @@ def generate_rollouts(
     return [r for index in sorted(out) for r in out[index]], skipped
 
 
-def verify_rollouts(texts: Sequence[str], items: Sequence[PromptItem], config: GRPOConfig) -> list[Verdict]:
+def verify_rollouts(texts: Sequence[str], items: Sequence[Prompt], config: GRPOConfig) -> list[Verdict]:
     """One verdict per completion, from the verifiers' process pool (never in this process)."""
-    batch = [{"response": t, "gold": p.answer, "verifier": p.verifier, "options": dict(p.options)} for t, p in zip(texts, items)]
+    batch = [p.check(t) for t, p in zip(texts, items)]
     return verify_batch(batch, workers=config.verifier_workers, timeout_s=config.verifier_timeout_s) if batch else []
 
 
@@ -431,7 +393,7 @@ EVAL_SEED_OFFSET = 7919  # evaluation samples with one fixed seed: steps differ 
 
 
 def evaluate(
-    engine: RolloutEngine, prompts: Sequence[PromptItem], config: GRPOConfig, step: int, world: World
+    engine: RolloutEngine, prompts: Sequence[Prompt], config: GRPOConfig, step: int, world: World
 ) -> EvalResult:
     """pass@1 and pass@k of the engine's current weights on held-out prompts (split over processes),
     from decided samples only; more than config.max_verifier_failures timeout/error verdicts stop the run."""
@@ -449,7 +411,7 @@ def evaluate(
     correct: Counter[str] = Counter()
     judged: Counter[str] = Counter()
     for p, v in zip(owners, verdicts):
-        correct[p.uid] += v.status == "correct"
+        correct[p.uid] += solved(v)
         judged[p.uid] += decided(v)
     skipped = {p.uid for p, samples in zip(mine, results) if isinstance(samples, Skipped)}
     # A skipped prompt counts as unsolved (the model cannot take it); an undecided sample counts nowhere.
@@ -591,7 +553,7 @@ def signal_groups(order: Sequence[tuple[int, Verdict, int]], wanted: int) -> set
     rewards: dict[int, list[float]] = defaultdict(list)
     for d, verdict, _ in order:
         if decided(verdict):
-            rewards[d].append(verdict_reward(verdict))
+            rewards[d].append(reward(verdict))
     return set([d for d in sorted(rewards) if max(rewards[d]) != min(rewards[d])][:wanted])
 
 
@@ -612,7 +574,7 @@ class _Sampled:
 def _sample_round(
     engine: RolloutEngine,
     sampler: Sampler,
-    items: Mapping[str, PromptItem],
+    items: Mapping[str, Prompt],
     config: GRPOConfig,
     step: int,
     round_: int,
@@ -651,19 +613,11 @@ def _sample_round(
         per_draw[d].append((verdict, tokens))
     for d, seen in per_draw.items():
         uid = draws[d - first][1]
-        scores = [verdict_reward(v) for v, _ in seen if decided(v)]
+        scores = [reward(v) for v, _ in seen if decided(v)]
         if scores:
             sampler.observe(uid, scores)
         if world.rank == 0:
-            on_observation(
-                Observation(
-                    uid=uid,
-                    step=step,
-                    counts=StatusCounts.of(v.status for v, _ in seen),
-                    mean_reward=float(np.mean(scores)) if scores else None,
-                    mean_tokens=float(np.mean([tokens for _, tokens in seen])),
-                )
-            )
+            on_observation(Observation.of(uid, [v for v, _ in seen], [tokens for _, tokens in seen], step))
     if round_ == 0:
         sampled.wanted = len(per_draw)
     sampled.drawn += len(draws)
@@ -676,11 +630,11 @@ def _sample_round(
 
 def train(
     policy_path: str | os.PathLike,
-    prompts: Sequence[PromptItem],
+    prompts: Sequence[Prompt],
     sampler: Sampler,
     engine: RolloutEngine,
     config: GRPOConfig,
-    eval_prompts: Sequence[PromptItem] = (),
+    eval_prompts: Sequence[Prompt] = (),
     on_observation: Callable[[Observation], None] = lambda obs: None,
     on_metrics: Callable[[dict[str, float]], None] = lambda metrics: None,
     checkpoint_dir: str | os.PathLike | None = None,

@@ -1,12 +1,19 @@
-"""The rollout contract, importable without torch: what an engine is asked (`SamplingConfig`),
-what it answers (`Completion`, or `Skipped` with a reason code), the engines' names and which
-one "auto" picks (`choose_engine`). Commands check their sampling settings and `--engine` with
-these before torch, transformers or a model is loaded, so a mistake is answered at once; the
-engines themselves are in assay.trainers.engines, which re-exports what its callers use.
+"""The rollout contract, importable without torch: what is rolled out (`Prompt`), what an
+engine is asked (`SamplingConfig`), what it answers (`Completion`, or `Skipped` with a reason
+code), what one prompt's verified samples amount to (`Observation`, a row of the difficulty
+history), the engines' names and which one "auto" picks (`choose_engine`). Commands check
+their sampling settings and `--engine` with these before torch, transformers or a model is
+loaded, so a mistake is answered at once; the engines themselves are in
+assay.trainers.engines, which re-exports what its callers use. The difficulty estimator
+(offline pass@k), the trainer (online) and the shards reader share Prompt and Observation.
 
 Example:
     >>> SamplingConfig(temperature=0.7).temperature, choose_engine("transformers").kind
     (0.7, 'transformers')
+    >>> p = Prompt("u1", "Compute 4*2.", "8", "math")
+    >>> o = Observation.of(p.uid, [Verdict.of(True), Verdict.of(False), Verdict.fail("timeout", "")], [5, 7, 9])
+    >>> o.counts.line(), o.mean_reward, o.mean_tokens
+    ('correct 1, incorrect 1, timeout 1', 0.5, 7.0)
     >>> SamplingConfig(top_p=0)  # doctest: +IGNORE_EXCEPTION_DETAIL
     Traceback (most recent call last):
     ...
@@ -18,8 +25,11 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Mapping, Protocol, Sequence, Union
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence, Union
+
+from assay.curricula.difficulty import StatusCounts
+from assay.verifiers import Check, Verdict, decided, reward
 
 if TYPE_CHECKING:
     import torch
@@ -27,6 +37,50 @@ if TYPE_CHECKING:
 
 class EngineError(ValueError):
     """A model or request the engine cannot serve; the message names the path or value."""
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A prompt to roll out, and what its completions are verified against."""
+
+    uid: str
+    prompt: str
+    answer: str  # the gold
+    verifier: str  # a key of assay.verifiers.VERIFIERS, an installed entry point, or an OperatorSpec
+    options: Mapping[str, Any] = field(default_factory=dict)  # verifier options (mc choices, tolerances)
+    source: str = ""  # the dataset it came from: the sampler's arm, per-source statistics
+
+    def check(self, response: str) -> Check:
+        """The verify_batch item of one completion of this prompt."""
+        return Check(response, self.answer, self.verifier, dict(self.options))
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One prompt's samples of one round (offline pass@k) or one training step (online): a row
+    of the catalog's difficulty history."""
+
+    uid: str
+    counts: StatusCounts  # samples drawn, per verdict status (k is their total)
+    mean_reward: float | None  # assay.verifiers.reward over the decided samples; None when none was decided
+    mean_tokens: float  # over every sample drawn: tokens are spent whatever the verdict
+    step: int | None = None  # online: the policy that sampled them, after `step` rollout batches; offline None
+
+    @classmethod
+    def of(cls, uid: str, verdicts: Sequence[Verdict], tokens: Sequence[int], step: int | None = None) -> "Observation":
+        """The observation of one prompt's samples: their verdicts and token counts, in order."""
+        rewards = [reward(v) for v in verdicts if decided(v)]
+        return cls(uid, StatusCounts.of(v.status for v in verdicts), sum(rewards) / len(rewards) if rewards else None,
+                   sum(tokens) / len(tokens), step)
+
+    @property
+    def n(self) -> int:
+        """Decided samples: the pass rate's denominator."""
+        return self.counts.decided
+
+    @property
+    def n_correct(self) -> int:
+        return self.counts.correct
 
 
 @dataclass(frozen=True)

@@ -131,6 +131,17 @@ def parse_tests(gold: str) -> Suite | str:
     return tests
 
 
+def check_tests(gold: str, **options: Any) -> Verdict:
+    """The code verifier's gold check (its VerifierSpec.gold_check): the gold must parse as a
+    test suite; nothing runs. A gold is tests, not a solution, so there is no round trip.
+
+    >>> check_tests("assert f(1) == 2")
+    Verdict(status='correct', score=1.0, extracted=None, reason='1 test cases')
+    """
+    suite = parse_tests(gold) if isinstance(gold, str) else "gold is not text"
+    return Verdict.fail("bad_gold", suite) if isinstance(suite, str) else Verdict.of(True, None, f"{len(suite)} test cases")
+
+
 def _lines(text: str) -> list[list[str]]:
     lines = [line.split() for line in text.strip().splitlines()]
     return [line for line in lines if line] if any(lines) else []

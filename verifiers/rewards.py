@@ -12,7 +12,8 @@ The verifier and its options travel with each row (TRL's `verifier` and `verifie
 columns, verl's `extra_info`, OpenRLHF's JSON `label`); a row without them is checked with
 the `math` verifier. A row may name an installed plug-in (an entry point of group
 assay.verifiers, README: Your own reward), never a package.module:function to import. The score is the Verdict's: 1.0 correct, 0.0 otherwise (code: the share
-of tests passed).
+of tests passed). That partial credit is handed out here only: assay's own trainer trains on
+`assay.verifiers.reward`, 1.0 for a solve and 0.0 otherwise.
 
 Every call checks model output in this process's verifier pool (assay.verifiers.runner):
 fresh interpreters that never import the calling script, so a TRL script without an
@@ -50,7 +51,7 @@ import threading
 from collections import deque
 from typing import Any, Mapping, NamedTuple, Sequence
 
-from assay.verifiers import DEFAULT_TIMEOUT_S, verify_batch
+from assay.verifiers import DEFAULT_TIMEOUT_S, Check, verify_batch
 from assay.verifiers.runner import default_workers
 
 FAILED = ("timeout", "error")  # statuses that mean no verdict was given
@@ -120,8 +121,8 @@ class _Recent:
 _RECENT = _Recent()
 
 
-def score(items: Sequence[Mapping[str, Any]], settings: RewardSettings | None = None) -> list[float]:
-    """The verdicts' scores for `items` (verify_batch's item mappings), or RewardError."""
+def score(items: Sequence[Check], settings: RewardSettings | None = None) -> list[float]:
+    """The verdicts' scores for `items`, or RewardError."""
     settings = settings or RewardSettings.from_env()
     try:
         verdicts = verify_batch(items, workers=settings.workers, timeout_s=settings.timeout_s)
@@ -138,8 +139,8 @@ def _options(raw: Any) -> dict[str, Any]:
     return json.loads(raw) if isinstance(raw, str) and raw else dict(raw or {})
 
 
-def _item(response: Any, gold: Any, verifier: Any, options: Any) -> dict[str, Any]:
-    return {"response": response, "gold": gold, "verifier": verifier or "math", "options": _options(options)}
+def _item(response: Any, gold: Any, verifier: Any, options: Any) -> Check:
+    return Check(response, gold, verifier or "math", _options(options))
 
 
 # -- TRL ------------------------------------------------------------------------------------------
@@ -160,7 +161,7 @@ def trl_reward(prompts: Sequence[Any], completions: Sequence[Any], answer: Seque
 # -- verl -----------------------------------------------------------------------------------------
 
 
-def _verl_item(solution_str: Any, ground_truth: Any, extra_info: Mapping[str, Any] | None) -> dict[str, Any]:
+def _verl_item(solution_str: Any, ground_truth: Any, extra_info: Mapping[str, Any] | None) -> Check:
     info = extra_info or {}
     return _item(solution_str, ground_truth, info.get("verifier"), info.get("verifier_options"))
 
@@ -177,9 +178,9 @@ class _Batches:
     BATCH_LINGER_S of the first is verified in one verify_batch, off the loop's thread."""
 
     def __init__(self) -> None:
-        self.pending: dict[asyncio.AbstractEventLoop, list[tuple[dict[str, Any], asyncio.Future]]] = {}
+        self.pending: dict[asyncio.AbstractEventLoop, list[tuple[Check, asyncio.Future]]] = {}
 
-    async def submit(self, item: dict[str, Any]) -> float:
+    async def submit(self, item: Check) -> float:
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         batch = self.pending.setdefault(loop, [])
@@ -216,7 +217,7 @@ async def compute_score_async(data_source: str, solution_str: str, ground_truth:
 # -- OpenRLHF -------------------------------------------------------------------------------------
 
 
-def _openrlhf_item(query: str, prompt: str, label: Any) -> dict[str, Any]:
+def _openrlhf_item(query: str, prompt: str, label: Any) -> Check:
     """OpenRLHF gives the whole decoded sequence (prompt, then response) as `query`, and the
     dataset's label: assay's JSON label, a dict like it, or a bare gold (math verifier)."""
     if isinstance(label, str) and label.startswith("{"):

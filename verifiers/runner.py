@@ -28,8 +28,8 @@ back as JSON, never as pickles, so a worker that parsed hostile text cannot hand
 Where /proc/<pid>/schedstat is missing (not Linux), both limits count wall-clock time.
 
 Example:
-    >>> from assay.verifiers import verify_batch
-    >>> [v.status for v in verify_batch([{"response": "\\\\boxed{4}", "gold": "4"}], workers=1)]
+    >>> from assay.verifiers import Check, verify_batch
+    >>> [v.status for v in verify_batch([Check("\\\\boxed{4}", "4")], workers=1)]
     ['correct']
 """
 

@@ -1,9 +1,22 @@
-"""The Verdict type every verifier returns: a failure is a value with a reason code, never an
-exception.
+"""The Verdict type every verifier returns (a failure is a value with a reason code, never an
+exception), and the three readings of one that everything downstream uses:
+
+- `decided(v)`: the verifier judged the answer (correct, incorrect, no_answer). Only decided
+  verdicts are evidence about the model: pass rates, posteriors, rewards and learnability
+  count them, and a timeout, error or bad_gold is never counted as a wrong answer.
+- `solved(v)`: the status is correct. A correct verdict always scores 1.0 and no other does
+  (the Verdict refuses anything else), so "solved" is also "score 1.0" and "reward 1.0".
+- `reward(v)`: what assay's trainer trains on and the difficulty history's mean_reward
+  averages: 1.0 when solved, else 0.0. Partial credit (the code verifier's share of tests
+  passed, a plug-in's fractional score) stays in `score`: it is not a solve, and only the
+  reward functions for other trainers (assay.verifiers.rewards) hand it out.
 
 Example:
     >>> Verdict.of(True, extracted="42")
     Verdict(status='correct', score=1.0, extracted='42', reason='')
+    >>> partial = Verdict("incorrect", 0.75, reason="3/4 passed")
+    >>> decided(partial), solved(partial), reward(partial), partial.score
+    (True, False, 0.0, 0.75)
 """
 
 from __future__ import annotations
@@ -14,6 +27,7 @@ from typing import Any, Literal
 
 Status = Literal["correct", "incorrect", "no_answer", "bad_gold", "timeout", "error"]
 STATUSES: tuple[str, ...] = ("correct", "incorrect", "no_answer", "bad_gold", "timeout", "error")
+DECIDED: tuple[str, ...] = ("correct", "incorrect", "no_answer")  # the verifier judged the model's answer
 
 
 @dataclass(frozen=True)
@@ -23,8 +37,8 @@ class Verdict:
     status: correct | incorrect | no_answer (nothing answer-like in the response) | bad_gold (the
         reference itself is unusable) | timeout (the runner killed the work) | error (the input
         could not be checked: too large, too complex, a crash).
-    score: the reward in [0, 1]: 1.0 for correct, 0.0 otherwise, except the code verifier, whose
-        score is the fraction of test cases passed (status is correct only when all pass).
+    score: in [0, 1]: 1.0 exactly when correct; 0.0 otherwise, except partial credit (the code
+        verifier's fraction of test cases passed, a plug-in's fractional score).
     extracted: the answer (or program) the verifier took from the response, when it found one.
     reason: a short code or message saying why, for audit; empty when there is nothing to add.
     """
@@ -39,6 +53,8 @@ class Verdict:
             raise ValueError(f"unknown status {self.status!r}; valid: {', '.join(STATUSES)}")
         if not 0.0 <= self.score <= 1.0:
             raise ValueError(f"score must be in [0, 1], got {self.score}")
+        if (self.status == "correct") != (self.score == 1.0):
+            raise ValueError(f"a verdict scores 1.0 exactly when it is correct, got {self.status} with score {self.score}")
 
     @classmethod
     def of(cls, correct: bool, extracted: str | None = None, reason: str = "") -> "Verdict":
@@ -67,3 +83,19 @@ def as_verdict(result: Any) -> Verdict:
         return Verdict("correct" if result == 1 else "incorrect", float(result))
     return Verdict.fail("error", f"the verifier returned {type(result).__name__} {str(result)[:40]!r}: "
                                  "expected a Verdict, a bool or a number in [0, 1]")
+
+
+def decided(verdict: Verdict) -> bool:
+    """The verifier judged the answer (correct, incorrect, no_answer): evidence about the model."""
+    return verdict.status in DECIDED
+
+
+def solved(verdict: Verdict) -> bool:
+    """The answer is right: status correct (score 1.0). What pass@k, pass rates and n_correct count."""
+    return verdict.status == "correct"
+
+
+def reward(verdict: Verdict) -> float:
+    """The reward of a decided verdict: 1.0 when solved, else 0.0 (a code answer passing 3 of 4
+    tests is not a solve). An undecided verdict is no reward at all: callers leave it out."""
+    return 1.0 if solved(verdict) else 0.0

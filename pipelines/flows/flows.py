@@ -91,7 +91,6 @@ from assay.pipelines.steps.difficulty import (
     DifficultyConfig,
     DifficultyResult,
     EngineSpec,
-    Observation,
     estimate_difficulty,
     sample_chunk,
 )
@@ -99,6 +98,7 @@ from assay.pipelines.errors import AssayError
 from assay.pipelines.flows.runners import RunnerConfig, gpu_per_task, task_runner
 from assay.pipelines.steps.train import TrainRunConfig, TrainRunResult, run_training
 from assay.trainers.engines import RolloutEngine
+from assay.trainers.rollout import Observation
 from assay.verifiers import verifier_version
 
 # -- reporting: the CLI's progress bars, reached from inside flows ------------------------------
@@ -205,12 +205,12 @@ def text_table(text: str | None) -> pa.Table | None:
 
 
 def chunk_result_plain(result: ChunkResult) -> dict[str, Any]:
-    return {"observations": [[o.index, o.counts.as_dict(), o.mean_reward, o.mean_tokens] for o in result.observations],
+    return {"observations": [[i, o.uid, o.counts.as_dict(), o.mean_reward, o.mean_tokens] for i, o in result.observations],
             "skipped": [list(s) for s in result.skipped], "sampled": result.sampled, "tokens": result.tokens}
 
 
 def plain_chunk_result(plain: dict[str, Any]) -> ChunkResult:
-    return ChunkResult(tuple(Observation(i, StatusCounts.from_dict(c), r, t) for i, c, r, t in plain["observations"]),
+    return ChunkResult(tuple((i, Observation(u, StatusCounts.from_dict(c), r, t)) for i, u, c, r, t in plain["observations"]),
                        tuple((i, reason) for i, reason in plain["skipped"]), plain["sampled"], plain["tokens"])
 
 

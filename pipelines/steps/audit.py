@@ -40,7 +40,7 @@ from assay.pipelines.store.catalog import Catalog, utc_now
 from assay.pipelines.errors import AssayError
 from assay.pipelines.reports.summary import write_report
 from assay.trainers.rollout import ENGINE_CHOICES, EngineError, RolloutEngine, SamplingConfig, Skipped
-from assay.verifiers import verify_batch
+from assay.verifiers import Check, solved, verify_batch
 
 FRACTIONS = (0.4, 0.6, 0.8)
 
@@ -138,11 +138,11 @@ def completion_probe(engine: RolloutEngine, texts: Sequence[str], answers: Seque
     completions = [out[0].text if not isinstance(out, Skipped) else "" for out in outputs]
     # A text without an answer (a benchmark of problem texts alone) skips the answer probe: None.
     answered = [(c, t) for c, (t, *_) in zip(completions, jobs) if answers[t]]
-    verdicts = iter(verify_batch([{"response": c, "gold": answers[t], "verifier": "math"} for c, t in answered]))
+    verdicts = iter(verify_batch([Check(c, answers[t], "math") for c, t in answered]))
     per_text: list[dict[str, Any]] = [{} for _ in texts]
     for (t, fraction, _, rest), completion in zip(jobs, completions):
         clipped = _truncate_words(completion, len(words(rest)))
-        stated = next(verdicts).status == "correct" if answers[t] else None
+        stated = solved(next(verdicts)) if answers[t] else None
         per_text[t][fraction] = (rouge_l(clipped, rest), continues_exactly(completion, rest), stated)
     return per_text
 

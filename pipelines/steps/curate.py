@@ -45,7 +45,6 @@ from assay.pipelines.steps.difficulty import (
     ChunkMap,
     DifficultyConfig,
     EngineSpec,
-    Prompt,
     estimate_difficulty,
     planned_samples,
 )
@@ -55,7 +54,7 @@ from assay.pipelines.steps.ingest import IngestReport, ingest, resolve_source, v
 from assay.pipelines.steps.presets import resolve_preset
 from assay.pipelines.reports.summary import difficulty_histogram, write_report
 from assay.pipelines.config.settings import typed_section
-from assay.trainers.rollout import EngineError, SamplingConfig
+from assay.trainers.rollout import EngineError, Prompt, SamplingConfig
 from assay.verifiers import DEFAULT_TIMEOUT_S
 
 # A step's long work: progress(label, total, unit) gives a context whose value is advance(n).
@@ -378,7 +377,7 @@ def _difficulty_config(section: DifficultySection) -> DifficultyConfig:
 def step_difficulty(state: State, ctx: Context) -> StepResult:
     config = _difficulty_config(ctx.config.difficulty)
     rows = state.rows.select(["uid", "source", "prompt", "answer", "verifier", "meta"]).to_pylist()
-    prompts = [Prompt(r["uid"], r["source"], r["prompt"], r["answer"], r["verifier"], verifier_options(r["meta"]))
+    prompts = [Prompt(r["uid"], r["prompt"], r["answer"], r["verifier"], verifier_options(r["meta"]), r["source"])
                for r in rows]
     with ctx.progress(f"sample {config.model} ({config.policy}, k={config.k})", planned_samples(config, len(prompts)),
                       "samples") as advance:

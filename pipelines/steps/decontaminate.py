@@ -51,9 +51,10 @@ from assay.filters.decontam import (
     MASKED_POLICIES,
     METHODS,
     BenchmarkProblem,
+    ContaminationConfig,
     Finding,
     NgramIndex,
-    contamination_decision,
+    contamination,
     impossible_by_date,
     release_window,
 )
@@ -456,7 +457,7 @@ def contamination_filter(cat: Catalog, batch: pa.Table) -> Decision:
         cat.con.unregister("_uids")
     position = {uid: i for i, uid in enumerate(uids)}
     findings = [Finding(position[u], b, bid, m, s, span, lv) for u, b, bid, m, s, span, lv in rows]
-    return contamination_decision(len(uids), findings)
+    return contamination(batch, ContaminationConfig.of_matches(uids, findings))
 
 
 def new_report(mode: str, input_desc: str, problems: list[BenchmarkProblem], hashes: dict[str, str], settings: Settings,

@@ -46,13 +46,13 @@ from typing import Any, Callable, Iterable, Protocol
 
 import numpy as np
 
-from assay.curricula.difficulty import DECIDED, AdaptiveK, BetaPosterior, StatusCounts, learnability, pass_at_k, too_many_failures
-from assay.pipelines.store.catalog import DECIDED_SAMPLES, Catalog, DifficultyRow
+from assay.curricula.difficulty import AdaptiveK, BetaPosterior, StatusCounts, learnability, pass_at_k, too_many_failures
+from assay.pipelines.store.catalog import DECIDED_SAMPLES, Catalog
 from assay.pipelines.errors import AssayError
 from assay.pipelines.steps.ingest import verifier_options
 from assay.pipelines.steps.preflight import model_folder
-from assay.trainers.rollout import ENGINE_CHOICES, EngineError, RolloutEngine, Samples, SamplingConfig, Skipped, choose_engine
-from assay.verifiers import DEFAULT_TIMEOUT_S, VERIFIER_VERSION, OperatorSpec, resolve_verifier, verifier_version, verify_batch
+from assay.trainers.rollout import ENGINE_CHOICES, EngineError, Observation, Prompt, RolloutEngine, Samples, SamplingConfig, Skipped, choose_engine
+from assay.verifiers import DEFAULT_TIMEOUT_S, VERIFIER_VERSION, OperatorSpec, Verdict, resolve_verifier, verifier_version, verify_batch
 
 PASS_AT = (1, 2, 4, 8, 16, 32, 64)  # the k of pass@k reported, where a prompt has that many samples
 CHUNK_PROMPTS = 128  # prompts sampled, verified and recorded together (one transaction, one flow task)
@@ -136,16 +136,6 @@ def check_verification(timeout_s: float, max_failures: float) -> None:
 
 
 @dataclass(frozen=True)
-class Prompt:
-    uid: str
-    source: str
-    prompt: str
-    answer: str
-    verifier: str
-    options: dict[str, Any]
-
-
-@dataclass(frozen=True)
 class PromptDifficulty:
     uid: str
     source: str
@@ -216,7 +206,7 @@ def select_prompts(catalog: Catalog, source: str | None) -> list[Prompt]:
             if source
             else "the catalog holds no records; run `assay ingest` first"
         )
-    return [Prompt(uid, src, prompt, answer, verifier, verifier_options(meta)) for uid, src, prompt, answer, verifier, meta in rows]
+    return [Prompt(uid, prompt, answer, verifier, verifier_options(meta), src) for uid, src, prompt, answer, verifier, meta in rows]
 
 
 @dataclass(frozen=True)
@@ -255,14 +245,6 @@ def _round_seed(base: int, n_before: int) -> int:
 
 
 @dataclass(frozen=True)
-class Observation:
-    index: int  # position in the prompt list
-    counts: StatusCounts  # samples drawn this round, per verdict status
-    mean_reward: float | None  # over the decided samples; None when none was decided
-    mean_tokens: float  # over every sample drawn
-
-
-@dataclass(frozen=True)
 class Verification:
     """How a chunk's responses are verified, and how many verifier failures it may have."""
 
@@ -284,7 +266,7 @@ class Chunk:
 
 @dataclass(frozen=True)
 class ChunkResult:
-    observations: tuple[Observation, ...]  # one per prompt the engine took
+    observations: tuple[tuple[int, Observation], ...]  # (position in the run's prompt list, its observation) per prompt the engine took
     skipped: tuple[tuple[int, str], ...]  # (index, reason) of each prompt the engine could not take
     sampled: int  # completions generated
     tokens: int  # tokens generated
@@ -361,11 +343,11 @@ def sample_chunk(engine: RolloutEngine, chunk: Chunk, progress: Callable[[int], 
             skipped.append((i, samples.reason))
             continue
         for completion in samples:
-            items.append({"response": completion.text, "gold": p.answer, "verifier": p.verifier, "options": p.options})
+            items.append(p.check(completion.text))
             owners.append((i, completion.tokens))
     check = chunk.verification
     verdicts = verify_batch(items, workers=check.workers, timeout_s=check.timeout_s) if items else []
-    problem = too_many_failures([v.status for v in verdicts], [item["verifier"] for item in items], check.max_failures)
+    problem = too_many_failures([v.status for v in verdicts], [item.verifier for item in items], check.max_failures)
     if problem:
         raise VerifierFailures(
             f"difficulty chunk of {len(chunk.prompts)} prompts x {chunk.m} samples: {problem} "
@@ -373,20 +355,12 @@ def sample_chunk(engine: RolloutEngine, chunk: Chunk, progress: Callable[[int], 
             f"{check.timeout_s:g} s per item (--verifier-timeout). Nothing of this chunk was recorded: a rerun "
             "samples it again, and keeps every sample already recorded"
         )
-    seen: dict[int, list[tuple[str, float, int]]] = defaultdict(list)
+    seen: dict[int, list[tuple[Verdict, int]]] = defaultdict(list)
     for (i, tokens), verdict in zip(owners, verdicts):
-        # A code answer passing 3 of 4 tests earns 0.75 reward but is not a solve for pass@k.
-        seen[i].append((verdict.status, verdict.score if verdict.status == "correct" else 0.0, tokens))
-    return ChunkResult(tuple(_observation(i, rows) for i, rows in seen.items()), tuple(skipped), len(owners),
-                       sum(tokens for _, tokens in owners))
-
-
-def _observation(index: int, rows: list[tuple[str, float, int]]) -> Observation:
-    """One prompt's samples (status, reward, tokens) as an observation: rewards over the decided ones."""
-    counts = StatusCounts.of(status for status, _, _ in rows)
-    rewards = [reward for status, reward, _ in rows if status in DECIDED]
-    return Observation(index, counts, sum(rewards) / len(rewards) if rewards else None,
-                       sum(tokens for _, _, tokens in rows) / len(rows))
+        seen[i].append((verdict, tokens))
+    uid = {i: p.uid for i, p in zip(chunk.indices, chunk.prompts)}
+    observations = tuple((i, Observation.of(uid[i], [v for v, _ in rows], [t for _, t in rows])) for i, rows in seen.items())
+    return ChunkResult(observations, tuple(skipped), len(owners), sum(tokens for _, tokens in owners))
 
 
 def local_chunks(engine: Callable[[], RolloutEngine]) -> ChunkMap:
@@ -426,22 +400,22 @@ def run_rounds(
         result.rounds += 1
         for done in map_chunks(chunks, progress):
             catalog.add_difficulty(
-                [DifficultyRow(prompts[o.index].uid, o.counts, o.mean_reward, o.mean_tokens) for o in done.observations],
+                [o for _, o in done.observations],
                 model_id,
                 config_hash,
                 version,
                 run_id,
             )
-            for o in done.observations:
-                drawn[o.index] += o.counts.total
-                n[o.index] += o.counts.decided
-                c[o.index] += o.counts.correct
+            for i, o in done.observations:
+                drawn[i] += o.counts.total
+                n[i] += o.counts.decided
+                c[i] += o.counts.correct
                 result.statuses += o.counts
-                if o.counts.bad_gold and not out[o.index]:
-                    out[o.index] = True
+                if o.counts.bad_gold and not out[i]:
+                    out[i] = True
                     result.bad_gold += 1
-                elif o.counts.decided == 0 and not out[o.index]:
-                    out[o.index] = True
+                elif o.counts.decided == 0 and not out[i]:
+                    out[i] = True
                     result.unverified += 1
             for i, reason in done.skipped:
                 out[i] = True

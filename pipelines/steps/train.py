@@ -46,7 +46,7 @@ import pyarrow.parquet as pq
 
 from assay.curricula.difficulty import STATUSES, StatusCounts
 from assay.curricula.sampler import OnlineSampler, SamplerItem
-from assay.pipelines.store.catalog import Catalog, DifficultyRow, new_run_id, utc_now
+from assay.pipelines.store.catalog import Catalog, new_run_id, utc_now
 from assay.pipelines.steps.difficulty import model_fingerprint, sampling_hash
 from assay.pipelines.errors import AssayError
 from assay.pipelines.steps.preflight import model_folder, shard_folder
@@ -55,8 +55,9 @@ from assay.pipelines.reports.summary import write_report
 from assay.pipelines.store.schema import make_uid
 from assay.pipelines.config.train_settings import BUILTIN_EVAL, TRAIN_EXAMPLE_CONFIG, TrainRunConfig, train_config  # noqa: F401  (re-exported)
 from assay.trainers.engines import EngineError, SamplingConfig, open_engine
-from assay.trainers.grpo import EvalResult, GRPOConfig, Observation, PromptItem, TrainError, checkpoint_run, train
+from assay.trainers.grpo import EvalResult, GRPOConfig, TrainError, checkpoint_run, train
 from assay.trainers.prompts import PromptTemplate, TemplateError
+from assay.trainers.rollout import Observation, Prompt
 from assay.verifiers import OperatorSpec, resolve_verifier, verifier_version
 
 REQUIRED_COLUMNS = ("uid", "prompt", "answer", "verifier")
@@ -98,7 +99,7 @@ class TrainRunResult:
 
 @dataclass(frozen=True)
 class ShardPrompts:
-    prompts: list[PromptItem]
+    prompts: list[Prompt]
     offline: dict[str, tuple[int, int]]  # uid -> offline (n, n_correct) where the shard has them
     files: list[Path]
 
@@ -135,7 +136,7 @@ def read_shards(folder: str | os.PathLike) -> ShardPrompts:
                 f"{f}: shard has no column {missing[0]!r}, which the verifier needs "
                 f"(required: {', '.join(REQUIRED_COLUMNS)}; found: {', '.join(sorted(names))})"
             )
-    prompts: list[PromptItem] = []
+    prompts: list[Prompt] = []
     offline: dict[str, tuple[int, int]] = {}
     seen: set[str] = set()
     known: set[str] = set()  # verifier names checked: built-ins and installed entry points, never a module path
@@ -155,7 +156,7 @@ def read_shards(folder: str | os.PathLike) -> ShardPrompts:
                 raise AssayError(f"{f} row {i}: uid {row['uid']} appears twice in the shards")
             seen.add(row["uid"])
             options = verifier_options(row["meta"]) if row.get("meta") else {}
-            prompts.append(PromptItem(row["uid"], row["prompt"], row["answer"], row["verifier"], options, row.get("source") or ""))
+            prompts.append(Prompt(row["uid"], row["prompt"], row["answer"], row["verifier"], options, row.get("source") or ""))
             if row.get("n") is not None and row.get("n_correct") is not None:
                 offline[row["uid"]] = (int(row["n"]), int(row["n_correct"]))
     if not prompts:
@@ -183,16 +184,16 @@ def prompt_template(folder: str | os.PathLike, given: PromptTemplate | None) -> 
 # -- 2. held-out set -------------------------------------------------------------------------
 
 
-def builtin_eval_prompts(count: int) -> list[PromptItem]:
+def builtin_eval_prompts(count: int) -> list[Prompt]:
     """The built-in held-out arithmetic set (another seed than the corpus), without the planted
     copies of corpus problems that exist to give decontamination something to find."""
     rows = [r for r in BUILTINS["arithmetic-eval"].rows(count, 0) if r["id"].startswith("eval-")]
-    return [PromptItem(make_uid("arithmetic-eval", r["problem"]), r["problem"], r["answer"], "math", {}, "arithmetic-eval") for r in rows]
+    return [Prompt(make_uid("arithmetic-eval", r["problem"]), r["problem"], r["answer"], "math", {}, "arithmetic-eval") for r in rows]
 
 
 def held_out_prompts(
-    spec: str | None, train_prompts: list[PromptItem], size: int, seed: int
-) -> tuple[list[PromptItem], list[PromptItem], int]:
+    spec: str | None, train_prompts: list[Prompt], size: int, seed: int
+) -> tuple[list[Prompt], list[Prompt], int]:
     """(training prompts, held-out prompts, held-out prompts removed as training prompts too)."""
     if spec is None:
         order = list(range(len(train_prompts)))
@@ -304,7 +305,7 @@ def _run(catalog: Catalog | None, config: TrainRunConfig, on_metrics, engine) ->
     config_hash = sampling_hash(SamplingConfig(temperature=grpo.temperature, max_tokens=grpo.max_tokens, seed=grpo.seed), sampler_config)
     if not template.empty:  # the text the model sees shapes its pass rates; no template keeps the hashes it had
         config_hash = hashlib.sha256(json.dumps([config_hash, template.to_dict()], sort_keys=True).encode()).hexdigest()[:16]
-    items = [SamplerItem(p.uid, p.group, *shards.offline.get(p.uid, (0, 0))) for p in train_prompts]
+    items = [SamplerItem(p.uid, p.source, *shards.offline.get(p.uid, (0, 0))) for p in train_prompts]
     sampler = OnlineSampler(items, sampler_config)
     args = {**asdict(config), "template": template.to_dict(), "model_id": model_id, "sampling_hash": config_hash}
     run_id = _begin_run(catalog, config, args)
@@ -315,8 +316,7 @@ def _run(catalog: Catalog | None, config: TrainRunConfig, on_metrics, engine) ->
 
     def flush() -> None:
         for step, observations in sorted(pending.items()):
-            rows = [DifficultyRow(o.uid, o.counts, o.mean_reward, o.mean_tokens) for o in observations]
-            catalog.add_difficulty(rows, model_id, config_hash, version, run_id, origin="online", step=step)
+            catalog.add_difficulty(observations, model_id, config_hash, version, run_id, origin="online", step=step)
         pending.clear()
         catalog.release()  # readers may open the catalog while the next step trains
 

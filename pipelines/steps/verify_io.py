@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from assay.pipelines.errors import AssayError
-from assay.verifiers import OperatorSpec, Verdict, check_gold, gold_as_response, resolve_verifier, verify_batch
+from assay.verifiers import VERIFIERS, Check, GoldCheck, OperatorSpec, Verdict, check_golds, resolve_verifier, solved, verify_batch
 from assay.verifiers.code_verifier import sandbox_mode
 
 
@@ -93,13 +93,21 @@ def read_items(path: str | Path, labelled: bool = False, verifier: str | None = 
 CHUNK_ITEMS = 10_000  # items verified and written per step of the progress bar
 
 
-def with_sandbox(items: list[dict[str, Any]], sandbox: str | None) -> list[dict[str, Any]]:
-    """The items with the operator's sandbox mode in every `code` item's options."""
+def as_checks(items: list[dict[str, Any]], sandbox: str | None) -> list[Check]:
+    """The lines as Checks, the operator's sandbox mode in the options of every line whose
+    verifier runs code in the sandbox (VerifierSpec.sandboxed)."""
     try:
         mode = sandbox_mode(sandbox)
     except ValueError as exc:
         raise AssayError(f"--sandbox: {exc}") from None
-    return [{**item, "options": {**(item.get("options") or {}), "sandbox": mode}} if item.get("verifier") == "code" else item for item in items]
+    checks = []
+    for item in items:
+        name = item.get("verifier") or "math"
+        options = dict(item.get("options") or {})
+        if name in VERIFIERS and VERIFIERS[name].sandboxed:
+            options["sandbox"] = mode
+        checks.append(Check(item["response"], item["gold"], name, options))
+    return checks
 
 
 def verify_file(
@@ -115,14 +123,14 @@ def verify_file(
     in order, with status and score added. `advance(n)` is called as each chunk of n items is written."""
     _check_run_options(workers, timeout_s)
     items = read_items(input_path, verifier=verifier)
-    checked = with_sandbox(items, sandbox)
+    checks = as_checks(items, sandbox)
     report = VerifyReport(rows=len(items))
     output_path = Path(output_path)
     output_path.parent.mkdir(parents=True, exist_ok=True)
     with output_path.open("w", encoding="utf-8") as f:
         for start in range(0, len(items), CHUNK_ITEMS):
             chunk = items[start : start + CHUNK_ITEMS]
-            verdicts = verify_batch(checked[start : start + CHUNK_ITEMS], workers=workers, timeout_s=timeout_s)
+            verdicts = verify_batch(checks[start : start + CHUNK_ITEMS], workers=workers, timeout_s=timeout_s)
             for item, verdict in zip(chunk, verdicts):
                 report.counts[verdict.status] += 1
                 f.write(json.dumps({**item, "status": verdict.status, "score": verdict.score}, ensure_ascii=False) + "\n")
@@ -133,29 +141,26 @@ def verify_file(
 def audit_file(path: str | Path, workers: int | None, timeout_s: float, sandbox: str | None = None,
                verifier: str | None = None) -> AuditReport:
     """Agreement of the verifiers (with `verifier`, that one for every line) with hand labels,
-    and a gold round trip: every distinct gold must verify as correct against itself (a gold
-    that does not is unusable as a reference)."""
+    and a gold check (`check_gold`, in the pool): every distinct gold must be usable as a
+    reference (it verifies as correct against itself; a code gold parses as a test suite)."""
     _check_run_options(workers, timeout_s)
-    items = with_sandbox(read_items(path, labelled=True, verifier=verifier), sandbox)
-    golds: dict[str, dict[str, Any]] = {}
-    for item in items:
-        key = json.dumps([item.get("verifier") or "math", item["gold"], item.get("options") or {}], sort_keys=True)
-        golds.setdefault(key, item)
-    checks = [{"response": gold_as_response(g["gold"]), "gold": g["gold"], "verifier": g.get("verifier") or "math",
-               "options": g.get("options") or {}} for g in golds.values()]
-    verdicts = verify_batch(items + [c for c in checks if c["verifier"] != "code"], workers=workers, timeout_s=timeout_s)
-    report = AuditReport(rows=len(items), golds=len(checks))
-    for item, verdict in zip(items, verdicts[: len(items)]):
+    items = read_items(path, labelled=True, verifier=verifier)
+    checks = as_checks(items, sandbox)
+    golds: dict[str, GoldCheck] = {}
+    for check in checks:
+        key = json.dumps([check.verifier, check.gold, check.options], sort_keys=True)
+        golds.setdefault(key, GoldCheck(check.gold, check.verifier, check.options))
+    verdicts = verify_batch(checks, workers=workers, timeout_s=timeout_s)
+    report = AuditReport(rows=len(items), golds=len(golds))
+    for item, verdict in zip(items, verdicts):
         report.counts[verdict.status] += 1
-        verified = verdict.status == "correct"
+        verified = solved(verdict)
         report.agree += verified == item["expected"]
         report.false_positives += verified and not item["expected"]
         report.false_negatives += item["expected"] and not verified
-    roundtrip = iter(verdicts[len(items) :])
-    for check in checks:
-        verdict = check_gold(check["gold"], "code", **check["options"]) if check["verifier"] == "code" else next(roundtrip)
-        if verdict.status != "correct":
-            report.gold_failures.append((check["verifier"], check["gold"], verdict))
+    for gold, verdict in zip(golds.values(), check_golds(list(golds.values()), workers=workers, timeout_s=timeout_s)):
+        if verdict.status != "correct":  # the gold is unusable
+            report.gold_failures.append((gold.verifier, gold.gold, verdict))
     return report
 
 

@@ -46,10 +46,11 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute  # noqa: F401  (pa.compute)
 
-from assay.curricula.difficulty import STATUSES, StatusCounts
+from assay.curricula.difficulty import STATUSES
 from assay.filters.decision import Decision
 from assay.pipelines.errors import AssayError
 from assay.pipelines.store.schema import QUARANTINE_SCHEMA, make_qid, raw_excerpt
+from assay.trainers.rollout import Observation
 
 DEFAULT_CATALOG = "assay.duckdb"
 CATALOG_ENV = "ASSAY_CATALOG"
@@ -143,16 +144,6 @@ STATUS_SAMPLES = {
 }
 
 TABLES = ("records", "quarantine", "difficulty", "contamination", "decisions", "runs", "benchmarks", "benchmark_problems")
-
-@dataclass(frozen=True)
-class DifficultyRow:
-    """One observation of the difficulty history: a prompt's samples of one round or step."""
-
-    uid: str
-    counts: StatusCounts  # samples drawn, per verdict status (k is their total)
-    mean_reward: float | None  # over the decided samples; None when none was decided
-    mean_tokens: float  # over every sample drawn: tokens are spent whatever the verdict
-
 
 @dataclass(frozen=True)
 class BatchResult:
@@ -499,7 +490,7 @@ class Catalog:
 
     def add_difficulty(
         self,
-        rows: list[DifficultyRow],
+        rows: list[Observation],
         model: str,
         sampling_hash: str,
         verifier_version: str,
@@ -510,7 +501,8 @@ class Catalog:
         """Append observations in one transaction; returns the rows written.
 
         Never updates a row: difficulty is history. `origin` is "offline" (pass@k estimation)
-        or "online" (the trainer, with its policy `step`). An online row is keyed by run, step
+        or "online" (the trainer, with its policy `step`: the step of every row given, one step
+        per call). An online row is keyed by run, step
         and uid: a resumed run that redoes a step writes nothing twice."""
         if not rows:
             return 0

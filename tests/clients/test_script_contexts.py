@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from assay.verifiers import verify_batch
+from assay.verifiers import Check, verify_batch
 from assay.verifiers.rewards import compute_score, trl_reward
 
 # (response, gold) pairs with hand-derived scores; the last needs sympy (equivalent forms).
@@ -59,7 +59,7 @@ def run(argv, tmp_path, timeout=300) -> str:
 
 
 def test_the_pairs_verdicts_in_this_process():
-    assert [v.score for v in verify_batch([{"response": r, "gold": g} for r, g in PAIRS], workers=2)] == WANT
+    assert [v.score for v in verify_batch([Check(r, g) for r, g in PAIRS], workers=2)] == WANT
 
 
 @pytest.mark.slow

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from assay.pipelines.steps.export import export_plan, verify_manifest
-from assay.verifiers import verify_batch
+from assay.verifiers import Check, verify_batch
 from tests.clients.plans import one_step_plan
 
 pytest.importorskip("trl")
@@ -33,7 +33,7 @@ def test_grpo_trainer_logs_assays_verdicts(catalog, tmp_path):
     assert sorted(set(logged["step"])) == [1, 2] and logged.num_rows == 16  # 2 steps x 2 prompts x 4 completions
     dataset = datasets.load_from_disk(str(tmp_path / "trl" / "dataset"))
     gold = {p[0]["content"]: a for p, a in zip(dataset["prompt"], dataset["answer"])}
-    items = [{"response": c[-1]["content"], "gold": gold[p[-1]["content"]]} for p, c in zip(logged["prompt"], logged["completion"])]
+    items = [Check(c[-1]["content"], gold[p[-1]["content"]]) for p, c in zip(logged["prompt"], logged["completion"])]
     verdicts = [v.score for v in verify_batch(items, workers=2)]
     assert logged["trl_reward"] == verdicts
     assert 0 < sum(verdicts)

@@ -8,8 +8,9 @@ import pytest
 
 from assay.filters.decontam import (
     BenchmarkProblem,
+    ContaminationConfig,
     NgramIndex,
-    contamination_decision,
+    contamination,
     impossible_by_date,
     match_tokens,
     release_window,
@@ -141,9 +142,14 @@ def test_temporal_rule():
     assert release_window(days, date(2024, 1, 1)) == {"after_cutoff": 1, "at_risk": 2, "undated": 1}
 
 
+def _decide(found):
+    """The Filter's decision on a batch of two rows whose findings `found` are (uids u0, u1)."""
+    return contamination(pa.table({"uid": ["u0", "u1"]}), ContaminationConfig.of_matches(["u0", "u1"], found))
+
+
 def test_filter_decision_drops_contaminated_rows_with_a_reason():
     found = _index().match(["clean prompt", AIME])
-    decision = contamination_decision(2, found)
+    decision = _decide(found)
     assert decision.keep.to_pylist() == [True, False]
     assert decision.reason.to_pylist() == [None, "contaminated: b/aime (ngram 1.00)"]
     assert decision.scores["contamination"].to_pylist() == [0.0, 1.0] and decision.kept() == 1
@@ -153,6 +159,6 @@ def test_filter_decision_keeps_rows_whose_findings_are_near():
     changed = PAIRS.replace("20", "30").replace("2 n", "3 n")
     found = _index(masked="flag").match([changed, PAIRS])
     assert [(f.row, f.level) for f in found] == [(0, "near"), (1, "contaminated")]
-    decision = contamination_decision(2, found)
+    decision = _decide(found)
     assert decision.keep.to_pylist() == [True, False] and decision.reason.to_pylist()[0] is None
     assert decision.scores["near"].to_pylist() == [1.0, 0.0]

@@ -6,13 +6,13 @@ import json
 import pyarrow as pa
 import pytest
 
-from assay.filters.decontam import Finding, contamination_decision
+from assay.filters.decontam import ContaminationConfig, Finding, contamination
 from assay.filters.registry import FILTERS, get_filter, make_config
 
 
 def test_the_table_names_every_filter():
     assert list(FILTERS) == ["dedup", "quality", "gold", "contamination", "pass_band", "variance", "posterior_band"]
-    assert get_filter("contamination") == (contamination_decision, None)
+    assert get_filter("contamination") == (contamination, ContaminationConfig)
 
 
 def test_unknown_names_and_options_fail_listing_the_valid_ones():
@@ -31,7 +31,8 @@ def test_unknown_names_and_options_fail_listing_the_valid_ones():
 def test_configs_from_plain_values():
     assert make_config("quality", {"target_forms": ["free_form", "true_false"]}).target_forms == ("free_form", "true_false")
     assert make_config("gold", {"workers": None, "timeout_s": 3}).timeout_s == 3
-    assert make_config("contamination", {}) is None
+    with pytest.raises(ValueError, match="filter 'contamination' takes no options: its config is the decontamination step's findings"):
+        make_config("contamination", {})  # the pipeline gives it, never a config file
     with pytest.raises(ValueError, match="threshold must be in"):
         make_config("dedup", {"threshold": 2.0})
 
@@ -46,11 +47,12 @@ def test_every_filter_runs_through_the_table_on_record_rows():
         "n": pa.array([8, None, 8], pa.int64()), "n_correct": pa.array([4, None, 8], pa.int64()),
     })
     kept = {}
-    for name, (fn, config_class) in FILTERS.items():
-        if config_class is None:
-            decision = fn(records.num_rows, [Finding(2, "arc", "17", "ngram", 1.0, "which is larger")])
+    for name, (fn, _) in FILTERS.items():
+        if name == "contamination":  # its config is the findings, by uid
+            config = ContaminationConfig.of_matches(records["uid"].to_pylist(), [Finding(2, "arc", "17", "ngram", 1.0, "which is larger")])
         else:
-            decision = fn(records, make_config(name, {"workers": 1} if name == "gold" else {}))
+            config = make_config(name, {"workers": 1} if name == "gold" else {})
+        decision = fn(records, config)
         assert len(decision.keep) == len(decision.reason) == records.num_rows
         kept[name] = decision.keep.to_pylist()
     assert kept == {

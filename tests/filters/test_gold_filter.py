@@ -10,7 +10,7 @@ import pytest
 
 import assay.filters.gold as gold_module
 from assay.filters.gold import FAST_SHAPES, GoldConfig, gold_verifiable, round_trips
-from assay.verifiers import gold_as_response, verify_batch
+from assay.verifiers import Check, gold_as_response, verify_batch
 
 # Golds of every fast-path shape, with the verifier and options they come with.
 FAST_CASES = [
@@ -48,7 +48,7 @@ def test_fast_path_gives_the_pool_verdicts(monkeypatch):
     golds, verifiers, options = map(list, zip(*FAST_CASES))
     fast = round_trips(golds, verifiers, options, GoldConfig(workers=2))
     assert in_process == golds  # every case took the in-process path
-    items = [{"response": gold_as_response(g), "gold": g, "verifier": v, "options": o} for g, v, o in FAST_CASES]
+    items = [Check(gold_as_response(g), g, v, o) for g, v, o in FAST_CASES]
     pooled = verify_batch(items, workers=2)
     assert [(v.status, v.reason) for v in fast] == [(v.status, v.reason) for v in pooled]
     assert {v.status for v in fast} == {"correct", "bad_gold", "error"}  # the table exercises more than one verdict

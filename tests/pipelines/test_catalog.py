@@ -79,7 +79,8 @@ UPDATE assay_meta SET value = '2';
 
 def test_a_version_2_catalog_opens_and_its_difficulty_rows_stay_readable(tmp_path):
     from assay.curricula.difficulty import StatusCounts
-    from assay.pipelines.store.catalog import _DDL, _MIGRATIONS, STATUS_SAMPLES, DifficultyRow
+    from assay.pipelines.store.catalog import _DDL, _MIGRATIONS, STATUS_SAMPLES
+    from assay.trainers.rollout import Observation
     from assay.pipelines.steps.difficulty import Stored, stored_counts
 
     path = tmp_path / "v2.duckdb"
@@ -94,7 +95,7 @@ def test_a_version_2_catalog_opens_and_its_difficulty_rows_stay_readable(tmp_pat
         sums = ", ".join(f"sum({c})" for c in STATUS_SAMPLES.values())
         assert cat.con.execute(f"SELECT sum(k), {sums} FROM difficulty").fetchall() == [(12, 4, 8, 0, 0, 0, 0)]
         # A new row beside them keeps its statuses: 3 correct, 2 incorrect, 1 timeout is 5 decided of 6.
-        cat.add_difficulty([DifficultyRow("u1", StatusCounts(correct=3, incorrect=2, timeout=1), 0.6, 10.0)], "toy@1", "h", "v", "new")
+        cat.add_difficulty([Observation("u1", StatusCounts(correct=3, incorrect=2, timeout=1), 0.6, 10.0)], "toy@1", "h", "v", "new")
         assert stored_counts(cat, "toy@1", "h", "v")["u1"] == Stored(drawn=18, decided=17, correct=7, tokens=340.0, bad_gold=0)
     with Catalog.open(path, read_only=True) as cat:
         assert cat.con.execute("SELECT value FROM assay_meta").fetchall() == [(str(SCHEMA_VERSION),)]
@@ -102,10 +103,10 @@ def test_a_version_2_catalog_opens_and_its_difficulty_rows_stay_readable(tmp_pat
 
 def test_online_observations_are_written_once_per_run_step_and_prompt(tmp_path):
     from assay.curricula.difficulty import StatusCounts
-    from assay.pipelines.store.catalog import DifficultyRow
+    from assay.trainers.rollout import Observation
 
-    rows = [DifficultyRow("u1", StatusCounts(correct=1, incorrect=3), 0.25, 12.0),
-            DifficultyRow("u2", StatusCounts(incorrect=3, error=1), 0.0, 9.0)]
+    rows = [Observation("u1", StatusCounts(correct=1, incorrect=3), 0.25, 12.0),
+            Observation("u2", StatusCounts(incorrect=3, error=1), 0.0, 9.0)]
     with Catalog.open(tmp_path / "c.duckdb") as cat:
         write = lambda run, step, rows: cat.add_difficulty(rows, "m", "h", "v", run, origin="online", step=step)
         assert write("r1", 0, rows) == 2

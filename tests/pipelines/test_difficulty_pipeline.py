@@ -9,7 +9,6 @@ import pytest
 from assay.pipelines.steps import difficulty
 from assay.pipelines.store.catalog import Catalog
 from assay.curricula.difficulty import StatusCounts
-from assay.pipelines.store.catalog import DifficultyRow
 from assay.pipelines.steps.difficulty import (
     POLICIES,
     DifficultyConfig,
@@ -23,6 +22,7 @@ from assay.pipelines.errors import AssayError
 from assay.pipelines.steps.ingest import ingest, resolve_source
 from assay.pipelines.steps.presets import PRESETS
 from assay.trainers.engines import SamplingConfig, TransformersEngine
+from assay.trainers.rollout import Observation
 from tests.helpers import write_jsonl
 
 FAST = SamplingConfig(temperature=1.0, max_tokens=200)
@@ -70,7 +70,7 @@ def test_a_rerun_samples_again_what_was_not_decided(catalog):
     config_hash = sampling_hash(config.sampling, POLICIES["fixed"](6))
     first, second = [u for (u,) in catalog.con.execute("SELECT uid FROM records ORDER BY uid").fetchall()]
     # An earlier run left 3 correct, 2 incorrect and 1 timeout of the first prompt's 6 samples.
-    catalog.add_difficulty([DifficultyRow(first, StatusCounts(correct=3, incorrect=2, timeout=1), 0.6, 10.0)],
+    catalog.add_difficulty([Observation(first, StatusCounts(correct=3, incorrect=2, timeout=1), 0.6, 10.0)],
                            model_id, config_hash, difficulty.VERIFIER_VERSION, "earlier")
     assert stored_counts(catalog, model_id, config_hash)[first] == Stored(drawn=6, decided=5, correct=3, tokens=60.0, bad_gold=0)
     result = estimate_difficulty(catalog, config)

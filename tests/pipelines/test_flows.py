@@ -44,21 +44,22 @@ def test_a_chunk_key_changes_with_the_checkpoint_files_the_prompts_and_the_verif
     import shutil
     from dataclasses import replace
 
-    from assay.pipelines.steps.difficulty import Chunk, EngineSpec, Prompt, Verification
+    from assay.pipelines.steps.difficulty import Chunk, EngineSpec, Verification
     from assay.pipelines.flows.flows import chunk_key
     from assay.trainers.engines import SamplingConfig, resolve_model
+    from assay.trainers.rollout import Prompt
 
     for name in ("step-1", "step-2"):  # two checkpoints of the same shape
         shutil.copytree(resolve_model("toy"), tmp_path / name)
     check = Verification(workers=1, timeout_s=2.0, max_failures=0.05)
-    chunk = Chunk((0,), (Prompt("u1", "s", "Compute 1+1.", "2", "math", {}),), 4, SamplingConfig(seed=7), check)
+    chunk = Chunk((0,), (Prompt("u1", "Compute 1+1.", "2", "math", {}, "s"),), 4, SamplingConfig(seed=7), check)
     one, two = EngineSpec("transformers", str(tmp_path / "step-1")), EngineSpec("transformers", str(tmp_path / "step-2"))
     assert chunk_key(one, chunk) == chunk_key(one, chunk) != chunk_key(two, chunk)
     before = chunk_key(one, chunk)
     weights = next((tmp_path / "step-1").glob("*.safetensors"))
     os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))  # written again
     assert chunk_key(one, chunk) != before
-    other = Chunk((0,), (Prompt("u1", "s", "Compute 1+1.", "3", "math", {}),), 4, SamplingConfig(seed=7), check)  # another gold
+    other = Chunk((0,), (Prompt("u1", "Compute 1+1.", "3", "math", {}, "s"),), 4, SamplingConfig(seed=7), check)  # another gold
     assert chunk_key(one, other) != chunk_key(one, chunk)
     # A longer timeout can decide what timed out: another key. Workers and the allowed share cannot.
     assert chunk_key(one, replace(chunk, verification=replace(check, timeout_s=8.0))) != chunk_key(one, chunk)
@@ -209,10 +210,11 @@ def test_persisted_results_are_plain_json_and_round_trip():
     from assay.curricula.difficulty import StatusCounts
     from assay.curricula.plan import Plan
     from assay.pipelines.steps.curate import State, StepResult
-    from assay.pipelines.steps.difficulty import ChunkResult, Observation
+    from assay.pipelines.steps.difficulty import ChunkResult
+    from assay.trainers.rollout import Observation
     from assay.pipelines.flows.flows import PLAIN, chunk_result_plain, plain_chunk_result, plain_step, step_plain
 
-    chunk = ChunkResult((Observation(3, StatusCounts(correct=2, timeout=1), 1.0, 12.5), Observation(5, StatusCounts(error=2), None, 9.0)),
+    chunk = ChunkResult(((3, Observation("u3", StatusCounts(correct=2, timeout=1), 1.0, 12.5)), (5, Observation("u5", StatusCounts(error=2), None, 9.0))),
                         ((7, "prompt_too_long"),), 5, 60)
     blob = PLAIN.dumps(chunk_result_plain(chunk))
     assert not blob.startswith(b"\x80") and plain_chunk_result(PLAIN.loads(blob)) == chunk  # JSON, not a pickle

@@ -21,7 +21,8 @@ from assay.curricula.arithmetic import generate_arithmetic
 from assay.curricula.sampler import OnlineSampler, SamplerConfig, SamplerItem
 from assay.pipelines.steps.ingest import EVAL_SEED
 from assay.trainers.engines import TransformersEngine
-from assay.trainers.grpo import GRPOConfig, PromptItem, train
+from assay.trainers.grpo import GRPOConfig, train
+from assay.trainers.rollout import Prompt
 
 
 def _slice(problems):
@@ -31,9 +32,9 @@ def _slice(problems):
 def learning_run(reward: str, seed: int = 0, steps: int = 20) -> tuple[float, float]:
     """Held-out pass@1 before and after `steps` GRPO steps with the given reward."""
     torch.set_num_threads(1)
-    corpus = [PromptItem(f"c{i}", p.prompt, p.answer, "math") for i, p in enumerate(_slice(generate_arithmetic(4000, 0)))]
+    corpus = [Prompt(f"c{i}", p.prompt, p.answer, "math") for i, p in enumerate(_slice(generate_arithmetic(4000, 0)))]
     seen = {p.prompt for p in corpus}
-    held_out = [PromptItem(f"e{i}", p.prompt, p.answer, "math") for i, p in enumerate(_slice(generate_arithmetic(1500, EVAL_SEED)))
+    held_out = [Prompt(f"e{i}", p.prompt, p.answer, "math") for i, p in enumerate(_slice(generate_arithmetic(1500, EVAL_SEED)))
                 if p.prompt not in seen][:150]
     sampler = OnlineSampler([SamplerItem(p.uid) for p in corpus],
                             SamplerConfig(strategy="uniform", allocation="equal", prompts_per_batch=16, rollouts_per_batch=128, seed=seed))

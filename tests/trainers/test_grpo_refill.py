@@ -12,13 +12,14 @@ import torch
 from assay.curricula.arithmetic import ArithmeticSpec, generate_arithmetic
 from assay.curricula.sampler import OnlineSampler, SamplerConfig, SamplerItem
 from assay.trainers.engines import TransformersEngine
-from assay.trainers.grpo import GRPOConfig, PromptItem, TrainError, train
+from assay.trainers.grpo import GRPOConfig, TrainError, train
+from assay.trainers.rollout import Prompt
 
 # One-operation problems the toy solves about half the time (groups with a signal) beside
 # six-operation ones it almost never solves (groups of 4 all wrong: zero variance).
 EASY = generate_arithmetic(6, 3, ArithmeticSpec(max_steps=1))
 HARD = generate_arithmetic(6, 4, ArithmeticSpec(min_steps=6, max_steps=6))
-PROMPTS = [PromptItem(f"p{i}", p.prompt, p.answer, "math") for i, p in enumerate(EASY + HARD)]
+PROMPTS = [Prompt(f"p{i}", p.prompt, p.answer, "math") for i, p in enumerate(EASY + HARD)]
 CONFIG = GRPOConfig(steps=3, lr=3e-4, max_tokens=40, eval_every=0, verifier_workers=1)
 
 
@@ -53,7 +54,7 @@ def test_refills_replace_zero_variance_groups_and_every_sampled_group_is_observe
 
 
 def test_a_rollout_budget_ends_training_at_the_step_that_reaches_it():
-    eval_prompts = [PromptItem("e0", "Compute 2+2.", "4", "math")]
+    eval_prompts = [Prompt("e0", "Compute 2+2.", "4", "math")]
     result, log, _ = run(replace(CONFIG, steps=5, rollout_budget=20, eval_every=1), eval_prompts)
     # 16 rollouts a step: step 1 leaves the budget unspent (16 < 20), step 2 reaches it.
     assert result.steps == 2 and [m["step"] for m in log] == [1, 2]
@@ -74,7 +75,7 @@ def test_an_evaluation_carries_the_standard_error_of_its_pass_at_1():
 
     from assay.trainers.engines import SamplingConfig
     from assay.trainers.grpo import EVAL_SEED_OFFSET, World, evaluate
-    from assay.verifiers import verify_batch
+    from assay.verifiers import Check, verify_batch
 
     torch.set_num_threads(1)
     engine = TransformersEngine("toy", device="cpu")
@@ -85,14 +86,14 @@ def test_an_evaluation_carries_the_standard_error_of_its_pass_at_1():
     samples = engine.generate([p.prompt for p in prompts], 4, SamplingConfig(temperature=1.0, max_tokens=40, seed=EVAL_SEED_OFFSET))
     rates = []
     for p, completions in zip(prompts, samples):
-        verdicts = verify_batch([{"response": c.text, "gold": p.answer, "verifier": "math"} for c in completions], workers=1)
+        verdicts = verify_batch([Check(c.text, p.answer, "math") for c in completions], workers=1)
         rates.append(sum(v.status == "correct" for v in verdicts) / 4)
     assert result.pass_at_1 == pytest.approx(np.mean(rates))
     assert result.stderr == pytest.approx(np.std(rates, ddof=1) / math.sqrt(5))
 
 
 def test_a_run_given_its_starting_evaluation_matches_one_that_evaluates_it():
-    eval_prompts = [PromptItem("e0", "Compute 2+2.", "4", "math"), PromptItem("e1", "Compute 7*3.", "21", "math")]
+    eval_prompts = [Prompt("e0", "Compute 2+2.", "4", "math"), Prompt("e1", "Compute 7*3.", "21", "math")]
     config = replace(CONFIG, steps=2, eval_every=1, eval_k=4)
     itself, log, _ = run(config, eval_prompts)
     given, given_log, _ = run(config, eval_prompts, initial_eval=itself.evals[0])

@@ -12,10 +12,11 @@ from safetensors.torch import load_file
 from assay.curricula.arithmetic import ArithmeticSpec, generate_arithmetic
 from assay.curricula.sampler import OnlineSampler, SamplerConfig, SamplerItem
 from assay.trainers.engines import SamplingConfig, TransformersEngine
-from assay.trainers.grpo import OPTIMIZER_FILE, STATE_FILE, GRPOConfig, PromptItem, TrainError, train
+from assay.trainers.grpo import OPTIMIZER_FILE, STATE_FILE, GRPOConfig, TrainError, train
+from assay.trainers.rollout import Prompt
 
 # One-operation problems: the toy solves about half, so groups have reward variance to learn from.
-PROMPTS = [PromptItem(f"p{i}", p.prompt, p.answer, "math") for i, p in enumerate(generate_arithmetic(8, 3, ArithmeticSpec(max_steps=1)))]
+PROMPTS = [Prompt(f"p{i}", p.prompt, p.answer, "math") for i, p in enumerate(generate_arithmetic(8, 3, ArithmeticSpec(max_steps=1)))]
 # Two optimizer steps per batch (the second off-policy, so clipping acts), gradient
 # accumulation over micro-batches of 6, and a KL to the reference: every stateful part runs.
 CONFIG = GRPOConfig(steps=3, lr=3e-4, updates_per_batch=2, micro_batch=6, kl_coef=0.05, max_tokens=40, eval_every=0,

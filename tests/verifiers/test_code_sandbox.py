@@ -11,7 +11,7 @@ import threading
 
 import pytest
 
-from assay.verifiers import verify, verify_batch
+from assay.verifiers import Check, verify, verify_batch
 from assay.verifiers.code_verifier import parse_tests, pool_budget_s, returns_match, sandbox_mode
 from assay.verifiers import sandbox_host
 from assay.verifiers.sandbox_host import Ceiling, Limits, crossed, own_step_s, run_sandbox, sandbox_ceiling, sandbox_check, waited_ns
@@ -199,9 +199,9 @@ def test_memory_and_output_caps_are_failures_with_reasons():
 @needs_layers
 def test_hostile_items_in_a_batch_do_not_stop_the_others():
     items = [
-        {"response": _program("while True:\n    pass"), "gold": STDIO, "verifier": "code", "options": {"time_limit_s": 0.5}},
-        {"response": _program("a, b = map(int, input().split())\nprint(a + b)"), "gold": STDIO, "verifier": "code"},
-        {"response": "#### 18", "gold": "18"},
+        Check(_program("while True:\n    pass"), STDIO, "code", {"time_limit_s": 0.5}),
+        Check(_program("a, b = map(int, input().split())\nprint(a + b)"), STDIO, "code"),
+        Check("#### 18", "18"),
     ]
     assert [v.status for v in verify_batch(items, workers=2)] == ["incorrect", "correct", "correct"]
 

@@ -9,7 +9,7 @@ every kind of broken variant for every problem, loops and sleeps included.
 
 import pytest
 
-from assay.verifiers import verify_batch
+from assay.verifiers import Check, verify_batch
 from assay.verifiers.sandbox_host import sandbox_check
 
 from . import humaneval_cases as cases
@@ -24,7 +24,7 @@ LOOP_EVERY = 16  # every 16th problem's variant is an infinite loop instead
 def _item(problem, kind=None):
     # Loops get a short limit: their verdict is decided when their own clock runs out.
     limit = 0.5 if kind in ("infinite_loop", "sleep_forever") else 5.0
-    return {"response": cases.response(problem, kind), "gold": cases.gold(problem), "verifier": "code", "options": {"time_limit_s": limit}}
+    return Check(cases.response(problem, kind), cases.gold(problem), "code", {"time_limit_s": limit})
 
 
 def _statuses(items):

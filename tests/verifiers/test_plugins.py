@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from assay.verifiers import OperatorSpec, Verdict, resolve_verifier, verifier_names, verifier_version, verify, verify_batch
+from assay.verifiers import Check, OperatorSpec, Verdict, resolve_verifier, verifier_names, verifier_version, verify, verify_batch
 from assay.verifiers.rewards import trl_reward
 from assay.verifiers.verdict import as_verdict
 from tests.helpers import register_entry_point, write_plugin
@@ -39,19 +39,19 @@ def test_what_a_plugin_returns_becomes_a_verdict(returned, status, score):
 @pytest.mark.timeout(300)
 def test_a_module_plugin_runs_in_workers_that_never_saw_its_folder(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "path", list(sys.path))  # the current folder appended below is undone after the test
-    verify_batch([{"response": "#### 1", "gold": "1"}] * 4, workers=2)  # these workers start without tmp_path
+    verify_batch([Check("#### 1", "1")] * 4, workers=2)  # these workers start without tmp_path
     write_plugin(tmp_path, "assay_test_tags_a")
     monkeypatch.chdir(tmp_path)  # found in the current folder, as `assay --verifier` run there finds it
     tag, same, raises, says_yes = (OperatorSpec(f"assay_test_tags_a.tags:{fn}") for fn in ("answer_tag", "same_text", "raises", "says_yes"))
     items = [
-        {"response": "so <answer>18</answer>", "gold": "18", "verifier": tag},
-        {"response": "<answer>17</answer>", "gold": "18", "verifier": tag},
-        {"response": "18", "gold": "18", "verifier": tag},
-        {"response": "x", "gold": "x", "verifier": same},
-        {"response": "x", "gold": "y", "verifier": same},
-        {"response": "x", "gold": "y", "verifier": raises},
-        {"response": "x", "gold": "y", "verifier": says_yes},
-        {"response": "#### 3", "gold": "3"},
+        Check("so <answer>18</answer>", "18", tag),
+        Check("<answer>17</answer>", "18", tag),
+        Check("18", "18", tag),
+        Check("x", "x", same),
+        Check("x", "y", same),
+        Check("x", "y", raises),
+        Check("x", "y", says_yes),
+        Check("#### 3", "3"),
     ]
     verdicts = verify_batch(items, workers=2)
     assert [(v.status, v.score) for v in verdicts] == [
@@ -67,7 +67,7 @@ def test_a_plugin_that_never_returns_is_a_timeout_after_its_own_budget(tmp_path,
     monkeypatch.syspath_prepend(str(write_plugin(tmp_path, "assay_test_tags_b")))
     spec = OperatorSpec("assay_test_tags_b.tags:spins")
     assert resolve_verifier(spec).plugin.timeout_s == 0.3
-    [verdict] = verify_batch([{"response": "x", "gold": "y", "verifier": spec}], workers=1, timeout_s=60.0)
+    [verdict] = verify_batch([Check("x", "y", spec)], workers=1, timeout_s=60.0)
     assert verdict.status == "timeout" and "(budget 0.3 s)" in verdict.reason
 
 
@@ -87,14 +87,14 @@ def test_the_version_is_the_declared_one_else_the_module_files_hash(tmp_path, mo
 
 @pytest.mark.timeout(300)
 def test_an_entry_point_plugin_is_listed_and_a_row_may_name_it(tmp_path, monkeypatch):
-    verify_batch([{"response": "#### 1", "gold": "1"}] * 4, workers=2)  # workers started before the site exists
+    verify_batch([Check("#### 1", "1")] * 4, workers=2)  # workers started before the site exists
     site = write_plugin(tmp_path / "site", "assay_test_tags_e")
     register_entry_point(site, "assay-test-tags", "answer-tag-test", "assay_test_tags_e.tags:answer_tag")
     monkeypatch.syspath_prepend(str(site))
     assert "answer-tag-test" in verifier_names()
     assert resolve_verifier("answer-tag-test", paths=False).version == "assay-verifiers-2+answer-tag-test@1.0"
-    verdicts = verify_batch([{"response": "<answer>7</answer>", "gold": "7", "verifier": "answer-tag-test"},
-                             {"response": "7", "gold": "7", "verifier": "answer-tag-test"}], workers=2)
+    verdicts = verify_batch([Check("<answer>7</answer>", "7", "answer-tag-test"),
+                             Check("7", "7", "answer-tag-test")], workers=2)
     assert [(v.status, v.score) for v in verdicts] == [("correct", 1.0), ("incorrect", 0.0)]
     with pytest.raises(ValueError, match=r"unknown verifier 'answer-tag'; valid: math, numeric, mc, exact, code, .*answer-tag-test"):
         resolve_verifier("answer-tag")
@@ -122,4 +122,4 @@ def test_names_that_resolve_to_nothing_usable_say_why(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match=refused):
         resolve_verifier("os:system", paths=False)
     with pytest.raises(ValueError, match="chosen with --verifier"):  # a plain str is a row's: never imported
-        verify_batch([{"response": "x", "gold": "y", "verifier": "shutil:rmtree"}])
+        verify_batch([Check("x", "y", "shutil:rmtree")])

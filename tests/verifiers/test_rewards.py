@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from assay.verifiers import MAX_INPUT_CHARS, verify_batch
+from assay.verifiers import MAX_INPUT_CHARS, Check, verify_batch
 from assay.verifiers import rewards
 from assay.verifiers.rewards import (
     RewardError,
@@ -38,7 +38,7 @@ def fresh_window(monkeypatch):
 
 
 def expected_verdicts():
-    items = [{"response": r, "gold": g, "verifier": v or "math", "options": json.loads(o or "{}")} for r, g, v, o, _ in CASES]
+    items = [Check(r, g, v or "math", json.loads(o or "{}")) for r, g, v, o, _ in CASES]
     return [v.score for v in verify_batch(items, workers=2)]
 
 
@@ -66,7 +66,7 @@ def test_every_entry_point_gives_verify_batchs_scores():
 
 def test_openrlhf_query_that_does_not_start_with_its_prompt_is_an_error_not_a_zero():
     item = rewards._openrlhf_item("something else \\boxed{7}", "<bos>prompt", "7")
-    assert item["response"] is None
+    assert item.response is None
     assert [v.status for v in verify_batch([item], workers=1)] == ["error"]
 
 

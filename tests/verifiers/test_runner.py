@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from assay.verifiers import MAX_INPUT_CHARS, VERIFIERS, RunStats, verify, verify_batch
+from assay.verifiers import MAX_INPUT_CHARS, VERIFIERS, Check, RunStats, verify, verify_batch
 from assay.verifiers.math_verifier import _compare_parsed, _gold_answer, _parse_gold
 from assay.verifiers import runner
 from assay.verifiers.runner import Budget, Killed, close_pool, run_isolated
@@ -75,17 +75,17 @@ def test_unknown_verifier_fails_listing_the_valid_ones():
     with pytest.raises(ValueError, match="math, numeric, mc, exact, code"):
         verify("4", "4", verifier="maths")
     with pytest.raises(ValueError, match="valid: math"):
-        verify_batch([{"response": "4", "gold": "4", "verifier": "sympy"}], workers=1)
+        verify_batch([Check("4", "4", "sympy")], workers=1)
 
 
 @pytest.mark.timeout(120)
 def test_batch_keeps_input_order_across_verifiers():
     items = [
-        {"response": "#### 18", "gold": "18"},
-        {"response": "The answer is (C).", "gold": "C", "verifier": "mc"},
-        {"response": "Answer: 3.1416", "gold": "3.14159", "verifier": "numeric", "options": {"rel_tol": 1e-4}},
-        {"response": "Answer: Lyon", "gold": "Paris", "verifier": "exact"},
-        {"response": "no idea", "gold": "7"},
+        Check("#### 18", "18"),
+        Check("The answer is (C).", "C", "mc"),
+        Check("Answer: 3.1416", "3.14159", "numeric", {"rel_tol": 1e-4}),
+        Check("Answer: Lyon", "Paris", "exact"),
+        Check("no idea", "7"),
     ] * 7
     stats = RunStats()
     statuses = [v.status for v in verify_batch(items, workers=2, stats=stats)]
@@ -194,8 +194,8 @@ def test_verdicts_do_not_change_when_the_machine_is_saturated(burners):
     item's time)."""
     burners(3 * (os.cpu_count() or 2))
     close_pool()
-    items = [{"response": f"\\boxed{{{i}}}", "gold": str(i)} for i in range(200)]
-    items += [{"response": "B", "gold": "B", "verifier": "mc"}, {"response": "0.5", "gold": "1/2", "verifier": "numeric"}]
+    items = [Check(f"\\boxed{{{i}}}", str(i)) for i in range(200)]
+    items += [Check("B", "B", "mc"), Check("0.5", "1/2", "numeric")]
     stats = RunStats()
     verify_batch(items, workers=2, timeout_s=0.5, stats=stats)
     assert stats.counts == {"correct": 202}, stats.summary()
@@ -206,8 +206,8 @@ SCRIPT = """
 import os, sys
 with open(sys.argv[1] if len(sys.argv) > 1 else os.environ["MARKER"], "a") as f:
     f.write("ran\\n")
-from assay.verifiers import verify_batch
-print(" ".join(v.status for v in verify_batch([{"response": "\\\\boxed{7}", "gold": "7"}, {"response": "B", "gold": "B", "verifier": "mc"}], workers=2)))
+from assay.verifiers import Check, verify_batch
+print(" ".join(v.status for v in verify_batch([Check("\\\\boxed{7}", "7"), Check("B", "B", "mc")], workers=2)))
 """
 
 
@@ -261,11 +261,11 @@ def _state(pid):
 def test_pathological_inputs_never_hold_a_worker_past_its_budget():
     nested = "\\boxed{" + "(" * 5000 + "1" + ")" * 5000 + "}"
     items = [
-        {"response": nested, "gold": "1"},
-        {"response": "$\\boxed{10^{10^{10^{10}}}}$", "gold": "5"},
-        {"response": "x" * (MAX_INPUT_CHARS + 1), "gold": "5"},
-        {"response": "\\boxed{9^{9^{9}}}", "gold": "5"},
-        {"response": "\\boxed{4}", "gold": "4"},
+        Check(nested, "1"),
+        Check("$\\boxed{10^{10^{10^{10}}}}$", "5"),
+        Check("x" * (MAX_INPUT_CHARS + 1), "5"),
+        Check("\\boxed{9^{9^{9}}}", "5"),
+        Check("\\boxed{4}", "4"),
     ]
     verdicts = verify_batch(items, workers=2, timeout_s=2.0)
     assert [v.status for v in verdicts] == ["error", "error", "error", "error", "correct"]

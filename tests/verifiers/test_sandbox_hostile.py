@@ -38,7 +38,7 @@ from pathlib import Path
 
 import pytest
 
-from assay.verifiers import verify, verify_batch
+from assay.verifiers import Check, verify, verify_batch
 from assay.verifiers.sandbox_host import CGROUP_PREFIX, SANDBOX_IDS, sandbox_check
 
 LAYERS = sandbox_check()
@@ -820,7 +820,7 @@ def test_forgeries_are_not_correct(host, name):
 @needs_layers
 @pytest.mark.timeout(120)
 def test_forgeries_through_the_pool_are_not_correct(host):
-    items = [{"response": _program(code), "gold": gold, "verifier": "code", "options": {"time_limit_s": 2.0}} for code, gold in FORGERIES.values()]
+    items = [Check(_program(code), gold, "code", {"time_limit_s": 2.0}) for code, gold in FORGERIES.values()]
     assert {v.status for v in verify_batch(items, workers=2)} == {"incorrect"}
     _judge_nothing_left(host)
 
