@@ -1,8 +1,9 @@
 """Verifiers of your own: plug-ins found by name, called inside the verifier workers.
 
 A plug-in is a top-level function with the built-ins' contract, `(response: str, gold: str,
-**options)`, that returns a Verdict, or a bool (correct / incorrect), or a number in [0, 1]
-(the score: status correct at 1, incorrect below; assay.verifiers.verdict.as_verdict). It is
+**options)`, that returns a Verdict (correct exactly when its score is 1.0), or a bool
+(correct / incorrect), or a number in [0, 1] (the score: status correct at 1, incorrect below;
+assay.verifiers.verdict.as_verdict). It is
 named in one of two ways:
 
 - `package.module:function`: the module is found on this process's sys.path, else in the

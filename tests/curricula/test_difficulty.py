@@ -116,6 +116,8 @@ def test_status_counts_decide_the_denominator():
 
 
 def test_status_names_are_the_verifiers():
+    from assay.verifiers import DECIDED as VERIFIER_DECIDED
     from assay.verifiers import STATUSES as VERIFIER_STATUSES
 
     assert STATUSES == tuple(VERIFIER_STATUSES) and set(DECIDED) < set(STATUSES)
+    assert DECIDED == VERIFIER_DECIDED

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from assay.pipelines.cli.main import app
 from assay.pipelines.errors import AssayError
-from assay.pipelines.steps.verify_io import audit_file, read_items
+from assay.pipelines.steps.verify_io import as_checks, audit_file, read_items
 
 
 def _write(path, rows):
@@ -147,3 +147,14 @@ def test_an_unknown_sandbox_mode_is_refused_naming_the_valid_ones(tmp_path):
                                       "--output", str(tmp_path / "o.jsonl"), "--sandbox", "loose"])
     assert isinstance(result.exception, AssayError)
     assert str(result.exception) == "--sandbox: unknown sandbox mode 'loose'; valid: strict, weak"
+
+
+def test_the_operators_sandbox_mode_reaches_sandboxed_verifiers_only(monkeypatch):
+    monkeypatch.delenv("ASSAY_SANDBOX", raising=False)
+    lines = [{"response": "print(2)", "gold": "[]", "verifier": "code", "options": {"sandbox": "weak", "time_limit_s": 1}},
+             {"response": "#### 2", "gold": "2", "extra": True}]
+    # A line's own mode is replaced by the operator's (strict when none is given); math takes no sandbox.
+    assert [(c.verifier, c.options) for c in as_checks(lines, None)] == [("code", {"sandbox": "strict", "time_limit_s": 1}), ("math", {})]
+    assert as_checks(lines, "weak")[0].options["sandbox"] == "weak"
+    with pytest.raises(AssayError, match="--sandbox"):
+        as_checks(lines, "loose")

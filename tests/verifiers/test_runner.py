@@ -1,6 +1,7 @@
 """The verifier pool: order, CPU budgets that kill, retries, dead workers replaced, load-proof
 verdicts, no import of the caller's script, caps, caching."""
 
+import json
 import os
 import subprocess
 import sys
@@ -10,7 +11,18 @@ from pathlib import Path
 
 import pytest
 
-from assay.verifiers import MAX_INPUT_CHARS, VERIFIERS, Check, RunStats, verify, verify_batch
+from assay.verifiers import (
+    MAX_INPUT_CHARS,
+    VERIFIERS,
+    Check,
+    GoldCheck,
+    RunStats,
+    VerifierSpec,
+    check_gold,
+    check_golds,
+    verify,
+    verify_batch,
+)
 from assay.verifiers.math_verifier import _compare_parsed, _gold_answer, _parse_gold
 from assay.verifiers import runner
 from assay.verifiers.runner import Budget, Killed, close_pool, run_isolated
@@ -92,6 +104,46 @@ def test_batch_keeps_input_order_across_verifiers():
     assert statuses == ["correct", "correct", "correct", "incorrect", "no_answer"] * 7
     assert stats.counts == {"correct": 21, "incorrect": 7, "no_answer": 7}
     assert "correct 21, incorrect 7, no_answer 7; retried 0, killed 0" in stats.summary()
+
+
+def test_a_gold_is_capped_unless_its_spec_lifts_the_cap():
+    long_suite = json.dumps({"inputs": ["x" * MAX_INPUT_CHARS], "outputs": ["y"]})
+    assert verify("no program", long_suite, "code").status == "no_answer"  # read as tests, however long
+    assert verify("7", "7" * (MAX_INPUT_CHARS + 1), "exact").reason == "input_too_large: gold has 50,001 characters (limit 50,000)"
+
+
+def test_verify_batch_takes_checks_only():
+    with pytest.raises(TypeError, match="verify_batch takes Check items; item 1 is a dict"):
+        verify_batch([Check("4", "4"), {"response": "4", "gold": "4"}], workers=1)
+    with pytest.raises(ValueError, match="options must be a mapping, got list"):
+        Check("4", "4", "numeric", [1e-3])
+
+
+def test_an_items_budget_comes_from_its_verifiers_spec():
+    assert VERIFIERS["math"].budget({}, 2.0) == Budget(2.0, 20.0)  # off the CPU: CEILING_FACTOR (10) x the CPU budget
+    # code waits on its sandbox: the ceiling for a 2 s time limit is 220 s of wall time, plus 5 s to clean up
+    assert VERIFIERS["code"].budget({"time_limit_s": 2}, 2.0) == Budget(2.0, 225.0)
+    assert VERIFIERS["code"].budget({"time_limit_s": 2}, 2.0, runs_fn=False) == Budget(2.0, 20.0)  # its gold check only parses
+    assert VerifierSpec(VERIFIERS["exact"].fn, timeout_s=0.3).budget({}, 2.0) == Budget(0.3, 3.0)  # a plug-in's TIMEOUT_S wins
+
+
+@pytest.mark.timeout(120)
+def test_check_golds_checks_each_gold_the_way_its_spec_says():
+    suite = json.dumps({"inputs": ["1\n"], "outputs": ["2\n"]})
+    long_suite = json.dumps({"inputs": ["x" * MAX_INPUT_CHARS], "outputs": ["y"]})
+    golds = [
+        GoldCheck("1/2"),
+        GoldCheck("E", "mc", {"choices": ["a", "b"]}),
+        GoldCheck(suite, "code"),  # a code gold is a test suite: parsed, never run
+        GoldCheck("def f(:", "code"),
+        GoldCheck(long_suite, "code"),  # and may be longer than MAX_INPUT_CHARS
+    ]
+    verdicts = check_golds(golds, workers=2)
+    assert [v.status for v in verdicts] == ["correct", "bad_gold", "correct", "bad_gold", "correct"]
+    assert verdicts[2].reason == verdicts[4].reason == "1 test cases"
+    assert verdicts[3].reason.startswith("tests are neither JSON nor Python")
+    in_process = [check_gold(g.gold, g.verifier, **g.options) for g in golds]
+    assert [(v.status, v.reason) for v in verdicts] == [(v.status, v.reason) for v in in_process]
 
 
 @pytest.mark.slow
