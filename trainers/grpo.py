@@ -1,12 +1,13 @@
 """GRPO on verifiable rewards: sample groups, verify, compute advantages, take clipped steps.
 
-One step of `train`: the online sampler picks prompts and how many rollouts each gets; the
-rollout engine samples them from the current policy; assay.verifiers' process pool scores
-them; an advantage estimator turns rewards into advantages; the policy takes
-`updates_per_batch` optimizer steps on a clipped surrogate; the new weights go back into the
-engine. Every prompt's verdict counts of the step go to the sampler and to the caller's
-`on_observation` callback (pipelines/steps/train.py appends it to the catalog's difficulty history;
-nothing here imports the catalog).
+One step of `train`, four calls: `collect` (the online sampler picks prompts and how many
+rollouts each gets; the rollout engine samples them from the current policy; assay.verifiers'
+process pool scores them; an advantage estimator turns rewards into advantages),
+`micro_batches` (the rollouts as typed tensors, with their log-probs before the update),
+`update` (`updates_per_batch` optimizer steps on a clipped surrogate, the new weights back into
+the engine) and `step_metrics`. Every prompt's verdict counts of the step go to the sampler and
+to the caller's `on_observation` callback (pipelines/steps/train.py appends it to the
+catalog's difficulty history; nothing here imports the catalog).
 
 Where this departs from GRPO as published (Shao et al. 2024, DeepSeekMath, outcome
 supervision):
@@ -49,8 +50,8 @@ Multi-process: launched under `torchrun` (torch.distributed initialized), every 
 holds the same sampler (same seed, same observations, so the same draws), samples and
 verifies its share of the draws with its own colocated engine, gathers everyone's rewards,
 and trains an FSDP-sharded policy (`fully_shard` per decoder layer); rank 0 reports and
-writes checkpoints. Multi-node is the same program under
-`torchrun --nnodes N --node-rank R --rdzv-endpoint HOST:PORT`.
+writes checkpoints. Every torch.distributed call is a method of `World`. Multi-node is the
+same program under `torchrun --nnodes N --node-rank R --rdzv-endpoint HOST:PORT`.
 
 Example (a one-step run; a sampler is assay.curricula.sampler.OnlineSampler):
     >>> item = Prompt("u1", "Compute 4*2.", "8", "math")
@@ -70,7 +71,7 @@ from collections import Counter, defaultdict
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Protocol, Sequence
+from typing import Any, Callable, Mapping, Protocol, Sequence, TypeVar
 
 import numpy as np
 import torch
@@ -219,43 +220,46 @@ def decided_advantages(
 
 
 @dataclass(frozen=True)
+class LossInput:
+    """One micro-batch as the loss sees it: B completions, each padded to T tokens."""
+
+    logprobs: torch.Tensor  # [B, T] of the sampled tokens under the policy now: the gradient flows through these
+    old_logprobs: torch.Tensor  # [B, T] under the policy before the step's first update (departure 6)
+    advantages: torch.Tensor  # [B] one per completion, broadcast over its tokens
+    mask: torch.Tensor  # [B, T] 1 on completion tokens: the only ones the loss counts
+    tokens: float  # completion tokens of the whole mini-batch, so micro-batch losses add up to its token mean
+    ref_logprobs: torch.Tensor | None = None  # [B, T] under the reference; None: no KL measured
+
+
+@dataclass(frozen=True)
 class LossParts:
     loss: torch.Tensor  # scalar: this micro-batch's share of the mini-batch's token-mean loss
     clipped_tokens: torch.Tensor  # scalar: tokens whose gradient the clip removed
     kl_sum: torch.Tensor  # scalar: summed k3 KL over the tokens (0 without a reference)
 
 
-def clipped_surrogate_loss(
-    logp: torch.Tensor,
-    old_logp: torch.Tensor,
-    advantages: torch.Tensor,
-    mask: torch.Tensor,
-    clip_low: float,
-    clip_high: float,
-    tokens: float,
-    ref_logp: torch.Tensor | None = None,
-    kl_coef: float = 0.0,
-) -> LossParts:
-    """PPO's clipped surrogate per token, summed over the masked tokens and divided by `tokens`.
+def clipped_surrogate_loss(x: LossInput, config: GRPOConfig) -> LossParts:
+    """PPO's clipped surrogate per token, with the ratio clipped to [1 - config.clip_low,
+    1 + config.clip_high] and config.kl_coef times the k3 KL to the reference added, summed over
+    the masked tokens and divided by `x.tokens`.
 
-    logp, old_logp, ref_logp: [B, T] log-probs of the sampled tokens under the policy now, at
-    sampling time, and under the reference; advantages [B] (one per sequence, broadcast over its
-    tokens); mask [B, T] 1 on completion tokens. `tokens` is the completion-token count of the
-    whole mini-batch, so micro-batch losses add up to its token-level mean.
+    >>> x = LossInput(torch.zeros(1, 2), torch.zeros(1, 2), torch.tensor([1.0]), torch.ones(1, 2), tokens=2.0)
+    >>> clipped_surrogate_loss(x, GRPOConfig()).loss.item()  # ratio 1, advantage 1 on both tokens
+    -1.0
     """
-    ratio = torch.exp(logp - old_logp)  # [B, T]
-    adv = advantages[:, None]  # [B, 1]
+    ratio = torch.exp(x.logprobs - x.old_logprobs)  # [B, T]
+    adv = x.advantages[:, None]  # [B, 1]
     unclipped = ratio * adv
-    clipped = ratio.clamp(1.0 - clip_low, 1.0 + clip_high) * adv
+    clipped = ratio.clamp(1.0 - config.clip_low, 1.0 + config.clip_high) * adv
     per_token = -torch.minimum(unclipped, clipped)  # [B, T]
     kl = torch.zeros_like(per_token)
-    if ref_logp is not None:
-        delta = ref_logp - logp  # k3 = exp(delta) - delta - 1 >= 0, unbiased for KL(policy || ref)
+    if x.ref_logprobs is not None:
+        delta = x.ref_logprobs - x.logprobs  # k3 = exp(delta) - delta - 1 >= 0, unbiased for KL(policy || ref)
         kl = torch.exp(delta) - delta - 1.0
-    per_token = per_token + kl_coef * kl
-    mask = mask.to(per_token.dtype)
+    per_token = per_token + config.kl_coef * kl
+    mask = x.mask.to(per_token.dtype)
     return LossParts(
-        loss=(per_token * mask).sum() / tokens,
+        loss=(per_token * mask).sum() / x.tokens,
         clipped_tokens=((clipped < unclipped).to(mask.dtype) * mask).sum().detach(),
         kl_sum=(kl * mask).sum().detach(),
     )
@@ -274,9 +278,15 @@ def token_logprobs(model: torch.nn.Module, ids: torch.Tensor, attention: torch.T
 
 # -- processes: one, or torchrun's ------------------------------------------------------------
 
+T = TypeVar("T")
+
 
 class World:
-    """This process's place among the training processes: rank 0 of 1 unless torchrun started it."""
+    """This process's place among the training processes: rank 0 of 1 unless torchrun started it.
+
+    Every torch.distributed call of the trainer is a method here, each a plain one-process
+    operation without torchrun, so the loop reads the same for one process and for many.
+    """
 
     def __init__(self) -> None:
         dist = torch.distributed
@@ -292,22 +302,50 @@ class World:
         torch.distributed.all_gather_object(out, obj)
         return out
 
-    def largest(self, value: int) -> int:
-        return max(self.gather(value))
+    def sum(self, value: float) -> float:
+        """The sum of every process's `value`, on every process."""
+        return sum(self.gather(value))
 
+    def pad_to_busiest(self, items: list[T], filler: T) -> list[T]:
+        """`items`, then `filler` as often as the process with the most items has more. FSDP runs
+        collectives in every forward and backward, so every process runs as many micro-batches."""
+        return items + [filler] * (max(self.gather(len(items))) - len(items))
 
-def _shard(policy: torch.nn.Module, world: World) -> torch.nn.Module:
-    """FSDP2 across the processes: each decoder layer its own unit, the rest in the root."""
-    if world.size == 1:
-        return policy
-    from torch.distributed.fsdp import fully_shard
+    def shard(self, model: torch.nn.Module) -> torch.nn.Module:
+        """FSDP2 across the processes: each decoder layer its own unit, the rest in the root."""
+        if self.size == 1:
+            return model
+        from torch.distributed.fsdp import fully_shard
 
-    blocks = set(getattr(policy, "_no_split_modules", None) or [])
-    for module in policy.modules():
-        if type(module).__name__ in blocks:
-            fully_shard(module)
-    fully_shard(policy)
-    return policy
+        blocks = set(getattr(model, "_no_split_modules", None) or [])
+        for module in model.modules():
+            if type(module).__name__ in blocks:
+                fully_shard(module)
+        fully_shard(model)
+        return model
+
+    def full_state(self, model: torch.nn.Module) -> dict[str, torch.Tensor]:
+        """The whole unsharded state dict on every process (plain modules: their own)."""
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+        return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True))
+
+    def optimizer_state(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+        """The optimizer's whole unsharded state on every process: what a checkpoint saves."""
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+
+        return get_optimizer_state_dict(model, optimizer, options=StateDictOptions(full_state_dict=True))
+
+    def load_optimizer_state(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+        """The inverse of optimizer_state: each process keeps its shard of `state`."""
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+
+        set_optimizer_state_dict(model, optimizer, state, options=StateDictOptions(full_state_dict=True))
+
+    @staticmethod
+    def scalar(value: torch.Tensor) -> float:
+        """A one-element tensor as a float; under FSDP a gradient norm is a DTensor, made whole first."""
+        return float(value.full_tensor() if hasattr(value, "full_tensor") else value)
 
 
 @contextmanager
@@ -322,13 +360,6 @@ def _quiet_transformers():
     finally:
         if shown:
             hf_logging.enable_progress_bar()
-
-
-def _full_state(policy: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """The whole unsharded state dict on every process (plain modules: their own)."""
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
-
-    return get_model_state_dict(policy, options=StateDictOptions(full_state_dict=True))
 
 
 # -- rollouts ---------------------------------------------------------------------------------
@@ -430,6 +461,53 @@ def evaluate(
     )
 
 
+# -- the learner: the policy and what trains it -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Learner:
+    """The policy being trained on this process, and what trains it."""
+
+    policy: torch.nn.Module  # train mode; FSDP-sharded under torchrun
+    reference: torch.nn.Module | None  # the frozen starting policy for the KL; None when kl_coef is 0
+    optimizer: torch.optim.Optimizer
+    tokenizer: Any
+    device: torch.device
+    autocast: torch.autocast  # bf16 on a CUDA device that has it, else a no-op
+    pad: int  # the token right-padding fills in
+
+    @property
+    def prompt_format(self) -> str:
+        return "chat_template" if getattr(self.tokenizer, "chat_template", None) else "plain"
+
+
+def load_learner(path: Path, weights: Path, config: GRPOConfig, world: World, device: str | None) -> Learner:
+    """The tokenizer of the model folder `path`, the policy from `weights` (`path`, or the
+    checkpoint a run resumes), the reference from `path`, and a fresh AdamW."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    dev = torch.device(device or (f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu"))
+    bf16 = dev.type == "cuda" and torch.cuda.is_bf16_supported()
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    with _quiet_transformers():
+        policy = AutoModelForCausalLM.from_pretrained(weights, local_files_only=True, use_safetensors=True, dtype=torch.float32)
+        reference = None
+        if config.kl_coef > 0:
+            reference = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, use_safetensors=True, dtype=torch.float32)
+    policy = world.shard(policy.to(dev).train())
+    if reference is not None:
+        reference = world.shard(reference.to(dev).eval().requires_grad_(False))
+    return Learner(
+        policy=policy,
+        reference=reference,
+        optimizer=torch.optim.AdamW(policy.parameters(), lr=config.lr, weight_decay=config.weight_decay),
+        tokenizer=tokenizer,
+        device=dev,
+        autocast=torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16),
+        pad=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0),
+    )
+
+
 # -- checkpoints ------------------------------------------------------------------------------
 
 STATE_FILE = "trainer_state.json"
@@ -453,10 +531,8 @@ def save_checkpoint(
     """A loadable model folder (safetensors, config, tokenizer) plus the optimizer state
     (torch.save of tensors, read back with weights_only=True) and trainer_state.json: step,
     config, sampler state, RNG states, history. Every process must call it (FSDP gathers)."""
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
-
-    weights = _full_state(policy)
-    optim = get_optimizer_state_dict(policy, optimizer, options=StateDictOptions(full_state_dict=True))
+    weights = world.full_state(policy)
+    optim = world.optimizer_state(policy, optimizer)
     if world.rank != 0:
         return
     path.mkdir(parents=True, exist_ok=True)
@@ -494,6 +570,25 @@ def _check_resumable(saved: Mapping[str, Any], config: GRPOConfig, path: Path) -
         raise TrainError(f"{path}: the checkpoint was made with other settings ({', '.join(differ)}); resume with the same ones")
 
 
+def read_checkpoint(path: Path, config: GRPOConfig) -> dict[str, Any]:
+    """A checkpoint's trainer state, checked to be of the same run (`_check_resumable`)."""
+    if not (path / STATE_FILE).is_file():
+        raise TrainError(f"{path}: not a trainer checkpoint (no {STATE_FILE})")
+    saved = json.loads((path / STATE_FILE).read_text())
+    _check_resumable(saved["config"], config, path)
+    return saved
+
+
+def resume(path: Path, saved: Mapping[str, Any], learner: Learner, sampler: Sampler, world: World) -> tuple[int, list, list[EvalResult]]:
+    """Put the checkpoint at `path` (trainer state `saved`) back into the optimizer, the sampler
+    and this process's RNG; returns its (step, history, evaluations) to continue from."""
+    optim_state = torch.load(path / OPTIMIZER_FILE, weights_only=True, map_location="cpu")
+    world.load_optimizer_state(learner.policy, learner.optimizer, optim_state)
+    sampler.load_state_dict(saved["sampler"])
+    _set_rng_state(saved["rng"][world.rank])
+    return saved["step"], saved["history"], [EvalResult(**e) for e in saved["evals"]]
+
+
 # -- the loop ---------------------------------------------------------------------------------
 
 
@@ -506,39 +601,11 @@ class TrainResult:
     checkpoint: Path | None = None  # the last checkpoint written
 
 
-def _sequences(rollouts: Sequence[Rollout], pad: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Right-padded prompt+completion ids [B, T], attention mask [B, T], completion mask [B, T]."""
-    width = max(len(r.prompt_ids) + len(r.completion_ids) for r in rollouts)
-    ids = torch.full((len(rollouts), width), pad, dtype=torch.long)
-    attention = torch.zeros((len(rollouts), width), dtype=torch.long)
-    completion = torch.zeros((len(rollouts), width), dtype=torch.bool)
-    for b, r in enumerate(rollouts):
-        p, c = len(r.prompt_ids), len(r.completion_ids)
-        ids[b, : p + c] = torch.tensor(r.prompt_ids + r.completion_ids, dtype=torch.long)
-        attention[b, : p + c] = 1
-        completion[b, p : p + c] = True
-    return ids.to(device), attention.to(device), completion.to(device)
-
-
-def _update_plan(rollouts: int, config: GRPOConfig, seed: int, world: World) -> list[list[tuple[list[int], float]]]:
-    """Per optimizer step: its micro-batches as (rollout indices, weight).
-
-    Mini-batches are the strided slices of a seeded permutation. FSDP runs collectives in
-    every forward and backward, so each process runs as many micro-batches as the busiest
-    one: a process with fewer repeats rollout 0 at weight 0.
-    """
-    perm = list(range(rollouts))
-    random.Random(seed).shuffle(perm)
-    plan = []
-    for u in range(config.updates_per_batch):
-        mini = perm[u :: config.updates_per_batch]
-        micro = [(mini[s : s + config.micro_batch], 1.0) for s in range(0, len(mini), config.micro_batch)]
-        plan.append(micro + [([0], 0.0)] * (world.largest(len(micro)) - len(micro)))
-    return plan
-
-
 def _step_seed(seed: int, step: int, purpose: int) -> int:
     return int(np.random.SeedSequence([seed, step, purpose]).generate_state(1)[0])
+
+
+# -- 1-3. collect: draw, sample, verify, observe; advantages -----------------------------------
 
 
 def signal_groups(order: Sequence[tuple[int, Verdict, int]], wanted: int) -> set[int]:
@@ -628,6 +695,215 @@ def _sample_round(
     sampled.skipped += skipped
 
 
+@dataclass(frozen=True)
+class StepBatch:
+    """One step's rollouts, collected: every process's verdicts, and this process's share to train on."""
+
+    order: list[tuple[int, Verdict, int]]  # every process's (draw, verdict, tokens) in draw order: all the step sampled
+    trained: set[int]  # the draws trained on: every one, or with refills the first groups with a signal
+    draws: torch.Tensor  # [K] long: the draw of each of the K decided rollouts of the trained groups, every process's
+    rewards: torch.Tensor  # [K] float64: their rewards
+    rollouts: list[Rollout]  # [L] this process's share of the K, in draw order
+    advantages: torch.Tensor  # [L] float32: their advantages
+    skipped: Counter[str]  # prompts the engine skipped, every process's, by reason
+
+
+def collect(
+    engine: RolloutEngine,
+    sampler: Sampler,
+    items: Mapping[str, Prompt],
+    config: GRPOConfig,
+    step: int,
+    world: World,
+    on_observation: Callable[[Observation], None],
+) -> StepBatch:
+    """Steps 1-3 of `step`: draw, sample, verify and observe (`_sample_round`), then the advantages
+    of the decided rollouts. With refill_rounds (DAPO's dynamic sampling) it samples again while
+    zero-variance groups leave the batch short of groups with a signal; each round is observed
+    before the next is drawn, so refills follow the evidence."""
+    sampled = _Sampled()
+    for round_ in range(1 + config.refill_rounds):
+        _sample_round(engine, sampler, items, config, step, round_, world, sampled, on_observation)
+        if not config.refill_rounds or len(signal_groups(sampled.order, sampled.wanted)) >= sampled.wanted:
+            break
+    trained = signal_groups(sampled.order, sampled.wanted) if config.refill_rounds else {d for d, _, _ in sampled.order}
+    # (draw, verdict, the prompt's sampler value) of the N rollouts of the trained groups
+    rows = [(d, v, value) for (d, v, _), value in zip(sampled.order, sampled.values) if d in trained]
+    keep, rewards, advantages = decided_advantages(
+        [v for _, v, _ in rows], [d for d, _, _ in rows], [value for _, _, value in rows],
+        ADVANTAGES[config.advantage], REWARDS[config.reward], np.random.default_rng(_step_seed(config.seed, step, 1)),
+    )  # [N], [K], [K]
+    draws = torch.tensor([d for d, _, _ in rows], dtype=torch.long)[keep]  # [K]
+    mine = torch.tensor([d in sampled.mine for d in draws.tolist()], dtype=torch.bool)  # [K]
+    # The K are in draw order and so are this process's rollouts: its decided ones of the trained
+    # groups line up with the K restricted to its draws.
+    rollouts = [r for r, v in zip(sampled.local, sampled.verdicts) if decided(v) and r.draw in trained]
+    return StepBatch(sampled.order, trained, draws, rewards, rollouts, advantages[mine], sampled.skipped)
+
+
+# -- 4. update: mini-batches of micro-batches, the loss, the optimizer ------------------------
+
+
+@dataclass(frozen=True)
+class MicroBatch:
+    """The rollouts of one forward and backward, on the training device, with the log-probs the
+    loss compares against: computed before the step's first update."""
+
+    ids: torch.Tensor  # [b, T] long: prompt + completion tokens, right-padded
+    attention: torch.Tensor  # [b, T] long: 1 on real tokens
+    completion: torch.Tensor  # [b, T] bool: the completion tokens, the only ones trained on
+    advantages: torch.Tensor  # [b]: one per rollout
+    old_logprobs: torch.Tensor  # [b, T] float32: the policy's before the step's first update
+    ref_logprobs: torch.Tensor | None  # [b, T] float32: the reference's; None without one
+    weight: float  # 1.0, or 0.0 for a filler that only keeps FSDP's collectives in step
+
+    def loss_input(self, logprobs: torch.Tensor, tokens: float) -> LossInput:
+        """The loss's input, given the policy's log-probs now [b, T] and the mini-batch's completion tokens."""
+        return LossInput(logprobs, self.old_logprobs, self.advantages, self.completion, tokens, self.ref_logprobs)
+
+
+def _sequences(rollouts: Sequence[Rollout], pad: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Right-padded prompt+completion ids [B, T], attention mask [B, T], completion mask [B, T]."""
+    width = max(len(r.prompt_ids) + len(r.completion_ids) for r in rollouts)
+    ids = torch.full((len(rollouts), width), pad, dtype=torch.long)
+    attention = torch.zeros((len(rollouts), width), dtype=torch.long)
+    completion = torch.zeros((len(rollouts), width), dtype=torch.bool)
+    for b, r in enumerate(rollouts):
+        p, c = len(r.prompt_ids), len(r.completion_ids)
+        ids[b, : p + c] = torch.tensor(r.prompt_ids + r.completion_ids, dtype=torch.long)
+        attention[b, : p + c] = 1
+        completion[b, p : p + c] = True
+    return ids.to(device), attention.to(device), completion.to(device)
+
+
+def micro_batch(rollouts: Sequence[Rollout], advantages: torch.Tensor, weight: float, learner: Learner, temperature: float) -> MicroBatch:
+    """`rollouts` and their `advantages` [b] as a MicroBatch, with the current policy's (and the
+    reference's) log-probs of their tokens."""
+    ids, attention, completion = _sequences(rollouts, learner.pad, learner.device)
+    with torch.no_grad(), learner.autocast:
+        old = token_logprobs(learner.policy, ids, attention, temperature).float()
+        ref = token_logprobs(learner.reference, ids, attention, temperature).float() if learner.reference is not None else None
+    return MicroBatch(ids, attention, completion, advantages.to(learner.device), old, ref, weight)
+
+
+def _update_plan(rollouts: int, config: GRPOConfig, seed: int, world: World) -> list[list[tuple[list[int], float]]]:
+    """Per optimizer step: its micro-batches as (rollout indices, weight).
+
+    Mini-batches are the strided slices of a seeded permutation. A process with fewer
+    micro-batches than the busiest one repeats rollout 0 at weight 0 (World.pad_to_busiest).
+    """
+    perm = list(range(rollouts))
+    random.Random(seed).shuffle(perm)
+    plan = []
+    for u in range(config.updates_per_batch):
+        mini = perm[u :: config.updates_per_batch]
+        micro = [(mini[s : s + config.micro_batch], 1.0) for s in range(0, len(mini), config.micro_batch)]
+        plan.append(world.pad_to_busiest(micro, ([0], 0.0)))
+    return plan
+
+
+def micro_batches(
+    batch: StepBatch, filler: Rollout, learner: Learner, config: GRPOConfig, seed: int, world: World
+) -> list[list[MicroBatch]]:
+    """Per optimizer step (mini-batch), its micro-batches, every one built before the first update
+    so its old log-probs are the step's starting policy's: the first update's ratio is exactly 1.
+    A step with no decided rollout on any process has nothing to learn from and gets no mini-batch;
+    a process without rollouts of its own runs `filler` at weight 0."""
+    if not len(batch.rewards):
+        return []
+    pool, advantages = (batch.rollouts, batch.advantages) if batch.rollouts else ([filler], torch.zeros(1))
+    plan = _update_plan(len(batch.rollouts), config, seed, world)
+    return [[micro_batch([pool[i] for i in chunk], advantages[chunk], weight, learner, config.temperature) for chunk, weight in mini]
+            for mini in plan]
+
+
+@dataclass(frozen=True)
+class UpdateStats:
+    """One step's optimizer steps, summed over the processes."""
+
+    losses: list[float]  # per optimizer step: its mini-batch's token-mean loss
+    grad_norms: list[float]  # per optimizer step, before clipping
+    clipped_tokens: float  # tokens whose gradient the clip removed
+    kl_sum: float  # summed k3 KL over the trained tokens
+    tokens: float  # completion tokens trained on
+
+
+def update(minis: Sequence[Sequence[MicroBatch]], learner: Learner, engine: RolloutEngine, config: GRPOConfig, world: World) -> UpdateStats:
+    """Step 4: one optimizer step per mini-batch, its gradient accumulated over its micro-batches;
+    the engine gets the new weights after each."""
+    losses, grad_norms, clipped, kl, tokens_total = [], [], 0.0, 0.0, 0.0
+    for mini in minis:
+        # The mini-batch's completion tokens on every process: the loss's normalizer (departure 1).
+        tokens = world.sum(sum(float(m.completion.sum()) * m.weight for m in mini))
+        learner.optimizer.zero_grad(set_to_none=True)
+        loss = 0.0
+        for m in mini:
+            with learner.autocast:
+                logp = token_logprobs(learner.policy, m.ids, m.attention, config.temperature)  # [b, T]
+            parts = clipped_surrogate_loss(m.loss_input(logp.float(), max(tokens, 1.0)), config)
+            # FSDP averages gradients over processes; the loss is already a global token mean.
+            (parts.loss * m.weight * world.size).backward()
+            loss += parts.loss.item() * m.weight
+            clipped += float(parts.clipped_tokens) * m.weight
+            kl += float(parts.kl_sum) * m.weight
+        norm = torch.nn.utils.clip_grad_norm_(learner.policy.parameters(), config.max_grad_norm)
+        grad_norms.append(world.scalar(norm))
+        learner.optimizer.step()
+        engine.load_weights(world.full_state(learner.policy))
+        losses.append(world.sum(loss))
+        tokens_total += tokens
+    return UpdateStats(losses, grad_norms, world.sum(clipped), world.sum(kl), tokens_total)
+
+
+# -- 5. metrics -------------------------------------------------------------------------------
+
+
+def step_metrics(step: int, batch: StepBatch, stats: UpdateStats, sampler_metrics: Mapping[str, float]) -> dict[str, float]:
+    """Step 5: what `step` (0-based) reports; rewards, accuracy and group variance are over the
+    decided rollouts."""
+    by_group: dict[int, list[float]] = defaultdict(list)
+    for d, r in zip(batch.draws.tolist(), batch.rewards.tolist()):
+        by_group[d].append(r)
+    zero_var = sum(len(rs) > 1 and max(rs) == min(rs) for rs in by_group.values())
+    statuses = StatusCounts.of(v.status for _, v, _ in batch.order)
+    groups = {d for d, _, _ in batch.order}
+    return {
+        "step": step + 1,
+        "loss": float(np.mean(stats.losses)) if stats.losses else math.nan,
+        "grad_norm": float(np.mean(stats.grad_norms)) if stats.grad_norms else math.nan,  # before clipping
+        "reward": float(batch.rewards.mean()) if len(batch.rewards) else math.nan,
+        "accuracy": statuses.pass_rate,
+        "rollouts": len(batch.order),  # sampled this step, refills included: the budget spent
+        "groups": len(groups),
+        "zero_variance_groups": zero_var / len(by_group) if by_group else math.nan,  # of the groups trained on
+        # every group sampled, by the verifier's decided rewards: what refills pay for
+        "sampled_zero_variance_groups": 1 - len(signal_groups(batch.order, len(groups))) / len(groups),
+        "dropped_groups": len(groups - batch.trained),
+        "clip_fraction": stats.clipped_tokens / max(stats.tokens, 1.0),
+        "kl": stats.kl_sum / max(stats.tokens, 1.0),
+        "mean_tokens": float(np.mean([tokens for _, _, tokens in batch.order])),
+        **{f"verdicts/{status}": float(n) for status, n in statuses.as_dict().items()},
+        "skipped": sum(batch.skipped.values()),
+        **{f"sampler/{k}": float(v) for k, v in sampler_metrics.items()},
+    }
+
+
+# -- train: the loop --------------------------------------------------------------------------
+
+
+def _prompt_table(prompts: Sequence[Prompt], eval_prompts: Sequence[Prompt]) -> dict[str, Prompt]:
+    """The training prompts by uid; unique uids, at least one prompt, no held-out prompt among them."""
+    items = {p.uid: p for p in prompts}
+    if len(items) != len(prompts):
+        raise TrainError("prompt uids must be unique")
+    if not items:
+        raise TrainError("no training prompts")
+    overlap = {p.prompt for p in prompts} & {p.prompt for p in eval_prompts}
+    if overlap:
+        raise TrainError(f"{len(overlap)} held-out prompts are also training prompts, e.g. {sorted(overlap)[0]!r}")
+    return items
+
+
 def train(
     policy_path: str | os.PathLike,
     prompts: Sequence[Prompt],
@@ -655,57 +931,21 @@ def train(
     evaluation of the starting weights (evaluate at step 0 with the same eval_prompts and config),
     stands in for evaluating them again: runs from the same weights and seed share it.
     """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     if initial_eval is not None and initial_eval.step != 0:
         raise TrainError(f"initial_eval must be of the starting weights (step 0), got step {initial_eval.step}")
     world = World()
-    items = {p.uid: p for p in prompts}
-    if len(items) != len(prompts):
-        raise TrainError("prompt uids must be unique")
-    overlap = {p.prompt for p in prompts} & {p.prompt for p in eval_prompts}
-    if overlap:
-        raise TrainError(f"{len(overlap)} held-out prompts are also training prompts, e.g. {sorted(overlap)[0]!r}")
+    items = _prompt_table(prompts, eval_prompts)
     try:
         path = resolve_model(policy_path)
     except EngineError as exc:
         raise TrainError(str(exc)) from None
-    dev = torch.device(device or (f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu"))
-    bf16 = dev.type == "cuda" and torch.cuda.is_bf16_supported()
-    start = 0
-    history: list[dict[str, float]] = []
-    evals: list[EvalResult] = []
-    if resume_from is not None:
-        resume_from = Path(resume_from)
-        if not (resume_from / STATE_FILE).is_file():
-            raise TrainError(f"{resume_from}: not a trainer checkpoint (no {STATE_FILE})")
-        saved = json.loads((resume_from / STATE_FILE).read_text())
-        _check_resumable(saved["config"], config, resume_from)
-    load = resume_from or path
-    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-    with _quiet_transformers():
-        policy = AutoModelForCausalLM.from_pretrained(load, local_files_only=True, use_safetensors=True, dtype=torch.float32)
-        reference = None
-        if config.kl_coef > 0:
-            reference = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, use_safetensors=True, dtype=torch.float32)
-    policy = _shard(policy.to(dev).train(), world)
-    if reference is not None:
-        reference = _shard(reference.to(dev).eval().requires_grad_(False), world)
-    optimizer = torch.optim.AdamW(policy.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    if resume_from is not None:
-        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
-
-        optim_state = torch.load(resume_from / OPTIMIZER_FILE, weights_only=True, map_location="cpu")
-        set_optimizer_state_dict(policy, optimizer, optim_state, options=StateDictOptions(full_state_dict=True))
-        sampler.load_state_dict(saved["sampler"])
-        _set_rng_state(saved["rng"][world.rank])
-        start, history = saved["step"], saved["history"]
-        evals = [EvalResult(**e) for e in saved["evals"]]
-    engine.load_weights(_full_state(policy))
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
-    prompt_format = "chat_template" if getattr(tokenizer, "chat_template", None) else "plain"
-    advantage_fn, reward_fn = ADVANTAGES[config.advantage], REWARDS[config.reward]
-    autocast = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16)
+    resume_from = Path(resume_from) if resume_from is not None else None
+    saved = read_checkpoint(resume_from, config) if resume_from is not None else None
+    learner = load_learner(path, resume_from or path, config, world, device)
+    start, history, evals = resume(resume_from, saved, learner, sampler, world) if saved is not None else (0, [], [])
+    engine.load_weights(world.full_state(learner.policy))
+    # What a process without rollouts of its own runs at weight 0: a prompt, no completion.
+    filler = Rollout(-1, "", tuple(engine.encode(prompts[0].prompt)), (), "")
     checkpoint = None
 
     def run_eval(step: int) -> None:
@@ -724,10 +964,10 @@ def train(
             "history": history,
             "evals": [asdict(e) for e in evals],
             "policy": str(path),
-            "prompt_format": prompt_format,
+            "prompt_format": learner.prompt_format,
             "run_id": run_id,
         }
-        save_checkpoint(target, policy, optimizer, tokenizer, state, world)
+        save_checkpoint(target, learner.policy, learner.optimizer, learner.tokenizer, state, world)
         return target
 
     if start == 0 and initial_eval is not None:
@@ -739,98 +979,16 @@ def train(
     for step in range(start, config.steps):
         if config.rollout_budget and rollouts_done >= config.rollout_budget:
             break  # a resumed run that had already spent its budget
-        # 1-3. Draw, sample, verify and observe; with refill_rounds (DAPO's dynamic sampling),
-        #      again while zero-variance groups leave the batch short of groups with a signal.
-        #      Each round is observed before the next is drawn, so refills follow the evidence.
-        sampled = _Sampled()
-        for round_ in range(1 + config.refill_rounds):
-            _sample_round(engine, sampler, items, config, step, round_, world, sampled, on_observation)
-            if not config.refill_rounds or len(signal_groups(sampled.order, sampled.wanted)) >= sampled.wanted:
-                break
-        order = sampled.order
-        trained = signal_groups(order, sampled.wanted) if config.refill_rounds else {d for d, _, _ in order}
-        train_order = [(o, value) for o, value in zip(order, sampled.values) if o[0] in trained]
-        keep, rewards, advantages = decided_advantages(
-            [v for (_, v, _), _ in train_order], [d for (d, _, _), _ in train_order], [value for _, value in train_order],
-            advantage_fn, reward_fn, np.random.default_rng(_step_seed(config.seed, step, 1)),
-        )  # [N], [K], [K]
-        draw_of = torch.tensor([d for (d, _, _), _ in train_order], dtype=torch.long)[keep]  # [K]
-        local_adv = advantages[torch.tensor([d in sampled.mine for d in draw_of.tolist()], dtype=torch.bool)]  # [len(trainable)]
-        # this process's decided rollouts of the trained groups, in draw order
-        trainable = [r for r, v in zip(sampled.local, sampled.verdicts) if decided(v) and r.draw in trained]
-
-        # 4. Policy updates: mini-batches of a seeded permutation, micro-batches within; the old
-        #    log-probs come from the same micro-batches, so the first update's ratio is exactly 1.
-        #    A step with no decided rollout anywhere has nothing to learn from and takes no step.
-        plan = _update_plan(len(trainable), config, _step_seed(config.seed, step, 2), world) if keep.any() else []
-        pool = trainable or [Rollout(-1, "", tuple(engine.encode(prompts[0].prompt)), (), "")]  # filler only
-        pool_adv = local_adv if trainable else torch.zeros(1)
-        batches = [[(chunk, weight, _sequences([pool[i] for i in chunk], pad, dev)) for chunk, weight in mini] for mini in plan]
-        with torch.no_grad(), autocast:
-            old_logp = [[token_logprobs(policy, ids, att, config.temperature).float() for _, _, (ids, att, _) in mini] for mini in batches]
-            ref_logp = [
-                [token_logprobs(reference, ids, att, config.temperature).float() if reference is not None else None
-                 for _, _, (ids, att, _) in mini]
-                for mini in batches
-            ]
-        losses, grad_norms, clipped, kl, tokens_total = [], [], 0.0, 0.0, 0.0
-        for mini, olds, refs in zip(batches, old_logp, ref_logp):
-            tokens = sum(world.gather(sum(float(c.sum()) * w for _, w, (_, _, c) in mini)))
-            optimizer.zero_grad(set_to_none=True)
-            step_loss = 0.0
-            for (chunk, weight, (ids, attention, completion)), old, ref in zip(mini, olds, refs):
-                with autocast:
-                    logp = token_logprobs(policy, ids, attention, config.temperature)  # [b, T]
-                parts = clipped_surrogate_loss(
-                    logp.float(), old, pool_adv[chunk].to(dev), completion, config.clip_low, config.clip_high,
-                    max(tokens, 1.0), ref, config.kl_coef,
-                )
-                # FSDP averages gradients over processes; the loss is already a global token mean.
-                (parts.loss * weight * world.size).backward()
-                step_loss += parts.loss.item() * weight
-                clipped += float(parts.clipped_tokens) * weight
-                kl += float(parts.kl_sum) * weight
-            norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
-            grad_norms.append(float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm))  # DTensor under FSDP
-            optimizer.step()
-            engine.load_weights(_full_state(policy))
-            losses.append(sum(world.gather(step_loss)))
-            tokens_total += tokens
-
-        # 5. Metrics: rewards, accuracy and group variance over the decided rollouts.
-        by_group: dict[int, list[float]] = defaultdict(list)
-        for d, r in zip(draw_of.tolist(), rewards.tolist()):
-            by_group[d].append(r)
-        zero_var = sum(len(rs) > 1 and max(rs) == min(rs) for rs in by_group.values())
-        statuses = StatusCounts.of(v.status for _, v, _ in order)
-        groups = {d for d, _, _ in order}
-        clipped, kl = sum(world.gather(clipped)), sum(world.gather(kl))
-        rollouts_done += len(order)
-        metrics = {
-            "step": step + 1,
-            "loss": float(np.mean(losses)) if losses else math.nan,
-            "grad_norm": float(np.mean(grad_norms)) if grad_norms else math.nan,  # before clipping
-            "reward": float(rewards.mean()) if keep.any() else math.nan,
-            "accuracy": statuses.pass_rate,
-            "rollouts": len(order),  # sampled this step, refills included: the budget spent
-            "groups": len(groups),
-            "zero_variance_groups": zero_var / len(by_group) if by_group else math.nan,  # of the groups trained on
-            # every group sampled, by the verifier's decided rewards: what refills pay for
-            "sampled_zero_variance_groups": 1 - len(signal_groups(order, len(groups))) / len(groups),
-            "dropped_groups": len(groups - trained),
-            "clip_fraction": clipped / max(tokens_total, 1.0),
-            "kl": kl / max(tokens_total, 1.0),
-            "mean_tokens": float(np.mean([tokens for _, _, tokens in order])),
-            **{f"verdicts/{status}": float(n) for status, n in statuses.as_dict().items()},
-            "skipped": sum(sampled.skipped.values()),
-            **{f"sampler/{k}": float(v) for k, v in sampler.metrics().items()},
-        }
+        batch = collect(engine, sampler, items, config, step, world, on_observation)
+        minis = micro_batches(batch, filler, learner, config, _step_seed(config.seed, step, 2), world)
+        stats = update(minis, learner, engine, config, world)
+        metrics = step_metrics(step, batch, stats, sampler.metrics())
         history.append(metrics)
         if world.rank == 0:
             on_metrics(metrics)
+        rollouts_done += metrics["rollouts"]
         done = step + 1
-        last = done == config.steps or (config.rollout_budget and rollouts_done >= config.rollout_budget)
-        if last:
+        if done == config.steps or (config.rollout_budget and rollouts_done >= config.rollout_budget):
             break
         if config.eval_every and done % config.eval_every == 0:
             run_eval(done)
@@ -840,4 +998,4 @@ def train(
         run_eval(done)
     if checkpoint_dir is not None:
         checkpoint = write_checkpoint(done)
-    return TrainResult(done, history, evals, prompt_format, checkpoint)
+    return TrainResult(done, history, evals, learner.prompt_format, checkpoint)

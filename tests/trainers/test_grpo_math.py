@@ -4,6 +4,7 @@ with clip-higher, token-level aggregation, the k3 KL, and the config's strategy 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from assay.trainers.grpo import (
     REWARDS,
     STD_EPS,
     GRPOConfig,
+    LossInput,
     TrainError,
     clipped_surrogate_loss,
     decided_advantages,
@@ -22,14 +24,18 @@ from assay.trainers.grpo import (
     random_rewards,
     rloo_advantages,
     spo_advantages,
+    train,
     verifier_rewards,
 )
+from assay.trainers.rollout import Prompt
 from assay.verifiers import Verdict
 
 # Three groups: one of four rollouts with one success, a solved pair, a group of one.
 REWARDS_ = torch.tensor([1.0, 0.0, 0.0, 0.0, 1.0, 1.0, 0.5])
 GROUP = torch.tensor([0, 0, 0, 0, 1, 1, 2])
 NO_VALUE = torch.zeros(7)
+# The loss's settings where a test does not vary them: clip to [0.8, 1.28], no KL.
+CLIPS = GRPOConfig(clip_low=0.2, clip_high=0.28, kl_coef=0.0)
 
 
 def test_grpo_advantages_group_mean_and_sample_std():
@@ -72,7 +78,8 @@ def test_spo_gives_signal_where_grpo_has_a_zero_variance_group():
 def _loss(ratios, advantages, clip_high, tokens=4.0):
     old = torch.zeros(len(ratios), 1)
     logp = torch.log(torch.tensor(ratios))[:, None].requires_grad_(True)  # [B, 1]: one token each
-    parts = clipped_surrogate_loss(logp, old, torch.tensor(advantages), torch.ones(len(ratios), 1), 0.2, clip_high, tokens)
+    parts = clipped_surrogate_loss(LossInput(logp, old, torch.tensor(advantages), torch.ones(len(ratios), 1), tokens),
+                                   GRPOConfig(clip_low=0.2, clip_high=clip_high))
     parts.loss.backward()
     return parts, logp.grad[:, 0].tolist()
 
@@ -100,7 +107,7 @@ def test_token_level_aggregation_weights_long_completions_by_their_tokens():
     # Two completions at ratio 1: 1 token with A = +1, 3 tokens with A = -1 (mask [B, T]).
     logp = torch.zeros(2, 3)
     mask = torch.tensor([[1, 0, 0], [1, 1, 1]])
-    parts = clipped_surrogate_loss(logp, logp, torch.tensor([1.0, -1.0]), mask, 0.2, 0.28, tokens=4.0)
+    parts = clipped_surrogate_loss(LossInput(logp, logp, torch.tensor([1.0, -1.0]), mask, tokens=4.0), CLIPS)
     # Token mean: (-1 + 3) / 4 = 0.5 (a mean of per-sequence means would give 0).
     assert parts.loss.item() == pytest.approx(0.5)
 
@@ -112,18 +119,19 @@ def test_micro_batches_add_up_to_the_full_batch_gradient():
     adv = torch.randn(6)
     mask = (torch.rand(6, 5) > 0.3).long()
     tokens = float(mask.sum())
-    clipped_surrogate_loss(logp, old, adv, mask, 0.2, 0.28, tokens).loss.backward()
+    clipped_surrogate_loss(LossInput(logp, old, adv, mask, tokens), CLIPS).loss.backward()
     full = logp.grad.clone()
     logp.grad = None
     for rows in (slice(0, 2), slice(2, 5), slice(5, 6)):  # uneven micro-batches, one normalizer
-        clipped_surrogate_loss(logp[rows], old[rows], adv[rows], mask[rows], 0.2, 0.28, tokens).loss.backward()
+        clipped_surrogate_loss(LossInput(logp[rows], old[rows], adv[rows], mask[rows], tokens), CLIPS).loss.backward()
     assert torch.allclose(logp.grad, full, atol=1e-7)
 
 
 def test_k3_kl_to_the_reference():
     logp = torch.log(torch.tensor([[0.5]]))
     ref = torch.log(torch.tensor([[0.25]]))
-    parts = clipped_surrogate_loss(logp, logp, torch.zeros(1), torch.ones(1, 1), 0.2, 0.28, 1.0, ref, kl_coef=0.1)
+    parts = clipped_surrogate_loss(LossInput(logp, logp, torch.zeros(1), torch.ones(1, 1), 1.0, ref),
+                                   GRPOConfig(clip_low=0.2, clip_high=0.28, kl_coef=0.1))
     # delta = log(0.25 / 0.5); k3 = e^delta - delta - 1 = 0.5 + ln 2 - 1.
     k3 = 0.5 + math.log(2) - 1
     assert float(parts.kl_sum) == pytest.approx(k3)
@@ -164,3 +172,15 @@ def test_undecided_rollouts_are_masked_not_scored_zero():
     # Nothing decided: nothing to train on.
     keep, rewards, advantages = decided_advantages(verdicts[5:], [1, 1], [0.5, 0.5], grpo_advantages, verifier_rewards, None)
     assert keep.tolist() == [False, False] and rewards.numel() == 0 and advantages.numel() == 0
+
+
+def test_train_refuses_a_prompt_set_it_cannot_use_before_loading_anything():
+    # The checks come first: no sampler, engine or model is touched (None would fail on use).
+    one = Prompt("u1", "Compute 4*2.", "8", "math")
+    for prompts, eval_prompts, message in [
+        ([one, replace(one, prompt="Compute 1+1.")], [], "prompt uids must be unique"),
+        ([], [], "no training prompts"),
+        ([one], [replace(one, uid="e1")], "1 held-out prompts are also training prompts, e.g. 'Compute 4\\*2.'"),
+    ]:
+        with pytest.raises(TrainError, match=message):
+            train("toy", prompts, None, None, GRPOConfig(), eval_prompts)
