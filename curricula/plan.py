@@ -63,19 +63,29 @@ PLAN_SCHEMA = pa.schema(
 class CurriculumConfig:
     """How to turn scored prompts into a plan. Strategy fields are keys of the dicts below."""
 
-    staging: str = "easy_to_hard"  # key of STAGINGS
-    stages: int = 3  # easy_to_hard: number of pass-rate quantile stages
-    stage_edges: tuple[float, ...] = (0.7, 0.3)  # fixed_edges: descending pass-rate edges, see stage_fixed_edges
-    target: str = "gaussian"  # key of TARGETS
-    target_mean: float = 0.5  # gaussian: centre of the target pass-rate density
-    target_std: float = 0.2  # gaussian: its standard deviation (truncated to [0, 1])
-    target_bins: int = 10  # gaussian: equal-width pass-rate bins on [0, 1] for both histograms
-    weight_cap: float = 10.0  # gaussian: largest importance ratio (target / empirical) a row gets
-    mixture: str = "temperature"  # key of MIXTURES
-    source_weights: dict[str, float] = field(default_factory=dict)  # fixed: weight per source, any scale
-    temperature: float = 1.0  # temperature: w_s ∝ N_s^(1/T); 1 = proportional to size, large = uniform
-    replay_share: float = 0.0  # share of the total weight on replayed easy prompts, in [0, 1)
-    seed: int = 0  # seeds which replay-pool prompts are sampled
+    staging: str = field(default="easy_to_hard", metadata={
+        "help": "Which stage each prompt belongs to (a key of STAGINGS): easy_to_hard (pass-rate quantiles), "
+                "fixed_edges or single."})
+    stages: int = field(default=3, metadata={"help": "easy_to_hard: number of pass-rate quantile stages."})
+    stage_edges: tuple[float, ...] = field(default=(0.7, 0.3), metadata={
+        "help": "fixed_edges: descending pass-rate edges between stages, see stage_fixed_edges."})
+    target: str = field(default="gaussian", metadata={
+        "help": "Row weights within a source (a key of TARGETS): gaussian (toward pass rates near target_mean) or none."})
+    target_mean: float = field(default=0.5, metadata={"help": "gaussian: centre of the target pass-rate density."})
+    target_std: float = field(default=0.2, metadata={"help": "gaussian: its standard deviation (truncated to [0, 1])."})
+    target_bins: int = field(default=10, metadata={
+        "help": "gaussian: equal-width pass-rate bins on [0, 1] for both histograms."})
+    weight_cap: float = field(default=10.0, metadata={
+        "help": "gaussian: largest importance ratio (target / empirical) a row gets."})
+    mixture: str = field(default="temperature", metadata={
+        "help": "Each source's share of the weight (a key of MIXTURES): temperature (w ∝ size^(1/T)) or fixed."})
+    source_weights: dict[str, float] = field(default_factory=dict, metadata={
+        "help": "fixed: weight per source, any scale (NAME=WEIGHT, repeated; a table in a config)."})
+    temperature: float = field(default=1.0, metadata={
+        "help": "temperature: w_s ∝ N_s^(1/T); 1 is proportional to size, large is uniform."})
+    replay_share: float = field(default=0.0, metadata={
+        "help": "Share of the total weight on replayed easy (solved) prompts, in [0, 1)."})
+    seed: int = field(default=0, metadata={"help": "Seeds which replay-pool prompts are sampled."})
 
     def __post_init__(self) -> None:
         # params store stage_edges as a JSON list; CurriculumConfig(**plan.params["config"]) rebuilds this config

@@ -91,11 +91,14 @@ class SamplingConfig:
     rounds of sampling that must differ need different seeds.
     """
 
-    temperature: float = 1.0  # 0 means greedy
-    top_p: float = 1.0  # nucleus: sample from the smallest token set with this much probability
-    max_tokens: int = 256  # most generated tokens per completion (the context may cut it shorter)
-    seed: int = 0
-    stop: tuple[str, ...] = ()  # generation ends at the first of these; it is cut from the text
+    temperature: float = field(default=1.0, metadata={"help": "Sampling temperature (0: greedy)."})
+    top_p: float = field(default=1.0, metadata={
+        "help": "Nucleus sampling mass: sample from the smallest token set with this much probability."})
+    max_tokens: int = field(default=256, metadata={
+        "help": "Most generated tokens per response (the model's context may cut it shorter)."})
+    seed: int = field(default=0, metadata={"help": "Sampling seed: equal settings sample the same responses to a prompt."})
+    stop: tuple[str, ...] = field(default=(), metadata={
+        "help": "Texts that end a response at the first of them (cut from the text); repeat the flag for several."})
 
     def __post_init__(self) -> None:
         if not (self.temperature >= 0 and math.isfinite(self.temperature)):
@@ -181,6 +184,8 @@ def vllm_support() -> VLLMSupport:
 ENGINE_NAMES = ("transformers", "vllm")
 # What an --engine option takes: an engine's name, or "auto" (`choose_engine`).
 ENGINE_CHOICES = ("auto", *ENGINE_NAMES)
+ENGINE_HELP = ("Rollout engine: auto (vllm where it is installed and can run, else transformers), transformers "
+               "(CPU or GPU) or vllm (CUDA GPUs, or the CPU: scripts/install-vllm).")
 
 
 @dataclass(frozen=True)

@@ -36,11 +36,21 @@ from assay.pipelines.steps import decontaminate as decon
 from assay.pipelines.config import settings
 from assay.pipelines.store.catalog import WAIT_ENV, Catalog, CatalogStats, resolve_catalog_path
 from assay.pipelines.errors import AssayError
-from assay.pipelines.steps.ingest import IngestReport, ingest, resolve_source
-from assay.pipelines.steps.presets import PRESETS, resolve_preset
+from assay.pipelines.steps.benchmarks import BenchmarkConfig
+from assay.pipelines.cli.commands import (
+    AuditCommand,
+    DecontaminateCommand,
+    DifficultyCommand,
+    ExportCommand,
+    QuickstartCommand,
+    RecurringCommand,
+    ServeCommand,
+    VerifyCommand,
+)
+from assay.pipelines.steps.curate import CurateConfig
+from assay.pipelines.steps.ingest import IngestReport, SourceConfig, ingest
+from assay.pipelines.flows.runners import RunnerConfig
 from assay.pipelines.config.train_settings import TrainRunConfig
-from assay.verifiers import VERIFIERS
-from assay.verifiers.code_verifier import SANDBOX_MODES
 
 app = typer.Typer(
     help="assay: curated, verified, difficulty-scored RLVR data, and a trainer that closes the loop.",
@@ -54,20 +64,6 @@ app.add_typer(bench_app, name="bench")
 
 console = Console()
 _state: dict[str, Optional[str]] = {"catalog": None}
-# --runner / --cluster of the flow-backed commands (difficulty, curate).
-RUNNER_HELP = ("Where the work runs: local (this process), dask (prefect-dask; a local cluster, or --cluster) "
-               "or ray (prefect-ray; a local Ray, or --cluster). See assay.pipelines.flows.runners.")
-ENGINE_HELP = ("Rollout engine: auto (vllm where it is installed and can run, else transformers), transformers "
-               "(CPU or GPU) or vllm (CUDA GPUs, or the CPU: scripts/install-vllm).")
-VERIFIER_TIMEOUT_HELP = "Seconds one verification may take; one still running is a timeout: sampled again, never scored."
-MAX_FAILURES_HELP = ("Share of a {unit}'s verdicts that may be timeout or error; above it the run stops instead of "
-                     "recording (a loaded machine or a too short --verifier-timeout).")
-VERIFIER_HELP = (f"Judge every row with this verifier instead of its own: a built-in ({', '.join(VERIFIERS)}), an installed plug-in's "
-                 "entry point (group assay.verifiers), or package.module:function (README: Your own reward).")
-CLUSTER_HELP = ("Address of an existing Dask scheduler (tcp://HOST:8786) or Ray cluster (ray://HOST:10001); needs "
-                "PREFECT_API_URL and shared result storage. Default: start a cluster on this machine.")
-
-
 def _print_version(asked: bool) -> None:
     # Eager, and before any subcommand: answers at once, with nothing heavy (torch) imported.
     if asked:
@@ -112,26 +108,13 @@ def _progress(description: str, total: int | None, unit: str) -> Iterator[Progre
 
 
 @app.command("ingest")
-def ingest_cmd(
-    source: str = typer.Argument(..., help="A .jsonl/.json/.parquet/.csv file or folder, a Hugging Face dataset id, or builtin:arithmetic."),
-    name: Optional[str] = typer.Option(None, "--name", help="Source name recorded on every row (part of the uid). Default: the file stem, dataset id or built-in name."),
-    preset: Optional[str] = typer.Option(None, "--preset", help=f"Column layout of a known dataset: {', '.join(PRESETS)}."),
-    split: Optional[str] = typer.Option(None, "--split", help="Split to record (files) or load (hub). Default: from file names, else train; all splits of a hub dataset."),
-    prompt_col: Optional[str] = typer.Option(None, "--prompt-col", help="Column holding the prompt (instead of --preset)."),
-    answer_col: Optional[str] = typer.Option(None, "--answer-col", help="Column holding the gold answer (instead of --preset)."),
-    answer_regex: Optional[str] = typer.Option(None, "--answer-regex", help="Regex with one group that extracts the gold from the answer column."),
-    verifier: Optional[str] = typer.Option(None, "--verifier", help="Verifier for a --prompt-col/--answer-col mapping: math, numeric, mc, exact, code. Default: math."),
-    subset: Optional[str] = typer.Option(None, "--subset", help="Hugging Face dataset configuration (e.g. 'main' for openai/gsm8k)."),
-    count: Optional[int] = typer.Option(None, "--count", help="Built-in corpora: how many problems (default 1000)."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Built-in corpora: generator seed (default 0)."),
-) -> None:
+@settings.with_flags(SourceConfig, required=True)
+def ingest_cmd(flags: dict = None) -> None:
     """Ingest a corpus into the catalog; bad rows go to quarantine with a reason."""
-    resolved, default_name, implied = resolve_source(source, split, subset, count, seed)
-    mapping = implied if implied and not (preset or prompt_col or answer_col) else resolve_preset(
-        preset, prompt_col, answer_col, answer_regex, verifier
-    )
+    source = settings.build(SourceConfig, flags, "")
+    resolved, name, mapping = source.resolve()
     with Catalog.open(_catalog_path()) as cat:
-        report = _run_ingest(cat, resolved, mapping, name or default_name, {"spec": source, "preset": preset})
+        report = _run_ingest(cat, resolved, mapping, name, {"spec": source.spec, "preset": source.preset})
     _print_report(report)
 
 
@@ -261,23 +244,13 @@ def _print_stats(stats: CatalogStats) -> None:
 
 
 @bench_app.command("add")
-def bench_add_cmd(
-    name: str = typer.Argument(..., help="Name to register the benchmark under (a preset name picks that preset)."),
-    source: str = typer.Argument(..., help="A .jsonl/.json/.parquet/.csv file or folder, or a Hugging Face dataset id."),
-    preset: Optional[str] = typer.Option(None, "--preset", help=f"Layout of a known benchmark: {', '.join(bench.BENCH_PRESETS)}."),
-    prompt_col: Optional[str] = typer.Option(None, "--prompt-col", help="Column holding the problem (instead of --preset)."),
-    answer_col: Optional[str] = typer.Option(None, "--answer-col", help="Column holding the gold answer. Optional: decontamination needs problem texts only."),
-    id_col: Optional[str] = typer.Option(None, "--id-col", help="Column holding the problem id. Default: the row number."),
-    date_col: Optional[str] = typer.Option(None, "--date-col", help="Column holding the release date (dated benchmarks)."),
-    split: Optional[str] = typer.Option(None, "--split", help="Hub split to load. Default: the preset's (e.g. test), else all."),
-    subset: Optional[str] = typer.Option(None, "--subset", help="Hugging Face configuration (e.g. gpqa_diamond, main)."),
-) -> None:
+@settings.with_flags(BenchmarkConfig, required=True)
+def bench_add_cmd(flags: dict = None) -> None:
     """Register (or update) an evaluation set; stored in the catalog with a content hash."""
-    bench.check_name(name)
-    label, mapping = bench.resolve_bench_preset(name, preset, prompt_col, answer_col, id_col, date_col, source)
-    resolved, _, _ = resolve_source(source, split or mapping.hub_split, subset)
+    benchmark = settings.build(BenchmarkConfig, flags, "")
+    resolved, label, mapping = benchmark.resolve()
     with Catalog.open(_catalog_path()) as cat:
-        _bench_add(cat, name, source, resolved, label, mapping)
+        _bench_add(cat, benchmark.name, benchmark.spec, resolved, label, mapping)
 
 
 def _bench_add(cat: Catalog, name: str, spec: str, resolved, label: str, mapping) -> None:
@@ -305,51 +278,36 @@ def bench_list_cmd() -> None:
 
 
 @app.command("decontaminate")
-def decontaminate_cmd(
-    benchmark: list[str] = typer.Option(..., "--benchmark", help="A registered benchmark (repeat for several)."),
-    input: Optional[Path] = typer.Option(None, "--input", help="A .jsonl/.parquet/.json/.csv file to check. Default: the catalog's records."),
-    output: Optional[Path] = typer.Option(None, "--output", help="JSON Lines result, one line per input row (with --input)."),
-    semantic: Optional[str] = typer.Option(None, "--semantic", help="Local sentence-transformers model folder: adds the paraphrase layer."),
-    semantic_threshold: Optional[float] = typer.Option(None, "--semantic-threshold", help="Cosine at or above which the semantic layer fires. Default: calibrated per benchmark (printed)."),
-    masked: list[str] = typer.Option([], "--masked", help="What a numbers-changed (masked-layer) match means: [NAME=]drop|flag|off (repeat per benchmark). Default: drop for human-written presets, flag otherwise."),
-    ngram: int = typer.Option(decon.DEFAULT_N, "--ngram", help="n-gram size in normalised tokens."),
-    min_containment: float = typer.Option(decon.DEFAULT_MIN_CONTAINMENT, "--min-containment", help="Share of a problem's n-grams a prompt must contain."),
-    prompt_col: Optional[str] = typer.Option(None, "--prompt-col", help="Input column holding the prompt. Default: prompt, problem or question."),
-    date_col: str = typer.Option("date", "--date-col", help="Row field (record meta key) with the row's date, for the temporal rule."),
-    data_date: Optional[str] = typer.Option(None, "--data-date", help="YYYY-MM-DD: when rows without a date were collected (the data cutoff)."),
-    report: Optional[Path] = typer.Option(None, "--report", help="Report path prefix (writes PREFIX.json and PREFIX.html)."),
-) -> None:
+@settings.with_flags(DecontaminateCommand, required=True)
+def decontaminate_cmd(flags: dict = None) -> None:
     """Check prompts against registered benchmarks; write findings and an HTML + JSON report."""
-    if (input is None) != (output is None):
+    command = settings.build(DecontaminateCommand, flags, "")
+    if (command.input is None) != (command.output is None):
         raise AssayError("--input and --output go together (without both, the catalog's records are checked)")
-    day = None
-    if data_date is not None:
-        day = bench.parse_release_date(data_date)
-        if day is None or len(data_date.strip()) != 10:
-            raise AssayError(f"--data-date {data_date!r}: expected YYYY-MM-DD")
-    policies = dict(m.split("=", 1) if "=" in m else ("*", m) for m in masked)
-    settings = decon.Settings(ngram, min_containment, semantic, semantic_threshold, date_col, day, policies)
+    input, output = (Path(command.input), Path(command.output)) if command.input else (None, None)
+    match = command.settings
     if input is not None:
         decon.check_input_suffix(input)
     path = _catalog_path()
     with Catalog.open(path, read_only=input is not None) as cat:
-        problems = bench.load_problems(cat, benchmark)
+        problems = bench.load_problems(cat, command.benchmark)
         hashes = {b.name: b.content_hash for b in bench.list_benchmarks(cat)}
-        with console.status("indexing benchmarks" + (" and embedding them" if semantic else "")):
-            matchers = decon.build_matchers(problems, settings, bench.default_masked(cat))
+        with console.status("indexing benchmarks" + (" and embedding them" if match.semantic_model else "")):
+            matchers = decon.build_matchers(problems, match, bench.default_masked(cat))
         if input is not None:
-            rep = decon.new_report("file", str(input), problems, hashes, settings)
+            rep = decon.new_report("file", str(input), problems, hashes, match)
             rep.output = str(output)
             source_total = max(sum(f.stat().st_size for f in ([input] if input.is_file() else input.rglob("*")) if f.is_file()), 1) if input.exists() else 1
             with _progress("decontaminate", source_total, "bytes") as progress:
                 task = progress.task_ids[0]
-                decon.decontaminate_file(input, output, matchers, rep, prompt_col, lambda n: progress.advance(task, n))
+                decon.decontaminate_file(input, output, matchers, rep, command.prompt_col, lambda n: progress.advance(task, n))
                 progress.update(task, completed=source_total)
             written = None
         else:
-            rep, written = _decontaminate_catalog(cat, problems, hashes, matchers, settings)
+            rep, written = _decontaminate_catalog(cat, problems, hashes, matchers, match)
         summary = rep.to_json(problems)
-    json_path, html_path = decon.write_report(summary, report or decon.default_report_prefix(output, path, rep.run_id))
+    report = Path(command.report) if command.report else decon.default_report_prefix(output, path, rep.run_id)
+    json_path, html_path = decon.write_report(summary, report)
     _print_decontamination(summary, written, json_path, html_path)
 
 
@@ -392,23 +350,23 @@ def _say_engine(kind: str) -> str:
 
 
 @app.command("quickstart")
-def quickstart_cmd(
-    count: int = typer.Option(1000, "--count", help="Problems drawn from the built-in arithmetic corpus."),
-    engine: str = typer.Option("auto", "--engine", help=ENGINE_HELP),
-) -> None:
+@settings.with_flags(QuickstartCommand, required=True)
+def quickstart_cmd(flags: dict = None) -> None:
     """Run the whole loop on the built-in corpus and toy model, with no network and no server."""
     from assay.pipelines.steps import curate
     from assay.pipelines.store.catalog import new_run_id
 
+    command = settings.build(QuickstartCommand, flags, "")
     path = _catalog_path()
     # The example config is the quickstart's: the built-in corpus and evaluation set, the toy policy.
     out = path.parent / "shards" / new_run_id("quickstart")
-    example = curate.parse_config(curate.EXAMPLE_CONFIG, "the quickstart config (assay curate --example-config)")
-    config = replace(example, sources=[replace(s, count=count) if s.count is not None else s for s in example.sources],
-                     export=replace(example.export, out=str(out)), difficulty=replace(example.difficulty, engine=_say_engine(engine)))
+    example = curate.QUICKSTART
+    config = replace(example, sources=[replace(s, count=command.count) if s.count is not None else s for s in example.sources],
+                     export=replace(example.export, out=str(out)),
+                     difficulty=replace(example.difficulty, engine=_say_engine(command.engine)))
     console.print(f"[bold]assay quickstart[/]: catalog {path}")
     # The same Prefect flows as `assay curate`, embedded: no server to start.
-    runner_config = _runner_config("local", None)
+    runner_config = RunnerConfig()
     flows, task_runner = _flows(path, runner_config)
     console.rule("curate: ingest, dedup, decontaminate, quality, gold check, difficulty, learnability, curriculum, export")
     with flows.reporting(progress=_curate_progress, on_step=_print_step):
@@ -453,32 +411,25 @@ def _print_quickstart(curated, trained) -> None:
 
 
 @app.command("verify")
-def verify_cmd(
-    input_path: Optional[Path] = typer.Option(None, "--input", help="JSONL lines {response, gold, verifier?, options?}; other keys pass through."),
-    output_path: Optional[Path] = typer.Option(None, "--output", help="Where the same lines go, in order, with status and score added."),
-    audit: Optional[Path] = typer.Option(None, "--audit", help="JSONL lines that also hold an 'expected' boolean: print agreement and a gold round trip."),
-    workers: Optional[int] = typer.Option(None, "--workers", help="Worker processes. Default: one per CPU."),
-    timeout: float = typer.Option(2.0, "--timeout", help="CPU seconds one item may use in its worker before it is killed and retried once (code items: their sandbox's own limits); a busy machine does not count against it."),
-    sandbox: Optional[str] = typer.Option(None, "--sandbox", help=f"Code sandbox mode; valid: {', '.join(SANDBOX_MODES)}. "
-                                          "strict (default, or ASSAY_SANDBOX) refuses code verification where an isolation layer is missing; "
-                                          "weak runs with what the host gives and says so in every reason."),
-    sandbox_check: bool = typer.Option(False, "--sandbox-check", help="Print which isolation layers this host gives the code sandbox and what each protects."),
-    verifier: Optional[str] = typer.Option(None, "--verifier", help=VERIFIER_HELP),
-) -> None:
+@settings.with_flags(VerifyCommand, required=True)
+def verify_cmd(flags: dict = None) -> None:
     """Verify responses against gold answers; exit 0 even when some are incorrect."""
     from assay.pipelines.steps import preflight, verify_io
 
-    preflight.check_verifier(verifier)
-    if sandbox_check:
+    command = settings.build(VerifyCommand, flags, "")
+    preflight.check_verifier(command.verifier)
+    if command.sandbox_check:
         _print_sandbox_check()
         return
-    if audit is not None:
-        if input_path or output_path:
+    workers, timeout, sandbox, verifier = command.workers, command.timeout, command.sandbox, command.verifier
+    if command.audit is not None:
+        if command.input or command.output:
             raise AssayError("--audit reads its own file; drop --input/--output or --audit")
-        _print_audit(verify_io.audit_file(audit, workers, timeout, sandbox, verifier))
+        _print_audit(verify_io.audit_file(Path(command.audit), workers, timeout, sandbox, verifier))
         return
-    if input_path is None or output_path is None:
+    if command.input is None or command.output is None:
         raise AssayError("give --input and --output, or --audit")
+    input_path, output_path = Path(command.input), Path(command.output)
     lines = sum(1 for line in input_path.open(encoding="utf-8", errors="replace") if line.strip()) if input_path.is_file() else 0
     with _progress("verify", lines, "rows") as progress:
         task = progress.task_ids[0]
@@ -521,62 +472,29 @@ def _print_audit(report) -> None:
 
 
 @app.command("difficulty")
-def difficulty_cmd(
-    model: str = typer.Option("toy", "--model", help="A local checkpoint folder, or the built-in toy policy."),
-    k: int = typer.Option(16, "--k", help="Samples per prompt (fixed); adaptive spends half as many in all, up to 2k on one prompt."),
-    policy: str = typer.Option("adaptive", "--policy", help="adaptive: stop early on sure calls, spend the saving on unsure ones; fixed: exactly k."),
-    engine: str = typer.Option("auto", "--engine", help=ENGINE_HELP),
-    source: Optional[str] = typer.Option(None, "--source", help="Only this source's records. Default: all."),
-    temperature: float = typer.Option(1.0, "--temperature", help="Sampling temperature (0: greedy)."),
-    top_p: float = typer.Option(1.0, "--top-p", help="Nucleus sampling mass."),
-    max_tokens: int = typer.Option(1024, "--max-tokens", help="Most generated tokens per response."),
-    seed: int = typer.Option(0, "--seed", help="Sampling seed; part of the config hash."),
-    workers: Optional[int] = typer.Option(None, "--workers", help="Verifier processes. Default: one per CPU."),
-    verifier_timeout: float = typer.Option(2.0, "--verifier-timeout", help=VERIFIER_TIMEOUT_HELP),
-    max_verifier_failures: float = typer.Option(0.05, "--max-verifier-failures", help=MAX_FAILURES_HELP.format(unit="chunk")),
-    report: Optional[Path] = typer.Option(None, "--report", help="Write one JSON line of difficulty per prompt here."),
-    trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Run the checkpoint's own Python code. Only for code you have read."),
-    runner: str = typer.Option("local", "--runner", help=RUNNER_HELP),
-    cluster: Optional[str] = typer.Option(None, "--cluster", help=CLUSTER_HELP),
-    verifier: Optional[str] = typer.Option(None, "--verifier", help=VERIFIER_HELP),
-) -> None:
+@settings.with_flags(DifficultyCommand, required=True)
+def difficulty_cmd(flags: dict = None) -> None:
     """Estimate each prompt's difficulty with pass@k sampling; observations append to the catalog."""
     from assay.pipelines.steps import preflight
 
-    preflight.check_verifier(verifier)
-    preflight.check_model_and_engine(model, engine)  # before torch, Prefect or the catalog
+    command = settings.build(DifficultyCommand, flags, "")
+    preflight.check_verifier(command.difficulty.verifier)
+    preflight.check_model_and_engine(command.difficulty.model, command.difficulty.engine)  # before torch, Prefect or the catalog
     from assay.pipelines.steps import difficulty
-    from assay.trainers.rollout import EngineError, SamplingConfig
 
-    try:
-        sampling = SamplingConfig(temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed)
-    except EngineError as exc:
-        raise AssayError(str(exc)) from None
-    config = difficulty.DifficultyConfig(
-        model=model, k=k, policy=policy, engine=engine, source=source, sampling=sampling,
-        workers=workers, trust_remote_code=trust_remote_code, verifier_timeout_s=verifier_timeout,
-        max_verifier_failures=max_verifier_failures, verifier=verifier,
-    )
-    config = replace(config, engine=_say_engine(config.engine))  # once every setting is known to be valid
-    runner_config = _runner_config(runner, cluster)
+    config = replace(command.difficulty, engine=_say_engine(command.difficulty.engine))  # once every setting is known to be valid
     path = _catalog_path()
     with Catalog.open(path) as cat:
         prompts = _count_prompts(cat, config.source)
         if prompts == 0:
             difficulty.select_prompts(cat, config.source)  # says which sources there are
-    flows, task_runner = _flows(path, runner_config)
+    flows, task_runner = _flows(path, command.runner)
     with _sampling_bar(config, prompts) as advance, flows.reporting(advance=advance):
-        result = flows.run_flow(flows.difficulty_flow, task_runner, {"catalog": str(path), "config": config, "runner": runner_config})
+        result = flows.run_flow(flows.difficulty_flow, task_runner, {"catalog": str(path), "config": config, "runner": command.runner})
     _print_difficulty(result)
-    if report:
-        difficulty.write_report(result, report)
-        console.print(f"per-prompt difficulty -> {report}")
-
-
-def _runner_config(runner: str, cluster: Optional[str]):
-    from assay.pipelines.flows.runners import RunnerConfig
-
-    return RunnerConfig(runner, cluster)
+    if command.report:
+        difficulty.write_report(result, Path(command.report))
+        console.print(f"per-prompt difficulty -> {command.report}")
 
 
 def _flows(catalog: Path, runner_config):
@@ -647,52 +565,49 @@ def _print_difficulty(result) -> None:
 
 
 @app.command("curate")
+@settings.with_flags(CurateConfig)
+@settings.with_flags(RunnerConfig, into="runner_flags")
 def curate_cmd(
-    config: Optional[Path] = typer.Option(None, "--config", help="A curate.toml (see --example-config)."),
+    config_file: Optional[Path] = typer.Option(None, "--config", help="A curate.toml (see --example-config); flags given here win over it."),
     example_config: bool = typer.Option(False, "--example-config", help="Print a commented config for the built-in corpus and exit."),
-    runner: str = typer.Option("local", "--runner", help=RUNNER_HELP),
-    cluster: Optional[str] = typer.Option(None, "--cluster", help=CLUSTER_HELP),
+    flags: dict = None,
+    runner_flags: dict = None,
 ) -> None:
     """Ingest, dedup, decontaminate, check golds, score difficulty, filter, plan and export, in one run.
 
-    A run killed part-way is continued by the next run of the same config."""
+    The config's [[steps]] list the steps in order (`assay curate --example-config`); every other
+    setting is also a flag. A run killed part-way is continued by the next run of the same config."""
     from assay.pipelines.steps import curate
 
     if example_config:
         print(curate.EXAMPLE_CONFIG, end="")
         return
-    if config is None:
+    if config_file is None:
         raise AssayError("--config is required (or --example-config to print one)")
-    settings = curate.load_config(config)
+    config = curate.config_from(settings.overlay(settings.read_toml(config_file), flags), str(config_file))
+    runner = settings.build(RunnerConfig, runner_flags, "")
     from assay.pipelines.steps import preflight
 
-    preflight.check_model_and_engine(settings.difficulty.model, settings.difficulty.engine, "difficulty")
-    runner_config = _runner_config(runner, cluster)
+    preflight.check_model_and_engine(config.difficulty.model, config.difficulty.engine, "difficulty")
     path = _catalog_path()
-    flows, task_runner = _flows(path, runner_config)
+    flows, task_runner = _flows(path, runner)
     with flows.reporting(progress=_curate_progress, on_step=_print_step):
-        result = flows.run_flow(flows.curate_flow, task_runner, {"catalog": str(path), "config": settings, "runner": runner_config})
+        result = flows.run_flow(flows.curate_flow, task_runner, {"catalog": str(path), "config": config, "runner": runner})
     _print_funnel(result)
 
 
 @app.command("recurring")
-def recurring_cmd(
-    config: Path = typer.Option(..., "--config", help="The curate.toml; its [[sources]] are ingested again (only new rows are added)."),
-    shards: Path = typer.Option(Path("shards"), "--shards", help="Exports to the next version folder under it: v0001, v0002, ..."),
-    model: Optional[str] = typer.Option(None, "--model", help="Re-estimate difficulty with this checkpoint. Default: the config's model."),
-    checkpoints: Optional[Path] = typer.Option(None, "--checkpoints", help="Re-estimate difficulty with the newest checkpoint folder under this folder."),
-    runner: str = typer.Option("local", "--runner", help=RUNNER_HELP),
-    cluster: Optional[str] = typer.Option(None, "--cluster", help=CLUSTER_HELP),
-) -> None:
+@settings.with_flags(RecurringCommand, required=True)
+def recurring_cmd(flags: dict = None) -> None:
     """One recurring curation run (what `assay serve` schedules, or cron runs via --print-cron)."""
-    if model and checkpoints:
+    command = settings.build(RecurringCommand, flags, "")
+    if command.model and command.checkpoints:
         raise AssayError("give --model or --checkpoints, not both")
-    runner_config = _runner_config(runner, cluster)
     path = _catalog_path()
-    flows, _ = _flows(path, runner_config)
+    flows, _ = _flows(path, command.runner)
     with flows.reporting(progress=_curate_progress, on_step=_print_step):
-        result = flows.recurring_flow(str(path), str(config), str(shards), model, str(checkpoints) if checkpoints else None,
-                                      runner, cluster)
+        result = flows.recurring_flow(str(path), command.config, command.shards, command.model, command.checkpoints,
+                                      command.runner.runner, command.runner.cluster)
     _print_funnel(result)
 
 
@@ -727,82 +642,51 @@ def _print_funnel(result) -> None:
     console.print(f"shards: {result.out} (check with `assay export --verify-manifest {result.out}`)")
 
 
-SYSTEM_PROMPT_HELP = "A system turn before every prompt."
-INSTRUCTION_HELP = "Text added to every prompt's user turn, e.g. 'Put the final answer in \\boxed{}.'"
-POSITION_HELP = "Where --instruction goes in the user turn: append (after the prompt) or prepend."
-
-
-def _template(system_prompt: Optional[str], instruction: Optional[str], position: str):
-    from assay.trainers.prompts import PromptTemplate, TemplateError
-
-    try:
-        return PromptTemplate(system_prompt, instruction, position)
-    except TemplateError as exc:
-        raise AssayError(str(exc)) from None
-
-
 @app.command("export")
-def export_cmd(
-    plan: Optional[Path] = typer.Option(None, "--plan", help="A curriculum plan (.parquet, written by `assay curate`)."),
-    format: str = typer.Option("parquet", "--format", help="parquet, jsonl, hf, verl, trl or openrlhf."),
-    out: Optional[Path] = typer.Option(None, "--out", help="A new folder for the shards and manifest.json."),
-    verify_manifest: Optional[Path] = typer.Option(None, "--verify-manifest", help="An export folder: recompute its hashes and report mismatches."),
-    system_prompt: Optional[str] = typer.Option(None, "--system-prompt", help=SYSTEM_PROMPT_HELP),
-    instruction: Optional[str] = typer.Option(None, "--instruction", help=INSTRUCTION_HELP),
-    instruction_position: str = typer.Option("append", "--instruction-position", help=POSITION_HELP),
-    data_source: Optional[str] = typer.Option(None, "--data-source", help="verl's data_source and OpenRLHF's datasource for every row. Default: the row's source."),
-) -> None:
+@settings.with_flags(ExportCommand, required=True)
+def export_cmd(flags: dict = None) -> None:
     """Write a plan's shards with a manifest, or check an export against its manifest."""
     from assay.curricula.plan import Plan
     from assay.pipelines.steps import export
 
-    if verify_manifest is not None:
-        manifest = export.read_manifest(verify_manifest)
-        problems = export.verify_manifest(verify_manifest)
+    command = settings.build(ExportCommand, flags, "")
+    if command.verify_manifest is not None:
+        folder = Path(command.verify_manifest)
+        manifest = export.read_manifest(folder)
+        problems = export.verify_manifest(folder)
         for p in problems:
             console.print(f"  [red]{p.problem}[/]  {p.path}")
-        console.print(f"{verify_manifest}: {manifest.rows:,} rows in {len(manifest.files)} files, "
+        console.print(f"{folder}: {manifest.rows:,} rows in {len(manifest.files)} files, "
                       + ("all hashes match" if not problems else f"{len(problems)} mismatch(es)"))
         if problems:
             raise typer.Exit(1)
         return
+    plan, out, format = command.plan, command.shards.out, command.shards.format
     if plan is None or out is None:
         raise AssayError("--plan and --out are required (or --verify-manifest DIR)")
     try:
-        loaded = Plan.read(plan)
+        loaded = Plan.read(Path(plan))
     except (OSError, ValueError) as exc:
         raise AssayError(f"--plan {plan}: {exc}") from None
-    layout = export.Layout(_template(system_prompt, instruction, instruction_position), data_source)
     with Catalog.open(_catalog_path(), read_only=True) as cat:
-        manifest = export.export_plan(cat, loaded, format, out, layout=layout)
+        manifest = export.export_plan(cat, loaded, format, Path(out), layout=command.layout)
     console.print(f"[bold]{out}[/]: {manifest.rows:,} rows in {len(manifest.files)} files ({format}), "
                   f"content {manifest.content_sha256[:16]}")
 
 
 @app.command("audit-model")
-def audit_model_cmd(
-    benchmark: list[str] = typer.Option(..., "--benchmark", help="A registered benchmark (repeatable); see `assay bench list`."),
-    model: str = typer.Option("toy", "--model", help="A local checkpoint folder, or the built-in toy policy."),
-    k: int = typer.Option(8, "--k", help="Samples per item for the diversity probe."),
-    max_tokens: int = typer.Option(256, "--max-tokens", help="Length of each diversity-probe sample."),
-    max_items: Optional[int] = typer.Option(None, "--max-items", help="Audit only the first N items of each benchmark."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the control variants and the sampling."),
-    dataset: bool = typer.Option(False, "--dataset", help="Also check the catalog's records against the benchmarks "
-                                 "(`assay decontaminate`'s defaults; findings replace earlier ones): one Prefect flow, one report."),
-    report: Optional[Path] = typer.Option(None, "--report", help="Report prefix (writes PREFIX.html, PREFIX.json and PREFIX-items.json). "
-                                          "Default: reports/<run id> beside the catalog."),
-    trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Run the checkpoint's own Python code. Only for code you have read."),
-    engine: str = typer.Option("auto", "--engine", help=ENGINE_HELP),
-) -> None:
+@settings.with_flags(AuditCommand, required=True)
+def audit_model_cmd(flags: dict = None) -> None:
     """Probe a model for memorized benchmark items: partial-prompt completion and output diversity."""
     from assay.pipelines.steps import audit
     from assay.pipelines.store.catalog import new_run_id
 
-    config = audit.AuditConfig(model=model, benchmarks=tuple(benchmark), k=k, max_tokens=max_tokens, max_items=max_items, seed=seed,
-                               trust_remote_code=trust_remote_code, engine=_say_engine(engine))
+    command = settings.build(AuditCommand, flags, "")
+    config = replace(command.audit, engine=_say_engine(command.audit.engine))
+    model, report = config.model, Path(command.report) if command.report else None
     path = _catalog_path()
-    if dataset:
-        flows, task_runner = _flows(path, _runner_config("local", None))
+    if command.dataset:
+        flows, task_runner = _flows(path, RunnerConfig())
         parameters = {"catalog": str(path), "config": config, "settings": decon.Settings(), "report": str(report) if report else None}
         # One count for both parts: catalog rows checked, then items and controls probed.
         with _progress(f"audit {model}", None, "rows") as progress, flows.reporting(advance=lambda n: progress.advance(progress.task_ids[0], n)):
@@ -834,33 +718,26 @@ def _print_memorization(result) -> None:
 
 
 @app.command("serve")
-def serve_cmd(
-    config: Path = typer.Option(..., "--config", help="The curate.toml of every recurring run; its [[sources]] are re-ingested each time."),
-    shards: Path = typer.Option(Path("shards"), "--shards", help="Each run exports to the next version folder under it: v0001, v0002, ..."),
-    model: Optional[str] = typer.Option(None, "--model", help="Re-estimate difficulty with this checkpoint. Default: the config's model."),
-    checkpoints: Optional[Path] = typer.Option(None, "--checkpoints", help="Re-estimate difficulty with the newest checkpoint folder under this folder."),
-    cron: Optional[str] = typer.Option(None, "--cron", help="Schedule as a crontab expression, e.g. '0 3 * * *' (03:00 daily)."),
-    interval: Optional[float] = typer.Option(None, "--interval", help="Schedule every N seconds (instead of --cron)."),
-    api_url: Optional[str] = typer.Option(None, "--api-url", help="A running Prefect server's API (http://HOST:PORT/api) to use instead of starting one."),
-    port: int = typer.Option(4200, "--port", help="Port of the Prefect server started on 127.0.0.1."),
-    print_cron: bool = typer.Option(False, "--print-cron", help="Print an OS crontab line running `assay recurring` on --cron, and exit."),
-    runner: str = typer.Option("local", "--runner", help=RUNNER_HELP),
-    cluster: Optional[str] = typer.Option(None, "--cluster", help=CLUSTER_HELP),
-) -> None:
+@settings.with_flags(ServeCommand, required=True)
+def serve_cmd(flags: dict = None) -> None:
     """Run curation on a schedule: a Prefect server (its UI is the dashboard) and the recurring flow, until Ctrl-C."""
     from assay.pipelines.cli import interrupt
     from assay.pipelines.flows import prefect_env, serve
 
     interrupt.restore_ctrl_c()  # serve stops its server and deployment itself on Ctrl-C
-    if model and checkpoints:
+    command = settings.build(ServeCommand, flags, "")
+    every, cron, interval = command.recurring, command.cron, command.interval
+    if every.model and every.checkpoints:
         raise AssayError("give --model or --checkpoints, not both")
-    if (cron is None) == (interval is None) and not print_cron:
+    if (cron is None) == (interval is None) and not command.print_cron:
         raise AssayError("give a schedule: --cron EXPR or --interval SECONDS")
     if interval is not None and interval <= 0:
         raise AssayError(f"--interval must be a positive number of seconds, got {interval}")
+    config, shards = Path(every.config), Path(every.shards)
     if not config.is_file():
         raise AssayError(f"--config {config}: no such file")
-    _runner_config(runner, cluster)
+    checkpoints, runner, cluster = Path(every.checkpoints) if every.checkpoints else None, every.runner.runner, every.runner.cluster
+    model, print_cron, api_url, port = every.model, command.print_cron, command.api_url, command.port
     path = _catalog_path().absolute()
     parameters = {"catalog": str(path), "config": str(config.absolute()), "shards": str(shards.absolute()), "model": model,
                   "checkpoints": str(checkpoints.absolute()) if checkpoints else None, "runner": runner, "cluster": cluster}

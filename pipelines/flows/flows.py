@@ -6,8 +6,8 @@ and step functions; every step is a plain function in pipelines/ that runs and i
 without Prefect. `run_flow` runs one on the task runner `--runner` picks (assay.pipelines.flows.runners),
 with assay's progress bars (`reporting`) instead of Prefect's log lines.
 
-Tasks are coarse: a curate step, or a chunk of up to CHUNK_PROMPTS prompts sampled and
-verified (never a task per row). Their results are persisted (PREFECT_LOCAL_STORAGE_PATH,
+Tasks are coarse: a curate step, or a chunk of up to `chunk_size` prompts (a DifficultyConfig
+setting) sampled and verified (never a task per row). Their results are persisted (PREFECT_LOCAL_STORAGE_PATH,
 under the catalog's data folder unless set) and cached on the task's source plus a content
 key of its inputs:
 - a chunk: the checkpoint's files (`weights_stamp`), the engine, the sampling config and
@@ -15,9 +15,9 @@ key of its inputs:
   verifier; nothing of the catalog, so any run that needs the same samples reuses them. A
   chunk with too many verifier failures raises (difficulty.VerifierFailures) and is not
   cached: a rerun verifies it again;
-- a curate step: its run id (a step writes its decisions under it), its name and source, the
-  uids in play, the records' fingerprint and the local sources' sizes and times. The
-  difficulty step is no task itself: its chunks are. A curate run killed part-way is adopted
+- a curate step: its run id (a step writes its decisions under it), its place in the list, its
+  name, settings and source, the uids in play, the records' fingerprint and the local sources'
+  sizes and times. The difficulty step is no task itself: its chunks are. A curate run killed part-way is adopted
   by the next run of the same config (curate.begin_run), so finished steps come back from the
   cache instead of writing twice, difficulty resumes from the samples already in the catalog,
   and the rest continue: the catalog and shards end as an uninterrupted run leaves them.
@@ -79,10 +79,9 @@ from assay.pipelines.steps.curate import (
     State,
     StepResult,
     begin_run,
-    fail_run,
-    finish_run,
     load_config,
-    step_difficulty,
+    run_step,
+    run_steps,
 )
 from assay.pipelines.steps.difficulty import (
     Chunk,
@@ -412,12 +411,12 @@ def sources_fingerprint(config: CurateConfig) -> list[Any]:
 
 
 def step_key(index: int, state: State, ctx: Context) -> str:
-    """A curate step's cache key: its run (it writes under the run id), name and source, the
-    uids in play, the records' fingerprint and the local sources' sizes and times."""
-    step = STEPS[index]
+    """A curate step's cache key: its run (it writes under the run id), place, name, settings and
+    source, the uids in play, the records' fingerprint and the local sources' sizes and times."""
+    step = ctx.config.steps[index]
     uids = state.rows.column("uid").to_pylist() if "uid" in state.rows.column_names else []
     return _sha({
-        "run": ctx.run_id, "index": index, "step": step.__name__, "source": inspect.getsource(step),
+        "run": ctx.run_id, "index": index, "step": step.as_toml(), "source": inspect.getsource(STEPS[step.name].run),
         "rows": hashlib.sha256("\n".join(uids).encode()).hexdigest(), "records": records_fingerprint(ctx.cat),
         "sources": sources_fingerprint(ctx.config),
     })
@@ -428,49 +427,32 @@ def _step_cache_key(context: Any, inputs: dict[str, Any]) -> str:
 
 
 def _step_run_name() -> str:
-    return f"curate-{STEPS[task_run.parameters['index']].__name__.removeprefix('step_')}"
+    return f"curate-{task_run.parameters['ctx'].config.steps[task_run.parameters['index']].name}"
 
 
 @task(task_run_name=_step_run_name, cache_policy=TASK_SOURCE + CacheKeyFnPolicy(cache_key_fn=_step_cache_key),
       persist_result=True, result_serializer=PLAIN)
 def curate_step_task(index: int, state: State, ctx: Context) -> dict[str, Any]:
-    """Step `index` of assay.pipelines.steps.curate.STEPS. It returns the state it leaves (as plain
-    values, step_plain), so a cached result stands in for the whole step."""
-    return step_plain(STEPS[index](state, ctx), state)
+    """Step `index` of the run's list (assay.pipelines.steps.curate.run_step). It returns the state it
+    leaves (as plain values, step_plain), so a cached result stands in for the whole step."""
+    return step_plain(*run_step(index, state, ctx))
 
 
-def curate_step(index: int, state: State, ctx: Context) -> tuple[StepResult, State]:
-    """Step `index` as a task: its result, and the state it leaves."""
+def flow_step(index: int, state: State, ctx: Context) -> tuple[StepResult, State]:
+    """Step `index` as the flow runs it: a task, except difficulty, whose chunks are the tasks
+    (spread over the runner's workers; a task inside a task would carry the step's catalog handle
+    to them), run by the flow itself. Killed part-way, it resumes from the samples already in the
+    catalog."""
+    if ctx.config.steps[index].name == "difficulty":
+        return run_step(index, state, ctx)
     return plain_step(curate_step_task(index, state, ctx))
-
-
-def in_flow(index: int, state: State, ctx: Context) -> tuple[StepResult, State]:
-    """Step `index` run by the flow itself, for a step whose work is tasks of its own."""
-    return STEPS[index](state, ctx), state
-
-
-# How each step runs: one task, except difficulty, whose chunks are the tasks (spread over the
-# runner's workers; a task inside a task would carry the step's catalog handle to them). Killed
-# part-way, it resumes from the samples already in the catalog.
-STEP_RUNNERS = [in_flow if step is step_difficulty else curate_step for step in STEPS]
 
 
 @flow(name="assay-curate", validate_parameters=False, task_runner=LOCAL)
 def curate_flow(catalog: str, config: CurateConfig, runner: RunnerConfig) -> CurateResult:
-    """Every curate step in order, one task each (difficulty: a task per chunk)."""
+    """The config's steps in order (curate.run_steps), one task each (difficulty: a task per chunk)."""
     with Catalog.open(catalog) as cat:
-        ctx = begin_run(cat, config, _progress, runner_chunks(runner))
-        state, results = State(rows=pa.table({})), []
-        try:
-            for index in range(len(STEPS)):
-                result, state = STEP_RUNNERS[index](index, state, ctx)
-                ctx.cat.release()  # readers may open the catalog between steps
-                results.append(result)
-                _on_step(result)
-            return finish_run(ctx, state, results)
-        except BaseException as exc:
-            fail_run(ctx, results, exc)
-            raise
+        return run_steps(begin_run(cat, config, _progress, runner_chunks(runner)), flow_step, _on_step)
 
 
 # -- recurring -------------------------------------------------------------------------------------

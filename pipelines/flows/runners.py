@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 from assay.pipelines.errors import AssayError
@@ -47,8 +47,12 @@ LOCAL_CPU_WORKERS = 4  # most CPU workers of a cluster started on this machine
 
 @dataclass(frozen=True)
 class RunnerConfig:
-    runner: str = "local"  # a key of RUNNERS
-    cluster: str | None = None  # address of an existing Dask or Ray cluster; None: start one here
+    runner: str = field(default="local", metadata={
+        "help": "Where the work runs: local (this process), dask (prefect-dask; a local cluster, or --cluster) or ray "
+                "(prefect-ray; a local Ray, or --cluster). See assay.pipelines.runners."})
+    cluster: str | None = field(default=None, metadata={
+        "help": "Address of an existing Dask scheduler (tcp://HOST:8786) or Ray cluster (ray://HOST:10001); needs "
+                "PREFECT_API_URL and shared result storage; unset: start a cluster on this machine."})
 
     def __post_init__(self) -> None:
         if self.runner not in RUNNERS:

@@ -39,7 +39,7 @@ from assay.pipelines.steps.benchmarks import load_problems
 from assay.pipelines.store.catalog import Catalog, utc_now
 from assay.pipelines.errors import AssayError
 from assay.pipelines.reports.summary import write_report
-from assay.trainers.rollout import ENGINE_CHOICES, EngineError, RolloutEngine, SamplingConfig, Skipped
+from assay.trainers.rollout import ENGINE_CHOICES, ENGINE_HELP, EngineError, RolloutEngine, SamplingConfig, Skipped
 from assay.verifiers import Check, solved, verify_batch
 
 FRACTIONS = (0.4, 0.6, 0.8)
@@ -47,14 +47,16 @@ FRACTIONS = (0.4, 0.6, 0.8)
 
 @dataclass(frozen=True)
 class AuditConfig:
-    model: str  # "toy" or a local checkpoint folder
-    benchmarks: tuple[str, ...]
-    k: int = 8  # samples per item (and per control) for the diversity probe
-    max_tokens: int = 256  # length of each diversity sample: the opening of a solution shows collapse
-    max_items: int | None = None  # audit only the first N items of each benchmark
-    seed: int = 0  # control variants and sampling
-    trust_remote_code: bool = False
-    engine: str = "auto"  # one of assay.trainers.rollout.ENGINE_CHOICES ("auto": vLLM where it runs)
+    model: str = field(metadata={"help": "A local checkpoint folder, or the built-in toy policy.", "example": "toy"})
+    benchmarks: tuple[str, ...] = field(metadata={"help": "Registered benchmarks (repeat the flag); see `assay bench list`."})
+    k: int = field(default=8, metadata={"help": "Samples per item (and per control) for the diversity probe."})
+    # The opening of a solution shows collapse.
+    max_tokens: int = field(default=256, metadata={"help": "Length of each diversity-probe sample."})
+    max_items: int | None = field(default=None, metadata={"help": "Audit only the first N items of each benchmark."})
+    seed: int = field(default=0, metadata={"help": "Seed of the control variants and the sampling."})
+    trust_remote_code: bool = field(default=False, metadata={
+        "help": "Run the checkpoint's own Python code. Only for code you have read."})
+    engine: str = field(default="auto", metadata={"help": ENGINE_HELP})
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINE_CHOICES:

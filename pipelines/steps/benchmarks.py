@@ -35,14 +35,14 @@ import hashlib
 import json
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Callable, Iterable, Sequence
 
 from assay.filters.decontam import BenchmarkProblem
 from assay.pipelines.store.catalog import Catalog, utc_now
 from assay.pipelines.errors import AssayError
-from assay.pipelines.steps.ingest import BUILTIN_PREFIX
+from assay.pipelines.steps.ingest import BUILTIN_PREFIX, resolve_source
 from assay.pipelines.steps.presets import _number_text, gsm8k_gold
 from assay.pipelines.steps.readers import Source
 from assay.pipelines.store.schema import MAX_FIELD_CHARS
@@ -111,6 +111,35 @@ def resolve_bench_preset(
              + (f" date={date_col}" if date_col else ""))
     answers = (answer_col,) if answer_col else ()
     return label, BenchPreset("custom", (id_col,) if id_col else (), (prompt_col,), answers, date_col=date_col)
+
+
+@dataclass(frozen=True)
+class BenchmarkConfig:
+    """An evaluation set: `assay bench add`'s arguments and flags, and an entry of `assay
+    curate`'s [[benchmarks]] (registered there from `spec`, or already registered)."""
+
+    name: str = field(metadata={"help": "Name to register the benchmark under (a preset name picks that preset).",
+                                "argument": True})
+    spec: str | None = field(default=None, metadata={
+        "help": "A .jsonl/.json/.parquet/.csv file or folder, or a Hugging Face dataset id; in a curate config, unset: "
+                "the set registered under this name.", "argument": True, "metavar": "SOURCE"})
+    preset: str | None = field(default=None, metadata={"help": f"Layout of a known benchmark: {', '.join(BENCH_PRESETS)}."})
+    prompt_col: str | None = field(default=None, metadata={"help": "Column holding the problem (instead of --preset)."})
+    answer_col: str | None = field(default=None, metadata={
+        "help": "Column holding the gold answer. Optional: decontamination needs problem texts only."})
+    id_col: str | None = field(default=None, metadata={"help": "Column holding the problem id; unset: the row number."})
+    date_col: str | None = field(default=None, metadata={"help": "Column holding the release date (dated benchmarks)."})
+    split: str | None = field(default=None, metadata={"help": "Hub split to load; unset: the preset's (e.g. test), else all."})
+    subset: str | None = field(default=None, metadata={"help": "Hugging Face configuration (e.g. gpqa_diamond, main)."})
+
+    def resolve(self) -> tuple[Source, str, BenchPreset]:
+        """(how to read `spec`, the layout's label, the layout), for add_benchmark."""
+        check_name(self.name)
+        if self.spec is None:
+            raise AssayError(f"benchmark {self.name!r}: give its SOURCE (a file, folder or dataset id)")
+        label, mapping = resolve_bench_preset(self.name, self.preset, self.prompt_col, self.answer_col, self.id_col,
+                                              self.date_col, self.spec)
+        return resolve_source(self.spec, self.split or mapping.hub_split, self.subset)[0], label, mapping
 
 
 def _first(row: dict[str, Any], columns: tuple[str, ...]) -> tuple[str | None, Any]:

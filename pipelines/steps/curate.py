@@ -1,22 +1,33 @@
-"""`assay curate`: raw sources in, curated shards out, as a list of plain steps.
+"""`assay curate`: raw sources in, curated shards out, as a list of steps the config writes.
 
-    ingest → dedup → decontaminate → quality → gold check → difficulty → learnability
+    ingest → dedup → decontaminate → quality → gold → difficulty → posterior_band
            → curriculum → export
 
-Each step is a function `(state, context) -> StepResult` over the rows still in play (an
+is the default list (DEFAULT_STEPS). A config's `[[steps]]` array names the steps in order,
+each a key of STEPS, and a filter step's other keys are that filter's settings
+(assay.filters.registry): a filter is tuned there, added (any filter of the registry, the same
+one twice with other settings) or moved. `check_steps` holds a list to what the steps need:
+ingest first; row filters (and decontaminate, once) before difficulty, which decides what is
+worth sampling; one or more learnability filters after it (they read the pass counts);
+curriculum and export last.
+
+Each step is a function `(state, context, step) -> StepResult` over the rows still in play (an
 Arrow table of records): it returns how many rows came in and went out and why the others
 were dropped, and records every dropped row with its reason in the catalog's `decisions`
 table under the curate run's id. Nothing here prints; `progress` callbacks report long work.
-The Prefect flow wraps these same functions; they run (and are tested) without it.
+One loop runs a run's steps, `run_steps`: `curate` runs each step here, the Prefect flow
+(assay.pipelines.flows.flows) each as a task, for its caching and retries only.
 
-The config is one TOML file (`assay curate --example-config` prints a commented one). Every
-section maps onto a typed config: an unknown key is an error naming the section, the key and
-the valid keys.
+The config is one TOML file (`assay curate --example-config` prints a commented one, the
+quickstart's); its keys are CurateConfig's fields and, but for the arrays of tables, flags of
+`assay curate` too. An unknown key is an error naming the section, the key and the valid keys.
+The file format of earlier versions, `[filters.NAME]` and `[learnability]` tuning the default
+list, is read as that list.
 
 Example:
     >>> config = parse_config(EXAMPLE_CONFIG, "example")
-    >>> [s.spec for s in config.sources], config.learnability.method, config.export.format
-    (['builtin:arithmetic'], 'posterior_band', 'parquet')
+    >>> config == QUICKSTART, [s.name for s in config.steps][-3:], config.export.format
+    (True, ['posterior_band', 'curriculum', 'export'], 'parquet')
 """
 
 from __future__ import annotations
@@ -28,20 +39,19 @@ from collections import Counter
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from assay.curricula.difficulty import StatusCounts
 from assay.curricula.plan import CurriculumConfig, Plan, build_plan
-from assay.filters.registry import FILTERS, make_config
 from assay.filters.decision import Decision
-from assay.pipelines.steps import benchmarks as bench
+from assay.filters.registry import FILTERS, make_config
 from assay.pipelines.steps import decontaminate as decon
+from assay.pipelines.steps.benchmarks import BenchmarkConfig, add_benchmark
 from assay.pipelines.store.catalog import Catalog, utc_now
 from assay.pipelines.steps.difficulty import (
-    MAX_VERIFIER_FAILURES,
     ChunkMap,
     DifficultyConfig,
     EngineSpec,
@@ -49,13 +59,11 @@ from assay.pipelines.steps.difficulty import (
     planned_samples,
 )
 from assay.pipelines.errors import AssayError
-from assay.pipelines.steps.export import FORMATS, Manifest, export_plan
-from assay.pipelines.steps.ingest import IngestReport, ingest, resolve_source, verifier_options
-from assay.pipelines.steps.presets import resolve_preset
+from assay.pipelines.steps.export import ExportSection, Manifest, export_plan
+from assay.pipelines.steps.ingest import IngestReport, SourceConfig, ingest, verifier_options
 from assay.pipelines.reports.summary import difficulty_histogram, write_report
-from assay.pipelines.config.settings import typed_section
-from assay.trainers.rollout import EngineError, Prompt, SamplingConfig
-from assay.verifiers import DEFAULT_TIMEOUT_S
+from assay.pipelines.config.settings import build, example_config, read_toml, settings, table, typed_section, value_at
+from assay.trainers.rollout import Prompt, SamplingConfig
 
 # A step's long work: progress(label, total, unit) gives a context whose value is advance(n).
 ProgressFactory = Callable[[str, "int | None", str], AbstractContextManager[Callable[[int], None]]]
@@ -65,198 +73,7 @@ def no_progress(label: str, total: int | None, unit: str) -> AbstractContextMana
     return nullcontext(lambda n: None)
 
 
-# -- config ---------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class SourceConfig:
-    """One corpus, as for `assay ingest SPEC` (same options)."""
-
-    spec: str  # file or folder, Hugging Face dataset id, or builtin:NAME
-    name: str | None = None  # source name (part of the uid); default: the file stem / dataset id
-    preset: str | None = None
-    split: str | None = None
-    subset: str | None = None
-    prompt_col: str | None = None
-    answer_col: str | None = None
-    answer_regex: str | None = None
-    verifier: str | None = None
-    count: int | None = None  # built-in corpora only
-    seed: int | None = None  # built-in corpora only
-
-
-@dataclass(frozen=True)
-class BenchmarkConfig:
-    """An evaluation set to decontaminate against: registered already, or registered here from `spec`."""
-
-    name: str
-    spec: str | None = None  # a source as for `assay bench add`; None: use the registered set
-    preset: str | None = None
-    prompt_col: str | None = None
-    answer_col: str | None = None
-    id_col: str | None = None
-    date_col: str | None = None
-    split: str | None = None
-    subset: str | None = None
-
-
-@dataclass(frozen=True)
-class DifficultySection:
-    """pass@k estimation (see `assay difficulty`)."""
-
-    model: str = "toy"  # a local checkpoint folder or the built-in toy
-    k: int = 16
-    policy: str = "adaptive"
-    engine: str = "auto"  # auto (vLLM where it runs, else transformers), transformers or vllm
-    temperature: float = 1.0
-    top_p: float = 1.0
-    max_tokens: int = 1024
-    seed: int = 0
-    workers: int | None = None
-    trust_remote_code: bool = False
-    verifier_timeout_s: float = DEFAULT_TIMEOUT_S  # seconds one verification may take before it is a timeout
-    max_verifier_failures: float = MAX_VERIFIER_FAILURES  # a chunk with a larger share of timeout/error verdicts stops the run
-
-
-@dataclass(frozen=True)
-class LearnabilitySection:
-    method: str = "posterior_band"  # a learnability filter of assay.filters.registry: pass_band, variance, posterior_band
-    settings: Any = field(default_factory=dict)  # that filter's config (a TOML table of its fields)
-
-
-@dataclass(frozen=True)
-class ExportSection:
-    out: str = "shards"  # a new folder (never overwritten)
-    format: str = "parquet"  # a key of assay.pipelines.steps.export.FORMATS
-
-
-@dataclass(frozen=True)
-class CurateConfig:
-    sources: list[SourceConfig]
-    benchmarks: list[BenchmarkConfig] = field(default_factory=list)
-    splits: list[str] = field(default_factory=lambda: ["train"])  # record splits that become training data
-    filters: dict[str, Any] = field(default_factory=dict)  # dedup / quality / gold -> that filter's config
-    decontaminate: decon.Settings = field(default_factory=decon.Settings)
-    difficulty: DifficultySection = field(default_factory=DifficultySection)
-    learnability: LearnabilitySection = field(default_factory=LearnabilitySection)
-    curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
-    export: ExportSection = field(default_factory=ExportSection)
-
-
-# The row filters curate runs, in order, by their assay.filters.registry names.
-ROW_FILTERS = ("dedup", "quality", "gold")
-
-EXAMPLE_CONFIG = '''\
-# assay curate config: each section is one step; omitted keys take the defaults shown.
-splits = ["train"]            # record splits that become training data
-
-[[sources]]                   # repeat for each corpus; keys as for `assay ingest`
-spec = "builtin:arithmetic"   # file/folder, Hugging Face dataset id, or builtin:NAME
-count = 1000                  # built-in corpora: how many problems
-# name = "arithmetic"         # source name (part of each uid); default from the spec
-# preset = "gsm8k"            # or prompt_col / answer_col / answer_regex / verifier
-
-[[benchmarks]]                # evaluation sets to decontaminate against (repeat)
-name = "arith-eval"
-spec = "builtin:arithmetic-eval"   # register from this source; omit for an already registered set
-
-[decontaminate]
-n = 8                         # n-gram size in normalised tokens
-min_containment = 0.5         # share of a problem's n-grams a prompt must contain
-
-[filters.dedup]               # exact and MinHash near-duplicates; the smallest uid of a cluster is kept
-threshold = 0.8               # estimated Jaccard at or above which two prompts are duplicates
-
-[filters.quality]             # length bounds and answer types the verifier can check
-min_prompt_chars = 8
-
-[filters.gold]                # the row's verifier must accept its own gold
-
-[difficulty]                  # adaptive pass@k with a rollout model
-model = "toy"                 # a local checkpoint folder, or the built-in toy policy
-k = 16                        # samples per prompt (adaptive spends about half)
-policy = "adaptive"
-temperature = 1.0
-max_tokens = 256
-verifier_timeout_s = 2.0      # a verification still running after this is a timeout: checked again, never scored
-max_verifier_failures = 0.05  # a chunk with more timeout/error verdicts than this share stops the run
-
-[learnability]
-method = "posterior_band"     # pass_band | variance | posterior_band
-settings = { lo = 0.1, hi = 0.9, tau = 0.5 }   # keep when P(lo < p < hi) >= tau
-
-[curriculum]
-staging = "easy_to_hard"
-stages = 3
-target = "gaussian"           # weight rows toward pass rates near target_mean
-target_mean = 0.5
-mixture = "temperature"       # across sources: w ∝ size^(1/T)
-temperature = 1.0
-replay_share = 0.1            # weight on easy, solved prompts kept for replay
-
-[export]
-out = "shards"                # a new folder
-format = "parquet"            # parquet | jsonl | hf | verl | trl
-'''
-
-
-def parse_config(text: str, where: str) -> CurateConfig:
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise AssayError(f"{where}: not valid TOML ({exc})") from None
-    known = {f.name for f in dataclasses.fields(CurateConfig)}
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise AssayError(f"{where}: unknown section(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
-    if not raw.get("sources"):
-        raise AssayError(f"{where}: no [[sources]]; name at least one corpus to curate")
-    filters = raw.get("filters", {})
-    unknown_filters = sorted(set(filters) - set(ROW_FILTERS))
-    if unknown_filters:
-        raise AssayError(f"[filters] unknown filter(s) {', '.join(unknown_filters)}; curate runs {', '.join(ROW_FILTERS)}")
-    difficulty = typed_section(DifficultySection, raw.get("difficulty", {}), "difficulty")
-    _difficulty_config(difficulty)  # model, policy and sampling mistakes surface before any work
-    export = typed_section(ExportSection, raw.get("export", {}), "export")
-    if export.format not in FORMATS:
-        raise AssayError(f"[export] format {export.format!r} is unknown; valid: {', '.join(FORMATS)}")
-    learn = typed_section(LearnabilitySection, raw.get("learnability", {}), "learnability")
-    if learn.method not in LEARNABILITY:
-        raise AssayError(f"[learnability] method {learn.method!r} is unknown; valid: {', '.join(LEARNABILITY)}")
-    return CurateConfig(
-        sources=[typed_section(SourceConfig, s, f"sources.{i}") for i, s in enumerate(raw["sources"])],
-        benchmarks=[typed_section(BenchmarkConfig, b, f"benchmarks.{i}") for i, b in enumerate(raw.get("benchmarks", []))],
-        splits=list(raw.get("splits", ["train"])),
-        filters={name: _filter_config(name, filters.get(name, {}), f"filters.{name}") for name in ROW_FILTERS},
-        decontaminate=typed_section(decon.Settings, raw.get("decontaminate", {}), "decontaminate"),
-        difficulty=difficulty,
-        learnability=dataclasses.replace(
-            learn, settings=_filter_config(learn.method, learn.settings, "learnability.settings")),
-        curriculum=typed_section(CurriculumConfig, raw.get("curriculum", {}), "curriculum"),
-        export=export,
-    )
-
-
-LEARNABILITY = ("pass_band", "variance", "posterior_band")
-
-
-def _filter_config(name: str, params: Any, section: str) -> Any:
-    if not isinstance(params, dict):
-        raise AssayError(f"[{section}] must be a table, got {type(params).__name__}")
-    try:
-        return make_config(name, params)
-    except ValueError as exc:
-        raise AssayError(f"[{section}] {exc}") from None
-
-
-def load_config(path: Path) -> CurateConfig:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise AssayError(f"--config {path}: {exc.strerror}") from None
-    return parse_config(text, str(path))
-
-
-# -- steps ----------------------------------------------------------------------------------------
+# -- the steps' state ------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class StepResult:
@@ -271,13 +88,51 @@ class StepResult:
 class State:
     """What flows between steps: the rows in play and what the steps derived."""
 
-    rows: pa.Table  # records (RECORD_SCHEMA columns) still in play
+    rows: pa.Table  # records (RECORD_SCHEMA columns; n and n_correct too once difficulty ran) still in play
     scored: pa.Table | None = None  # uid, source, n, n_correct of every row difficulty was estimated for
-    counts: pa.Table | None = None  # the same, for the rows the learnability filter kept
+    counts: pa.Table | None = None  # the same, for the rows the curriculum is built from
     difficulty: dict[str, Any] | None = None  # model id, sampling hash and config behind `counts`
     replay: pa.Table | None = None  # uid, source, n, n_correct: solved prompts kept for replay
     plan: Plan | None = None
 
+
+# -- the step list ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Step:
+    """One entry of `[[steps]]`: a key of STEPS and, for a filter, its config (from the entry's
+    other keys; assay.filters.registry.make_config)."""
+
+    name: str
+    settings: Any = None
+
+    def as_toml(self) -> dict[str, Any]:
+        """The entry as the config file writes it."""
+        return {"name": self.name, **(asdict(self.settings) if self.settings is not None else {})}
+
+
+# Where a step may stand: phases follow each other in this order (check_steps).
+INGEST, ROWS, DIFFICULTY, LEARNABILITY, CURRICULUM, EXPORT = range(6)
+
+
+class StepKind(NamedTuple):
+    run: Callable[[State, "Context", Step], StepResult]
+    phase: int
+    help: str  # what it does, and where its settings are
+
+
+def _filter_help(name: str) -> str:
+    return f"{(FILTERS[name].fn.__doc__ or '').strip().splitlines()[0]} Its other keys: the filter's settings."
+
+
+# The learnability filters of assay.filters.registry: they read each row's pass counts (n, n_correct).
+LEARNABILITY_FILTERS = ("pass_band", "variance", "posterior_band")
+# Rows this step leaves are the rows in minus the dropped ones; curriculum and export reshape them
+# (replay prompts join the learnable ones), so the funnel ends before them.
+FUNNEL_END = "curriculum"
+
+
+# -- steps ----------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Context:
@@ -302,15 +157,11 @@ def _apply(ctx: Context, state: State, name: str, decision: Decision, detail: di
     return StepResult(name, rows_in, state.rows.num_rows, _reason_codes(decision), detail or {})
 
 
-def step_ingest(state: State, ctx: Context) -> StepResult:
+def step_ingest(state: State, ctx: Context, step: Step) -> StepResult:
     reports: list[IngestReport] = []
     names = []
     for s in ctx.config.sources:
-        resolved, default_name, implied = resolve_source(s.spec, s.split, s.subset, s.count, s.seed)
-        explicit = s.preset or s.prompt_col or s.answer_col
-        mapping = implied if implied and not explicit else resolve_preset(s.preset, s.prompt_col, s.answer_col,
-                                                                          s.answer_regex, s.verifier)
-        name = s.name or default_name
+        resolved, name, mapping = s.resolve()
         with ctx.progress(f"ingest {name}", resolved.total, resolved.unit) as advance:
             reports.append(ingest(ctx.cat, resolved, mapping, name, {"spec": s.spec, "curate_run": ctx.run_id}, advance))
         names.append(name)
@@ -331,24 +182,29 @@ def step_ingest(state: State, ctx: Context) -> StepResult:
     })
 
 
-def _row_filter(name: str) -> Callable[[State, Context], StepResult]:
-    def step(state: State, ctx: Context) -> StepResult:
-        function, _ = FILTERS[name]
-        with ctx.progress(name, None, "rows"):
-            decision = function(state.rows, ctx.config.filters[name])
-        return _apply(ctx, state, name, decision)
+def step_filter(state: State, ctx: Context, step: Step) -> StepResult:
+    """A filter of assay.filters.registry over the rows in play. A learnability filter's rows
+    dropped as too easy join the replay pool the curriculum draws from."""
+    with ctx.progress(step.name, None, "rows"):
+        decision = FILTERS[step.name].fn(state.rows, step.settings)
+    if STEPS[step.name].phase != LEARNABILITY:
+        return _apply(ctx, state, step.name, decision)
+    easy = _solved(state.rows, decision).select(["uid", "source", "n", "n_correct"])
+    state.replay = easy if state.replay is None else pa.concat_tables([state.replay, easy])
+    return _apply(ctx, state, step.name, decision, {"replay_pool": easy.num_rows})
 
-    step.__name__ = f"step_{name}"
-    return step
+
+def _solved(scored: pa.Table, decision: Decision) -> pa.Table:
+    """Rows the learnability filter dropped as too easy: the replay pool for the curriculum."""
+    return scored.filter(pc.fill_null(pc.starts_with(decision.reason, "too_easy:"), False))
 
 
-def step_decontaminate(state: State, ctx: Context) -> StepResult:
+def step_decontaminate(state: State, ctx: Context, step: Step) -> StepResult:
     config = ctx.config
     for b in config.benchmarks:
         if b.spec is not None:
-            label, mapping = bench.resolve_bench_preset(b.name, b.preset, b.prompt_col, b.answer_col, b.id_col, b.date_col, b.spec)
-            resolved, _, _ = resolve_source(b.spec, b.split or mapping.hub_split, b.subset)
-            bench.add_benchmark(ctx.cat, b.name, b.spec, resolved, label, mapping)
+            resolved, label, mapping = b.resolve()
+            add_benchmark(ctx.cat, b.name, b.spec, resolved, label, mapping)
     names = [b.name for b in config.benchmarks]
     if not names:
         return StepResult("contamination", state.rows.num_rows, state.rows.num_rows, {}, {"benchmarks": []})
@@ -360,22 +216,8 @@ def step_decontaminate(state: State, ctx: Context) -> StepResult:
                                                           "run": check.summary["run_id"]})
 
 
-def _difficulty_config(section: DifficultySection) -> DifficultyConfig:
-    try:
-        sampling = SamplingConfig(temperature=section.temperature, top_p=section.top_p,
-                                  max_tokens=section.max_tokens, seed=section.seed)
-    except EngineError as exc:
-        raise AssayError(f"[difficulty] {exc}") from None
-    try:
-        return DifficultyConfig(model=section.model, k=section.k, policy=section.policy, engine=section.engine,
-                                sampling=sampling, workers=section.workers, trust_remote_code=section.trust_remote_code,
-                                verifier_timeout_s=section.verifier_timeout_s, max_verifier_failures=section.max_verifier_failures)
-    except AssayError as exc:
-        raise AssayError(f"[difficulty] {exc}") from None
-
-
-def step_difficulty(state: State, ctx: Context) -> StepResult:
-    config = _difficulty_config(ctx.config.difficulty)
+def step_difficulty(state: State, ctx: Context, step: Step) -> StepResult:
+    config = ctx.config.difficulty
     rows = state.rows.select(["uid", "source", "prompt", "answer", "verifier", "meta"]).to_pylist()
     prompts = [Prompt(r["uid"], r["prompt"], r["answer"], r["verifier"], verifier_options(r["meta"]), r["source"])
                for r in rows]
@@ -385,9 +227,10 @@ def step_difficulty(state: State, ctx: Context) -> StepResult:
     # result.prompts holds the stored counts of every prompt sampled at least once.
     counts = {p.uid: (p.n, p.n_correct) for p in result.prompts}
     uids = state.rows["uid"].to_pylist()
-    state.scored = pa.table({"uid": state.rows["uid"], "source": state.rows["source"],
-                             "n": [counts.get(u, (0, 0))[0] for u in uids],
-                             "n_correct": [counts.get(u, (0, 0))[1] for u in uids]})
+    n = pa.array([counts.get(u, (0, 0))[0] for u in uids], pa.int64())
+    n_correct = pa.array([counts.get(u, (0, 0))[1] for u in uids], pa.int64())
+    state.scored = pa.table({"uid": state.rows["uid"], "source": state.rows["source"], "n": n, "n_correct": n_correct})
+    state.rows = state.rows.append_column("n", n).append_column("n_correct", n_correct)  # what learnability filters read
     state.difficulty = {"model_id": result.model_id, "sampling_hash": result.sampling_hash,
                         "verifier_version": result.verifier_version, "run_id": result.run_id,
                         "config": asdict(ctx.config.difficulty)}
@@ -398,35 +241,20 @@ def step_difficulty(state: State, ctx: Context) -> StepResult:
         "run": result.run_id})
 
 
-def step_learnability(state: State, ctx: Context) -> StepResult:
-    section = ctx.config.learnability
-    scored = state.rows.append_column("n", state.scored["n"]).append_column("n_correct", state.scored["n_correct"])
-    function, _ = FILTERS[section.method]
-    decision = function(scored, section.settings)
-    easy = _solved(scored, decision)
-    state.replay = easy.select(["uid", "source", "n", "n_correct"])
-    state.counts = scored.filter(decision.keep).select(["uid", "source", "n", "n_correct"])
-    return _apply(ctx, state, section.method, decision, {"replay_pool": easy.num_rows})
-
-
-def _solved(scored: pa.Table, decision: Decision) -> pa.Table:
-    """Rows the learnability filter dropped as too easy: the replay pool for the curriculum."""
-    return scored.filter(pc.fill_null(pc.starts_with(decision.reason, "too_easy:"), False))
-
-
-def step_curriculum(state: State, ctx: Context) -> StepResult:
+def step_curriculum(state: State, ctx: Context, step: Step) -> StepResult:
+    state.counts = state.rows.select(["uid", "source", "n", "n_correct"])
     if state.counts.num_rows == 0:
         raise AssayError("no rows left after the learnability filter: nothing to build a curriculum from "
-                         "(see the funnel; loosen [learnability] or check [difficulty])")
+                         "(see the funnel; loosen the learnability filter's settings or check [difficulty])")
     curriculum, warnings = replay_share_used(ctx.config.curriculum, state.replay.num_rows)
     try:
         plan = build_plan(state.counts, curriculum, state.replay)
     except ValueError as exc:
         raise AssayError(f"[curriculum] {exc}") from None
+    learn = first_learnability(ctx.config.steps)
     params = {**plan.params, "curate_run": ctx.run_id, "difficulty": state.difficulty,
-              "filters": {name: asdict(ctx.config.filters[name]) for name in ROW_FILTERS},
-              "learnability": {"method": ctx.config.learnability.method,
-                               **asdict(ctx.config.learnability.settings)},
+              "steps": [s.as_toml() for s in ctx.config.steps],
+              "learnability": {"method": learn.name, **asdict(learn.settings)},
               "decontaminate": {"benchmarks": [b.name for b in ctx.config.benchmarks],
                                 **{k: str(v) for k, v in asdict(ctx.config.decontaminate).items()}},
               "sources": [asdict(s) for s in ctx.config.sources], "splits": ctx.config.splits}
@@ -438,8 +266,6 @@ def step_curriculum(state: State, ctx: Context) -> StepResult:
         "plan": str(ctx.plan_path), "stage_rows": summary.stage_rows, "replay_rows":
         int(pc.sum(plan.table["replay"].cast(pa.int64())).as_py() or 0), "replay_share": curriculum.replay_share,
         **({"warnings": warnings} if warnings else {})})
-
-
 def replay_share_used(config: CurriculumConfig, replay_pool: int) -> tuple[CurriculumConfig, list[str]]:
     """The curriculum config the plan is built with, and warnings about what changed: a replay
     share with no prompt easy enough to replay becomes 0 (the plan records the share used).
@@ -456,18 +282,207 @@ def replay_share_used(config: CurriculumConfig, replay_pool: int) -> tuple[Curri
     return config, []
 
 
-def step_export(state: State, ctx: Context) -> StepResult:
+
+def step_export(state: State, ctx: Context, step: Step) -> StepResult:
     manifest: Manifest = export_plan(ctx.cat, state.plan, ctx.config.export.format, Path(ctx.config.export.out), ctx.run_id)
     return StepResult("export", state.plan.table.num_rows, manifest.rows, {}, {
         "out": ctx.config.export.out, "format": manifest.format, "files": len(manifest.files),
         "content_sha256": manifest.content_sha256})
 
 
-STEPS: list[Callable[[State, Context], StepResult]] = [
-    step_ingest, _row_filter("dedup"), step_decontaminate, _row_filter("quality"), _row_filter("gold"),
-    step_difficulty, step_learnability, step_curriculum, step_export,
-]
+STEPS: dict[str, StepKind] = {
+    "ingest": StepKind(step_ingest, INGEST, "Read the [[sources]] into the catalog (rows that do not parse go to "
+                       "quarantine); the records of `splits` come into play."),
+    **{name: StepKind(step_filter, ROWS, _filter_help(name))
+       for name in FILTERS if name not in LEARNABILITY_FILTERS and name != "contamination"},
+    # contamination is the decontaminate step's filter: its findings come from the check before it.
+    "decontaminate": StepKind(step_decontaminate, ROWS, "Check the records against the [[benchmarks]] (settings: "
+                              "the decontaminate table) and drop the rows with a finding."),
+    "difficulty": StepKind(step_difficulty, DIFFICULTY, "Estimate pass@k with a rollout model (settings: the difficulty "
+                           "table); stored samples are reused."),
+    **{name: StepKind(step_filter, LEARNABILITY, _filter_help(name)) for name in LEARNABILITY_FILTERS},
+    "curriculum": StepKind(step_curriculum, CURRICULUM, "Build the plan (settings: the curriculum table)."),
+    "export": StepKind(step_export, EXPORT, "Write the plan's shards and manifest (settings: the export table)."),
+}
 
+
+def _step(name: str, **settings: Any) -> Step:
+    """A step of STEPS with a filter's settings (every other one at its default)."""
+    return Step(name, make_config(name, settings) if name in FILTERS else None)
+
+
+DEFAULT_STEPS = tuple(_step(name) for name in ("ingest", "dedup", "decontaminate", "quality", "gold", "difficulty",
+                                               "posterior_band", "curriculum", "export"))
+
+
+def parse_steps(raw: Any, section: str) -> tuple[Step, ...]:
+    """`[[steps]]` entries -> Steps: each names a step of STEPS; a filter's other keys are its settings."""
+    if not isinstance(raw, list) or not all(isinstance(entry, dict) for entry in raw):
+        raise AssayError(f"[{section}] must be an array of tables ([[{section}]] with name = ...)")
+    steps = []
+    for i, entry in enumerate(raw):
+        where, others = f"{section}.{i}", {k: v for k, v in entry.items() if k != "name"}
+        name = entry.get("name")
+        if name not in STEPS:
+            raise AssayError(f"[{where}] unknown step {name!r}; valid: {', '.join(STEPS)}")
+        if name not in FILTERS and others:
+            raise AssayError(f"[{where}] {name} takes no keys but name, got {', '.join(others)}; {STEPS[name].help}")
+        try:
+            steps.append(_step(name, **others))
+        except ValueError as exc:
+            raise AssayError(f"[{where}] {exc}") from None
+    return tuple(steps)
+
+
+def check_steps(steps: tuple[Step, ...]) -> None:
+    """Raise AssayError unless `steps` is a list curate can run: ingest; row filters (and
+    decontaminate, once); difficulty; one or more learnability filters; curriculum; export.
+
+    >>> check_steps(DEFAULT_STEPS)
+    >>> check_steps((DEFAULT_STEPS[0], _step("difficulty"), *DEFAULT_STEPS[1:5], *DEFAULT_STEPS[6:]))
+    Traceback (most recent call last):
+    ...
+    assay.pipelines.errors.AssayError: steps ingest, difficulty, dedup, ...: a list runs ingest, then row filters (...), difficulty, ...
+    """
+    phases = [STEPS[s.name].phase for s in steps]
+    counts = Counter(phases)
+    names = [s.name for s in steps]
+    if (phases != sorted(phases) or any(counts[p] != 1 for p in (INGEST, DIFFICULTY, CURRICULUM, EXPORT))
+            or not counts[LEARNABILITY] or names.count("decontaminate") > 1):
+        shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+        row, learn = ([n for n, k in STEPS.items() if k.phase == phase] for phase in (ROWS, LEARNABILITY))
+        raise AssayError(f"steps {shown}: a list runs ingest, then row filters ({', '.join(row)}), difficulty, learnability "
+                         f"filters ({', '.join(learn)}), curriculum, export")
+
+
+def first_learnability(steps: tuple[Step, ...]) -> Step:
+    """The first learnability filter of a checked step list."""
+    return next(s for s in steps if STEPS[s.name].phase == LEARNABILITY)
+
+
+def _step_rows(step: Step) -> list[tuple[str, Any, str]]:
+    """An entry of [[steps]] as the example config writes it: its name, what it does, its settings."""
+    return [("name", step.name, STEPS[step.name].help), *((k, v, "") for k, v in step.as_toml().items() if k != "name")]
+
+
+# -- config ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CurateConfig:
+    """`assay curate`'s config file (and, but for its arrays of tables, its flags)."""
+
+    sources: list[SourceConfig] = field(metadata={
+        "help": "The corpora, one [[sources]] each, with the keys of `assay ingest`'s flags (spec is its SOURCE)."})
+    benchmarks: list[BenchmarkConfig] = field(default_factory=list, metadata={
+        "help": "Evaluation sets to decontaminate against, one [[benchmarks]] each, with the keys of `assay bench add`'s "
+                "flags: registered here from spec, or registered already (no spec)."})
+    splits: list[str] = field(default_factory=lambda: ["train"], metadata={
+        "help": "Record splits that become training data (repeat the flag)."})
+    steps: tuple[Step, ...] = field(default=DEFAULT_STEPS, metadata={
+        "help": "The steps, in order: ingest; row filters (dedup, quality, gold, any row filter of assay.filters.registry, "
+                "and decontaminate once); difficulty; learnability filters (pass_band, variance, posterior_band); "
+                "curriculum; export. A filter's keys besides name are its settings; repeat it to filter twice.",
+        "parse": parse_steps, "rows": _step_rows})
+    decontaminate: decon.Settings = table(decon.Settings, "How the decontaminate step matches rows to the [[benchmarks]].")
+    difficulty: DifficultyConfig = table(
+        DifficultyConfig, "The difficulty step: adaptive (or fixed) pass@k with a rollout model, as `assay difficulty`.",
+        defaults={"model": "toy"}, set_by_run={"source": "the [[sources]] to curate", "verifier": "verifier in [[sources]]"})
+    curriculum: CurriculumConfig = table(CurriculumConfig, "The curriculum step: stages, weights and replay of the plan.")
+    export: ExportSection = table(ExportSection, "The export step: where and how the shards are written.",
+                                  defaults={"out": "shards"})
+
+    def __post_init__(self) -> None:
+        check_steps(self.steps)
+
+
+# The quickstart's config and `assay curate --example-config`'s: the built-in corpus, its
+# evaluation set, the toy policy with short responses, and a tenth of the weight on replay.
+QUICKSTART = CurateConfig(
+    sources=[SourceConfig("builtin:arithmetic", count=1000)],
+    benchmarks=[BenchmarkConfig("arith-eval", spec="builtin:arithmetic-eval")],
+    steps=tuple(_step("quality", min_prompt_chars=8) if s.name == "quality" else s for s in DEFAULT_STEPS),
+    difficulty=DifficultyConfig(model="toy", sampling=SamplingConfig(max_tokens=256)),
+    curriculum=CurriculumConfig(replay_share=0.1),
+    export=ExportSection(out="shards"),
+)
+
+EXAMPLE_CONFIG = example_config(CurateConfig, """\
+# assay curate config: the quickstart's (the built-in corpus and toy policy). Top-level keys, then
+# the [[sources]], [[benchmarks]] and [[steps]] arrays, then one table per step's settings. Omitted
+# keys take their defaults; a flag given on the command line wins over this file. Each setting's
+# flags are in brackets.""", instance=QUICKSTART)
+
+# The format of earlier versions: [filters.NAME] and [learnability] tuned the default list.
+LEGACY_FILTERS = ("dedup", "quality", "gold")
+
+
+@dataclass(frozen=True)
+class LearnabilitySection:
+    method: str = "posterior_band"  # the learnability filter
+    settings: Any = field(default_factory=dict)  # that filter's config (a TOML table of its fields)
+
+
+def _legacy_steps(raw: dict[str, Any]) -> tuple[Step, ...] | None:
+    """The step list a config of the earlier format names (None for one without [filters] or
+    [learnability]): the default list with those settings."""
+    if "filters" not in raw and "learnability" not in raw:
+        return None
+    if "steps" in raw:
+        raise AssayError("[filters] and [learnability] tune the default steps; with [[steps]], give each filter's "
+                         "settings in its [[steps]] entry")
+    filters = raw.get("filters", {})
+    if not isinstance(filters, dict):
+        raise AssayError(f"[filters] must be a table, got {type(filters).__name__}")
+    unknown_filters = sorted(set(filters) - set(LEGACY_FILTERS))
+    if unknown_filters:
+        raise AssayError(f"[filters] unknown filter(s) {', '.join(unknown_filters)}; curate runs {', '.join(LEGACY_FILTERS)}")
+    learn = typed_section(LearnabilitySection, raw.get("learnability", {}), "learnability")
+    if learn.method not in LEARNABILITY_FILTERS:
+        raise AssayError(f"[learnability] method {learn.method!r} is unknown; valid: {', '.join(LEARNABILITY_FILTERS)}")
+    chosen = {**{name: (filters.get(name, {}), f"filters.{name}") for name in LEGACY_FILTERS},
+              "posterior_band": (learn.settings, "learnability.settings")}
+    steps = []
+    for step in DEFAULT_STEPS:
+        if step.name not in chosen:
+            steps.append(step)
+            continue
+        params, section = chosen[step.name]
+        name = learn.method if step.name == "posterior_band" else step.name
+        if not isinstance(params, dict):
+            raise AssayError(f"[{section}] must be a table, got {type(params).__name__}")
+        try:
+            steps.append(_step(name, **params))
+        except ValueError as exc:
+            raise AssayError(f"[{section}] {exc}") from None
+    return tuple(steps)
+
+
+def config_from(raw: dict[str, Any], where: str) -> CurateConfig:
+    """A CurateConfig from TOML-shaped values (a config file, with flags laid over it)."""
+    known = [f.name for f in dataclasses.fields(CurateConfig)]
+    unknown = sorted(set(raw) - set(known) - {"filters", "learnability"})
+    if unknown:
+        raise AssayError(f"{where}: unknown section(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
+    if not raw.get("sources"):
+        raise AssayError(f"{where}: no [[sources]]; name at least one corpus to curate")
+    legacy = _legacy_steps(raw)
+    config = build(CurateConfig, {k: v for k, v in raw.items() if k not in ("filters", "learnability")}, where)
+    return config if legacy is None else dataclasses.replace(config, steps=legacy)
+
+
+def parse_config(text: str, where: str) -> CurateConfig:
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise AssayError(f"{where}: not valid TOML ({exc})") from None
+    return config_from(raw, where)
+
+
+def load_config(path: Path) -> CurateConfig:
+    return config_from(read_toml(path), str(path))
+
+
+# -- the run --------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class CurateResult:
@@ -476,7 +491,7 @@ class CurateResult:
     plan_path: Path
     out: Path
     report: Path  # the run's HTML report (its JSON summary sits beside it)
-    learnability_step: str  # the learnability filter's name: its step in `steps`
+    learnability_step: str  # the first learnability filter's name: its step in `steps`
 
 
 def begin_run(cat: Catalog, config: CurateConfig, progress: ProgressFactory = no_progress,
@@ -494,19 +509,56 @@ def begin_run(cat: Catalog, config: CurateConfig, progress: ProgressFactory = no
     return Context(cat, config, run_id, cat.path.parent / "plans" / f"{run_id}.parquet", progress, map_chunks)
 
 
+# How the loop runs step `index` of the run's list: (its result, the state it leaves).
+StepRunner = Callable[[int, State, Context], tuple[StepResult, State]]
+
+
+def run_step(index: int, state: State, ctx: Context) -> tuple[StepResult, State]:
+    """Step `index` of the run's list, here."""
+    step = ctx.config.steps[index]
+    return STEPS[step.name].run(state, ctx, step), state
+
+
+def run_steps(ctx: Context, runner: StepRunner = run_step,
+              on_step: Callable[[StepResult], None] = lambda r: None) -> CurateResult:
+    """The one loop over a run's steps, in the config's order (the plain function and the
+    Prefect flow differ only in `runner`), then the report; a step that raises marks the run
+    failed, with a report of what finished."""
+    state = State(rows=pa.table({}))
+    results: list[StepResult] = []
+    try:
+        for index in range(len(ctx.config.steps)):
+            result, state = runner(index, state, ctx)
+            ctx.cat.release()  # readers may open the catalog between steps
+            results.append(result)
+            on_step(result)
+        return finish_run(ctx, state, results)
+    except BaseException as exc:
+        fail_run(ctx, results, exc)
+        raise
+
+
+def curate(cat: Catalog, config: CurateConfig, progress: ProgressFactory = no_progress,
+           on_step: Callable[[StepResult], None] = lambda r: None) -> CurateResult:
+    """Run every step in order, recorded as one `curate` run in the catalog, then write its report."""
+    return run_steps(begin_run(cat, config, progress), run_step, on_step)
+
+
 def finish_run(ctx: Context, state: State, results: list[StepResult]) -> CurateResult:
     """Write the run's report and mark it ok."""
     prefix = ctx.cat.path.parent / "reports" / ctx.run_id
     _, html_path = write_report(curate_summary(ctx.cat, ctx.config, ctx.run_id, results, state, prefix.parent), prefix)
     ctx.cat.finish_run(ctx.run_id, "ok", {"steps": [asdict(r) for r in results], "report": str(html_path)})
-    return CurateResult(ctx.run_id, results, ctx.plan_path, Path(ctx.config.export.out), html_path, ctx.config.learnability.method)
+    return CurateResult(ctx.run_id, results, ctx.plan_path, Path(ctx.config.export.out), html_path,
+                        first_learnability(ctx.config.steps).name)
 
 
 def fail_run(ctx: Context, results: list[StepResult], exc: BaseException) -> Path:
     """Mark the run failed and write its report (the steps that finished, the step that failed
     and why); the report's path is added to `exc` as a note, which the CLI prints."""
     error = str(exc) or type(exc).__name__
-    failed = STEPS[len(results)].__name__.removeprefix("step_") if len(results) < len(STEPS) else "report"
+    steps = ctx.config.steps
+    failed = steps[len(results)].name if len(results) < len(steps) else "report"
     prefix = ctx.cat.path.parent / "reports" / ctx.run_id
     _, html_path = write_report(failure_summary(ctx, results, failed, error), prefix)
     ctx.cat.finish_run(ctx.run_id, "failed", {"error": error, "failed_step": failed, "report": str(html_path),
@@ -531,27 +583,6 @@ def failure_summary(ctx: Context, results: list[StepResult], failed: str, error:
     }
 
 
-def curate(cat: Catalog, config: CurateConfig, progress: ProgressFactory = no_progress,
-           on_step: Callable[[StepResult], None] = lambda r: None) -> CurateResult:
-    """Run every step in order, recorded as one `curate` run in the catalog, then write its report."""
-    ctx = begin_run(cat, config, progress)
-    state = State(rows=pa.table({}))
-    results: list[StepResult] = []
-    try:
-        for step in STEPS:
-            results.append(step(state, ctx))
-            on_step(results[-1])
-        return finish_run(ctx, state, results)
-    except BaseException as exc:
-        fail_run(ctx, results, exc)
-        raise
-
-
-# Steps whose rows out are the rows in minus the dropped ones; curriculum and export reshape
-# the rows (replay prompts join the learnable ones), so the funnel ends before them.
-FUNNEL_END = "curriculum"
-
-
 def curate_summary(cat: Catalog, config: CurateConfig, run_id: str, results: list[StepResult], state: State,
                    report_dir: Path) -> dict[str, Any]:
     """The run report's summary (see assay.pipelines.reports.summary for its keys)."""
@@ -564,10 +595,10 @@ def curate_summary(cat: Catalog, config: CurateConfig, run_id: str, results: lis
     plan = state.plan.summary()
     export = steps["export"]
     links = {"shards manifest": os.path.relpath(Path(export.detail["out"]).resolve() / "manifest.json", report_dir.resolve())}
-    if steps["contamination"].detail.get("report"):
-        links["decontamination report"] = os.path.relpath(Path(steps["contamination"].detail["report"]).resolve(),
-                                                          report_dir.resolve())
-    contamination = decon.contamination_cells(cat, steps["contamination"].detail.get("run"))
+    decontaminated = steps.get("contamination", StepResult("contamination", 0, 0, {}))  # a list may leave it out
+    if decontaminated.detail.get("report"):
+        links["decontamination report"] = os.path.relpath(Path(decontaminated.detail["report"]).resolve(), report_dir.resolve())
+    contamination = decon.contamination_cells(cat, decontaminated.detail.get("run"))
     first, kept = funnel[0], results[-1]
     return {
         "kind": "curate", "run_id": run_id, "created_at": utc_now().isoformat(),
@@ -576,7 +607,7 @@ def curate_summary(cat: Catalog, config: CurateConfig, run_id: str, results: lis
             f"{first['rows_in']:,} rows read, {funnel[-1]['rows_out']:,} learnable rows kept "
             f"({len(funnel) - 1} filter steps, every drop recorded in the decisions table)",
             f"difficulty: {steps['difficulty'].detail['model']}, {steps['difficulty'].detail['sampled']:,} samples drawn "
-            f"this run; learnability by {config.learnability.method}",
+            f"this run; learnability by {', '.join(s.name for s in config.steps if STEPS[s.name].phase == LEARNABILITY)}",
             f"verdicts: {StatusCounts.from_dict(steps['difficulty'].detail['statuses']).line()} "
             f"(pass rates count only correct, incorrect and no_answer)",
             f"curriculum: {len(plan.stage_rows)} stage(s), replay weight {plan.replay_weight:.2f}",
@@ -597,15 +628,12 @@ def curate_summary(cat: Catalog, config: CurateConfig, run_id: str, results: lis
 
 
 def _settings(config: CurateConfig) -> dict[str, Any]:
-    flat: dict[str, Any] = {"splits": ", ".join(config.splits)}
-    sections = {"difficulty": asdict(config.difficulty), "learnability": asdict(config.learnability.settings),
-                **{f"filters.{n}": asdict(c) for n, c in config.filters.items()},
-                "curriculum": {k: v for k, v in asdict(config.curriculum).items() if not isinstance(v, (dict, list, tuple))}}
-    for section, values in sections.items():
-        for key, value in values.items():
-            flat[f"{section}.{key}"] = value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
-    flat["learnability.method"] = config.learnability.method
-    return flat
+    """Every setting of the run, flat: the config file's keys (table.key), and each step's as steps.I.KEY."""
+    values = {s.key: value_at(config, s.path) for s in settings(CurateConfig)}
+    for i, step in enumerate(config.steps):
+        values.update({f"steps.{i}.{key}": value for key, value in step.as_toml().items()})
+    return {key: value if isinstance(value, (str, int, float, bool, type(None))) else
+            ", ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value) for key, value in values.items()}
 
 
 def _histograms(state: State) -> dict[str, Any]:

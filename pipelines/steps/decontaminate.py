@@ -77,19 +77,36 @@ EXAMPLE_CHARS = 2000  # prompts in the report are cut to this length
 CATALOG_BATCH = 50_000
 
 
+def masked_flags(values: list[str], flag: str) -> dict[str, str]:
+    """--masked [NAME=]POLICY, repeated: NAME -> POLICY, "*" for a policy given without a name.
+
+    >>> masked_flags(["drop", "gsm8k=flag"], "--masked")
+    {'*': 'drop', 'gsm8k': 'flag'}
+    """
+    return dict(m.split("=", 1) if "=" in m else ("*", m) for m in values)
+
+
 @dataclass(frozen=True)
 class Settings:
-    """How a run matches. Every field is recorded in the report."""
+    """How a run matches: `assay decontaminate`'s flags and `assay curate`'s [decontaminate].
+    Every field is recorded in the report."""
 
-    n: int = DEFAULT_N  # n-gram size in tokens
-    min_containment: float = DEFAULT_MIN_CONTAINMENT  # share of a problem's grams a prompt must hold
-    semantic_model: str | None = None  # local sentence-transformers folder; None: no semantic layer
-    semantic_threshold: float | None = None  # cosine for the semantic layer; None: calibrated per benchmark
-    date_col: str = "date"  # row field (or record meta key) holding the row's date
-    data_date: date | None = None  # date of rows without one (when the data was collected)
-    # What the masked layer's findings mean per benchmark (drop, flag, off; see MASKED_POLICIES):
-    # given ones override the benchmark's preset default (`benchmarks.default_masked`).
-    masked: dict[str, str] = field(default_factory=dict)
+    n: int = field(default=DEFAULT_N, metadata={"help": "n-gram size in normalised tokens."})
+    min_containment: float = field(default=DEFAULT_MIN_CONTAINMENT, metadata={
+        "help": "Share of a problem's n-grams a prompt must contain."})
+    semantic_model: str | None = field(default=None, metadata={
+        "help": "Local sentence-transformers model folder: adds the paraphrase layer; unset: no semantic layer."})
+    semantic_threshold: float | None = field(default=None, metadata={
+        "help": "Cosine at or above which the semantic layer fires; unset: calibrated per benchmark (printed)."})
+    date_col: str = field(default="date", metadata={
+        "help": "Row field (record meta key) with the row's date, for the temporal rule."})
+    data_date: date | None = field(default=None, metadata={
+        "help": "YYYY-MM-DD: when rows without a date were collected (the data cutoff)."})
+    # Given ones override the benchmark's preset default (`benchmarks.default_masked`).
+    masked: dict[str, str] = field(default_factory=dict, metadata={
+        "help": f"What a numbers-changed (masked-layer) match means: [NAME=]{'|'.join(MASKED_POLICIES)} (repeat per "
+                "benchmark; a table of NAME = POLICY in a config). Unset: drop for human-written presets, flag otherwise.",
+        "from_flag": masked_flags})
 
 
 @dataclass

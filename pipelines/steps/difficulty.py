@@ -51,11 +51,31 @@ from assay.pipelines.store.catalog import DECIDED_SAMPLES, Catalog
 from assay.pipelines.errors import AssayError
 from assay.pipelines.steps.ingest import verifier_options
 from assay.pipelines.steps.preflight import model_folder
-from assay.trainers.rollout import ENGINE_CHOICES, EngineError, Observation, Prompt, RolloutEngine, Samples, SamplingConfig, Skipped, choose_engine
-from assay.verifiers import DEFAULT_TIMEOUT_S, VERIFIER_VERSION, OperatorSpec, Verdict, resolve_verifier, verifier_version, verify_batch
+from assay.pipelines.config.settings import table
+from assay.trainers.rollout import (
+    ENGINE_CHOICES,
+    ENGINE_HELP,
+    EngineError,
+    Observation,
+    Prompt,
+    RolloutEngine,
+    Samples,
+    SamplingConfig,
+    Skipped,
+    choose_engine,
+)
+from assay.verifiers import (
+    DEFAULT_TIMEOUT_S,
+    VERIFIER_VERSION,
+    VERIFIERS,
+    OperatorSpec,
+    Verdict,
+    resolve_verifier,
+    verifier_version,
+    verify_batch,
+)
 
 PASS_AT = (1, 2, 4, 8, 16, 32, 64)  # the k of pass@k reported, where a prompt has that many samples
-CHUNK_PROMPTS = 128  # prompts sampled, verified and recorded together (one transaction, one flow task)
 # Rows (prompt x sample) per engine.generate call inside a chunk; progress is reported after each.
 # The TransformersEngine decodes 256 rows per batch by default, so the split costs it no batching.
 GENERATE_ROWS = 256
@@ -95,27 +115,48 @@ def adaptive_k(k: int) -> AdaptiveK:
 POLICIES: dict[str, Callable[[int], Policy]] = {"adaptive": adaptive_k, "fixed": FixedK}
 
 
+VERIFIER_HELP = (f"Judge every prompt with this verifier instead of its own: a built-in ({', '.join(VERIFIERS)}), an "
+                 "installed plug-in's entry point (group assay.verifiers), or package.module:function (README: Your own reward).")
+MAX_FAILURES_HELP = ("Share of a {unit}'s verdicts that may be timeout or error; above it the run stops instead of "
+                     "recording (a loaded machine or a too short --verifier-timeout).")
+
+
 @dataclass(frozen=True)
 class DifficultyConfig:
-    model: str  # "toy" or a local checkpoint folder
-    k: int = 16  # samples per prompt (fixed); adaptive spends half as many, at most 2k on one
-    policy: str = "adaptive"  # a key of POLICIES
-    engine: str = "auto"  # one of assay.trainers.rollout.ENGINE_CHOICES ("auto": vLLM where it runs)
-    source: str | None = None  # only records of this source; None: all
-    sampling: SamplingConfig = field(default_factory=SamplingConfig)
-    workers: int | None = None  # verifier processes; None: one per core
-    trust_remote_code: bool = False  # only for models whose code the user has read
-    verifier_timeout_s: float = DEFAULT_TIMEOUT_S  # seconds one verification may take before it is a timeout
-    max_verifier_failures: float = MAX_VERIFIER_FAILURES  # share of a chunk's verdicts that may be timeout/error
-    verifier: str | None = None  # judge every prompt with this (built-in, entry point or module:function); None: each row's own
+    """`assay difficulty`'s settings, and `assay curate`'s [difficulty] (assay.pipelines.config.settings
+    derives the flags and the keys from the fields)."""
+
+    model: str = field(metadata={"help": "A local checkpoint folder, a hub id ORG/NAME, or the built-in toy policy.",
+                                 "example": "toy"})
+    k: int = field(default=16, metadata={
+        "help": "Samples per prompt (fixed); adaptive spends half as many in all, up to 2k on one prompt."})
+    policy: str = field(default="adaptive", metadata={
+        "help": "adaptive: stop early on sure calls, spend the saving on unsure ones; fixed: exactly k (a key of POLICIES)."})
+    engine: str = field(default="auto", metadata={"help": ENGINE_HELP})
+    source: str | None = field(default=None, metadata={"help": "Only this source's records; unset: all."})
+    # The command's responses are whole solutions: 1024 tokens, where a library caller's SamplingConfig has 256.
+    sampling: SamplingConfig = table(SamplingConfig, "How responses are sampled; every setting is part of the sampling hash "
+                                     "that keys the stored difficulty.", inline=True, defaults={"max_tokens": 1024})
+    workers: int | None = field(default=None, metadata={"help": "Verifier processes; unset: one per CPU."})
+    trust_remote_code: bool = field(default=False, metadata={
+        "help": "Run the checkpoint's own Python code. Only for code you have read."})
+    verifier_timeout_s: float = field(default=DEFAULT_TIMEOUT_S, metadata={
+        "help": "Seconds one verification may take; one still running is a timeout: sampled again, never scored."})
+    max_verifier_failures: float = field(default=MAX_VERIFIER_FAILURES, metadata={"help": MAX_FAILURES_HELP.format(unit="chunk")})
+    verifier: str | None = field(default=None, metadata={"help": VERIFIER_HELP})
+    chunk_size: int = field(default=128, metadata={
+        "help": "Prompts sampled, verified and recorded together (one transaction, one flow task): a kill loses at "
+                "most one chunk per worker. The samples drawn do not depend on it."})
 
     def __post_init__(self) -> None:
         if self.k < 1:
             raise AssayError(f"--k must be a positive number of samples, got {self.k}")
+        if self.chunk_size < 1:
+            raise AssayError(f"--chunk-size must be a positive number of prompts, got {self.chunk_size}")
         check_verification(self.verifier_timeout_s, self.max_verifier_failures)
-        for option, value, table in (("--policy", self.policy, POLICIES), ("--engine", self.engine, ENGINE_CHOICES)):
-            if value not in table:
-                raise AssayError(f"{option} {value!r} is unknown; valid: {', '.join(table)}")
+        for option, value, choices in (("--policy", self.policy, POLICIES), ("--engine", self.engine, ENGINE_CHOICES)):
+            if value not in choices:
+                raise AssayError(f"{option} {value!r} is unknown; valid: {', '.join(choices)}")
 
 
 def planned_samples(config: DifficultyConfig, prompts: int) -> int:
@@ -301,8 +342,8 @@ class EngineSpec:
 
 
 def plan_round(prompts: list[Prompt], drawn: np.ndarray, n: np.ndarray, c: np.ndarray, out: np.ndarray, policy: Policy,
-               sampling: SamplingConfig, verification: Verification) -> list[Chunk]:
-    """The chunks of the next round, from the counts so far; [] when done.
+               sampling: SamplingConfig, verification: Verification, chunk_size: int) -> list[Chunk]:
+    """The chunks of the next round, from the counts so far, of up to `chunk_size` prompts; [] when done.
 
     drawn [P]: samples drawn; n [P]: decided samples; c [P]: correct ones; out [P]: prompts
     that left the plan (the engine cannot take them, or their gold was refused)."""
@@ -318,8 +359,8 @@ def plan_round(prompts: list[Prompt], drawn: np.ndarray, n: np.ndarray, c: np.nd
     for (n_before, m), members in sorted(groups.items()):
         seeded = SamplingConfig(**{**asdict(sampling), "seed": _round_seed(sampling.seed, n_before)})
         # Chunks bound the work lost to a kill and keep the progress bar moving.
-        for start in range(0, len(members), CHUNK_PROMPTS):
-            part = tuple(members[start : start + CHUNK_PROMPTS])
+        for start in range(0, len(members), chunk_size):
+            part = tuple(members[start : start + chunk_size])
             chunks.append(Chunk(part, tuple(prompts[i] for i in part), m, seeded, verification))
     return chunks
 
@@ -396,7 +437,7 @@ def run_rounds(
     out = np.array([s.bad_gold > 0 for s in stored], dtype=bool)
     result.bad_gold = int(out.sum())
     catalog.release()  # sampling the first chunk needs no catalog: readers may open it meanwhile
-    while chunks := plan_round(prompts, drawn, n, c, out, policy, config.sampling, verification):
+    while chunks := plan_round(prompts, drawn, n, c, out, policy, config.sampling, verification, config.chunk_size):
         result.rounds += 1
         for done in map_chunks(chunks, progress):
             catalog.add_difficulty(

@@ -57,6 +57,7 @@ from assay.curricula.plan import Plan
 from assay.pipelines.store.catalog import Catalog, new_run_id, utc_now
 from assay.pipelines.steps.difficulty import stored_counts
 from assay.pipelines.errors import AssayError
+from assay.pipelines.config.settings import table
 from assay.pipelines.steps.ingest import verifier_options
 from assay.trainers.prompts import PromptTemplate
 
@@ -160,10 +161,13 @@ def content_hash(table: pa.Table) -> str:
 
 @dataclass(frozen=True)
 class Layout:
-    """What shapes the trainer formats' rows beyond the rows themselves."""
+    """What shapes the trainer formats' rows beyond the rows themselves (`assay export`'s flags)."""
 
-    template: PromptTemplate = PromptTemplate()
-    data_source: str | None = None  # verl's data_source / OpenRLHF's datasource; default each row's source
+    template: PromptTemplate = table(
+        PromptTemplate, "The prompt template every trainer format's rows carry.", inline=True, prefix="template-",
+        flags={"system": ("--system-prompt",), "instruction": ("--instruction",), "position": ("--instruction-position",)})
+    data_source: str | None = field(default=None, metadata={
+        "help": "verl's data_source and OpenRLHF's datasource for every row; unset: the row's source."})
 
     def __post_init__(self) -> None:
         if self.data_source is not None and not self.data_source.strip():
@@ -308,6 +312,18 @@ FORMATS: dict[str, Callable[[pa.Table, Path, Layout], list[str]]] = {
 
 
 # -- export and verification ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ExportSection:
+    """Where and how shards are written: `assay export`'s --out and --format, `assay curate`'s [export]."""
+
+    out: str | None = field(default=None, metadata={"help": "A new folder for the shards and manifest.json (never overwritten)."})
+    format: str = field(default="parquet", metadata={"help": f"One of {', '.join(FORMATS)}."})
+
+    def __post_init__(self) -> None:
+        if self.format not in FORMATS:
+            raise AssayError(f"format {self.format!r} is unknown; valid: {', '.join(FORMATS)}")
+
 
 def export_plan(cat: Catalog, plan: Plan, fmt: str, out: Path, run_id: str | None = None, layout: Layout = Layout()) -> Manifest:
     """Write the plan's shards in `fmt` under `out` (which must not exist yet) with a manifest

@@ -27,7 +27,7 @@ import pyarrow as pa
 from assay.curricula.arithmetic import generate_arithmetic
 from assay.pipelines.store.catalog import Catalog
 from assay.pipelines.errors import AssayError
-from assay.pipelines.steps.presets import PRESETS, Preset, Rejected
+from assay.pipelines.steps.presets import PRESETS, Preset, Rejected, resolve_preset
 from assay.pipelines.steps.readers import FILE_SUFFIXES, RawBlock, Reject, Source, file_source, hf_source, rows_source
 from assay.pipelines.store.schema import (
     MAX_FIELD_CHARS,
@@ -43,6 +43,39 @@ BATCH_SCHEMA = RECORD_SCHEMA.append(pa.field("location", pa.string(), nullable=F
 
 BUILTIN_PREFIX = "builtin:"
 DEFAULT_BUILTIN_COUNT = 1000
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """One corpus: `assay ingest`'s argument and flags, and an entry of `assay curate`'s [[sources]]."""
+
+    spec: str = field(metadata={"help": "A .jsonl/.json/.parquet/.csv file or folder, a Hugging Face dataset id, or "
+                                        "builtin:arithmetic.", "argument": True, "metavar": "SOURCE"})
+    name: str | None = field(default=None, metadata={
+        "help": "Source name recorded on every row (part of the uid); unset: the file stem, dataset id or built-in name."})
+    preset: str | None = field(default=None, metadata={"help": f"Column layout of a known dataset: {', '.join(PRESETS)}."})
+    split: str | None = field(default=None, metadata={
+        "help": "Split to record (files) or load (hub); unset: from file names, else train; all splits of a hub dataset."})
+    subset: str | None = field(default=None, metadata={
+        "help": "Hugging Face dataset configuration (e.g. 'main' for openai/gsm8k)."})
+    prompt_col: str | None = field(default=None, metadata={"help": "Column holding the prompt (instead of --preset)."})
+    answer_col: str | None = field(default=None, metadata={"help": "Column holding the gold answer (instead of --preset)."})
+    answer_regex: str | None = field(default=None, metadata={
+        "help": "Regex with one group that extracts the gold from the answer column."})
+    verifier: str | None = field(default=None, metadata={
+        "help": "Verifier for a --prompt-col/--answer-col mapping: math, numeric, mc, exact, code; unset: math."})
+    count: int | None = field(default=None, metadata={
+        "help": f"Built-in corpora: how many problems; unset: {DEFAULT_BUILTIN_COUNT}."})
+    seed: int | None = field(default=None, metadata={"help": "Built-in corpora: generator seed; unset: 0."})
+
+    def resolve(self) -> tuple[Source, str, Preset]:
+        """(how to read it, its source name, its column mapping): the layout the source implies
+        (a built-in's) unless a preset or columns are given."""
+        resolved, default_name, implied = resolve_source(self.spec, self.split, self.subset, self.count, self.seed)
+        explicit = self.preset or self.prompt_col or self.answer_col
+        mapping = implied if implied and not explicit else resolve_preset(
+            self.preset, self.prompt_col, self.answer_col, self.answer_regex, self.verifier)
+        return resolved, self.name or default_name, mapping
 
 
 @dataclass

@@ -120,8 +120,7 @@ def test_summary_statistics_follow_the_counts(catalog):
 
 @pytest.mark.slow
 def test_a_run_killed_midway_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch):
-    monkeypatch.setattr(difficulty, "CHUNK_PROMPTS", 4)
-    config = DifficultyConfig(model="toy", k=4, policy="adaptive", sampling=FAST, workers=1)
+    config = DifficultyConfig(model="toy", k=4, policy="adaptive", sampling=FAST, workers=1, chunk_size=4)
     engine = TransformersEngine("toy")
     with Catalog.open(tmp_path / "whole.duckdb") as cat:
         fill(cat, 16)

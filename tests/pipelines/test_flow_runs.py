@@ -32,8 +32,6 @@ from assay.trainers.engines import SamplingConfig
 pytestmark = pytest.mark.slow  # every test starts a Prefect server or a flow run in processes of its own
 
 CHUNK = 4  # prompts per difficulty chunk in these runs (128 by default), so a run has several
-# The real CLI with a smaller chunk: `python -c PATCHED_CLI ARGS...`.
-PATCHED_CLI = f"import assay.pipelines.steps.difficulty as d; d.CHUNK_PROMPTS = {CHUNK}; from assay.pipelines.cli.main import main; main()"
 
 QUIET = r"\|\s*(DEBUG|INFO|WARNING|ERROR)\s*\|"  # a Prefect or Dask log line looks like "12:00:00.000 | INFO | ..."
 
@@ -50,6 +48,7 @@ k = 2
 policy = "fixed"
 max_tokens = 24
 workers = 1
+chunk_size = {chunk}
 
 [learnability]
 method = "posterior_band"
@@ -66,7 +65,7 @@ BENCHMARK = '[[benchmarks]]\nname = "arith-eval"\nspec = "builtin:arithmetic-eva
 
 
 def write_config(path: Path, out: Path, count: int, fmt: str = "parquet", benchmarks: str = BENCHMARK) -> Path:
-    path.write_text(CONFIG.format(count=count, out=out, format=fmt, benchmarks=benchmarks))
+    path.write_text(CONFIG.format(count=count, out=out, format=fmt, benchmarks=benchmarks, chunk=CHUNK))
     return path
 
 
@@ -91,8 +90,8 @@ def prefect_api(tmp_path_factory):
         stop_server(server)
 
 
-def assay(env, cwd, *args, patched=False, **popen):
-    argv = [sys.executable, *(["-c", PATCHED_CLI] if patched else ["-m", "assay.pipelines.cli.main"]), *args]
+def assay(env, cwd, *args, **popen):
+    argv = [sys.executable, "-m", "assay.pipelines.cli.main", *args]
     if popen:
         return subprocess.Popen(argv, cwd=cwd, env=env, **popen)
     return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
@@ -152,19 +151,19 @@ def test_curate_killed_during_difficulty_and_during_export_resumes_exactly(tmp_p
 
     # SIGKILL once the second difficulty chunk has finished: the first is in the catalog by then.
     chunks_before = completed_chunks(prefect_api)
-    proc = assay(prefect_api, killed, *args, patched=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = assay(prefect_api, killed, *args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     kill_when(proc, lambda: completed_chunks(prefect_api) >= chunks_before + 2, "second difficulty chunk")
     with Catalog.open(killed / "c.duckdb", read_only=True) as cat:
         sampled = cat.con.execute("SELECT count(DISTINCT uid) FROM difficulty").fetchall()[0][0]
     assert sampled in (CHUNK, 2 * CHUNK)  # mid-estimation: whole chunks of the 15 prompts in play, not all
 
     # Started again, then SIGKILLed while the export writes its staging folder.
-    proc = assay(prefect_api, killed, *args, patched=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = assay(prefect_api, killed, *args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     kill_when(proc, lambda: any(killed.glob(".shards.partial-*")), "export staging folder")
     assert not (killed / "shards").exists()  # no half-written shards where they belong
     assert list(killed.glob(".shards.partial-*"))
 
-    finished = assay(prefect_api, killed, *args, patched=True)
+    finished = assay(prefect_api, killed, *args)
     assert finished.returncode == 0, finished.stderr
     # Quiet: our progress bars on stdout, no Prefect log lines (datasets draws its own bar when saving).
     assert re.search(QUIET, finished.stderr) is None, finished.stderr
@@ -184,7 +183,8 @@ def test_curate_killed_during_difficulty_and_during_export_resumes_exactly(tmp_p
 # The real CLI, SIGKILLed by itself the moment export has renamed its shards into place: before
 # Prefect records the export step's result and before the run is marked finished.
 KILLED_AFTER_EXPORT = ("import os, signal, assay.pipelines.steps.curate as c; real = c.export_plan; "
-                       "c.export_plan = lambda *a, **k: (real(*a, **k), os.kill(os.getpid(), signal.SIGKILL)); " + PATCHED_CLI)
+                       "c.export_plan = lambda *a, **k: (real(*a, **k), os.kill(os.getpid(), signal.SIGKILL)); "
+                       "from assay.pipelines.cli.main import main; main()")
 
 
 def test_curate_killed_between_export_and_its_record_finishes_on_its_own_shards(tmp_path, prefect_api):
@@ -201,14 +201,14 @@ def test_curate_killed_between_export_and_its_record_finishes_on_its_own_shards(
     assert verify_manifest(killed / "shards") == []  # the shards are whole, the run is not finished
     with Catalog.open(killed / "c.duckdb", read_only=True) as cat:
         assert cat.con.execute("SELECT status FROM runs WHERE kind = 'curate'").fetchall() == [("running",)]
-    finished = assay(prefect_api, killed, *args, patched=True)
+    finished = assay(prefect_api, killed, *args)
     assert finished.returncode == 0, finished.stderr  # not "--out shards: already exists"
     assert catalog_rows(killed / "c.duckdb") == catalog_rows(whole / "c.duckdb")
     assert shard_content(killed / "shards") == shard_content(whole / "shards")
     with Catalog.open(killed / "c.duckdb", read_only=True) as cat:
         assert cat.con.execute("SELECT status FROM runs WHERE kind = 'curate'").fetchall() == [("ok",)]
     # Another run of the same config is another run: the shards it would write are not its own.
-    again = assay(prefect_api, killed, *args, patched=True)
+    again = assay(prefect_api, killed, *args)
     assert again.returncode == 2 and "already exists" in again.stderr
 
 
@@ -232,11 +232,10 @@ def main(folder, runner_name):
     from assay.pipelines.steps.ingest import ingest, resolve_source
     from assay.pipelines.flows.runners import RunnerConfig, task_runner
     from assay.trainers.engines import SamplingConfig
-    difficulty.CHUNK_PROMPTS = 4
     with Catalog.open(folder / "c.duckdb") as cat:
         source, name, preset = resolve_source("builtin:arithmetic", count=16, seed=0)
         ingest(cat, source, preset, name)
-    config = difficulty.DifficultyConfig(model="toy", k=16, policy="adaptive", workers=1,
+    config = difficulty.DifficultyConfig(model="toy", k=16, policy="adaptive", workers=1, chunk_size=4,
                                          sampling=SamplingConfig(temperature=1.0, max_tokens=24))
     runner = RunnerConfig(runner_name)
     # Progress as the CLI reports it: a callable that cannot be pickled, and need not be.
@@ -362,9 +361,7 @@ def test_the_local_runner_reports_each_generation_batch_from_inside_its_tasks(tm
     from prefect.logging.handlers import APILogWorker
     from prefect.settings import PREFECT_API_URL, PREFECT_LOCAL_STORAGE_PATH, temporary_settings
 
-    from assay.pipelines.steps import difficulty
-
-    from assay.pipelines.flows import flows
+    from assay.pipelines.steps import difficulty, flows
     from assay.pipelines.flows.runners import RunnerConfig
 
     monkeypatch.setattr(difficulty, "GENERATE_ROWS", 8)
