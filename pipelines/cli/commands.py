@@ -141,3 +141,42 @@ class QuickstartCommand:
     count: int = field(default=QUICKSTART.sources[0].count, metadata={
         "help": "Problems drawn from the built-in arithmetic corpus."})
     engine: str = field(default="auto", metadata={"help": ENGINE_HELP})
+
+
+@dataclass(frozen=True)
+class Shown:
+    """How an inspection command prints."""
+
+    json: bool = field(default=False, metadata={"help": "Print JSON instead of tables."})
+
+
+@dataclass(frozen=True)
+class QueryCommand:
+    """`assay catalog query`."""
+
+    sql: str = field(metadata={"help": "SQL over the catalog's tables (README: Catalog tables), e.g. "
+                                       "\"SELECT source, count(*) FROM records GROUP BY ALL\".", "argument": True})
+    shown: Shown = table(Shown, "How it prints.", inline=True)
+
+
+@dataclass(frozen=True)
+class QuarantineCommand:
+    """`assay catalog quarantine`."""
+
+    source: str | None = field(default=None, metadata={"help": "Only this source's rows."})
+    reason: str | None = field(default=None, metadata={
+        "help": "Only rows quarantined for this reason (see `assay catalog stats`)."})
+    limit: int = field(default=50, metadata={"help": "Most rows shown, newest first."})
+    shown: Shown = table(Shown, "How it prints.", inline=True)
+
+
+@dataclass(frozen=True)
+class RunsCommand:
+    """`assay catalog runs` (and `assay runs`)."""
+
+    kind: str | None = field(default=None, metadata={
+        "help": "Only runs of this command: ingest, curate, difficulty, train, ..."})
+    status: str | None = field(default=None, metadata={
+        "help": "Only runs with this status: running, ok, failed, interrupted."})
+    limit: int = field(default=20, metadata={"help": "Most runs shown, newest first."})
+    shown: Shown = table(Shown, "How it prints.", inline=True)

@@ -42,9 +42,13 @@ from assay.pipelines.cli.commands import (
     DecontaminateCommand,
     DifficultyCommand,
     ExportCommand,
+    QuarantineCommand,
+    QueryCommand,
     QuickstartCommand,
     RecurringCommand,
+    RunsCommand,
     ServeCommand,
+    Shown,
     VerifyCommand,
 )
 from assay.pipelines.steps.curate import CurateConfig
@@ -137,32 +141,30 @@ def _print_report(report: IngestReport) -> None:
     console.print(f"  run {report.run_id}")
 
 
-JSON_HELP = "Print JSON instead of tables."
-
-
 def _print_json(value) -> None:
     print(json.dumps(value, indent=1, default=str, ensure_ascii=False))
 
 
 @catalog_app.command("stats")
-def stats_cmd(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
+@settings.with_flags(Shown, required=True)
+def stats_cmd(flags: dict = None) -> None:
     """Rows per source and split, quarantine reasons, and the size of each table."""
     from dataclasses import asdict
 
+    as_json = settings.build(Shown, flags, "").json
     with Catalog.open(_catalog_path(), read_only=True) as cat:
         stats = cat.stats()
     _print_json(asdict(stats)) if as_json else _print_stats(stats)
 
 
 @catalog_app.command("query")
-def query_cmd(
-    sql: str = typer.Argument(..., help="SQL over the catalog's tables (README: Catalog tables), e.g. "
-                              "\"SELECT source, count(*) FROM records GROUP BY ALL\"."),
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
-) -> None:
+@settings.with_flags(QueryCommand, required=True)
+def query_cmd(flags: dict = None) -> None:
     """Read-only SQL: the catalog is opened read-only, with no access to other files."""
     from assay.pipelines.store.catalog import query_catalog
 
+    command = settings.build(QueryCommand, flags, "")
+    sql, as_json = command.sql, command.shown.json
     columns, rows = query_catalog(_catalog_path(), sql)
     if as_json:
         _print_json([dict(zip(columns, row)) for row in rows])
@@ -175,15 +177,13 @@ def query_cmd(
 
 
 @catalog_app.command("quarantine")
-def quarantine_cmd(
-    source: Optional[str] = typer.Option(None, "--source", help="Only this source's rows."),
-    reason: Optional[str] = typer.Option(None, "--reason", help="Only rows quarantined for this reason (see `assay catalog stats`)."),
-    limit: int = typer.Option(50, "--limit", help="Most rows shown, newest first."),
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
-) -> None:
+@settings.with_flags(QuarantineCommand, required=True)
+def quarantine_cmd(flags: dict = None) -> None:
     """Rows ingestion could not use: where each came from, why, and an excerpt."""
     from assay.pipelines.store.catalog import list_quarantine
 
+    command = settings.build(QuarantineCommand, flags, "")
+    source, reason, limit, as_json = command.source, command.reason, command.limit, command.shown.json
     with Catalog.open(_catalog_path(), read_only=True) as cat:
         rows = list_quarantine(cat, source, reason, limit)
     if as_json:
@@ -199,17 +199,15 @@ def quarantine_cmd(
 
 
 @catalog_app.command("runs")
-def runs_cmd(
-    kind: Optional[str] = typer.Option(None, "--kind", help="Only runs of this command: ingest, curate, difficulty, train, ..."),
-    status: Optional[str] = typer.Option(None, "--status", help="Only runs with this status: running, ok, failed, interrupted."),
-    limit: int = typer.Option(20, "--limit", help="Most runs shown, newest first."),
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
-) -> None:
+@settings.with_flags(RunsCommand, required=True)
+def runs_cmd(flags: dict = None) -> None:
     """Runs, newest first: status (a run whose process is gone reads as interrupted), times, who ran it."""
     from dataclasses import asdict
 
     from assay.pipelines.store.catalog import list_runs
 
+    command = settings.build(RunsCommand, flags, "")
+    kind, status, limit, as_json = command.kind, command.status, command.limit, command.shown.json
     with Catalog.open(_catalog_path(), read_only=True) as cat:
         runs = list_runs(cat, kind, status, limit)
     if as_json:

@@ -127,7 +127,7 @@ def _filter_help(name: str) -> str:
 
 # The learnability filters of assay.filters.registry: they read each row's pass counts (n, n_correct).
 LEARNABILITY_FILTERS = ("pass_band", "variance", "posterior_band")
-# Rows this step leaves are the rows in minus the dropped ones; curriculum and export reshape them
+# Steps before it leave the rows in minus the dropped ones; curriculum and export reshape the rows
 # (replay prompts join the learnable ones), so the funnel ends before them.
 FUNNEL_END = "curriculum"
 
@@ -282,7 +282,6 @@ def replay_share_used(config: CurriculumConfig, replay_pool: int) -> tuple[Curri
     return config, []
 
 
-
 def step_export(state: State, ctx: Context, step: Step) -> StepResult:
     manifest: Manifest = export_plan(ctx.cat, state.plan, ctx.config.export.format, Path(ctx.config.export.out), ctx.run_id)
     return StepResult("export", state.plan.table.num_rows, manifest.rows, {}, {
@@ -306,9 +305,9 @@ STEPS: dict[str, StepKind] = {
 }
 
 
-def _step(name: str, **settings: Any) -> Step:
-    """A step of STEPS with a filter's settings (every other one at its default)."""
-    return Step(name, make_config(name, settings) if name in FILTERS else None)
+def _step(name: str, **options: Any) -> Step:
+    """A step of STEPS with a filter's options (every other one at its default)."""
+    return Step(name, make_config(name, options) if name in FILTERS else None)
 
 
 DEFAULT_STEPS = tuple(_step(name) for name in ("ingest", "dedup", "decontaminate", "quality", "gold", "difficulty",
@@ -327,11 +326,18 @@ def parse_steps(raw: Any, section: str) -> tuple[Step, ...]:
             raise AssayError(f"[{where}] unknown step {name!r}; valid: {', '.join(STEPS)}")
         if name not in FILTERS and others:
             raise AssayError(f"[{where}] {name} takes no keys but name, got {', '.join(others)}; {STEPS[name].help}")
-        try:
-            steps.append(_step(name, **others))
-        except ValueError as exc:
-            raise AssayError(f"[{where}] {exc}") from None
+        steps.append(_configured(name, others, where))
     return tuple(steps)
+
+
+def _configured(name: str, params: Any, section: str) -> Step:
+    """Step `name` with a filter's settings from the TOML table `params`; a mistake names `section`."""
+    if not isinstance(params, dict):
+        raise AssayError(f"[{section}] must be a table, got {type(params).__name__}")
+    try:
+        return _step(name, **params)
+    except ValueError as exc:
+        raise AssayError(f"[{section}] {exc}") from None
 
 
 def check_steps(steps: tuple[Step, ...]) -> None:
@@ -447,13 +453,7 @@ def _legacy_steps(raw: dict[str, Any]) -> tuple[Step, ...] | None:
             steps.append(step)
             continue
         params, section = chosen[step.name]
-        name = learn.method if step.name == "posterior_band" else step.name
-        if not isinstance(params, dict):
-            raise AssayError(f"[{section}] must be a table, got {type(params).__name__}")
-        try:
-            steps.append(_step(name, **params))
-        except ValueError as exc:
-            raise AssayError(f"[{section}] {exc}") from None
+        steps.append(_configured(learn.method if step.name == "posterior_band" else step.name, params, section))
     return tuple(steps)
 
 

@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from assay.pipelines.steps import difficulty
@@ -12,6 +13,10 @@ from assay.curricula.difficulty import StatusCounts
 from assay.pipelines.steps.difficulty import (
     POLICIES,
     DifficultyConfig,
+    FixedK,
+    Prompt,
+    Verification,
+    plan_round,
     Stored,
     estimate_difficulty,
     model_fingerprint,
@@ -164,6 +169,16 @@ def test_progress_moves_per_generation_batch_and_adds_up_to_what_was_sampled(cat
     # Its first round asks each prompt for 4 samples: 2 prompts (8 rows) per generate call; later
     # rounds ask for fewer. Every call reports what it sampled, so the count only rises, to the total.
     assert seen[:6] == [8] * 6 and min(seen) > 0 and sum(seen) == adaptive.sampled > 48
+
+
+def test_a_round_is_cut_into_chunks_of_chunk_size_prompts():
+    prompts = [Prompt(f"u{i}", "s", "Compute 1+1.", "2", "math", {}) for i in range(10)]
+    none = np.zeros(10, dtype=int)
+    chunks = plan_round(prompts, none, none, none, np.zeros(10, dtype=bool), FixedK(2), SamplingConfig(),
+                        Verification(1, 2.0, 0.05), chunk_size=4)
+    assert [c.indices for c in chunks] == [(0, 1, 2, 3), (4, 5, 6, 7), (8, 9)] and {c.m for c in chunks} == {2}
+    with pytest.raises(AssayError, match="^--chunk-size must be a positive number of prompts, got 0$"):
+        DifficultyConfig(model="toy", chunk_size=0)
 
 
 def _ids(cat):
