@@ -49,7 +49,7 @@ LOCAL_CPU_WORKERS = 4  # most CPU workers of a cluster started on this machine
 class RunnerConfig:
     runner: str = field(default="local", metadata={
         "help": "Where the work runs: local (this process), dask (prefect-dask; a local cluster, or --cluster) or ray "
-                "(prefect-ray; a local Ray, or --cluster). See assay.pipelines.runners."})
+                "(prefect-ray; a local Ray, or --cluster). See assay.pipelines.flows.runners."})
     cluster: str | None = field(default=None, metadata={
         "help": "Address of an existing Dask scheduler (tcp://HOST:8786) or Ray cluster (ray://HOST:10001); needs "
                 "PREFECT_API_URL and shared result storage; unset: start a cluster on this machine."})

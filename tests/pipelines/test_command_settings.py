@@ -1,4 +1,4 @@
-"""Every command's flags come from one typed dataclass (assay.pipelines.settings): each setting
+"""Every command's flags come from one typed dataclass (assay.pipelines.config.settings): each setting
 is a flag (or the positional argument) of its command, with its doc string as help and one
 default; the flags the commands had keep working, with the defaults they had; and the flag
 kinds the dataclasses add (repeated, NAME=VALUE, dates) arrive as a config file would hold them."""
@@ -10,9 +10,9 @@ import typer
 from typer.main import get_command
 from typer.testing import CliRunner
 
-from assay.pipelines.benchmarks import BenchmarkConfig
-from assay.pipelines.cli import app
-from assay.pipelines.commands import (
+from assay.pipelines.steps.benchmarks import BenchmarkConfig
+from assay.pipelines.cli.main import app
+from assay.pipelines.cli.commands import (
     AuditCommand,
     DecontaminateCommand,
     DifficultyCommand,
@@ -26,13 +26,13 @@ from assay.pipelines.commands import (
     Shown,
     VerifyCommand,
 )
-from assay.pipelines.curate import CurateConfig
-from assay.pipelines.difficulty import DifficultyConfig
+from assay.pipelines.steps.curate import CurateConfig
+from assay.pipelines.steps.difficulty import DifficultyConfig
 from assay.pipelines.errors import AssayError
-from assay.pipelines.ingest import SourceConfig
-from assay.pipelines.runners import RunnerConfig
-from assay.pipelines.settings import build, settings, with_flags
-from assay.pipelines.train_settings import TrainRunConfig
+from assay.pipelines.steps.ingest import SourceConfig
+from assay.pipelines.flows.runners import RunnerConfig
+from assay.pipelines.config.settings import build, settings, with_flags
+from assay.pipelines.config.train_settings import TrainRunConfig
 from assay.trainers.rollout import SamplingConfig
 
 COMMANDS = {  # command -> the dataclasses its flags come from
