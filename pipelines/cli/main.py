@@ -573,8 +573,8 @@ def curate_cmd(
 ) -> None:
     """Ingest, dedup, decontaminate, check golds, score difficulty, filter, plan and export, in one run.
 
-    The config's [[steps]] list the steps in order (`assay curate --example-config`); every other
-    setting is also a flag. A run killed part-way is continued by the next run of the same config."""
+    The config's steps array lists the steps in order (`assay curate --example-config`); every
+    other setting is also a flag. A run killed part-way is continued by the next run of the same config."""
     from assay.pipelines.steps import curate
 
     if example_config:

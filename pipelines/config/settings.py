@@ -54,6 +54,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 import typer
+from rich.markup import escape
 
 from assay.pipelines.errors import AssayError
 
@@ -262,7 +263,7 @@ def with_flags(cls: type, into: str = "flags", *, required: bool = False) -> Cal
 
     def parameter(s: Setting) -> inspect.Parameter:
         needed = s.default is REQUIRED and (required or s.argument)
-        help = s.help if needed else flag_help(s)  # typer says [required] itself
+        help = escape(s.help if needed else flag_help(s))  # typer says [required] itself; [[sources]] is no markup
         if s.argument:
             default = typer.Argument(... if needed else None, help=help, metavar=s.argument, show_default=False)
         else:
