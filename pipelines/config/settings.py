@@ -303,10 +303,14 @@ def value_at(instance: Any, path: tuple[str, ...]) -> Any:
     return instance
 
 
-def _key_lines(s: Setting, value: Any, width: int, unset: bool = False) -> list[str]:
-    lines = _comment(f"{s.help} ({', '.join(s.flags)})", width) if not s.argument else _comment(s.help, width)
+def _key_lines(doc: str, key: str, value: Any, width: int, unset: bool = False) -> list[str]:
+    """One key of the example config: its doc as a comment, then the key, commented out when unset."""
     unset = unset or value is None
-    return [*lines, f"{'# ' if unset else ''}{s.name} = {_show(value) if value is not None else '...'}"]
+    return [*(_comment(doc, width) if doc else []), f"{'# ' if unset else ''}{key} = {_show(value) if value is not None else '...'}"]
+
+
+def _doc(s: Setting) -> str:
+    return s.help if s.argument else f"{s.help} ({', '.join(s.flags)})"
 
 
 def example_config(cls: type, header: str, width: int = 100, instance: Any = None) -> str:
@@ -325,7 +329,7 @@ def example_config(cls: type, header: str, width: int = 100, instance: Any = Non
 
     for s in found:
         if not s.table:
-            lines += _key_lines(s, value(s), width)
+            lines += _key_lines(_doc(s), s.name, value(s), width)
     for f in dataclasses.fields(cls):
         if _kind(f, hints[f.name]) != "array":
             continue
@@ -333,9 +337,8 @@ def example_config(cls: type, header: str, width: int = 100, instance: Any = Non
         lines += ["", *_comment(f.metadata["help"], width)]
         for i, entry in enumerate(entries):
             lines += [""] * (i > 0) + [f"[[{f.name}]]"]
-            for key, item, help in _array_rows(f, entry):
-                lines += [*(_comment(help, width) if help else []), f"{'# ' if item is None else ''}{key} = "
-                          f"{_show(item) if item is not None else '...'}"]
+            for key, item, doc in _array_rows(f, entry):
+                lines += _key_lines(doc, key, item, width)
     table_name = ""
     for s in found:
         if not s.table:
@@ -345,7 +348,7 @@ def example_config(cls: type, header: str, width: int = 100, instance: Any = Non
             f = next(f for f in dataclasses.fields(cls) if f.name == s.table)
             optional = _plain(hints[f.name])[1]
             lines += ["", *_comment(f.metadata["help"], width), f"# [{s.table}]" if optional else f"[{s.table}]"]
-        lines += _key_lines(s, value(s), width, unset=_plain(hints[s.table])[1] and (instance is None or getattr(instance, s.table) is None))
+        lines += _key_lines(_doc(s), s.name, value(s), width, unset=_plain(hints[s.table])[1] and (instance is None or getattr(instance, s.table) is None))
     return "\n".join(lines) + "\n"
 
 
