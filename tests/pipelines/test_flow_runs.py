@@ -361,7 +361,9 @@ def test_the_local_runner_reports_each_generation_batch_from_inside_its_tasks(tm
     from prefect.logging.handlers import APILogWorker
     from prefect.settings import PREFECT_API_URL, PREFECT_LOCAL_STORAGE_PATH, temporary_settings
 
-    from assay.pipelines.steps import difficulty, flows
+    from assay.pipelines.steps import difficulty
+
+    from assay.pipelines.flows import flows
     from assay.pipelines.flows.runners import RunnerConfig
 
     monkeypatch.setattr(difficulty, "GENERATE_ROWS", 8)
