@@ -598,9 +598,12 @@ def curate_cmd(
 @settings.with_flags(RecurringCommand, required=True)
 def recurring_cmd(flags: dict = None) -> None:
     """One recurring curation run (what `assay serve` schedules, or cron runs via --print-cron)."""
+    from assay.pipelines.steps import curate
+
     command = settings.build(RecurringCommand, flags, "")
     if command.model and command.checkpoints:
         raise AssayError("give --model or --checkpoints, not both")
+    curate.load_config(Path(command.config))  # a mistake in it (an unknown step, ...) fails before Prefect starts
     path = _catalog_path()
     flows, _ = _flows(path, command.runner)
     with flows.reporting(progress=_curate_progress, on_step=_print_step):
@@ -721,6 +724,7 @@ def serve_cmd(flags: dict = None) -> None:
     """Run curation on a schedule: a Prefect server (its UI is the dashboard) and the recurring flow, until Ctrl-C."""
     from assay.pipelines.cli import interrupt
     from assay.pipelines.flows import prefect_env, serve
+    from assay.pipelines.steps import curate
 
     interrupt.restore_ctrl_c()  # serve stops its server and deployment itself on Ctrl-C
     command = settings.build(ServeCommand, flags, "")
@@ -734,6 +738,7 @@ def serve_cmd(flags: dict = None) -> None:
     config, shards = Path(every.config), Path(every.shards)
     if not config.is_file():
         raise AssayError(f"--config {config}: no such file")
+    curate.load_config(config)  # a mistake in it fails now, not at each scheduled run
     checkpoints, runner, cluster = Path(every.checkpoints) if every.checkpoints else None, every.runner.runner, every.runner.cluster
     model, print_cron, api_url, port = every.model, command.print_cron, command.api_url, command.port
     path = _catalog_path().absolute()

@@ -97,6 +97,7 @@ def test_argument_and_config_mistakes_import_no_torch_transformers_or_prefect(tm
     example = assay("curate", "--example-config", cwd=tmp_path).stdout
     (tmp_path / "typo.toml").write_text(example.replace("\nk = 16", "\nkk = 16", 1))
     (tmp_path / "model.toml").write_text(example.replace('model = "toy"', 'model = "/nonexistent"', 1))
+    (tmp_path / "step.toml").write_text(example.replace('name = "dedup"', 'name = "dedupe"', 1))
     mistakes = [
         (("difficulty", "--k", "0"), "--k must be a positive number of samples, got 0"),
         (("difficulty", "--engine", "tpu"), "--engine 'tpu' is unknown; valid: auto, transformers, vllm"),
@@ -105,6 +106,8 @@ def test_argument_and_config_mistakes_import_no_torch_transformers_or_prefect(tm
         (("difficulty", "--model", "/nonexistent"), "--model /nonexistent: no such folder"),
         (("curate", "--config", "typo.toml"), "[difficulty] unknown key(s) kk"),
         (("curate", "--config", "model.toml"), "[difficulty] model = /nonexistent: no such folder"),
+        (("curate", "--config", "step.toml"), "[steps.1] unknown step 'dedupe'; valid: ingest, dedup, quality"),
+        (("recurring", "--config", "step.toml"), "[steps.1] unknown step 'dedupe'; valid: ingest, dedup, quality"),
         (("train", "--shards", ".", "--model", "/nonexistent", "--steps", "1"), "--model /nonexistent: no such folder"),
     ]
     for args, message in mistakes:
