@@ -14,7 +14,6 @@ from assay.pipelines.steps.difficulty import (
     POLICIES,
     DifficultyConfig,
     FixedK,
-    Prompt,
     Verification,
     plan_round,
     Stored,
@@ -27,6 +26,7 @@ from assay.pipelines.errors import AssayError
 from assay.pipelines.steps.ingest import ingest, resolve_source
 from assay.pipelines.steps.presets import PRESETS
 from assay.trainers.engines import SamplingConfig, TransformersEngine
+from assay.trainers.rollout import Prompt
 from assay.trainers.rollout import Observation
 from tests.helpers import write_jsonl
 
@@ -172,7 +172,7 @@ def test_progress_moves_per_generation_batch_and_adds_up_to_what_was_sampled(cat
 
 
 def test_a_round_is_cut_into_chunks_of_chunk_size_prompts():
-    prompts = [Prompt(f"u{i}", "s", "Compute 1+1.", "2", "math", {}) for i in range(10)]
+    prompts = [Prompt(f"u{i}", "Compute 1+1.", "2", "math", source="s") for i in range(10)]
     none = np.zeros(10, dtype=int)
     chunks = plan_round(prompts, none, none, none, np.zeros(10, dtype=bool), FixedK(2), SamplingConfig(),
                         Verification(1, 2.0, 0.05), chunk_size=4)
