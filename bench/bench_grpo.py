@@ -57,6 +57,7 @@ from pathlib import Path
 
 import numpy as np
 
+from assay.curricula.names import UnknownName, check_names
 from assay.curricula.sampler import OnlineSampler
 
 
@@ -594,9 +595,10 @@ def main() -> None:
     if args.quick:
         args.seeds, args.steps, args.rollouts, args.prompts, args.eval_size, args.eval_every, args.corpus = 2, 4, 32, 8, 200, 2, 300
     arms = args.arms.split(",")
-    unknown = [a for a in arms if a not in ARMS]
-    if unknown:
-        parser.error(f"unknown arm(s) {', '.join(unknown)}; valid: {', '.join(ARMS)}")
+    try:
+        check_names(ARMS, arms, "arm")
+    except UnknownName as exc:
+        parser.error(str(exc))
     if BASELINE not in arms and args.sweep_decay is None:
         parser.error(f"the baseline arm {BASELINE} must be among --arms")
     if args.seeds < 2:

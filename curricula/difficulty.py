@@ -38,6 +38,8 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from assay.curricula.names import check_names
+
 # The verifiers' statuses (assay.verifiers.STATUSES), split by what a sample of that status says
 # about the model. curricula imports nothing of ours, so the names are spelled out here; a test
 # checks that they are exactly the verifiers' statuses.
@@ -59,11 +61,9 @@ class StatusCounts:
 
     @classmethod
     def of(cls, statuses: Iterable[str]) -> "StatusCounts":
-        """Count statuses; an unknown one raises ValueError naming the valid ones."""
+        """Count statuses; an unknown one raises UnknownName (a ValueError) naming the valid ones."""
         seen = Counter(statuses)
-        unknown = sorted(set(seen) - set(STATUSES))
-        if unknown:
-            raise ValueError(f"unknown status {unknown[0]!r}; valid: {', '.join(STATUSES)}")
+        check_names(STATUSES, seen, "status")
         return cls(**seen)
 
     @classmethod

@@ -45,6 +45,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from assay.curricula.difficulty import BetaPosterior
+from assay.curricula.names import choose, names_help
 
 PARAMS_KEY = b"assay.plan.params"  # parquet schema metadata key holding Plan.params as JSON
 PLAN_SCHEMA = pa.schema(
@@ -57,60 +58,6 @@ PLAN_SCHEMA = pa.schema(
         ("replay", pa.bool_()),  # True for easy prompts replayed from the replay pool
     ]
 )
-
-
-@dataclass(frozen=True)
-class CurriculumConfig:
-    """How to turn scored prompts into a plan. Strategy fields are keys of the dicts below."""
-
-    staging: str = field(default="easy_to_hard", metadata={
-        "help": "Which stage each prompt belongs to (a key of STAGINGS): easy_to_hard (pass-rate quantiles), "
-                "fixed_edges or single."})
-    stages: int = field(default=3, metadata={"help": "easy_to_hard: number of pass-rate quantile stages."})
-    stage_edges: tuple[float, ...] = field(default=(0.7, 0.3), metadata={
-        "help": "fixed_edges: descending pass-rate edges between stages, see stage_fixed_edges."})
-    target: str = field(default="gaussian", metadata={
-        "help": "Row weights within a source (a key of TARGETS): gaussian (toward pass rates near target_mean) or none."})
-    target_mean: float = field(default=0.5, metadata={"help": "gaussian: centre of the target pass-rate density."})
-    target_std: float = field(default=0.2, metadata={"help": "gaussian: its standard deviation (truncated to [0, 1])."})
-    target_bins: int = field(default=10, metadata={
-        "help": "gaussian: equal-width pass-rate bins on [0, 1] for both histograms."})
-    weight_cap: float = field(default=10.0, metadata={
-        "help": "gaussian: largest importance ratio (target / empirical) a row gets."})
-    mixture: str = field(default="temperature", metadata={
-        "help": "Each source's share of the weight (a key of MIXTURES): temperature (w ∝ size^(1/T)) or fixed."})
-    source_weights: dict[str, float] = field(default_factory=dict, metadata={
-        "help": "fixed: weight per source, any scale (NAME=WEIGHT, repeated; a table in a config)."})
-    temperature: float = field(default=1.0, metadata={
-        "help": "temperature: w_s ∝ N_s^(1/T); 1 is proportional to size, large is uniform."})
-    replay_share: float = field(default=0.0, metadata={
-        "help": "Share of the total weight on replayed easy (solved) prompts, in [0, 1)."})
-    seed: int = field(default=0, metadata={"help": "Seeds which replay-pool prompts are sampled."})
-
-    def __post_init__(self) -> None:
-        # params store stage_edges as a JSON list; CurriculumConfig(**plan.params["config"]) rebuilds this config
-        object.__setattr__(self, "stage_edges", tuple(self.stage_edges))
-        _pick(STAGINGS, self.staging, "staging")
-        _pick(TARGETS, self.target, "target")
-        _pick(MIXTURES, self.mixture, "mixture")
-        edges = self.stage_edges
-        if self.stages < 1:
-            raise ValueError(f"stages must be >= 1, got {self.stages}")
-        if not all(0.0 < e < 1.0 for e in edges) or any(a <= b for a, b in zip(edges, edges[1:])):
-            raise ValueError(f"stage_edges must be strictly descending pass rates in (0, 1), got {edges}")
-        if not 0.0 <= self.target_mean <= 1.0 or not self.target_std > 0.0:
-            raise ValueError(f"need 0 <= target_mean <= 1, target_std > 0; got {self.target_mean}, {self.target_std}")
-        if self.target_bins < 1 or not self.weight_cap > 0.0:
-            raise ValueError(f"need target_bins >= 1 and weight_cap > 0, got {self.target_bins}, {self.weight_cap}")
-        bad = {s: w for s, w in self.source_weights.items() if not (math.isfinite(w) and w >= 0.0)}
-        if bad:
-            raise ValueError(f"source_weights must be finite and >= 0, got {bad}")
-        if self.source_weights and sum(self.source_weights.values()) <= 0.0:
-            raise ValueError("source_weights are all zero")
-        if not self.temperature > 0.0:
-            raise ValueError(f"temperature must be > 0, got {self.temperature}")
-        if not 0.0 <= self.replay_share < 1.0:
-            raise ValueError(f"replay_share must be in [0, 1), got {self.replay_share}")
 
 
 # -- strategies ---------------------------------------------------------------------------------
@@ -196,10 +143,60 @@ MIXTURES: dict[str, Callable[[dict[str, int], CurriculumConfig], dict[str, float
 }
 
 
-def _pick(table: dict, key: str, option: str):
-    if key not in table:
-        raise ValueError(f"unknown {option} {key!r}; valid: {', '.join(table)}")
-    return table[key]
+# -- the settings -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CurriculumConfig:
+    """How to turn scored prompts into a plan. Strategy fields are keys of the dicts above."""
+
+    staging: str = field(default="easy_to_hard", metadata={
+        "help": f"Which stage each prompt belongs to: {names_help(STAGINGS)} (easy_to_hard: pass-rate quantiles)."})
+    stages: int = field(default=3, metadata={"help": "easy_to_hard: number of pass-rate quantile stages."})
+    stage_edges: tuple[float, ...] = field(default=(0.7, 0.3), metadata={
+        "help": "fixed_edges: descending pass-rate edges between stages, see stage_fixed_edges."})
+    target: str = field(default="gaussian", metadata={
+        "help": f"Row weights within a source: {names_help(TARGETS)} (gaussian: toward pass rates near target_mean)."})
+    target_mean: float = field(default=0.5, metadata={"help": "gaussian: centre of the target pass-rate density."})
+    target_std: float = field(default=0.2, metadata={"help": "gaussian: its standard deviation (truncated to [0, 1])."})
+    target_bins: int = field(default=10, metadata={
+        "help": "gaussian: equal-width pass-rate bins on [0, 1] for both histograms."})
+    weight_cap: float = field(default=10.0, metadata={
+        "help": "gaussian: largest importance ratio (target / empirical) a row gets."})
+    mixture: str = field(default="temperature", metadata={
+        "help": f"Each source's share of the weight: {names_help(MIXTURES)} (temperature: w ∝ size^(1/T))."})
+    source_weights: dict[str, float] = field(default_factory=dict, metadata={
+        "help": "fixed: weight per source, any scale (NAME=WEIGHT, repeated; a table in a config)."})
+    temperature: float = field(default=1.0, metadata={
+        "help": "temperature: w_s ∝ N_s^(1/T); 1 is proportional to size, large is uniform."})
+    replay_share: float = field(default=0.0, metadata={
+        "help": "Share of the total weight on replayed easy (solved) prompts, in [0, 1)."})
+    seed: int = field(default=0, metadata={"help": "Seeds which replay-pool prompts are sampled."})
+
+    def __post_init__(self) -> None:
+        # params store stage_edges as a JSON list; CurriculumConfig(**plan.params["config"]) rebuilds this config
+        object.__setattr__(self, "stage_edges", tuple(self.stage_edges))
+        choose(STAGINGS, self.staging, "staging")
+        choose(TARGETS, self.target, "target")
+        choose(MIXTURES, self.mixture, "mixture")
+        edges = self.stage_edges
+        if self.stages < 1:
+            raise ValueError(f"stages must be >= 1, got {self.stages}")
+        if not all(0.0 < e < 1.0 for e in edges) or any(a <= b for a, b in zip(edges, edges[1:])):
+            raise ValueError(f"stage_edges must be strictly descending pass rates in (0, 1), got {edges}")
+        if not 0.0 <= self.target_mean <= 1.0 or not self.target_std > 0.0:
+            raise ValueError(f"need 0 <= target_mean <= 1, target_std > 0; got {self.target_mean}, {self.target_std}")
+        if self.target_bins < 1 or not self.weight_cap > 0.0:
+            raise ValueError(f"need target_bins >= 1 and weight_cap > 0, got {self.target_bins}, {self.weight_cap}")
+        bad = {s: w for s, w in self.source_weights.items() if not (math.isfinite(w) and w >= 0.0)}
+        if bad:
+            raise ValueError(f"source_weights must be finite and >= 0, got {bad}")
+        if self.source_weights and sum(self.source_weights.values()) <= 0.0:
+            raise ValueError("source_weights are all zero")
+        if not self.temperature > 0.0:
+            raise ValueError(f"temperature must be > 0, got {self.temperature}")
+        if not 0.0 <= self.replay_share < 1.0:
+            raise ValueError(f"replay_share must be in [0, 1), got {self.replay_share}")
 
 
 # -- the plan -----------------------------------------------------------------------------------
@@ -264,9 +261,9 @@ def build_plan(scored: pa.Table, config: CurriculumConfig, replay_pool: pa.Table
     if len(uid) == 0:
         raise ValueError("scored has no rows")
     rows = {s: int(n) for s, n in zip(*np.unique(source, return_counts=True))}
-    mixture = _pick(MIXTURES, config.mixture, "mixture")(rows, config)
-    stage = _pick(STAGINGS, config.staging, "staging")(p, config)
-    target = _pick(TARGETS, config.target, "target")
+    mixture = choose(MIXTURES, config.mixture, "mixture")(rows, config)
+    stage = choose(STAGINGS, config.staging, "staging")(p, config)
+    target = choose(TARGETS, config.target, "target")
     weight = np.zeros(len(uid))
     for s in rows:
         mask = source == s

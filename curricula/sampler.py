@@ -57,6 +57,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from assay.curricula.names import choose, names_help
+
 SUCCESS_AT = 0.5  # a reward >= this is a success for the pass-rate posterior
 
 
@@ -66,61 +68,6 @@ class SamplerItem:
     group: str = ""  # source or difficulty bucket: the arms of the distribution-level bandit
     n: int = 0  # offline samples from the catalog that seed the posterior
     n_correct: int = 0  # how many of those n were correct
-
-
-@dataclass(frozen=True)
-class SamplerConfig:
-    strategy: str = field(default="thompson", metadata={
-        "help": "Which prompts each step draws: thompson, uniform, spo or bandit (a key of STRATEGIES)."})
-    allocation: str = field(default="knapsack", metadata={
-        "help": "How a step's rollouts are split among its prompts: knapsack or equal (a key of ALLOCATIONS)."})
-    prompts_per_batch: int = field(default=16, metadata={
-        "help": "Candidate prompts drawn per step, before the allocator funds them."})
-    rollouts_per_batch: int = field(default=128, metadata={"help": "Rollout budget per step, split across the candidates."})
-    min_group: int = field(default=2, metadata={
-        "help": "Fewest rollouts a funded prompt gets (a group of one never has variance)."})
-    max_group: int = field(default=16, metadata={"help": "Most rollouts one prompt gets in one step."})
-    band: tuple[float, float] = field(default=(0.1, 0.9), metadata={
-        "help": "The learnable band of pass rates (low, high) thompson aims at."})
-    decay: float = field(default=0.8, metadata={
-        "help": "Per observation, a prompt's evidence beyond the prior and its arm's bandit statistics are multiplied "
-                "by this before its new group is added (1.0: never forget)."})
-    prior: tuple[float, float] = field(default=(1.0, 1.0), metadata={
-        "help": "Beta prior (alpha, beta) every posterior starts from."})
-    seed: int = field(default=0, metadata={
-        "help": "Seeds the generator behind every random choice; its state is saved in state_dict."})
-    spo_floor: float = field(default=0.05, metadata={
-        "help": "spo: least priority, so prompts believed solved or unsolvable still get drawn."})
-    ucb_c: float = field(default=0.5, metadata={
-        "help": "bandit: weight of the exploration bonus c * sqrt(log(1 + pulls) / arm pulls)."})
-    # With m = 2 the value below is E[p(1-p)], at most 0.25; 0.05 skips a prompt seen 0 of 16 under a uniform prior.
-    skip_below: float = field(default=0.05, metadata={
-        "help": "knapsack: a candidate whose expected value per rollout of its first min_group rollouts, "
-                "E[1 - p^m - (1-p)^m] / m, is below this gets none (a predicted zero-variance group)."})
-
-    def __post_init__(self) -> None:
-        for option, value, table in (("strategy", self.strategy, STRATEGIES), ("allocation", self.allocation, ALLOCATIONS)):
-            if value not in table:
-                raise ValueError(f"unknown {option} {value!r}; valid: {', '.join(sorted(table))}")
-        if self.prompts_per_batch < 1:
-            raise ValueError(f"prompts_per_batch must be >= 1, got {self.prompts_per_batch}")
-        if not 2 <= self.min_group <= self.max_group:
-            raise ValueError(f"need 2 <= min_group <= max_group, got min_group={self.min_group}, max_group={self.max_group}")
-        if self.rollouts_per_batch < self.prompts_per_batch * self.min_group:
-            raise ValueError(
-                f"rollouts_per_batch ({self.rollouts_per_batch}) must cover min_group ({self.min_group}) "
-                f"for each of prompts_per_batch ({self.prompts_per_batch})"
-            )
-        if not 0.0 <= self.band[0] < self.band[1] <= 1.0:
-            raise ValueError(f"band must satisfy 0 <= lo < hi <= 1, got {self.band}")
-        if not 0.0 < self.decay <= 1.0:
-            raise ValueError(f"decay must be in (0, 1], got {self.decay}")
-        if min(self.prior) <= 0.0:
-            raise ValueError(f"prior alpha and beta must be > 0, got {self.prior}")
-        if not 0.0 < self.spo_floor <= 0.5:
-            raise ValueError(f"spo_floor must be in (0, 0.5], got {self.spo_floor}")
-        if self.ucb_c < 0.0 or self.skip_below < 0.0:
-            raise ValueError(f"ucb_c and skip_below must be >= 0, got {self.ucb_c}, {self.skip_below}")
 
 
 @dataclass(frozen=True)
@@ -236,7 +183,7 @@ def bandit(pool: Pool, k: int, config: SamplerConfig, rng: np.random.Generator) 
     return np.concatenate(chosen)
 
 
-Strategy = Callable[[Pool, int, SamplerConfig, np.random.Generator], np.ndarray]
+Strategy = Callable[[Pool, int, "SamplerConfig", np.random.Generator], np.ndarray]
 STRATEGIES: dict[str, Strategy] = {"uniform": uniform, "thompson": thompson, "spo": spo, "bandit": bandit}
 
 
@@ -281,8 +228,65 @@ def knapsack(alpha: np.ndarray, beta: np.ndarray, config: SamplerConfig) -> Allo
     return Allocation(rollouts, skipped)
 
 
-Allocator = Callable[[np.ndarray, np.ndarray, SamplerConfig], Allocation]
+Allocator = Callable[[np.ndarray, np.ndarray, "SamplerConfig"], Allocation]
 ALLOCATIONS: dict[str, Allocator] = {"knapsack": knapsack, "equal": equal}
+
+
+# -- the settings --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    strategy: str = field(default="thompson", metadata={
+        "help": f"Which prompts each step draws: {names_help(STRATEGIES)}."})
+    allocation: str = field(default="knapsack", metadata={
+        "help": f"How a step's rollouts are split among its prompts: {names_help(ALLOCATIONS)}."})
+    prompts_per_batch: int = field(default=16, metadata={
+        "help": "Candidate prompts drawn per step, before the allocator funds them."})
+    rollouts_per_batch: int = field(default=128, metadata={"help": "Rollout budget per step, split across the candidates."})
+    min_group: int = field(default=2, metadata={
+        "help": "Fewest rollouts a funded prompt gets (a group of one never has variance)."})
+    max_group: int = field(default=16, metadata={"help": "Most rollouts one prompt gets in one step."})
+    band: tuple[float, float] = field(default=(0.1, 0.9), metadata={
+        "help": "The learnable band of pass rates (low, high) thompson aims at."})
+    decay: float = field(default=0.8, metadata={
+        "help": "Per observation, a prompt's evidence beyond the prior and its arm's bandit statistics are multiplied "
+                "by this before its new group is added (1.0: never forget)."})
+    prior: tuple[float, float] = field(default=(1.0, 1.0), metadata={
+        "help": "Beta prior (alpha, beta) every posterior starts from."})
+    seed: int = field(default=0, metadata={
+        "help": "Seeds the generator behind every random choice; its state is saved in state_dict."})
+    spo_floor: float = field(default=0.05, metadata={
+        "help": "spo: least priority, so prompts believed solved or unsolvable still get drawn."})
+    ucb_c: float = field(default=0.5, metadata={
+        "help": "bandit: weight of the exploration bonus c * sqrt(log(1 + pulls) / arm pulls)."})
+    # With m = 2 the value below is E[p(1-p)], at most 0.25; 0.05 skips a prompt seen 0 of 16 under a uniform prior.
+    skip_below: float = field(default=0.05, metadata={
+        "help": "knapsack: a candidate whose expected value per rollout of its first min_group rollouts, "
+                "E[1 - p^m - (1-p)^m] / m, is below this gets none (a predicted zero-variance group)."})
+
+    def __post_init__(self) -> None:
+        choose(STRATEGIES, self.strategy, "strategy")
+        choose(ALLOCATIONS, self.allocation, "allocation")
+        if self.prompts_per_batch < 1:
+            raise ValueError(f"prompts_per_batch must be >= 1, got {self.prompts_per_batch}")
+        if not 2 <= self.min_group <= self.max_group:
+            raise ValueError(f"need 2 <= min_group <= max_group, got min_group={self.min_group}, max_group={self.max_group}")
+        if self.rollouts_per_batch < self.prompts_per_batch * self.min_group:
+            raise ValueError(
+                f"rollouts_per_batch ({self.rollouts_per_batch}) must cover min_group ({self.min_group}) "
+                f"for each of prompts_per_batch ({self.prompts_per_batch})"
+            )
+        if not 0.0 <= self.band[0] < self.band[1] <= 1.0:
+            raise ValueError(f"band must satisfy 0 <= lo < hi <= 1, got {self.band}")
+        if not 0.0 < self.decay <= 1.0:
+            raise ValueError(f"decay must be in (0, 1], got {self.decay}")
+        if min(self.prior) <= 0.0:
+            raise ValueError(f"prior alpha and beta must be > 0, got {self.prior}")
+        if not 0.0 < self.spo_floor <= 0.5:
+            raise ValueError(f"spo_floor must be in (0, 0.5], got {self.spo_floor}")
+        if self.ucb_c < 0.0 or self.skip_below < 0.0:
+            raise ValueError(f"ucb_c and skip_below must be >= 0, got {self.ucb_c}, {self.skip_below}")
 
 
 # -- the sampler ---------------------------------------------------------------------------------

@@ -82,6 +82,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from assay.filters.decision import Decision, require_columns
+from assay.verifiers.names import choose
 
 DEFAULT_N = 8  # open-r1's decontamination n-gram size
 DEFAULT_MIN_CONTAINMENT = 0.5
@@ -342,9 +343,7 @@ def masked_levels(problems: Sequence[BenchmarkProblem], masked: str | Mapping[st
     out = {}
     for name in dict.fromkeys(p.benchmark for p in problems):
         policy = masked if isinstance(masked, str) else masked.get(name, DEFAULT_MASKED)
-        if policy not in MASKED_POLICIES:
-            raise ValueError(f"masked policy {policy!r} for {name} is unknown; valid: {', '.join(MASKED_POLICIES)}")
-        out[name] = MASKED_POLICIES[policy]
+        out[name] = choose(MASKED_POLICIES, policy, "masked policy")
     return out
 
 

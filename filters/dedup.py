@@ -62,6 +62,7 @@ import pyarrow.compute as pc
 
 from assay.filters.decision import Decision, decision_from, require_columns
 from assay.filters.decontam import _MULT, _gram_rows, _grams, _whole_hashes
+from assay.verifiers.names import check_names
 
 CHUNK_ROWS = 20_000  # rows shingled and signed at once: temporaries of ~40 MB, which the allocator reuses
 # from chunk to chunk (much larger ones are fresh pages every time, and first touches are slow)
@@ -81,8 +82,7 @@ class DedupConfig:
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold <= 1.0:
             raise ValueError(f"dedup: threshold must be in (0, 1], got {self.threshold}")
-        if self.shingle not in SHINGLES:
-            raise ValueError(f"dedup: unknown shingle {self.shingle!r}; valid: {', '.join(SHINGLES)}")
+        check_names(SHINGLES, [self.shingle], "shingle")
         if self.shingle_size < 1:
             raise ValueError(f"dedup: shingle_size must be at least 1, got {self.shingle_size}")
         if not 2 <= self.num_perm <= 1024:

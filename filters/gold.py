@@ -12,7 +12,7 @@ dropped with the verdict's status as the reason code:
 | timeout   | gold_timeout    | the check ran past `timeout_s` and was killed         |
 | error     | gold_error      | the check crashed or the input was too large          |
 
-Also `unknown_verifier: 'x' (valid: ...)` for a verifier name not in VERIFIERS, and
+Also `unknown_verifier: unknown verifier 'x'; valid: ...` for a verifier name not in VERIFIERS, and
 `bad_meta: ...` when a row's meta JSON holds `verifier_options` but cannot be read.
 
 Golds are untrusted input (sympy on a hostile string can hang), so the checks run in the batch
@@ -56,6 +56,7 @@ import pyarrow.compute as pc
 
 from assay.filters.decision import Decision, decision_from, require_columns
 from assay.verifiers import VERIFIERS, GoldCheck, Verdict, check_gold, check_golds
+from assay.verifiers.names import UnknownName
 
 # verifier -> RE2 pattern of golds checked in process (see the module docstring).
 FAST_SHAPES: dict[str, str] = {name: spec.safe_gold for name, spec in VERIFIERS.items() if spec.safe_gold is not None}
@@ -138,7 +139,7 @@ def gold_verifiable(table: pa.Table, config: GoldConfig = GoldConfig()) -> Decis
     verifier = table.column("verifier").combine_chunks()
     unknown = ~pc.is_in(verifier, pa.array(list(VERIFIERS))).to_numpy(zero_copy_only=False)
     for row in np.flatnonzero(unknown).tolist():
-        reason[row] = f"unknown_verifier: {verifier[row].as_py()!r} (valid: {', '.join(VERIFIERS)})"
+        reason[row] = f"unknown_verifier: {UnknownName('verifier', (verifier[row].as_py(),), VERIFIERS)}"
     checkable = ~unknown
     checkable[list(bad_meta)] = False
 

@@ -47,6 +47,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from assay.filters.decision import Decision, decision_from, require_columns
+from assay.verifiers.names import check_names, names_help
 
 # Checkable forms a user may keep; proof and multi_part are never checkable.
 TARGET_FORMS = ("free_form", "multiple_choice", "true_false")
@@ -75,9 +76,9 @@ class QualityConfig:
             raise ValueError(f"quality: need 0 <= min_prompt_chars <= max_prompt_chars, got {self.min_prompt_chars}, {self.max_prompt_chars}")
         if not 0 <= self.min_answer_chars <= self.max_answer_chars:
             raise ValueError(f"quality: need 0 <= min_answer_chars <= max_answer_chars, got {self.min_answer_chars}, {self.max_answer_chars}")
-        unknown = [f for f in self.target_forms if f not in TARGET_FORMS]
-        if unknown or not self.target_forms:
-            raise ValueError(f"quality: target_forms {list(self.target_forms)} must be a non-empty subset of {', '.join(TARGET_FORMS)}")
+        if not self.target_forms:
+            raise ValueError(f"quality: target_forms must be non-empty, naming some of {names_help(TARGET_FORMS)}")
+        check_names(TARGET_FORMS, self.target_forms, "target form")
 
 
 def _matches(texts: pa.ChunkedArray, pattern: str) -> np.ndarray:

@@ -26,7 +26,7 @@ Example:
     >>> make_config("dedup", {"treshold": 0.7})
     Traceback (most recent call last):
     ...
-    ValueError: filter 'dedup' has no option 'treshold'; valid: near, threshold, shingle, shingle_size, num_perm, seed
+    assay.verifiers.names.UnknownName: unknown dedup option 'treshold'; valid: near, threshold, shingle, shingle_size, num_perm, seed
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ from assay.filters.learnability import (
     variance,
 )
 from assay.filters.quality import QualityConfig, quality
+from assay.verifiers.names import check_names, choose
 
 
 class FilterSpec(NamedTuple):
@@ -68,10 +69,7 @@ FILTERS: dict[str, FilterSpec] = {
 
 def get_filter(name: str) -> FilterSpec:
     """The filter called `name`; an unknown name fails listing the valid ones."""
-    try:
-        return FILTERS[name]
-    except (KeyError, TypeError):
-        raise ValueError(f"unknown filter {name!r}; valid: {', '.join(FILTERS)}") from None
+    return choose(FILTERS, name, "filter")
 
 
 def make_config(name: str, params: Mapping[str, Any]) -> Any:
@@ -82,11 +80,10 @@ def make_config(name: str, params: Mapping[str, Any]) -> Any:
     if inputs:
         raise ValueError(f"filter {name!r} takes no options: its config is {inputs[0]}, which the pipeline gives it")
     fields = {f.name: f for f in dataclasses.fields(spec.config)}
+    check_names(fields, params, f"{name} option")
     hints = typing.get_type_hints(spec.config)
     values = {}
     for key, value in params.items():
-        if key not in fields:
-            raise ValueError(f"filter {name!r} has no option {key!r}; valid: {', '.join(fields)}")
         if isinstance(value, list):
             value = tuple(value)
         if not _has_type(value, hints[key]):

@@ -26,7 +26,6 @@ PUBLIC = sorted(
 ROOMS = ("store", "config", "reports", "steps", "flows", "cli")
 NO_EXAMPLES = {
     "assay.pipelines.cli.main": "the Typer commands; their examples are the README's command lines, run by tests/pipelines/test_cli.py",
-    "assay.pipelines.errors": "one exception class with no behaviour of its own",
     "assay.trainers.toy": "a model folder; its docstring describes the checkpoint, and assay.trainers.engines' examples load it",
     "assay.verifiers.warmup": "imported only by the runner's fork server, for its side effect; it defines nothing to call",
 }

@@ -696,7 +696,7 @@ def open_engine(kind: str, model: str | os.PathLike, **options) -> RolloutEngine
     >>> open_engine("tpu", "toy")  # doctest: +IGNORE_EXCEPTION_DETAIL
     Traceback (most recent call last):
     ...
-    EngineError: unknown engine 'tpu'; valid: auto, transformers, vllm
+    UnknownName: unknown engine 'tpu'; valid: auto, transformers, vllm
     """
     return ENGINES[choose_engine(kind).kind](model, **options)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from assay.verifiers import DEFAULT_TIMEOUT_S
+from assay.verifiers.names import choose
 
 
 class TrainError(ValueError):
@@ -26,9 +27,11 @@ class TrainError(ValueError):
 @dataclass(frozen=True)
 class GRPOConfig:
     steps: int = field(default=100, metadata={"help": "Rollout batches; each is followed by `updates_per_batch` optimizer steps."})
-    advantage: str = field(default="grpo", metadata={"help": "Advantage estimator: grpo, dr_grpo, rloo or spo (a key of ADVANTAGES)."})
+    # The keys of assay.trainers.grpo's ADVANTAGES and REWARDS, spelled out: those tables hold torch
+    # code, and these settings are read before torch loads (tests/trainers/test_grpo_math.py holds them in step).
+    advantage: str = field(default="grpo", metadata={"help": "Advantage estimator: grpo, dr_grpo, rloo or spo."})
     reward: str = field(default="verifier", metadata={
-        "help": "What a rollout is rewarded with: verifier, or random (a fair coin: the spurious-reward control)."})
+        "help": "What a rollout is rewarded with: verifier or random (random: a fair coin, the spurious-reward control)."})
     lr: float = field(default=1e-5, metadata={
         "help": "AdamW learning rate, constant (3e-5 suits the toy; ~1e-6 suits billion-parameter LLMs)."})
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
@@ -65,9 +68,8 @@ class GRPOConfig:
     def __post_init__(self) -> None:
         from assay.trainers.grpo import ADVANTAGES, REWARDS  # the strategy tables hold torch code: checked on use
 
-        for name, table in (("advantage", ADVANTAGES), ("reward", REWARDS)):
-            if getattr(self, name) not in table:
-                raise TrainError(f"unknown {name} {getattr(self, name)!r}; valid: {', '.join(table)}")
+        choose(ADVANTAGES, self.advantage, "advantage")
+        choose(REWARDS, self.reward, "reward")
         positive = ("steps", "lr", "updates_per_batch", "micro_batch", "temperature", "max_tokens", "eval_k")
         for name in positive:
             if not getattr(self, name) > 0:

@@ -26,6 +26,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Mapping
 
+from assay.verifiers.names import choose, names_help
+
 SEPARATOR = "\n\n"  # between an instruction and the prompt, and between system and user text in plain form
 
 # Where the instruction goes in the user turn.
@@ -45,11 +47,10 @@ class PromptTemplate:
     instruction: str | None = field(default=None, metadata={
         "help": "Text added to every prompt's user turn, e.g. 'Put the final answer in \\boxed{}.'"})
     position: str = field(default="append", metadata={
-        "help": "Where the instruction goes in the user turn: append (after the prompt) or prepend (a key of POSITIONS)."})
+        "help": f"Where the instruction goes in the user turn: {names_help(POSITIONS)}."})
 
     def __post_init__(self) -> None:
-        if self.position not in POSITIONS:
-            raise TemplateError(f"instruction position {self.position!r} is unknown; valid: {', '.join(POSITIONS)}")
+        choose(POSITIONS, self.position, "instruction position")
         for name in ("system", "instruction"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, str) or not value.strip()):

@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence, Union
 from assay.curricula.difficulty import StatusCounts
 from assay.verifiers import Check, Verdict, decided, reward
 
+from assay.verifiers.names import choose, names_help
+
 if TYPE_CHECKING:
     import torch
 
@@ -184,8 +186,8 @@ def vllm_support() -> VLLMSupport:
 ENGINE_NAMES = ("transformers", "vllm")
 # What an --engine option takes: an engine's name, or "auto" (`choose_engine`).
 ENGINE_CHOICES = ("auto", *ENGINE_NAMES)
-ENGINE_HELP = ("Rollout engine: auto (vllm where it is installed and can run, else transformers), transformers "
-               "(CPU or GPU) or vllm (CUDA GPUs, or the CPU: scripts/install-vllm).")
+ENGINE_HELP = (f"Rollout engine: {names_help(ENGINE_CHOICES)}. auto: vllm where it is installed and can run, else "
+               "transformers; transformers: CPU or GPU; vllm: CUDA GPUs, or the CPU (scripts/install-vllm).")
 
 
 @dataclass(frozen=True)
@@ -205,6 +207,5 @@ def choose_engine(kind: str) -> EngineChoice:
     if kind == "auto":
         support = vllm_support()
         return EngineChoice("vllm" if support.platform else "transformers", f"auto: {support.detail}")
-    if kind not in ENGINE_NAMES:
-        raise EngineError(f"unknown engine {kind!r}; valid: {', '.join(ENGINE_CHOICES)}")
+    choose(ENGINE_CHOICES, kind, "engine")
     return EngineChoice(kind, "asked for by name")

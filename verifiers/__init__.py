@@ -45,6 +45,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from assay.verifiers.code_verifier import check_tests, pool_budget_s, sandbox_layers, verify_code
 from assay.verifiers import plugins
 from assay.verifiers.math_verifier import verify_math
+from assay.verifiers.names import UnknownName
 from assay.verifiers.runner import CEILING_FACTOR, Budget, Killed, RunStats, default_workers, run_isolated
 from assay.verifiers.simple import verify_exact, verify_mc, verify_numeric
 from assay.verifiers.verdict import DECIDED, STATUSES, Status, Verdict, as_verdict, decided, reward, solved
@@ -215,7 +216,8 @@ def verifier_names() -> list[str]:
 def resolve_verifier(spec: str, paths: bool = True) -> ResolvedVerifier:
     """The verifier `spec` names: a key of VERIFIERS, an installed entry point of group
     assay.verifiers, or (unless paths=False, as for a data row) package.module:function.
-    ValueError when it names nothing (listing the valid names) or a plug-in that cannot be used.
+    UnknownName (a ValueError) when it names nothing, listing the valid names; ValueError for a
+    plug-in that cannot be used.
 
     >>> resolve_verifier("numeric").version, resolve_verifier("assay.verifiers.simple:verify_exact").version[:26]
     ('assay-verifiers-2', 'assay-verifiers-2+assay.ve')
@@ -224,8 +226,8 @@ def resolve_verifier(spec: str, paths: bool = True) -> ResolvedVerifier:
         return ResolvedVerifier(spec, VERIFIERS[spec], VERIFIER_VERSION)
     found = plugins.find_plugin(spec, paths) if isinstance(spec, str) and spec else None
     if found is None:
-        raise ValueError(f"unknown verifier {spec!r}; valid: {', '.join(verifier_names())}"
-                         + (", or package.module:function for a plug-in of your own" if paths else ""))
+        own = ["or package.module:function for a plug-in of your own"] if paths else []
+        raise UnknownName("verifier", (spec,), [*verifier_names(), *own])
     fn = plugins.load(*found.location)
     return ResolvedVerifier(spec, VerifierSpec(fn, timeout_s=found.timeout_s), f"{VERIFIER_VERSION}+{spec}@{found.version}", found)
 

@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from assay.verifiers import sandbox_protocol as protocol
+from assay.verifiers.names import check_names
 from assay.verifiers.sandbox_host import Limits, SandboxResult, run_sandbox, sandbox_check, sandbox_ceiling
 from assay.verifiers.verdict import Verdict
 
@@ -193,8 +194,7 @@ def returns_match(got: Any, expected: Any) -> bool:
 def sandbox_mode(option: str | None) -> str:
     """The mode named by the option, else by ASSAY_SANDBOX, else strict."""
     mode = option if option is not None else os.environ.get(SANDBOX_ENV) or "strict"
-    if mode not in SANDBOX_MODES:
-        raise ValueError(f"unknown sandbox mode {mode!r}; valid: {', '.join(SANDBOX_MODES)}")
+    check_names(SANDBOX_MODES, [mode], "sandbox mode")
     return mode
 
 

@@ -25,6 +25,8 @@ import numbers
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from assay.verifiers.names import check_names
+
 Status = Literal["correct", "incorrect", "no_answer", "bad_gold", "timeout", "error"]
 STATUSES: tuple[str, ...] = ("correct", "incorrect", "no_answer", "bad_gold", "timeout", "error")
 DECIDED: tuple[str, ...] = ("correct", "incorrect", "no_answer")  # the verifier judged the model's answer
@@ -49,8 +51,7 @@ class Verdict:
     reason: str = ""
 
     def __post_init__(self) -> None:
-        if self.status not in STATUSES:
-            raise ValueError(f"unknown status {self.status!r}; valid: {', '.join(STATUSES)}")
+        check_names(STATUSES, [self.status], "status")
         if not 0.0 <= self.score <= 1.0:
             raise ValueError(f"score must be in [0, 1], got {self.score}")
         if (self.status == "correct") != (self.score == 1.0):

@@ -27,6 +27,7 @@ from assay.pipelines.flows.runners import RunnerConfig
 from assay.pipelines.config.settings import table
 from assay.trainers.rollout import ENGINE_HELP
 from assay.verifiers.code_verifier import SANDBOX_MODES
+from assay.verifiers.names import names_help
 
 RUNNER = "Where the flow's tasks run (assay.pipelines.flows.runners)."
 
@@ -72,7 +73,7 @@ class VerifyCommand:
         "help": "CPU seconds one item may use in its worker before it is killed and retried once (code items: their "
                 "sandbox's own limits); a busy machine does not count against it."})
     sandbox: str | None = field(default=None, metadata={
-        "help": f"Code sandbox mode; valid: {', '.join(SANDBOX_MODES)}. strict (default, or ASSAY_SANDBOX) refuses code "
+        "help": f"Code sandbox mode: {names_help(SANDBOX_MODES)}. strict (default, or ASSAY_SANDBOX) refuses code "
                 "verification where an isolation layer is missing; weak runs with what the host gives and says so in "
                 "every reason."})
     sandbox_check: bool = field(default=False, metadata={

@@ -35,7 +35,7 @@ from assay.pipelines.steps import benchmarks as bench
 from assay.pipelines.steps import decontaminate as decon
 from assay.pipelines.config import settings
 from assay.pipelines.store.catalog import WAIT_ENV, Catalog, CatalogStats, resolve_catalog_path
-from assay.pipelines.errors import AssayError
+from assay.pipelines.errors import AssayError, chosen
 from assay.pipelines.steps.benchmarks import BenchmarkConfig
 from assay.pipelines.cli.commands import (
     AuditCommand,
@@ -337,8 +337,9 @@ def _print_decontamination(r: dict, written: Optional[int], json_path: Path, htm
 
 def _say_engine(kind: str) -> str:
     """The engine `kind` names ("auto" decided here), said on the console; an unknown name fails."""
-    from assay.trainers.rollout import EngineError, choose_engine
+    from assay.trainers.rollout import ENGINE_CHOICES, EngineError, choose_engine
 
+    chosen(ENGINE_CHOICES, kind, "engine", "--engine:")
     try:
         choice = choose_engine(kind)
     except EngineError as exc:

@@ -56,7 +56,7 @@ from typing import Any, Callable, Optional
 import typer
 from rich.markup import escape
 
-from assay.pipelines.errors import AssayError
+from assay.pipelines.errors import AssayError, check_given
 
 
 class _Required:
@@ -409,10 +409,7 @@ def _check_keys(cls: type, raw: dict[str, Any], section: str, set_by_run: dict[s
     for key, elsewhere in set_by_run.items():
         if key in raw:
             raise AssayError(f"{_at(section)}{key}: set {elsewhere} (the command sets {section}.{key} from it)")
-    valid = _keys(cls, set_by_run)
-    unknown = sorted(set(raw) - set(valid))
-    if unknown:
-        raise AssayError(f"{_at(section)}unknown key(s) {', '.join(unknown)}; valid: {', '.join(valid)}")
+    check_given(_keys(cls, set_by_run), sorted(raw), "key", _at(section).strip())
 
 
 def _values(cls: type, raw: dict[str, Any], section: str, defaults: dict[str, Any], set_by_run: dict[str, str]) -> dict[str, Any]:

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from assay.curricula.sampler import SamplerConfig
-from assay.pipelines.errors import AssayError
+from assay.pipelines.errors import AssayError, chosen
 from assay.pipelines.config.settings import build, example_config, table
 from assay.trainers.grpo_config import GRPOConfig
 from assay.trainers.prompts import PromptTemplate
-from assay.trainers.rollout import ENGINE_CHOICES
+from assay.trainers.rollout import ENGINE_CHOICES, ENGINE_HELP
 
 BUILTIN_EVAL = "builtin:arithmetic-eval"
 
@@ -35,8 +35,7 @@ class TrainRunConfig:
     eval: str | None = field(default=None, metadata={
         "help": f"Held-out set: {BUILTIN_EVAL} or a shard folder; unset: hold out eval_size of the shards' prompts."})
     eval_size: int = field(default=64, metadata={"help": "Held-out prompts evaluated."})
-    engine: str = field(default="auto", metadata={
-        "help": "Rollout engine: auto (vllm where it is installed and can run, else transformers), transformers or vllm."})
+    engine: str = field(default="auto", metadata={"help": ENGINE_HELP})
     out: str | None = field(default=None, metadata={
         "help": "Run folder (metrics.jsonl, tensorboard/, checkpoints/); unset: runs/<run id> beside the catalog."})
     resume: str | None = field(default=None, metadata={
@@ -65,8 +64,7 @@ class TrainRunConfig:
         flags={"system": ("--system-prompt",), "instruction": ("--instruction",), "position": ("--instruction-position",)})
 
     def __post_init__(self) -> None:
-        if self.engine not in ENGINE_CHOICES:
-            raise AssayError(f"--engine {self.engine!r} is unknown; valid: {', '.join(ENGINE_CHOICES)}")
+        chosen(ENGINE_CHOICES, self.engine, "engine", "--engine:")
         if self.eval_size < 1:
             raise AssayError(f"--eval-size must be positive, got {self.eval_size}")
         # One steps and one seed: the trainer's are the run's, the sampler's is the trainer's.

@@ -39,26 +39,11 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from assay.pipelines.errors import AssayError
+from assay.pipelines.errors import AssayError, chosen
 from assay.pipelines.flows.prefect_env import PrefectEnv
+from assay.verifiers.names import names_help
 
 LOCAL_CPU_WORKERS = 4  # most CPU workers of a cluster started on this machine
-
-
-@dataclass(frozen=True)
-class RunnerConfig:
-    runner: str = field(default="local", metadata={
-        "help": "Where the work runs: local (this process), dask (prefect-dask; a local cluster, or --cluster) or ray "
-                "(prefect-ray; a local Ray, or --cluster). See assay.pipelines.flows.runners."})
-    cluster: str | None = field(default=None, metadata={
-        "help": "Address of an existing Dask scheduler (tcp://HOST:8786) or Ray cluster (ray://HOST:10001); needs "
-                "PREFECT_API_URL and shared result storage; unset: start a cluster on this machine."})
-
-    def __post_init__(self) -> None:
-        if self.runner not in RUNNERS:
-            raise AssayError(f"--runner {self.runner!r} is unknown; valid: {', '.join(RUNNERS)}")
-        if self.cluster and self.runner == "local":
-            raise AssayError("--cluster needs --runner dask or --runner ray")
 
 
 def api_healthy(url: str) -> bool:
@@ -139,6 +124,21 @@ def _ray(cluster: str | None) -> Any:
 
 
 RUNNERS: dict[str, Callable[[str | None], Any]] = {"local": _local, "dask": _dask, "ray": _ray}
+
+
+@dataclass(frozen=True)
+class RunnerConfig:
+    runner: str = field(default="local", metadata={
+        "help": f"Where the work runs: {names_help(RUNNERS)}. local: this process; dask (prefect-dask) and ray "
+                "(prefect-ray): a cluster on this machine, or --cluster. See assay.pipelines.flows.runners."})
+    cluster: str | None = field(default=None, metadata={
+        "help": "Address of an existing Dask scheduler (tcp://HOST:8786) or Ray cluster (ray://HOST:10001); needs "
+                "PREFECT_API_URL and shared result storage; unset: start a cluster on this machine."})
+
+    def __post_init__(self) -> None:
+        chosen(RUNNERS, self.runner, "runner", "--runner:")
+        if self.cluster and self.runner == "local":
+            raise AssayError("--cluster needs --runner dask or --runner ray")
 
 
 @contextlib.contextmanager

@@ -58,6 +58,7 @@ from urllib.parse import quote, urlsplit
 from assay.curricula.difficulty import DECIDED, STATUSES, VERIFIER_FAILURES
 from assay.pipelines.errors import AssayError
 from assay.pipelines.reports.charts import AFTER, BEFORE, Frame, bar_chart_svg, e, fmt, funnel_svg, line_chart_svg
+from assay.verifiers.names import UnknownName
 
 KINDS = ("curate", "audit", "train")
 HEADER_KEYS = ("kind", "run_id", "created_at", "title")
@@ -207,9 +208,10 @@ def _list(value: Any, where: str) -> list:
 def _keys(value: Mapping, where: str, required: Sequence[str], optional: Sequence[str] = ()) -> None:
     missing = [k for k in required if k not in value]
     unknown = [k for k in value if k not in required and k not in optional]
-    if missing or unknown:
-        problem = f"missing {missing}" if missing else f"unknown keys {unknown}"
-        raise _fail(where, f"{problem}; the keys are {[*required, *optional]}")
+    if missing:
+        raise _fail(where, f"missing {missing}; the keys are {[*required, *optional]}")
+    if unknown:
+        raise _fail(where, str(UnknownName("key", tuple(unknown), [*required, *optional])))
 
 
 # -- sections: (summary value) -> HTML; each checks its value as it goes ---------------------------
@@ -319,9 +321,9 @@ def section_difficulty(value: Any) -> str:
 
 def section_verdicts(value: Any) -> str:
     counts = {_text(s, "verdicts"): _count(n, f"verdicts[{s!r}]") for s, n in _mapping(value, "verdicts").items()}
-    unknown = sorted(set(counts) - set(STATUSES))
+    unknown = [s for s in counts if s not in STATUSES]
     if unknown:
-        raise _fail(f"verdicts[{unknown[0]!r}]", f"unknown status; the statuses are {list(STATUSES)}")
+        raise _fail("verdicts", str(UnknownName("status", tuple(unknown), STATUSES)))
     total = sum(counts.values())
     meaning = {**dict.fromkeys(DECIDED, "decided: counts toward pass rates"),
                **dict.fromkeys(VERIFIER_FAILURES, "the verifier failed: never scored, sampled again"),
@@ -492,7 +494,7 @@ def render_html(summary: Mapping[str, Any]) -> str:
     _keys(_mapping(summary, "summary"), "top level", HEADER_KEYS, ("lines", *SECTIONS))
     kind, run_id, created_at, title = (_text(summary[k], k) for k in HEADER_KEYS)
     if kind not in KINDS:
-        raise _fail("kind", f"unknown kind {kind!r}; the kinds are {list(KINDS)}")
+        raise _fail("kind", str(UnknownName("kind", (kind,), KINDS)))
     try:
         datetime.fromisoformat(created_at.replace("Z", "+00:00"))
     except ValueError:

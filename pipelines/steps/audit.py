@@ -37,7 +37,7 @@ from assay.filters.decontam import BenchmarkProblem
 from assay.filters.memorization import continues_exactly, cut_prompt, diversity, number_variant, rouge_l, words
 from assay.pipelines.steps.benchmarks import load_problems
 from assay.pipelines.store.catalog import Catalog, utc_now
-from assay.pipelines.errors import AssayError
+from assay.pipelines.errors import AssayError, chosen
 from assay.pipelines.reports.summary import write_report
 from assay.trainers.rollout import ENGINE_CHOICES, ENGINE_HELP, EngineError, RolloutEngine, SamplingConfig, Skipped
 from assay.verifiers import Check, solved, verify_batch
@@ -59,8 +59,7 @@ class AuditConfig:
     engine: str = field(default="auto", metadata={"help": ENGINE_HELP})
 
     def __post_init__(self) -> None:
-        if self.engine not in ENGINE_CHOICES:
-            raise AssayError(f"--engine {self.engine!r} is unknown; valid: {', '.join(ENGINE_CHOICES)}")
+        chosen(ENGINE_CHOICES, self.engine, "engine", "--engine:")
         if self.k < 2:
             raise AssayError(f"--k must be at least 2 (diversity compares samples), got {self.k}")
         if self.max_items is not None and self.max_items < 1:

@@ -41,11 +41,12 @@ from typing import Any, Callable, Iterable, Sequence
 
 from assay.filters.decontam import BenchmarkProblem
 from assay.pipelines.store.catalog import Catalog, utc_now
-from assay.pipelines.errors import AssayError
+from assay.pipelines.errors import AssayError, check_given, chosen
 from assay.pipelines.steps.ingest import BUILTIN_PREFIX, resolve_source
 from assay.pipelines.steps.presets import _number_text, gsm8k_gold
 from assay.pipelines.steps.readers import Source
 from assay.pipelines.store.schema import MAX_FIELD_CHARS
+from assay.verifiers.names import UnknownName, names_help
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -97,11 +98,10 @@ def resolve_bench_preset(
     if preset is None and not given:
         preset = name if name in BENCH_PRESETS else builtin if builtin in BENCH_PRESETS else None
     if preset:
-        if preset not in BENCH_PRESETS:
-            raise AssayError(f"--preset {preset!r} is unknown; valid: {', '.join(BENCH_PRESETS)}")
+        mapping = chosen(BENCH_PRESETS, preset, "benchmark preset", "--preset:")
         if given:
             raise AssayError(f"--preset {preset} fixes the columns; drop {', '.join(given)} or the preset")
-        return preset, BENCH_PRESETS[preset]
+        return preset, mapping
     if not prompt_col:
         raise AssayError(
             f"say how to read benchmark {name!r}: --preset ({', '.join(BENCH_PRESETS)}) or --prompt-col "
@@ -123,7 +123,7 @@ class BenchmarkConfig:
     spec: str | None = field(default=None, metadata={
         "help": "A .jsonl/.json/.parquet/.csv file or folder, or a Hugging Face dataset id; in a curate config, unset: "
                 "the set registered under this name.", "argument": True, "metavar": "SOURCE"})
-    preset: str | None = field(default=None, metadata={"help": f"Layout of a known benchmark: {', '.join(BENCH_PRESETS)}."})
+    preset: str | None = field(default=None, metadata={"help": f"Layout of a known benchmark: {names_help(BENCH_PRESETS)}."})
     prompt_col: str | None = field(default=None, metadata={"help": "Column holding the problem (instead of --preset)."})
     answer_col: str | None = field(default=None, metadata={
         "help": "Column holding the gold answer. Optional: decontamination needs problem texts only."})
@@ -337,10 +337,9 @@ def load_problems(cat: Catalog, names: Sequence[str]) -> list[BenchmarkProblem]:
     if not names:
         raise AssayError("name at least one benchmark (--benchmark NAME)")
     registered = [b.name for b in list_benchmarks(cat)]
-    unknown = [n for n in names if n not in registered]
-    if unknown:
-        known = ", ".join(registered) if registered else "none yet; register one with `assay bench add NAME SOURCE`"
-        raise AssayError(f"unknown benchmark {', '.join(repr(n) for n in unknown)}; registered: {known}")
+    if not registered:
+        raise AssayError(f"{UnknownName('benchmark', tuple(names), ())}: register one with `assay bench add NAME SOURCE`")
+    check_given(registered, names, "benchmark")
     problems: list[BenchmarkProblem] = []
     for name in dict.fromkeys(names):  # each once, in the order given
         rows = cat.con.execute(

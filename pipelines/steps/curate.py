@@ -58,12 +58,13 @@ from assay.pipelines.steps.difficulty import (
     estimate_difficulty,
     planned_samples,
 )
-from assay.pipelines.errors import AssayError
+from assay.pipelines.errors import AssayError, check_given, chosen
 from assay.pipelines.steps.export import ExportSection, Manifest, export_plan
 from assay.pipelines.steps.ingest import IngestReport, SourceConfig, ingest, verifier_options
 from assay.pipelines.reports.summary import difficulty_histogram, write_report
 from assay.pipelines.config.settings import build, example_config, read_toml, settings, table, typed_section, value_at
 from assay.trainers.rollout import Prompt, SamplingConfig
+from assay.verifiers.names import names_help
 
 # A step's long work: progress(label, total, unit) gives a context whose value is advance(n).
 ProgressFactory = Callable[[str, "int | None", str], AbstractContextManager[Callable[[int], None]]]
@@ -322,8 +323,7 @@ def parse_steps(raw: Any, section: str) -> tuple[Step, ...]:
     for i, entry in enumerate(raw):
         where, others = f"{section}.{i}", {k: v for k, v in entry.items() if k != "name"}
         name = entry.get("name")
-        if name not in STEPS:
-            raise AssayError(f"[{where}] unknown step {name!r}; valid: {', '.join(STEPS)}")
+        chosen(STEPS, name, "step", f"[{where}]")
         if name not in FILTERS and others:
             raise AssayError(f"[{where}] {name} takes no keys but name, got {', '.join(others)}; {STEPS[name].help}")
         steps.append(_configured(name, others, where))
@@ -338,6 +338,11 @@ def _configured(name: str, params: Any, section: str) -> Step:
         return _step(name, **params)
     except ValueError as exc:
         raise AssayError(f"[{section}] {exc}") from None
+
+
+def _in_phase(phase: int) -> list[str]:
+    """The steps of STEPS that stand in `phase` (ROWS, LEARNABILITY, ...), in table order."""
+    return [name for name, kind in STEPS.items() if kind.phase == phase]
 
 
 def check_steps(steps: tuple[Step, ...]) -> None:
@@ -356,9 +361,8 @@ def check_steps(steps: tuple[Step, ...]) -> None:
     if (phases != sorted(phases) or any(counts[p] != 1 for p in (INGEST, DIFFICULTY, CURRICULUM, EXPORT))
             or not counts[LEARNABILITY] or names.count("decontaminate") > 1):
         shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
-        row, learn = ([n for n, k in STEPS.items() if k.phase == phase] for phase in (ROWS, LEARNABILITY))
-        raise AssayError(f"steps {shown}: a list runs ingest, then row filters ({', '.join(row)}), difficulty, learnability "
-                         f"filters ({', '.join(learn)}), curriculum, export")
+        raise AssayError(f"steps {shown}: a list runs ingest, then row filters ({names_help(_in_phase(ROWS))}), difficulty, "
+                         f"learnability filters ({names_help(_in_phase(LEARNABILITY))}), curriculum, export")
 
 
 def first_learnability(steps: tuple[Step, ...]) -> Step:
@@ -385,9 +389,9 @@ class CurateConfig:
     splits: list[str] = field(default_factory=lambda: ["train"], metadata={
         "help": "Record splits that become training data (repeat the flag)."})
     steps: tuple[Step, ...] = field(default=DEFAULT_STEPS, metadata={
-        "help": "The steps, in order: ingest; row filters (dedup, quality, gold, any row filter of assay.filters.registry, "
-                "and decontaminate once); difficulty; learnability filters (pass_band, variance, posterior_band); "
-                "curriculum; export. A filter's keys besides name are its settings; repeat it to filter twice.",
+        "help": f"The steps, in order: ingest; row filters ({names_help(_in_phase(ROWS))}; decontaminate at most once); "
+                f"difficulty; learnability filters ({names_help(_in_phase(LEARNABILITY))}); curriculum; export. A filter's "
+                "keys besides name are its settings; repeat it to filter twice.",
         "parse": parse_steps, "rows": _step_rows})
     decontaminate: decon.Settings = table(decon.Settings, "How the decontaminate step matches rows to the [[benchmarks]].")
     difficulty: DifficultyConfig = table(
@@ -439,30 +443,25 @@ def _legacy_steps(raw: dict[str, Any]) -> tuple[Step, ...] | None:
     filters = raw.get("filters", {})
     if not isinstance(filters, dict):
         raise AssayError(f"[filters] must be a table, got {type(filters).__name__}")
-    unknown_filters = sorted(set(filters) - set(LEGACY_FILTERS))
-    if unknown_filters:
-        raise AssayError(f"[filters] unknown filter(s) {', '.join(unknown_filters)}; curate runs {', '.join(LEGACY_FILTERS)}")
+    check_given(LEGACY_FILTERS, sorted(filters), "filter", "[filters]")
     learn = typed_section(LearnabilitySection, raw.get("learnability", {}), "learnability")
-    if learn.method not in LEARNABILITY_FILTERS:
-        raise AssayError(f"[learnability] method {learn.method!r} is unknown; valid: {', '.join(LEARNABILITY_FILTERS)}")
-    chosen = {**{name: (filters.get(name, {}), f"filters.{name}") for name in LEGACY_FILTERS},
-              "posterior_band": (learn.settings, "learnability.settings")}
+    chosen(LEARNABILITY_FILTERS, learn.method, "method", "[learnability]")
+    tuned = {**{name: (filters.get(name, {}), f"filters.{name}") for name in LEGACY_FILTERS},
+             "posterior_band": (learn.settings, "learnability.settings")}
     steps = []
     for step in DEFAULT_STEPS:
-        if step.name not in chosen:
+        if step.name not in tuned:
             steps.append(step)
             continue
-        params, section = chosen[step.name]
+        params, section = tuned[step.name]
         steps.append(_configured(learn.method if step.name == "posterior_band" else step.name, params, section))
     return tuple(steps)
 
 
 def config_from(raw: dict[str, Any], where: str) -> CurateConfig:
     """A CurateConfig from TOML-shaped values (a config file, with flags laid over it)."""
-    known = [f.name for f in dataclasses.fields(CurateConfig)]
-    unknown = sorted(set(raw) - set(known) - {"filters", "learnability"})
-    if unknown:
-        raise AssayError(f"{where}: unknown section(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
+    sections = sorted(set(raw) - {"filters", "learnability"})  # the earlier format's, read by _legacy_steps
+    check_given([f.name for f in dataclasses.fields(CurateConfig)], sections, "section", f"{where}:")
     if not raw.get("sources"):
         raise AssayError(f"{where}: no [[sources]]; name at least one corpus to curate")
     legacy = _legacy_steps(raw)

@@ -60,7 +60,7 @@ from assay.filters.decontam import (
 )
 from assay.pipelines.steps.benchmarks import default_masked, list_benchmarks, load_problems, parse_release_date
 from assay.pipelines.store.catalog import Catalog, utc_now, new_run_id
-from assay.pipelines.errors import AssayError
+from assay.pipelines.errors import AssayError, check_given, chosen
 from assay.pipelines.steps.readers import FILE_SUFFIXES, file_source
 from assay.pipelines.reports.charts import e
 from assay.pipelines.reports.summary import page, write_pair
@@ -123,12 +123,9 @@ def masked_policies(problems: list[BenchmarkProblem], defaults: dict[str, str], 
     """The masked policy per benchmark: --masked NAME=POLICY (or POLICY for all), else the
     benchmark's default, else DEFAULT_MASKED. An unknown name or policy is an error."""
     names = list(dict.fromkeys(p.benchmark for p in problems))
-    unknown = [n for n in settings.masked if n not in names and n != "*"]
-    if unknown:
-        raise AssayError(f"--masked names {', '.join(unknown)}, not a benchmark of this run; valid: {', '.join(names)}")
+    check_given(names, [n for n in settings.masked if n != "*"], "benchmark", "--masked:")
     for name, policy in settings.masked.items():
-        if policy not in MASKED_POLICIES:
-            raise AssayError(f"--masked {name}={policy}: unknown policy; valid: {', '.join(MASKED_POLICIES)}")
+        chosen(MASKED_POLICIES, policy, "masked policy", f"--masked {name}={policy}:")
     every = settings.masked.get("*")
     return {n: settings.masked.get(n) or every or defaults.get(n) or DEFAULT_MASKED for n in names}
 
@@ -495,8 +492,8 @@ def default_report_prefix(output: Path | None, catalog_path: Path, run_id: str) 
 
 
 def check_input_suffix(path: Path) -> None:
-    if path.is_file() and path.suffix.lower() not in FILE_SUFFIXES:
-        raise AssayError(f"--input {path}: unsupported file type {path.suffix!r}; assay reads {', '.join(FILE_SUFFIXES)}")
+    if path.is_file():
+        chosen(FILE_SUFFIXES, path.suffix.lower(), "file type", f"--input {path}:")
 
 
 # -- report files ---------------------------------------------------------------------------------

@@ -48,7 +48,7 @@ import numpy as np
 
 from assay.curricula.difficulty import AdaptiveK, BetaPosterior, StatusCounts, learnability, pass_at_k, too_many_failures
 from assay.pipelines.store.catalog import DECIDED_SAMPLES, Catalog
-from assay.pipelines.errors import AssayError
+from assay.pipelines.errors import AssayError, chosen
 from assay.pipelines.steps.ingest import verifier_options
 from assay.pipelines.steps.preflight import model_folder
 from assay.pipelines.config.settings import table
@@ -74,6 +74,7 @@ from assay.verifiers import (
     verifier_version,
     verify_batch,
 )
+from assay.verifiers.names import names_help
 
 PASS_AT = (1, 2, 4, 8, 16, 32, 64)  # the k of pass@k reported, where a prompt has that many samples
 # Rows (prompt x sample) per engine.generate call inside a chunk; progress is reported after each.
@@ -115,7 +116,7 @@ def adaptive_k(k: int) -> AdaptiveK:
 POLICIES: dict[str, Callable[[int], Policy]] = {"adaptive": adaptive_k, "fixed": FixedK}
 
 
-VERIFIER_HELP = (f"Judge every prompt with this verifier instead of its own: a built-in ({', '.join(VERIFIERS)}), an "
+VERIFIER_HELP = (f"Judge every prompt with this verifier instead of its own: a built-in ({names_help(VERIFIERS)}), an "
                  "installed plug-in's entry point (group assay.verifiers), or package.module:function (README: Your own reward).")
 MAX_FAILURES_HELP = ("Share of a {unit}'s verdicts that may be timeout or error; above it the run stops instead of "
                      "recording (a loaded machine or a too short --verifier-timeout).")
@@ -131,7 +132,7 @@ class DifficultyConfig:
     k: int = field(default=16, metadata={
         "help": "Samples per prompt (fixed); adaptive spends half as many in all, up to 2k on one prompt."})
     policy: str = field(default="adaptive", metadata={
-        "help": "adaptive: stop early on sure calls, spend the saving on unsure ones; fixed: exactly k (a key of POLICIES)."})
+        "help": f"Sampling policy: {names_help(POLICIES)}. adaptive: stop early on sure calls, spend the saving on unsure ones; fixed: exactly k."})
     engine: str = field(default="auto", metadata={"help": ENGINE_HELP})
     source: str | None = field(default=None, metadata={"help": "Only this source's records; unset: all."})
     # The command's responses are whole solutions: 1024 tokens, where a library caller's SamplingConfig has 256.
@@ -154,9 +155,8 @@ class DifficultyConfig:
         if self.chunk_size < 1:
             raise AssayError(f"--chunk-size must be a positive number of prompts, got {self.chunk_size}")
         check_verification(self.verifier_timeout_s, self.max_verifier_failures)
-        for option, value, choices in (("--policy", self.policy, POLICIES), ("--engine", self.engine, ENGINE_CHOICES)):
-            if value not in choices:
-                raise AssayError(f"{option} {value!r} is unknown; valid: {', '.join(choices)}")
+        chosen(POLICIES, self.policy, "policy", "--policy:")
+        chosen(ENGINE_CHOICES, self.engine, "engine", "--engine:")
 
 
 def planned_samples(config: DifficultyConfig, prompts: int) -> int:

@@ -56,10 +56,11 @@ import pyarrow.parquet as pq
 from assay.curricula.plan import Plan
 from assay.pipelines.store.catalog import Catalog, new_run_id, utc_now
 from assay.pipelines.steps.difficulty import stored_counts
-from assay.pipelines.errors import AssayError
+from assay.pipelines.errors import AssayError, chosen
 from assay.pipelines.config.settings import table
 from assay.pipelines.steps.ingest import verifier_options
 from assay.trainers.prompts import PromptTemplate
+from assay.verifiers.names import names_help
 
 MANIFEST = "manifest.json"
 ROWS_PER_SHARD = 100_000  # one file per 100k rows: trainers stream files, and hashes stay cheap to re-check
@@ -318,18 +319,16 @@ class ExportSection:
     """Where and how shards are written: `assay export`'s --out and --format, `assay curate`'s [export]."""
 
     out: str | None = field(default=None, metadata={"help": "A new folder for the shards and manifest.json (never overwritten)."})
-    format: str = field(default="parquet", metadata={"help": f"One of {', '.join(FORMATS)}."})
+    format: str = field(default="parquet", metadata={"help": f"One of {names_help(FORMATS)}."})
 
     def __post_init__(self) -> None:
-        if self.format not in FORMATS:
-            raise AssayError(f"format {self.format!r} is unknown; valid: {', '.join(FORMATS)}")
+        chosen(FORMATS, self.format, "format")  # `assay curate` adds "[export]", its table
 
 
 def export_plan(cat: Catalog, plan: Plan, fmt: str, out: Path, run_id: str | None = None, layout: Layout = Layout()) -> Manifest:
     """Write the plan's shards in `fmt` under `out` (which must not exist yet) with a manifest
     that records the layout's template and data source."""
-    if fmt not in FORMATS:
-        raise AssayError(f"--format {fmt!r}: unknown; choose one of {', '.join(FORMATS)}")
+    write = chosen(FORMATS, fmt, "format", "--format:")
     out = Path(out)
     own = _own_export(out, run_id)
     if out.exists() and own is None:
@@ -342,7 +341,7 @@ def export_plan(cat: Catalog, plan: Plan, fmt: str, out: Path, run_id: str | Non
     shutil.rmtree(staging, ignore_errors=True)
     (staging / "data").mkdir(parents=True)
     try:
-        names = FORMATS[fmt](table, staging, layout)
+        names = write(table, staging, layout)
         files = [ShardFile(name, _file_rows(staging / name), _sha256(staging / name)) for name in names]
         manifest = Manifest(fmt, table.num_rows, content_hash(table), files, run_id or new_run_id("export"),
                             utc_now().isoformat(), plan.params, layout.template.to_dict(), layout.data_source)

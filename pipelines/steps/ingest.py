@@ -26,9 +26,11 @@ import pyarrow as pa
 
 from assay.curricula.arithmetic import generate_arithmetic
 from assay.pipelines.store.catalog import Catalog
-from assay.pipelines.errors import AssayError
+from assay.pipelines.errors import AssayError, chosen
 from assay.pipelines.steps.presets import PRESETS, Preset, Rejected, resolve_preset
 from assay.pipelines.steps.readers import FILE_SUFFIXES, RawBlock, Reject, Source, file_source, hf_source, rows_source
+from assay.verifiers import VERIFIERS
+from assay.verifiers.names import names_help
 from assay.pipelines.store.schema import (
     MAX_FIELD_CHARS,
     QUARANTINE_SCHEMA,
@@ -53,7 +55,7 @@ class SourceConfig:
                                         "builtin:arithmetic.", "argument": True, "metavar": "SOURCE"})
     name: str | None = field(default=None, metadata={
         "help": "Source name recorded on every row (part of the uid); unset: the file stem, dataset id or built-in name."})
-    preset: str | None = field(default=None, metadata={"help": f"Column layout of a known dataset: {', '.join(PRESETS)}."})
+    preset: str | None = field(default=None, metadata={"help": f"Column layout of a known dataset: {names_help(PRESETS)}."})
     split: str | None = field(default=None, metadata={
         "help": "Split to record (files) or load (hub); unset: from file names, else train; all splits of a hub dataset."})
     subset: str | None = field(default=None, metadata={
@@ -63,7 +65,7 @@ class SourceConfig:
     answer_regex: str | None = field(default=None, metadata={
         "help": "Regex with one group that extracts the gold from the answer column."})
     verifier: str | None = field(default=None, metadata={
-        "help": "Verifier for a --prompt-col/--answer-col mapping: math, numeric, mc, exact, code; unset: math."})
+        "help": f"Verifier for a --prompt-col/--answer-col mapping: {names_help(VERIFIERS)}; unset: math."})
     count: int | None = field(default=None, metadata={
         "help": f"Built-in corpora: how many problems; unset: {DEFAULT_BUILTIN_COUNT}."})
     seed: int | None = field(default=None, metadata={"help": "Built-in corpora: generator seed; unset: 0."})
@@ -139,8 +141,7 @@ def resolve_source(
     """
     if spec.startswith(BUILTIN_PREFIX):
         name = spec[len(BUILTIN_PREFIX) :]
-        if name not in BUILTINS:
-            raise AssayError(f"unknown built-in corpus {spec!r}; valid: {', '.join(BUILTIN_PREFIX + b for b in BUILTINS)}")
+        chosen([BUILTIN_PREFIX + b for b in BUILTINS], spec, "built-in corpus")
         count = BUILTINS[name].default_count if count is None else count
         if count <= 0:
             raise AssayError(f"--count must be positive, got {count}")

@@ -29,7 +29,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from assay.pipelines.errors import AssayError
+from assay.pipelines.errors import AssayError, chosen
 from assay.pipelines.steps.readers import InexactNumber
 from assay.verifiers import VERIFIERS
 from assay.verifiers.extract import last_boxed
@@ -204,15 +204,14 @@ PRESETS: dict[str, Preset] = {
     "code": Preset(("prompt", "tests"), (("prompt",), ("tests",)), "code", "code", _map_code),
 }
 
-# The domain a custom mapping's records get, from the verifier that checks them (one entry
-# per key of assay.verifiers.VERIFIERS; a test holds the two in step).
-VERIFIER_DOMAINS = {"math": "math", "numeric": "math", "mc": "multiple_choice", "exact": "text", "code": "code"}
+# The domain a custom mapping's records get, from the verifier that checks them: the verifier's
+# own name (math, code, a new verifier's), except for these.
+VERIFIER_DOMAINS = {"numeric": "math", "mc": "multiple_choice", "exact": "text"}
 
 
 def column_preset(prompt_col: str, answer_col: str, answer_regex: str | None, verifier: str) -> Preset:
     """A mapping given by flags: --prompt-col, --answer-col, --answer-regex, --verifier."""
-    if verifier not in VERIFIERS:
-        raise AssayError(f"--verifier {verifier!r} is unknown; valid: {', '.join(VERIFIERS)}")
+    chosen(VERIFIERS, verifier, "verifier", "--verifier:")
     pattern = _compile_answer_regex(answer_regex) if answer_regex else None
 
     def map_row(row: dict[str, Any]) -> Mapped | Rejected:
@@ -229,7 +228,8 @@ def column_preset(prompt_col: str, answer_col: str, answer_regex: str | None, ve
             return Rejected("no_gold", f"--answer-regex {answer_regex!r} does not match column {answer_col!r}")
         return Mapped(prompt, match.group(1).strip())
 
-    return Preset((prompt_col, answer_col), ((prompt_col,), (answer_col,)), verifier, VERIFIER_DOMAINS[verifier], map_row)
+    return Preset((prompt_col, answer_col), ((prompt_col,), (answer_col,)), verifier,
+                  VERIFIER_DOMAINS.get(verifier, verifier), map_row)
 
 
 def _compile_answer_regex(answer_regex: str) -> re.Pattern[str]:
@@ -253,11 +253,10 @@ def resolve_preset(
     flags = {"--prompt-col": prompt_col, "--answer-col": answer_col, "--answer-regex": answer_regex, "--verifier": verifier}
     given = [name for name, value in flags.items() if value]
     if preset:
-        if preset not in PRESETS:
-            raise AssayError(f"--preset {preset!r} is unknown; valid: {', '.join(PRESETS)}")
+        mapping = chosen(PRESETS, preset, "preset", "--preset:")
         if given:
             raise AssayError(f"--preset {preset} fixes the column mapping; drop {', '.join(given)} or the preset")
-        return PRESETS[preset]
+        return mapping
     if not prompt_col or not answer_col:
         raise AssayError(
             f"say how to read the rows: --preset ({', '.join(PRESETS)}) or --prompt-col and --answer-col"

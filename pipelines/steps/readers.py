@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterator
 
 import pyarrow.parquet as pq
 
-from assay.pipelines.errors import AssayError
+from assay.pipelines.errors import AssayError, chosen
 
 BLOCK_ROWS = 20_000  # rows per block: one catalog transaction, and the unit of progress
 FILE_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv")
@@ -96,8 +96,7 @@ def infer_split(path: Path) -> str:
 
 def list_files(path: Path) -> list[Path]:
     if path.is_file():
-        if path.suffix.lower() not in FILE_SUFFIXES:
-            raise AssayError(f"{path}: unsupported file type {path.suffix!r}; assay reads {', '.join(FILE_SUFFIXES)}")
+        chosen(FILE_SUFFIXES, path.suffix.lower(), "file type", f"{path}:")
         return [path]
     files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in FILE_SUFFIXES)
     if not files:

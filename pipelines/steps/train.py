@@ -59,6 +59,7 @@ from assay.trainers.grpo import EvalResult, GRPOConfig, TrainError, checkpoint_r
 from assay.trainers.prompts import PromptTemplate, TemplateError
 from assay.trainers.rollout import Observation, Prompt
 from assay.verifiers import OperatorSpec, resolve_verifier, verifier_version
+from assay.verifiers.names import UnknownName
 
 REQUIRED_COLUMNS = ("uid", "prompt", "answer", "verifier")
 
@@ -171,7 +172,7 @@ def prompt_template(folder: str | os.PathLike, given: PromptTemplate | None) -> 
     try:
         raw = json.loads(manifest.read_text()).get("template") if manifest.is_file() else None
         recorded = PromptTemplate.from_dict(raw)
-    except (json.JSONDecodeError, AttributeError, TemplateError) as exc:
+    except (json.JSONDecodeError, AttributeError, TemplateError, UnknownName) as exc:
         raise AssayError(f"{manifest}: its template cannot be read: {exc}") from None
     if given is None or given == recorded:
         return recorded
@@ -343,7 +344,7 @@ def _run(catalog: Catalog | None, config: TrainRunConfig, on_metrics, engine) ->
         )
         if catalog is not None:
             flush()
-    except (TrainError, EngineError) as exc:
+    except (TrainError, EngineError, UnknownName) as exc:
         if catalog is not None:
             catalog.finish_run(run_id, "failed", {"error": str(exc)})
         raise AssayError(str(exc)) from None

@@ -6,6 +6,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from assay.curricula.plan import (
+    MIXTURES,
+    STAGINGS,
+    TARGETS,
     CurriculumConfig,
     Plan,
     build_plan,
@@ -139,9 +142,9 @@ def test_parquet_round_trip(tmp_path):
 @pytest.mark.parametrize(
     "options, message",
     [
-        ({"staging": "hardest_first"}, "unknown staging 'hardest_first'; valid: easy_to_hard, fixed_edges, single"),
-        ({"target": "uniform"}, "unknown target 'uniform'; valid: gaussian, none"),
-        ({"mixture": "equal"}, "unknown mixture 'equal'; valid: fixed, temperature"),
+        ({"staging": "hardest_first"}, f"unknown staging 'hardest_first'; valid: {', '.join(STAGINGS)}$"),
+        ({"target": "uniform"}, f"unknown target 'uniform'; valid: {', '.join(TARGETS)}$"),
+        ({"mixture": "equal"}, f"unknown mixture 'equal'; valid: {', '.join(MIXTURES)}$"),
         ({"source_weights": {"x": -1.0}}, "source_weights must be finite and >= 0"),
         ({"source_weights": {"x": 0.0}}, "all zero"),
         ({"replay_share": 1.0}, r"replay_share must be in \[0, 1\)"),

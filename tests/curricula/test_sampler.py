@@ -242,9 +242,9 @@ def test_state_from_another_item_list_is_refused():
 
 
 def test_unknown_keys_and_bad_input_fail_clearly():
-    with pytest.raises(ValueError, match="unknown strategy 'greedy'; valid: bandit, spo, thompson, uniform"):
+    with pytest.raises(ValueError, match=f"unknown strategy 'greedy'; valid: {', '.join(STRATEGIES)}$"):
         SamplerConfig(strategy="greedy")
-    with pytest.raises(ValueError, match="unknown allocation 'dp'; valid: equal, knapsack"):
+    with pytest.raises(ValueError, match=f"unknown allocation 'dp'; valid: {', '.join(ALLOCATIONS)}$"):
         SamplerConfig(allocation="dp")
     with pytest.raises(ValueError, match="rollouts_per_batch"):
         SamplerConfig(prompts_per_batch=16, rollouts_per_batch=20)

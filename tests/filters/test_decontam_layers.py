@@ -7,6 +7,7 @@ import pyarrow as pa
 import pytest
 
 from assay.filters.decontam import (
+    MASKED_POLICIES,
     BenchmarkProblem,
     ContaminationConfig,
     NgramIndex,
@@ -112,7 +113,7 @@ def test_masked_policy_per_benchmark_sets_the_level_or_turns_the_layer_off():
     assert [f.benchmark for f in NgramIndex([human, procedural], masked={"gsm": "drop", "rg": "off"}).match(changed)] == ["gsm"]
     assert NgramIndex([human, procedural], masked="off").match(changed) == []
     assert [f.level for f in NgramIndex([human], masked="off").match([PAIRS])] == ["contaminated"]  # the plain layer
-    with pytest.raises(ValueError, match="valid: drop, flag, off"):
+    with pytest.raises(ValueError, match=f"unknown masked policy 'keep'; valid: {', '.join(MASKED_POLICIES)}$"):
         NgramIndex([human], masked="keep")
 
 

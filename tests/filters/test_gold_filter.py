@@ -10,7 +10,7 @@ import pytest
 
 import assay.filters.gold as gold_module
 from assay.filters.gold import FAST_SHAPES, GoldConfig, gold_verifiable, round_trips
-from assay.verifiers import Check, gold_as_response, verify_batch
+from assay.verifiers import VERIFIERS, Check, gold_as_response, verify_batch
 
 # Golds of every fast-path shape, with the verifier and options they come with.
 FAST_CASES = [
@@ -76,7 +76,7 @@ def test_reason_codes_per_status():
     assert reasons[3] == "bad_gold: numeric verifier: gold 'abc' is not a number"
     assert reasons[5] == "bad_gold: mc verifier: gold 'D' is not one of the letters A..B"
     assert reasons[7].startswith("bad_gold: code verifier: tests are neither JSON nor Python")
-    assert reasons[8] == "unknown_verifier: 'maths' (valid: math, numeric, mc, exact, code)"
+    assert reasons[8] == f"unknown_verifier: unknown verifier 'maths'; valid: {', '.join(VERIFIERS)}"
     assert reasons[9] == "bad_meta: verifier_options is a list, expected an object"
     assert reasons[10].startswith("bad_meta: meta is not valid JSON")
     assert d.scores["gold_status"].to_pylist() == [

@@ -3,7 +3,7 @@
 import pyarrow as pa
 import pytest
 
-from assay.filters.quality import QualityConfig, answer_forms, quality
+from assay.filters.quality import TARGET_FORMS, QualityConfig, answer_forms, quality
 
 
 def table(rows):
@@ -51,7 +51,7 @@ def test_default_target_keeps_only_free_form_and_says_why():
 def test_target_forms_can_admit_choice_and_yes_no_but_never_proofs():
     d = quality(table([r[:3] for r in FORMS]), QualityConfig(target_forms=("free_form", "multiple_choice", "true_false")))
     assert d.keep.to_pylist() == [r[3] not in ("proof", "multi_part") for r in FORMS]
-    with pytest.raises(ValueError, match="subset of free_form, multiple_choice, true_false"):
+    with pytest.raises(ValueError, match=f"unknown target form 'proof'; valid: {', '.join(TARGET_FORMS)}$"):
         QualityConfig(target_forms=("free_form", "proof"))
     with pytest.raises(ValueError, match="non-empty"):
         QualityConfig(target_forms=())

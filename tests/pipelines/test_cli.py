@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from assay.pipelines.steps.presets import PRESETS
 from tests.pipelines import dataset_shapes as shapes
 from tests.helpers import assay_listing_heavy, write_jsonl
 
@@ -36,8 +37,8 @@ def test_ingest_then_stats_and_one_line_errors(tmp_path):
     broken.write_bytes(b"PAR1 this is not parquet")
     for args, message in [
         (("ingest", "broken.parquet", "--preset", "answer"), "broken.parquet: not a readable Parquet file"),
-        (("ingest", "gsm8k.jsonl"), "--preset (gsm8k, math, numina, answer, mc, code) or --prompt-col"),
-        (("ingest", "gsm8k.jsonl", "--preset", "nope"), "--preset 'nope' is unknown"),
+        (("ingest", "gsm8k.jsonl"), f"--preset ({', '.join(PRESETS)}) or --prompt-col"),
+        (("ingest", "gsm8k.jsonl", "--preset", "nope"), f"--preset: unknown preset 'nope'; valid: {', '.join(PRESETS)}\n"),
         (("ingest", "builtin:algebra"), "unknown built-in corpus 'builtin:algebra'; valid: builtin:arithmetic"),
         (("--catalog", "missing.duckdb", "catalog", "stats"), "no catalog at missing.duckdb"),
     ]:

@@ -129,7 +129,7 @@ def test_an_inline_table_s_keys_sit_in_the_table_that_holds_it():
     with pytest.raises(AssayError) as error:
         build(CurateConfig, {"sources": [{"spec": "builtin:arithmetic"}], "difficulty": {"kk": 1}}, "c.toml")
     # The sampling settings are [difficulty] keys; source and verifier are the run's, not keys.
-    assert str(error.value) == ("[difficulty] unknown key(s) kk; valid: model, k, policy, engine, temperature, top_p, max_tokens, "
+    assert str(error.value) == ("[difficulty] unknown key 'kk'; valid: model, k, policy, engine, temperature, top_p, max_tokens, "
                                 "seed, stop, workers, trust_remote_code, verifier_timeout_s, max_verifier_failures, chunk_size")
 
 

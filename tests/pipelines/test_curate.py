@@ -22,7 +22,12 @@ from assay.pipelines.store.catalog import Catalog
 from assay.pipelines.steps.curate import (
     DEFAULT_STEPS,
     EXAMPLE_CONFIG,
+    LEARNABILITY,
+    LEARNABILITY_FILTERS,
+    LEGACY_FILTERS,
     QUICKSTART,
+    ROWS,
+    STEPS,
     BenchmarkConfig,
     Step,
     config_from,
@@ -30,8 +35,9 @@ from assay.pipelines.steps.curate import (
     parse_config,
 )
 from assay.pipelines.errors import AssayError
-from assay.pipelines.steps.export import read_manifest, verify_manifest
+from assay.pipelines.steps.export import FORMATS, read_manifest, verify_manifest
 from assay.pipelines.config.settings import overlay
+from assay.verifiers.names import names_help
 
 
 def small_config(out, count=60, steps=QUICKSTART.steps):
@@ -114,11 +120,13 @@ replay_share = 0.1
 
 
 @pytest.mark.parametrize("edit, message", [
-    (lambda t: t + "\n[shards]\nx = 1\n", r"unknown section\(s\) shards"),
-    (lambda t: t.replace("[difficulty]", "[difficulty]\nsamples = 3"), r"\[difficulty\] unknown key\(s\) samples; valid: model, k"),
+    (lambda t: t + "\n[shards]\nx = 1\n", r"curate\.toml: unknown section 'shards'; valid: sources, benchmarks"),
+    (lambda t: t.replace("[difficulty]", "[difficulty]\nsamples = 3"), r"\[difficulty\] unknown key 'samples'; valid: model, k"),
     (lambda t: EARLIER_FORMAT.replace('method = "posterior_band"', 'method = "magic"'),
-     r"\[learnability\] method .magic. is unknown; valid: pass_band, variance, posterior_band"),
-    (lambda t: t.replace("[[sources]]", "[[sourcez]]"), r"unknown section\(s\) sourcez"),
+     rf"\[learnability\] unknown method 'magic'; valid: {', '.join(LEARNABILITY_FILTERS)}$"),
+    (lambda t: EARLIER_FORMAT.replace("[filters.dedup]", "[filters.dedupe]"),
+     rf"\[filters\] unknown filter 'dedupe'; valid: {', '.join(LEGACY_FILTERS)}$"),
+    (lambda t: t.replace("[[sources]]", "[[sourcez]]"), "unknown section 'sourcez'"),
     (lambda t: "splits = ['train']\n", r"no \[\[sources\]\]; name at least one corpus"),
     (lambda t: t.replace("replay_share = 0.1", "replay_share = 1.5"), r"\[curriculum\] replay_share must be in \[0, 1\)"),
     (lambda t: t.replace("[[sources]]", "[[sources"), "not valid TOML"),
@@ -203,15 +211,16 @@ def test_a_step_list_tunes_adds_and_reorders_filters():
     assert parse_config(steps_toml(*DEFAULT_LIST), "c.toml").steps == DEFAULT_STEPS
 
 
-ORDER = r"a list runs ingest, then row filters \(dedup, quality, gold, decontaminate\), difficulty, learnability filters"
+ROW_STEPS, LEARNABILITY_STEPS = ([name for name, kind in STEPS.items() if kind.phase == phase] for phase in (ROWS, LEARNABILITY))
+ORDER = (rf"a list runs ingest, then row filters \({names_help(ROW_STEPS)}\), difficulty, learnability filters "
+         rf"\({names_help(LEARNABILITY_STEPS)}\), curriculum, export$")
 
 
 @pytest.mark.parametrize("entries, message", [
-    (DEFAULT_LIST[:1] + ['name = "dedupe"'] + DEFAULT_LIST[2:], r"^\[steps.1\] unknown step 'dedupe'; valid: ingest, dedup, "
-     r"quality, gold, decontaminate, difficulty, pass_band, variance, posterior_band, curriculum, export$"),
+    (DEFAULT_LIST[:1] + ['name = "dedupe"'] + DEFAULT_LIST[2:], rf"^\[steps.1\] unknown step 'dedupe'; valid: {', '.join(STEPS)}$"),
     (DEFAULT_LIST[:1] + ['threshold = 0.7'] + DEFAULT_LIST[2:], r"^\[steps.1\] unknown step None; valid: ingest"),
     (DEFAULT_LIST[:1] + ['name = "dedup";treshold = 0.7'] + DEFAULT_LIST[2:],
-     r"^\[steps.1\] filter 'dedup' has no option 'treshold'; valid: near, threshold"),
+     rf"^\[steps.1\] unknown dedup option 'treshold'; valid: {', '.join(f.name for f in dataclasses.fields(DedupConfig))}$"),
     (DEFAULT_LIST[:1] + ['name = "dedup";threshold = 1.5'] + DEFAULT_LIST[2:], r"^\[steps.1\] dedup: threshold must be in \(0, 1\]"),
     (DEFAULT_LIST[:5] + ['name = "difficulty";k = 4'] + DEFAULT_LIST[6:], r"^\[steps.5\] difficulty takes no keys but name, got k"),
     (DEFAULT_LIST[:1] + DEFAULT_LIST[5:6] + DEFAULT_LIST[1:5] + DEFAULT_LIST[6:], r"^\[c.toml\] steps ingest, difficulty, dedup, \.\.\.: " + ORDER),
@@ -234,7 +243,7 @@ def test_flags_lay_over_the_config_file_and_the_run_s_settings_are_not_keys():
     assert config.export == replace(QUICKSTART.export, format="jsonl") and config.steps == QUICKSTART.steps
     with pytest.raises(AssayError, match=r"^\[difficulty\] source: set the \[\[sources\]\] to curate"):
         config_from(overlay(raw, {"difficulty": {"source": "gsm8k"}}), "c.toml")
-    with pytest.raises(AssayError, match=r"^\[export\] format 'csv' is unknown; valid: parquet, jsonl"):
+    with pytest.raises(AssayError, match=rf"^\[export\] unknown format 'csv'; valid: {', '.join(FORMATS)}$"):
         config_from(overlay(raw, {"export": {"format": "csv"}}), "c.toml")
 
 

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from assay.filters.decontam import MASKED_POLICIES
 from tests.pipelines import benchmark_shapes as shapes
 from tests.helpers import packaged_minilm, write_jsonl
 
@@ -114,7 +115,7 @@ def test_one_line_errors(tmp_path):
     write_jsonl(tmp_path / "nofields.jsonl", [{"text": "x", "label": 1}])
     for args, message in [
         (("decontaminate", "--input", "in.jsonl", "--output", "o.jsonl", "--benchmark", "nope"),
-         "unknown benchmark 'nope'; registered: aime24, gsm8k, lcb"),
+         "unknown benchmark 'nope'; valid: aime24, gsm8k, lcb"),
         (("decontaminate", "--input", "in.jsonl", "--benchmark", "aime24"), "--input and --output go together"),
         (("decontaminate", "--input", "missing.jsonl", "--output", "o.jsonl", "--benchmark", "aime24"), "no such file"),
         (("decontaminate", "--input", "in.jsonl", "--output", "o.jsonl", "--benchmark", "aime24", "--semantic", "nowhere"),
@@ -124,9 +125,9 @@ def test_one_line_errors(tmp_path):
          "no row has the prompt column 'problem'; the rows have columns: label, text"),
         (("bench", "add", "mine", "nofields.jsonl"), "--preset (aime24, aime25, math500"),
         (("decontaminate", "--input", "in.jsonl", "--output", "o.jsonl", "--benchmark", "aime24", "--masked", "aime24=keep"),
-         "--masked aime24=keep: unknown policy; valid: drop, flag, off"),
+         f"--masked aime24=keep: unknown masked policy 'keep'; valid: {', '.join(MASKED_POLICIES)}"),
         (("decontaminate", "--input", "in.jsonl", "--output", "o.jsonl", "--benchmark", "aime24", "--masked", "gsm8k=drop"),
-         "--masked names gsm8k, not a benchmark of this run; valid: aime24"),
+         "--masked: unknown benchmark 'gsm8k'; valid: aime24"),
     ]:
         failed = assay(*args, cwd=tmp_path)
         assert failed.returncode == 2, (args, failed.stdout, failed.stderr)

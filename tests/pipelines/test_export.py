@@ -12,7 +12,7 @@ from assay.pipelines.errors import AssayError
 from assay.pipelines.store.catalog import Catalog
 from assay.pipelines.steps.export import FORMATS, SHARD_SCHEMA, Layout, content_hash, export_plan, read_manifest, verify_manifest
 from assay.pipelines.steps.ingest import ingest, resolve_source
-from assay.trainers.prompts import PromptTemplate
+from assay.trainers.prompts import POSITIONS, PromptTemplate
 from assay.verifiers.rewards import compute_score, reward_func, trl_reward
 
 
@@ -113,7 +113,7 @@ def test_export_refuses_bad_input_with_clear_errors(planned, tmp_path):
     (tmp_path / "taken").mkdir()
     with pytest.raises(AssayError, match="already exists"):
         export_plan(cat, plan, "parquet", tmp_path / "taken")
-    with pytest.raises(AssayError, match="--format 'csv': unknown; choose one of " + ", ".join(FORMATS)):
+    with pytest.raises(AssayError, match=f"--format: unknown format 'csv'; valid: {', '.join(FORMATS)}$"):
         export_plan(cat, plan, "csv", tmp_path / "y")
     stranger = Plan(plan.table.set_column(1, "uid", pa.array(["f" * 32] * plan.table.num_rows)), plan.params)
     with pytest.raises(AssayError, match=r"not in the catalog .*first: f{32}"):
@@ -223,4 +223,4 @@ def test_export_command_with_template_options(planned, tmp_path):
     assert row["prompt"][0] == {"role": "system", "content": "Be brief."} and row["prompt"][1]["content"].startswith("Solve:\n\nCompute ")
     assert row["datasource"] == "arith" and read_manifest(tmp_path / "o").template["position"] == "prepend"
     bad = assay("--format", "verl", "--out", "v", "--instruction", "x", "--instruction-position", "middle")
-    assert bad.returncode == 2 and "instruction position 'middle' is unknown; valid: append, prepend" in bad.stderr
+    assert bad.returncode == 2 and f"unknown instruction position 'middle'; valid: {', '.join(POSITIONS)}\n" in bad.stderr

@@ -13,7 +13,7 @@ import pytest
 from assay.filters.decision import Decision
 from assay.pipelines.errors import AssayError
 from assay.pipelines.flows.prefect_env import PrefectEnv, configure, prefect_environment
-from assay.pipelines.flows.runners import RunnerConfig, api_healthy, remote_problems, task_runner
+from assay.pipelines.flows.runners import RUNNERS, RunnerConfig, api_healthy, remote_problems, task_runner
 from assay.pipelines.flows.serve import crontab_line, deployment_name, port_free
 
 
@@ -83,7 +83,7 @@ def test_prefect_defaults_live_beside_the_catalog_and_yield_to_the_user(tmp_path
 
 
 def test_runner_options_are_checked_before_any_work():
-    with pytest.raises(AssayError, match="--runner 'spark' is unknown; valid: local, dask, ray"):
+    with pytest.raises(AssayError, match=f"--runner: unknown runner 'spark'; valid: {', '.join(RUNNERS)}$"):
         RunnerConfig("spark")
     with pytest.raises(AssayError, match="--cluster needs --runner dask or --runner ray"):
         RunnerConfig("local", "tcp://10.0.0.1:8786")

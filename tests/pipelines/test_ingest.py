@@ -10,7 +10,7 @@ from assay.pipelines.steps import readers
 from assay.pipelines.store.catalog import Catalog
 from assay.pipelines.errors import AssayError
 from assay.pipelines.steps.ingest import ingest, resolve_source, verifier_options
-from assay.pipelines.steps.presets import PRESETS, VERIFIER_DOMAINS, resolve_preset
+from assay.pipelines.steps.presets import PRESETS, Mapped, Rejected, resolve_preset
 from assay.verifiers import VERIFIERS
 from assay.pipelines.store.schema import MAX_FIELD_CHARS, make_uid
 from tests.helpers import write_jsonl
@@ -339,17 +339,55 @@ def test_broken_files_give_one_line_errors(catalog, tmp_path):
 
 
 def test_preset_and_flag_errors_name_the_options():
-    with pytest.raises(AssayError, match="valid: gsm8k, math, numina, answer, mc, code"):
+    with pytest.raises(AssayError, match=f"--preset: unknown preset 'gsm8'; valid: {', '.join(PRESETS)}$"):
         resolve_preset("gsm8", None, None, None, None)
     with pytest.raises(AssayError, match="--prompt-col and --answer-col"):
         resolve_preset(None, "q", None, None, None)
     with pytest.raises(AssayError, match="exactly one capture group"):
         resolve_preset(None, "q", "a", r"\d+", None)
-    with pytest.raises(AssayError, match="--verifier 'maths' is unknown"):
+    with pytest.raises(AssayError, match=f"--verifier: unknown verifier 'maths'; valid: {', '.join(VERIFIERS)}$"):
         resolve_preset(None, "q", "a", None, "maths")
-    assert set(PRESETS) == {"gsm8k", "math", "numina", "answer", "mc", "code"}
-    assert set(VERIFIER_DOMAINS) == set(VERIFIERS)
-    assert all(preset.verifier in VERIFIERS for preset in PRESETS.values())
+
+
+# One row of each preset's layout (tests/pipelines/dataset_shapes.py) and the (prompt start, gold)
+# it maps to, by hand. A new preset adds its row here.
+PRESET_ROWS = {
+    "gsm8k": (shapes.GSM8K[2], "A stadium holds", "5000"),
+    "math": (shapes.MATH500[1], "If $f(x)", "\\frac{14}{3}"),
+    "numina": (shapes.NUMINA[0], "Find the sum", "24"),
+    "answer": (shapes.DEEPSCALER[1], "Compute $\\sqrt", "869"),
+    "mc": (shapes.ARC[1], "Which technology was developed most recently?\n\nA. cellular telephone\nB. television", "A"),
+    "code": (shapes.CODE[0], "Write a function add", "assert add(1, 2) == 3\nassert add(-1, 1) == 0"),
+}
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_every_preset_maps_a_row_of_its_layout_and_rejects_a_row_without_it(name):
+    preset = PRESETS[name]
+    assert name in PRESET_ROWS, f"give preset {name!r} a row of its layout in PRESET_ROWS"
+    row, prompt, gold = PRESET_ROWS[name]
+    mapped = preset.map_row(row)
+    assert isinstance(mapped, Mapped) and mapped.prompt.startswith(prompt) and mapped.answer == gold
+    assert isinstance(preset.map_row({}), Rejected)
+    assert preset.verifier in VERIFIERS
+    assert {column for choice in preset.required for column in choice} <= set(preset.columns)
+
+
+@pytest.mark.parametrize("verifier", VERIFIERS)
+def test_a_column_mapping_takes_every_verifier(verifier):
+    preset = resolve_preset(None, "q", "a", None, verifier)
+    assert (preset.verifier, preset.map_row({"q": "Say 7.", "a": " 7 "})) == (verifier, Mapped("Say 7.", "7"))
+    assert preset.domain
+
+
+# The domains the built-in verifiers' rows get, by hand; a verifier not named here gets its own name.
+DOMAINS = {"math": "math", "numeric": "math", "mc": "multiple_choice", "exact": "text", "code": "code", "new": "new"}
+
+
+@pytest.mark.parametrize("verifier, domain", DOMAINS.items())
+def test_a_column_mappings_domain_follows_its_verifier(verifier, domain, monkeypatch):
+    monkeypatch.setitem(VERIFIERS, "new", VERIFIERS["exact"])  # a verifier no domain was written down for
+    assert resolve_preset(None, "q", "a", None, verifier).domain == domain
 
 
 def test_builtin_arithmetic_is_seeded_and_idempotent(catalog):

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from assay.pipelines.store.catalog import Catalog
+from assay.verifiers import VERIFIERS
 from tests.helpers import assay_listing_heavy, register_entry_point, write_jsonl, write_plugin
 
 ASSAY = str(Path(sys.executable).with_name("assay"))  # the console script: its sys.path does not hold the current folder
@@ -23,7 +24,7 @@ def _run(folder: Path, *args: str, env: dict | None = None) -> subprocess.Comple
     "args, message",
     [
         (("difficulty", "--model", "/nonexistent", "--verifier", "answer-tag"),
-         "assay: error: --verifier: unknown verifier 'answer-tag'; valid: math, numeric, mc, exact, code, or package.module:function"),
+         f"assay: error: --verifier: unknown verifier 'answer-tag'; valid: {', '.join(VERIFIERS)}, or package.module:function"),
         (("train", "--shards", "nowhere", "--model", "toy", "--steps", "1", "--verifier", "assay_test_absent.tags:answer_tag"),
          "assay: error: --verifier: assay_test_absent.tags:answer_tag: cannot import assay_test_absent.tags (ModuleNotFoundError"),
         (("verify", "--input", "nowhere.jsonl", "--output", "o.jsonl", "--verifier", "assay.verifiers.simple:absent"),

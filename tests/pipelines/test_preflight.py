@@ -10,7 +10,9 @@ import pytest
 
 from assay.pipelines.steps import preflight
 from assay.pipelines.errors import AssayError
+from assay.pipelines.steps.difficulty import POLICIES
 from assay.trainers.models import MODELS
+from assay.trainers.rollout import ENGINE_CHOICES
 from tests.helpers import assay_listing_heavy
 from tests.pipelines.test_cli import assay
 
@@ -100,11 +102,11 @@ def test_argument_and_config_mistakes_import_no_torch_transformers_or_prefect(tm
     (tmp_path / "step.toml").write_text(example.replace('name = "dedup"', 'name = "dedupe"', 1))
     mistakes = [
         (("difficulty", "--k", "0"), "--k must be a positive number of samples, got 0"),
-        (("difficulty", "--engine", "tpu"), "--engine 'tpu' is unknown; valid: auto, transformers, vllm"),
-        (("difficulty", "--policy", "greedy"), "--policy 'greedy' is unknown; valid: adaptive, fixed"),
+        (("difficulty", "--engine", "tpu"), f"--engine: unknown engine 'tpu'; valid: {', '.join(ENGINE_CHOICES)}\n"),
+        (("difficulty", "--policy", "greedy"), f"--policy: unknown policy 'greedy'; valid: {', '.join(POLICIES)}\n"),
         (("difficulty", "--temperature", "-1"), "temperature must be a finite number >= 0, got -1.0"),
         (("difficulty", "--model", "/nonexistent"), "--model /nonexistent: no such folder"),
-        (("curate", "--config", "typo.toml"), "[difficulty] unknown key(s) kk"),
+        (("curate", "--config", "typo.toml"), "[difficulty] unknown key 'kk'; valid: model, k,"),
         (("curate", "--config", "model.toml"), "[difficulty] model = /nonexistent: no such folder"),
         (("curate", "--config", "step.toml"), "[steps.1] unknown step 'dedupe'; valid: ingest, dedup, quality"),
         (("recurring", "--config", "step.toml"), "[steps.1] unknown step 'dedupe'; valid: ingest, dedup, quality"),

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from assay.pipelines.errors import AssayError
+from assay.curricula.difficulty import STATUSES
 from assay.pipelines.reports.charts import AFTER, BEFORE, Frame, bar_chart_svg, funnel_svg, line_chart_svg, nice_ticks
-from assay.pipelines.reports.summary import SERIES, difficulty_histogram, render_html, write_report
+from assay.pipelines.reports.summary import KINDS, SERIES, difficulty_histogram, render_html, write_report
 from tests.pipelines import headless_chromium as chromium
 
 HEADER = {"kind": "curate", "run_id": "curate-20250601-1200", "created_at": "2025-06-01T12:00:00+00:00",
@@ -239,8 +240,8 @@ def test_training_curves_with_some_series():
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"kind": "eval"}, "kind: unknown kind 'eval'; the kinds are ['curate', 'audit', 'train']"),
-    ({"trainig": {}}, "top level: unknown keys ['trainig']; the keys are"),
+    ({"kind": "eval"}, f"kind: unknown kind 'eval'; valid: {', '.join(KINDS)}"),
+    ({"trainig": {}}, "top level: unknown key 'trainig'; valid: kind, run_id"),
     ({"created_at": "yesterday"}, "created_at: expected an ISO date and time, got 'yesterday'"),
     ({"funnel": [{"step": "dedup", "rows_in": 5, "rows_out": 6, "dropped": {}}]},
      "funnel[0] ('dedup'): rows_out 6 is more than rows_in 5"),
@@ -254,7 +255,7 @@ def test_training_curves_with_some_series():
      "training.heldout_accuracy[1]: expected a fraction in [0, 1], got 1.5"),
     ({"training": {"step": [0, 1], "reward": [0.5, float("nan")]}}, "training.reward[1]: expected a finite number"),
     ({"training": {"step": [2, 1]}}, "training.step: expected a non-empty, increasing list of steps"),
-    ({"verdicts": {"correct": 3, "maybe": 1}}, "verdicts['maybe']: unknown status; the statuses are ['correct', 'incorrect'"),
+    ({"verdicts": {"correct": 3, "maybe": 1}}, f"verdicts: unknown status 'maybe'; valid: {', '.join(STATUSES)}"),
     ({"verdicts": {"timeout": -1}}, "verdicts['timeout']: expected a row count (an integer >= 0), got int -1"),
     ({"memorization": [{**memorization_entry("gsm8k", 4, 0.5, 0.5), "diversity": 1.2}]},
      "memorization[0] ('gsm8k').diversity: expected a fraction in [0, 1], got 1.2"),

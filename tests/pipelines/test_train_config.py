@@ -10,14 +10,14 @@ import tomllib
 import pytest
 from typer.main import get_command
 
-from assay.curricula.sampler import SamplerConfig
+from assay.curricula.sampler import STRATEGIES, SamplerConfig
 from assay.pipelines.store.catalog import Catalog
 from assay.pipelines.cli.main import app
 from assay.pipelines.errors import AssayError
 from assay.pipelines.config.settings import settings
 from assay.pipelines.config.train_settings import TRAIN_EXAMPLE_CONFIG, TrainRunConfig, train_config
 from assay.trainers.grpo import GRPOConfig
-from assay.trainers.prompts import PromptTemplate
+from assay.trainers.prompts import POSITIONS, PromptTemplate
 from tests.pipelines.test_cli import assay
 from tests.pipelines.test_train_pipeline import shard_rows, write_shards
 
@@ -66,15 +66,15 @@ def test_today_s_flag_names_still_work():
 
 
 @pytest.mark.parametrize("raw, message", [
-    ({"grpo": {"kl": 0.1}}, "[grpo] unknown key(s) kl; valid: advantage, reward"),
+    ({"grpo": {"kl": 0.1}}, "[grpo] unknown key 'kl'; valid: advantage, reward"),
     ({"grpo": {"micro_batch": 0}}, "[grpo] micro_batch must be positive, got 0"),
     ({"grpo": {"steps": 5}}, "[grpo] steps: set steps at the top level"),
     ({"grpo": 3}, "[grpo] must be a table, got int"),
-    ({"template": {"position": "middle"}}, "[template] instruction position 'middle' is unknown; valid: append, prepend"),
-    ({"stepz": 3}, "[t.toml] unknown key(s) stepz; valid: shards, model, steps"),
+    ({"template": {"position": "middle"}}, f"[template] unknown instruction position 'middle'; valid: {', '.join(POSITIONS)}"),
+    ({"stepz": 3}, "[t.toml] unknown key 'stepz'; valid: shards, model, steps"),
     ({"sampler": {"decay": 0.0}}, "[sampler] decay must be in (0, 1], got 0.0"),
     ({"sampler": {"seed": 1}}, "[sampler] seed: set seed in [grpo]"),
-    ({"sampler": {"strategy": "greedy"}}, "[sampler] unknown strategy 'greedy'; valid: bandit, spo, thompson, uniform"),
+    ({"sampler": {"strategy": "greedy"}}, f"[sampler] unknown strategy 'greedy'; valid: {', '.join(STRATEGIES)}"),
     ({"sampler": "spo"}, "[sampler] must be a table, got str"),
 ])
 def test_mistakes_name_section_and_key(raw, message):

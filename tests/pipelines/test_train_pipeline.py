@@ -23,7 +23,7 @@ from assay.pipelines.errors import AssayError
 from assay.pipelines.store.schema import make_uid
 from assay.pipelines.steps.train import BUILTIN_EVAL, TrainRunConfig, builtin_eval_prompts, read_shards, run_training
 from assay.trainers.engines import resolve_model
-from assay.trainers.grpo import GRPOConfig
+from assay.trainers.grpo import ADVANTAGES, GRPOConfig
 
 SCHEMA = pa.schema([("uid", pa.string()), ("source", pa.string()), ("split", pa.string()), ("prompt", pa.string()),
                     ("answer", pa.string()), ("verifier", pa.string()), ("domain", pa.string()), ("meta", pa.string()),
@@ -161,7 +161,7 @@ def test_assay_train_command_with_a_model_without_chat_template(tmp_path):
          "--advantage", "ppo"],
         cwd=tmp_path, capture_output=True, text=True, timeout=120,
     )
-    assert bad.returncode == 2 and "unknown advantage 'ppo'; valid: grpo, dr_grpo, rloo, spo" in bad.stderr
+    assert bad.returncode == 2 and f"unknown advantage 'ppo'; valid: {', '.join(ADVANTAGES)}\n" in bad.stderr
 
 
 # The real CLI, SIGKILLed by itself when the final evaluation starts: after the last step's

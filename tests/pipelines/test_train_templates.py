@@ -35,7 +35,7 @@ def test_the_manifests_template_and_a_given_one(tmp_path):
     with pytest.raises(AssayError, match="was exported with the prompt template .*Be brief.*give .*Think"):
         prompt_template(templated, given)
     record(templated, {"position": "middle"})
-    with pytest.raises(AssayError, match="its template cannot be read: instruction position 'middle' is unknown"):
+    with pytest.raises(AssayError, match="its template cannot be read: unknown instruction position 'middle'"):
         prompt_template(templated, None)
 
 

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from assay.pipelines.cli.main import app
 from assay.pipelines.errors import AssayError
 from assay.pipelines.steps.verify_io import as_checks, audit_file, read_items
+from assay.verifiers import VERIFIERS
 
 
 def _write(path, rows):
@@ -65,7 +66,7 @@ def test_unusable_input_is_one_line_and_a_nonzero_exit(tmp_path):
     [
         ('{"gold": "4"}', "'response' must be a string"),
         ('{"response": "4", "gold": 4}', "'gold' must be a string"),
-        ('{"response": "4", "gold": "4", "verifier": "maths"}', "unknown verifier 'maths'; valid: math, numeric, mc, exact, code"),
+        ('{"response": "4", "gold": "4", "verifier": "maths"}', f"unknown verifier 'maths'; valid: {', '.join(VERIFIERS)}"),
         ('[1, 2]', "expected a JSON object"),
     ],
 )

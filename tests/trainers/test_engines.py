@@ -27,6 +27,8 @@ from assay.trainers.engines import (
     sample_next,
     vllm_support,
 )
+from assay.trainers.rollout import ENGINE_CHOICES
+from assay.verifiers.names import UnknownName
 
 GREEDY = SamplingConfig(temperature=0.0, max_tokens=224)
 
@@ -203,7 +205,7 @@ TOY_GREEDY = ["4*2=8 \\boxed{8}", "86-13=73 \\boxed{73}", "12+75-3=87-3=84 \\box
 def test_open_engine_lists_valid_kinds():
     from assay.trainers.engines import open_engine
 
-    with pytest.raises(EngineError, match="unknown engine 'tpu'; valid: auto, transformers, vllm"):
+    with pytest.raises(UnknownName, match=f"unknown engine 'tpu'; valid: {', '.join(ENGINE_CHOICES)}$"):
         open_engine("tpu", "toy")
 
 

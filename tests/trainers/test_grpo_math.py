@@ -3,6 +3,7 @@ with clip-higher, token-level aggregation, the k3 KL, and the config's strategy 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import replace
 
@@ -29,6 +30,7 @@ from assay.trainers.grpo import (
 )
 from assay.trainers.rollout import Prompt
 from assay.verifiers import Verdict
+from assay.verifiers.names import UnknownName, names_help
 
 # Three groups: one of four rollouts with one success, a solved pair, a group of one.
 REWARDS_ = torch.tensor([1.0, 0.0, 0.0, 0.0, 1.0, 1.0, 0.5])
@@ -143,13 +145,18 @@ def test_rewards_table():
     assert verifier_rewards(verdicts, np.random.default_rng(0)).tolist() == [1.0, 0.0, 0.0, 0.0]
     coin = random_rewards([Verdict.of(True)] * 2000, np.random.default_rng(0))
     assert set(coin.tolist()) == {0.0, 1.0} and abs(coin.mean() - 0.5) < 0.05
-    assert set(REWARDS) == {"verifier", "random"} and set(ADVANTAGES) == {"grpo", "dr_grpo", "rloo", "spo"}
+
+
+def test_the_torch_free_settings_help_names_every_estimator_and_reward():
+    # GRPOConfig is read before torch loads, so its help cannot import the tables; it spells their keys.
+    help = {f.name: f.metadata["help"] for f in dataclasses.fields(GRPOConfig)}
+    assert names_help(ADVANTAGES) in help["advantage"] and names_help(REWARDS) in help["reward"]
 
 
 def test_config_rejects_unknown_strategies_listing_the_valid_ones():
-    with pytest.raises(TrainError, match="unknown advantage 'ppo'; valid: grpo, dr_grpo, rloo, spo"):
+    with pytest.raises(UnknownName, match=f"unknown advantage 'ppo'; valid: {', '.join(ADVANTAGES)}$"):
         GRPOConfig(advantage="ppo")
-    with pytest.raises(TrainError, match="unknown reward 'human'; valid: verifier, random"):
+    with pytest.raises(UnknownName, match=f"unknown reward 'human'; valid: {', '.join(REWARDS)}$"):
         GRPOConfig(reward="human")
     with pytest.raises(TrainError, match="micro_batch must be positive"):
         GRPOConfig(micro_batch=0)

@@ -10,6 +10,7 @@ from transformers import AutoTokenizer
 from assay.trainers.engines import TOY_CHECKPOINT, SamplingConfig, TransformersEngine
 from assay.trainers.prompts import POSITIONS, PromptTemplate, TemplateError, encode_prompt
 from assay.trainers.toy.train import CHAT_TEMPLATE
+from assay.verifiers.names import UnknownName
 
 BOXED = "Put the final answer in \\boxed{}."
 
@@ -25,7 +26,7 @@ def test_template_messages_user_text_and_plain_form():
 
 
 def test_bad_template_settings_are_named():
-    with pytest.raises(TemplateError, match="instruction position 'middle' is unknown; valid: " + ", ".join(POSITIONS)):
+    with pytest.raises(UnknownName, match=f"unknown instruction position 'middle'; valid: {', '.join(POSITIONS)}$"):
         PromptTemplate(instruction="x", position="middle")
     with pytest.raises(TemplateError, match="the system text must be non-empty text"):
         PromptTemplate(system="  ")

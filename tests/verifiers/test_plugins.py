@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from assay.verifiers import Check, OperatorSpec, Verdict, resolve_verifier, verifier_names, verifier_version, verify, verify_batch
+from assay.verifiers import VERIFIERS, Check, OperatorSpec, Verdict, resolve_verifier, verifier_names, verifier_version, verify, verify_batch
 from assay.verifiers.rewards import trl_reward
 from assay.verifiers.verdict import as_verdict
 from tests.helpers import register_entry_point, write_plugin
@@ -96,7 +96,7 @@ def test_an_entry_point_plugin_is_listed_and_a_row_may_name_it(tmp_path, monkeyp
     verdicts = verify_batch([Check("<answer>7</answer>", "7", "answer-tag-test"),
                              Check("7", "7", "answer-tag-test")], workers=2)
     assert [(v.status, v.score) for v in verdicts] == [("correct", 1.0), ("incorrect", 0.0)]
-    with pytest.raises(ValueError, match=r"unknown verifier 'answer-tag'; valid: math, numeric, mc, exact, code, .*answer-tag-test"):
+    with pytest.raises(ValueError, match=rf"unknown verifier 'answer-tag'; valid: {', '.join(VERIFIERS)}, .*answer-tag-test"):
         resolve_verifier("answer-tag")
     # A TRL dataset's verifier column may name it too (verl and OpenRLHF rows go the same way).
     said = [[{"role": "assistant", "content": "<answer>7</answer>"}], [{"role": "assistant", "content": "<answer>8</answer>"}]]
@@ -112,7 +112,7 @@ def test_names_that_resolve_to_nothing_usable_say_why(tmp_path, monkeypatch):
         "assay_test_nowhere.tags:fn": "assay_test_nowhere.tags:fn: cannot import assay_test_nowhere.tags (ModuleNotFoundError",
         "assay_test_tags_f.tags:fn": "assay_test_tags_f.tags:fn: cannot import assay_test_tags_f.tags (ImportError: needs a package",
         "assay.verifiers.simple:nope": "assay.verifiers.simple:nope: assay.verifiers.simple has no function nope",
-        "maths": "unknown verifier 'maths'; valid: math, numeric, mc, exact, code",
+        "maths": f"unknown verifier 'maths'; valid: {', '.join(VERIFIERS)}",
     }
     for spec, message in cases.items():
         with pytest.raises(ValueError) as caught:

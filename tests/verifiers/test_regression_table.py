@@ -2,7 +2,7 @@
 
 import pytest
 
-from assay.verifiers import check_gold, verify
+from assay.verifiers import VERIFIERS, check_gold, verify
 
 from .regression_table import CASES
 
@@ -11,6 +11,7 @@ def test_table_is_large_and_names_are_unique():
     names = [case.name for case in CASES]
     assert len(CASES) >= 150
     assert len(set(names)) == len(names)
+    assert {case.verifier for case in CASES} <= set(VERIFIERS)
 
 
 @pytest.mark.timeout(30)
@@ -21,10 +22,11 @@ def test_regression_case(case):
     assert verdict.score == case.expected_score, verdict
 
 
-GOLDS = sorted({(case.gold, case.verifier) for case in CASES if case.expected != "bad_gold"})
-
-
 @pytest.mark.timeout(60)
-def test_every_usable_gold_verifies_against_itself():
-    failures = [(gold, verifier, check_gold(gold, verifier)) for gold, verifier in GOLDS]
-    assert [f for f in failures if f[2].status != "correct"] == []
+@pytest.mark.parametrize("verifier", VERIFIERS)
+def test_every_verifier_has_rows_both_ways_and_its_usable_golds_verify_against_themselves(verifier):
+    cases = [case for case in CASES if case.verifier == verifier]
+    assert {"correct", "incorrect"} <= {case.expected for case in cases}, f"add rows for {verifier!r} to regression_table.py"
+    golds = sorted({case.gold for case in cases if case.expected != "bad_gold"})
+    failures = [(gold, check_gold(gold, verifier)) for gold in golds]
+    assert [f for f in failures if f[1].status != "correct"] == []
