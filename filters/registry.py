@@ -1,16 +1,20 @@
 """The filters by name: what a curation config names, with the typed config each one takes.
 
-| name           | function                        | config              | reads                               |
-|----------------|---------------------------------|---------------------|-------------------------------------|
-| dedup          | dedup.dedup                     | DedupConfig         | uid, prompt                         |
-| quality        | quality.quality                 | QualityConfig       | prompt, answer, verifier            |
-| gold           | gold.gold_verifiable            | GoldConfig          | answer, verifier, meta              |
-| contamination  | decontam.contamination          | ContaminationConfig | uid (its config: the findings)      |
-| pass_band      | learnability.pass_band          | PassBandConfig      | n, n_correct                        |
-| variance       | learnability.variance           | VarianceConfig      | n, n_correct                        |
-| posterior_band | learnability.posterior_band     | PosteriorBandConfig | n, n_correct                        |
+| name           | function                        | config              | reads                               | stage        |
+|----------------|---------------------------------|---------------------|-------------------------------------|--------------|
+| dedup          | dedup.dedup                     | DedupConfig         | uid, prompt                         | rows         |
+| quality        | quality.quality                 | QualityConfig       | prompt, answer, verifier            | rows         |
+| gold           | gold.gold_verifiable            | GoldConfig          | answer, verifier, meta              | rows         |
+| contamination  | decontam.contamination          | ContaminationConfig | uid (its config: the findings)      | rows         |
+| pass_band      | learnability.pass_band          | PassBandConfig      | n, n_correct                        | learnability |
+| variance       | learnability.variance           | VarianceConfig      | n, n_correct                        | learnability |
+| posterior_band | learnability.posterior_band     | PosteriorBandConfig | n, n_correct                        | learnability |
 
-Every filter is `fn(table, config) -> Decision`. `contamination`'s config is its input, not
+Every filter is `fn(table, config) -> Decision`. Its stage says where a curation may run it:
+a `rows` filter reads what ingestion stored, a `learnability` filter reads the pass counts that
+difficulty estimation adds, so it can only come after that step. A new filter is its function,
+its config and one entry below, nothing else: curation's step list reads the names and stages
+from this table. `contamination`'s config is its input, not
 options: the findings the decontamination step stored, which the pipeline reads from the
 catalog for the batch's uids (a field with metadata "input"); it is never built from a
 config file.
@@ -51,9 +55,18 @@ from assay.filters.quality import QualityConfig, quality
 from assay.verifiers.names import check_names, choose
 
 
+ROWS, LEARNABILITY = "rows", "learnability"
+
+
 class FilterSpec(NamedTuple):
     fn: Callable[..., Any]  # (table, config) -> Decision
     config: type  # the frozen dataclass of its options (or, for contamination, of its input)
+    stage: str = ROWS  # ROWS or LEARNABILITY (reads n and n_correct, so runs after difficulty)
+
+    def input_field(self) -> str | None:
+        """What the pipeline gives this filter as its config (a field with metadata "input"),
+        or None for a filter configured by its options."""
+        return next((f.metadata["input"] for f in dataclasses.fields(self.config) if "input" in f.metadata), None)
 
 
 FILTERS: dict[str, FilterSpec] = {
@@ -61,9 +74,9 @@ FILTERS: dict[str, FilterSpec] = {
     "quality": FilterSpec(quality, QualityConfig),
     "gold": FilterSpec(gold_verifiable, GoldConfig),
     "contamination": FilterSpec(contamination, ContaminationConfig),
-    "pass_band": FilterSpec(pass_band, PassBandConfig),
-    "variance": FilterSpec(variance, VarianceConfig),
-    "posterior_band": FilterSpec(posterior_band, PosteriorBandConfig),
+    "pass_band": FilterSpec(pass_band, PassBandConfig, LEARNABILITY),
+    "variance": FilterSpec(variance, VarianceConfig, LEARNABILITY),
+    "posterior_band": FilterSpec(posterior_band, PosteriorBandConfig, LEARNABILITY),
 }
 
 
@@ -76,9 +89,8 @@ def make_config(name: str, params: Mapping[str, Any]) -> Any:
     """The config of filter `name` with `params` set and every other option at its default.
     Lists are accepted for tuple options (JSON and YAML have no tuples)."""
     spec = get_filter(name)
-    inputs = [f.metadata["input"] for f in dataclasses.fields(spec.config) if "input" in f.metadata]
-    if inputs:
-        raise ValueError(f"filter {name!r} takes no options: its config is {inputs[0]}, which the pipeline gives it")
+    if (given := spec.input_field()) is not None:
+        raise ValueError(f"filter {name!r} takes no options: its config is {given}, which the pipeline gives it")
     fields = {f.name: f for f in dataclasses.fields(spec.config)}
     check_names(fields, params, f"{name} option")
     hints = typing.get_type_hints(spec.config)

@@ -48,6 +48,7 @@ from assay.curricula.difficulty import StatusCounts
 from assay.curricula.plan import CurriculumConfig, Plan, build_plan
 from assay.filters.decision import Decision
 from assay.filters.registry import FILTERS, make_config
+from assay.filters.registry import LEARNABILITY as PASS_COUNT_STAGE
 from assay.pipelines.steps import decontaminate as decon
 from assay.pipelines.steps.benchmarks import BenchmarkConfig, add_benchmark
 from assay.pipelines.store.catalog import Catalog, utc_now
@@ -126,8 +127,12 @@ def _filter_help(name: str) -> str:
     return f"{(FILTERS[name].fn.__doc__ or '').strip().splitlines()[0]} Its other keys: the filter's settings."
 
 
-# The learnability filters of assay.filters.registry: they read each row's pass counts (n, n_correct).
-LEARNABILITY_FILTERS = ("pass_band", "variance", "posterior_band")
+# The learnability filters: the registry's entries whose stage reads each row's pass counts (n, n_correct).
+LEARNABILITY_FILTERS = tuple(name for name, spec in FILTERS.items() if spec.stage == PASS_COUNT_STAGE)
+# The filters a config may place among the row steps. One the pipeline feeds (contamination, whose
+# findings come from the check before it) runs inside its own step instead.
+ROW_FILTERS = tuple(name for name, spec in FILTERS.items()
+                    if name not in LEARNABILITY_FILTERS and spec.input_field() is None)
 # Steps before it leave the rows in minus the dropped ones; curriculum and export reshape the rows
 # (replay prompts join the learnable ones), so the funnel ends before them.
 FUNNEL_END = "curriculum"
@@ -293,8 +298,7 @@ def step_export(state: State, ctx: Context, step: Step) -> StepResult:
 STEPS: dict[str, StepKind] = {
     "ingest": StepKind(step_ingest, INGEST, "Read the [[sources]] into the catalog (rows that do not parse go to "
                        "quarantine); the records of `splits` come into play."),
-    **{name: StepKind(step_filter, ROWS, _filter_help(name))
-       for name in FILTERS if name not in LEARNABILITY_FILTERS and name != "contamination"},
+    **{name: StepKind(step_filter, ROWS, _filter_help(name)) for name in ROW_FILTERS},
     # contamination is the decontaminate step's filter: its findings come from the check before it.
     "decontaminate": StepKind(step_decontaminate, ROWS, "Check the records against the [[benchmarks]] (settings: "
                               "the decontaminate table) and drop the rows with a finding."),

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 from assay.filters.decontam import ContaminationConfig, Finding, contamination
-from assay.filters.registry import FILTERS, get_filter, make_config
+from assay.filters.registry import FILTERS, LEARNABILITY, ROWS, get_filter, make_config
 
 
 @pytest.mark.parametrize("name", FILTERS)
@@ -18,7 +18,14 @@ def test_every_name_resolves_to_its_entry(name):
 
 
 def test_the_contamination_filter_takes_the_findings_as_its_config():
-    assert get_filter("contamination") == (contamination, ContaminationConfig)
+    assert get_filter("contamination") == (contamination, ContaminationConfig, ROWS)
+    assert get_filter("contamination").input_field() == "the decontamination step's findings"
+    assert [name for name, spec in FILTERS.items() if spec.input_field() is not None] == ["contamination"]
+
+
+def test_each_filter_has_a_stage_and_the_learnability_ones_read_pass_counts():
+    assert {spec.stage for spec in FILTERS.values()} == {ROWS, LEARNABILITY}
+    assert [name for name, spec in FILTERS.items() if spec.stage == LEARNABILITY] == ["pass_band", "variance", "posterior_band"]
 
 
 def test_unknown_names_and_options_fail_listing_the_valid_ones():
@@ -66,7 +73,7 @@ KEPT = {
 
 def decide(name):
     """Filter `name` run through the table on RECORDS, at its defaults (gold on one worker)."""
-    fn, _ = FILTERS[name]
+    fn = FILTERS[name].fn
     if name == "contamination":  # its config is the findings, by uid
         return fn(RECORDS, ContaminationConfig.of_matches(RECORDS["uid"].to_pylist(), FINDINGS))
     return fn(RECORDS, make_config(name, {"workers": 1} if name == "gold" else {}))

@@ -211,6 +211,43 @@ def test_a_step_list_tunes_adds_and_reorders_filters():
     assert parse_config(steps_toml(*DEFAULT_LIST), "c.toml").steps == DEFAULT_STEPS
 
 
+# A learnability filter that is only a function, a config and a registry entry: curation must place it
+# after difficulty and take its settings from a [[steps]] entry, with nothing else edited.
+NEW_FILTER = """
+import dataclasses, pyarrow as pa
+from assay.filters import registry
+from assay.filters.decision import Decision
+
+@dataclasses.dataclass(frozen=True)
+class AtLeastConfig:
+    min_correct: int = 1
+
+def at_least(table, config):
+    \"\"\"Keep the prompts solved at least min_correct times.\"\"\"
+    solved = table.column("n_correct").to_pylist()
+    keep = [c >= config.min_correct for c in solved]
+    return Decision(pa.array(keep), pa.array([None if k else f"too_hard: {c} correct" for k, c in zip(keep, solved)], pa.string()))
+
+registry.FILTERS["at_least"] = registry.FilterSpec(at_least, AtLeastConfig, registry.LEARNABILITY)
+from assay.pipelines.steps.curate import LEARNABILITY, STEPS, parse_config
+"""
+
+
+def test_a_new_learnability_filter_is_a_step_from_its_registry_entry_alone():
+    script = NEW_FILTER + f"""
+print(STEPS["at_least"].phase == LEARNABILITY)
+config = parse_config({steps_toml(*DEFAULT_LIST[:6], 'name = "at_least";min_correct = 2', *DEFAULT_LIST[7:])!r}, "c.toml")
+print([(s.name, s.settings) for s in config.steps if s.name == "at_least"])
+try:
+    parse_config({steps_toml(*DEFAULT_LIST[:2], 'name = "at_least"', *DEFAULT_LIST[2:])!r}, "c.toml")
+except Exception as error:
+    print(error)
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert out[:2] == ["True", "[('at_least', AtLeastConfig(min_correct=2))]"]
+    assert out[2].endswith("learnability filters (pass_band, variance, posterior_band or at_least), curriculum, export")  # not before difficulty
+
+
 ROW_STEPS, LEARNABILITY_STEPS = ([name for name, kind in STEPS.items() if kind.phase == phase] for phase in (ROWS, LEARNABILITY))
 ORDER = (rf"a list runs ingest, then row filters \({names_help(ROW_STEPS)}\), difficulty, learnability filters "
          rf"\({names_help(LEARNABILITY_STEPS)}\), curriculum, export$")
