@@ -1,5 +1,5 @@
 """The architecture as DESIGN.md's layout table draws it: every import of one of assay's own
-subpackages points down the table, Prefect is imported only in pipelines/, and the leaves
+subpackages points down the table, Prefect is imported only in pipelines/flows/, and the leaves
 (verifiers, filters, curricula) import without torch, transformers, Prefect or DuckDB's catalog.
 Inside pipelines/ the rooms have their own table (ROOMS, the README's architecture section):
 Prefect only in the flows room, and every arrow between rooms points down.
@@ -30,8 +30,8 @@ LAYOUT: dict[str, frozenset[str]] = {
     "pipelines": frozenset({"verifiers", "filters", "curricula", "trainers"}),
 }
 LEAVES = ("verifiers", "filters", "curricula")
-# Third-party packages each folder may not import anywhere (module level or inside a function).
-FORBIDDEN = {folder: {"prefect"} for folder in LAYOUT if folder != "pipelines"}
+# The one folder that may import Prefect (anywhere: module level or inside a function).
+PREFECT_HOME = "pipelines/flows/"
 
 # pipelines/ room -> the rooms it may import (besides itself). Every room may import
 # assay.pipelines.errors, the one exception type the CLI turns into a one-line message.
@@ -56,18 +56,20 @@ def imported_modules(path: Path) -> list[tuple[int, str]]:
     return found
 
 
-def wrong_arrows(folder: str) -> list[str]:
-    """Imports in `folder` of an assay subpackage the table does not allow, or of a forbidden package."""
-    allowed = LAYOUT[folder] | {folder}
+def wrong_arrows(unit: str, table: dict[str, frozenset[str]] = LAYOUT, under: tuple[str, ...] = ()) -> list[str]:
+    """Imports in `unit` (a folder of `table`, under the folders `under`) of a sibling the table
+    does not allow, or of Prefect outside PREFECT_HOME. Modules beside the table's folders (such
+    as assay.pipelines.errors) are not the table's to check."""
+    allowed, depth, folder = table[unit] | {unit}, len(under) + 1, "/".join((*under, unit)) + "/"
     problems = []
-    for path in sorted((ROOT / folder).rglob("*.py")):
+    for path in sorted(ROOT.joinpath(*under, unit).rglob("*.py")):
         for line, module in imported_modules(path):
             parts = module.split(".")
             where = f"{path.relative_to(ROOT)}:{line}"
-            if parts[0] == "assay" and len(parts) > 1 and parts[1] in LAYOUT and parts[1] not in allowed:
-                problems.append(f"{where} imports {module}: {folder}/ may import {sorted(LAYOUT[folder]) or 'nothing of ours'}")
-            if parts[0] in FORBIDDEN.get(folder, ()):
-                problems.append(f"{where} imports {module}: only pipelines/ may")
+            if parts[:depth] == ["assay", *under] and parts[depth:depth + 1] and parts[depth] in table and parts[depth] not in allowed:
+                problems.append(f"{where} imports {module}: {folder} may import {sorted(table[unit]) or 'no other ' + ('room' if under else 'folder')}")
+            if parts[0] == "prefect" and not PREFECT_HOME.startswith(folder):
+                problems.append(f"{where} imports {module}: only {PREFECT_HOME} may")
     return problems
 
 
@@ -85,21 +87,6 @@ def test_imports_point_down_the_layout_table(folder: str) -> None:
     assert wrong_arrows(folder) == []
 
 
-def wrong_room_arrows(room: str) -> list[str]:
-    """Imports in pipelines/`room` of a room ROOMS does not allow, or of Prefect outside flows."""
-    allowed = ROOMS[room] | {room}
-    problems = []
-    for path in sorted((ROOT / "pipelines" / room).rglob("*.py")):
-        for line, module in imported_modules(path):
-            parts = module.split(".")
-            where = f"{path.relative_to(ROOT)}:{line}"
-            if parts[:2] == ["assay", "pipelines"] and len(parts) > 2 and parts[2] != "errors" and parts[2] not in allowed:
-                problems.append(f"{where} imports {module}: pipelines/{room}/ may import {sorted(ROOMS[room]) or 'no other room'}")
-            if parts[0] == "prefect" and room != "flows":
-                problems.append(f"{where} imports {module}: only pipelines/flows/ may")
-    return problems
-
-
 def test_pipelines_is_rooms_and_nothing_else() -> None:
     loose = sorted(p.name for p in (ROOT / "pipelines").glob("*.py"))
     rooms = sorted(p.name for p in (ROOT / "pipelines").iterdir() if p.is_dir() and p.name != "__pycache__")
@@ -109,7 +96,7 @@ def test_pipelines_is_rooms_and_nothing_else() -> None:
 
 @pytest.mark.parametrize("room", sorted(ROOMS))
 def test_imports_point_down_the_rooms_table(room: str) -> None:
-    assert wrong_room_arrows(room) == []
+    assert wrong_arrows(room, ROOMS, ("pipelines",)) == []
 
 
 def test_a_room_arrow_pointing_up_is_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -117,7 +104,7 @@ def test_a_room_arrow_pointing_up_is_found(tmp_path: Path, monkeypatch: pytest.M
     (tmp_path / "pipelines" / "steps" / "bad.py").write_text(
         "from assay.pipelines.errors import AssayError\nfrom assay.pipelines.flows import runners\nimport prefect.futures\n")
     monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
-    assert wrong_room_arrows("steps") == [
+    assert wrong_arrows("steps", ROOMS, ("pipelines",)) == [
         "pipelines/steps/bad.py:2 imports assay.pipelines.flows: pipelines/steps/ may import ['config', 'reports', 'store']",
         "pipelines/steps/bad.py:2 imports assay.pipelines.flows.runners: pipelines/steps/ may import ['config', 'reports', 'store']",
         "pipelines/steps/bad.py:3 imports prefect.futures: only pipelines/flows/ may",
@@ -129,9 +116,9 @@ def test_an_arrow_pointing_up_is_found(tmp_path: Path, monkeypatch: pytest.Monke
     (tmp_path / "verifiers" / "bad.py").write_text("def f():\n    from assay.pipelines.store.catalog import Catalog\n    import prefect\n")
     monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
     assert wrong_arrows("verifiers") == [
-        "verifiers/bad.py:2 imports assay.pipelines.store.catalog: verifiers/ may import nothing of ours",
-        "verifiers/bad.py:2 imports assay.pipelines.store.catalog.Catalog: verifiers/ may import nothing of ours",
-        "verifiers/bad.py:3 imports prefect: only pipelines/ may",
+        "verifiers/bad.py:2 imports assay.pipelines.store.catalog: verifiers/ may import no other folder",
+        "verifiers/bad.py:2 imports assay.pipelines.store.catalog.Catalog: verifiers/ may import no other folder",
+        "verifiers/bad.py:3 imports prefect: only pipelines/flows/ may",
     ]
 
 
