@@ -25,9 +25,11 @@ supervision):
    constant length normalizer is replaced by item 1's token count.
 5. Groups come from an online sampler that chooses prompts and per-prompt group sizes each
    step (knapsack allocation gives uneven sizes), not a fixed G per prompt.
-6. Old log-probs are recomputed by the policy (train mode) before the step's first update,
-   not taken from the rollout engine: the ratio is exactly 1 on the first mini-batch, and the
-   engine's numerics (vLLM kernels, bf16) never enter it. The engine/trainer mismatch is not
+6. Old log-probs are the policy's own (train mode) before the step's first update, not taken
+   from the rollout engine, so the engine's numerics (vLLM kernels, bf16) never enter the ratio.
+   The first mini-batch trains on the policy as it was before the update, so its old log-probs
+   are its own forward's, detached: the ratio is exactly 1, with no second forward. Later
+   mini-batches compare against log-probs computed before the first update. The engine/trainer mismatch is not
    importance-corrected. Log-probs are of the softmax at the sampling temperature.
 7. One pass over each rollout batch, split into `updates_per_batch` mini-batches (the paper's
    mu = 1 with several policy updates per batch).
@@ -747,19 +749,21 @@ def collect(
 @dataclass(frozen=True)
 class MicroBatch:
     """The rollouts of one forward and backward, on the training device, with the log-probs the
-    loss compares against: computed before the step's first update."""
+    loss compares against: those of the policy before the step's first update."""
 
     ids: torch.Tensor  # [b, T] long: prompt + completion tokens, right-padded
     attention: torch.Tensor  # [b, T] long: 1 on real tokens
     completion: torch.Tensor  # [b, T] bool: the completion tokens, the only ones trained on
     advantages: torch.Tensor  # [b]: one per rollout
-    old_logprobs: torch.Tensor  # [b, T] float32: the policy's before the step's first update
+    old_logprobs: torch.Tensor | None  # [b, T] float32: the policy's before the step's first update;
+    # None in the first mini-batch, which trains that very policy: its forward's own, detached
     ref_logprobs: torch.Tensor | None  # [b, T] float32: the reference's; None without one
     weight: float  # 1.0, or 0.0 for a filler that only keeps FSDP's collectives in step
 
     def loss_input(self, logprobs: torch.Tensor, tokens: float) -> LossInput:
         """The loss's input, given the policy's log-probs now [b, T] and the mini-batch's completion tokens."""
-        return LossInput(logprobs, self.old_logprobs, self.advantages, self.completion, tokens, self.ref_logprobs)
+        old = logprobs.detach() if self.old_logprobs is None else self.old_logprobs
+        return LossInput(logprobs, old, self.advantages, self.completion, tokens, self.ref_logprobs)
 
 
 def _sequences(rollouts: Sequence[Rollout], pad: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -776,12 +780,14 @@ def _sequences(rollouts: Sequence[Rollout], pad: int, device: torch.device) -> t
     return ids.to(device), attention.to(device), completion.to(device)
 
 
-def micro_batch(rollouts: Sequence[Rollout], advantages: torch.Tensor, weight: float, learner: Learner, temperature: float) -> MicroBatch:
-    """`rollouts` and their `advantages` [b] as a MicroBatch, with the current policy's (and the
-    reference's) log-probs of their tokens."""
+def micro_batch(
+    rollouts: Sequence[Rollout], advantages: torch.Tensor, weight: float, learner: Learner, temperature: float, first: bool
+) -> MicroBatch:
+    """`rollouts` and their `advantages` [b] as a MicroBatch, with the reference's log-probs of
+    their tokens and, unless it belongs to the `first` mini-batch, the current policy's."""
     ids, attention, completion = _sequences(rollouts, learner.pad, learner.device)
     with torch.no_grad(), learner.autocast:
-        old = token_logprobs(learner.policy, ids, attention, temperature).float()
+        old = None if first else token_logprobs(learner.policy, ids, attention, temperature).float()
         ref = token_logprobs(learner.reference, ids, attention, temperature).float() if learner.reference is not None else None
     return MicroBatch(ids, attention, completion, advantages.to(learner.device), old, ref, weight)
 
@@ -806,15 +812,16 @@ def micro_batches(
     batch: StepBatch, filler: Rollout, learner: Learner, config: GRPOConfig, seed: int, world: World
 ) -> list[list[MicroBatch]]:
     """Per optimizer step (mini-batch), its micro-batches, every one built before the first update
-    so its old log-probs are the step's starting policy's: the first update's ratio is exactly 1.
+    so its old log-probs are the step's starting policy's (the first mini-batch's are its own
+    forward's: departure 6).
     A step with no decided rollout on any process has nothing to learn from and gets no mini-batch;
     a process without rollouts of its own runs `filler` at weight 0."""
     if not len(batch.rewards):
         return []
     pool, advantages = (batch.rollouts, batch.advantages) if batch.rollouts else ([filler], torch.zeros(1))
     plan = _update_plan(len(batch.rollouts), config, seed, world)
-    return [[micro_batch([pool[i] for i in chunk], advantages[chunk], weight, learner, config.temperature) for chunk, weight in mini]
-            for mini in plan]
+    return [[micro_batch([pool[i] for i in chunk], advantages[chunk], weight, learner, config.temperature, first=u == 0)
+             for chunk, weight in mini] for u, mini in enumerate(plan)]
 
 
 @dataclass(frozen=True)

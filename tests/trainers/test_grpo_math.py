@@ -25,6 +25,7 @@ from assay.trainers.grpo import (
     random_rewards,
     rloo_advantages,
     spo_advantages,
+    token_logprobs,
     train,
     verifier_rewards,
 )
@@ -127,6 +128,33 @@ def test_micro_batches_add_up_to_the_full_batch_gradient():
     for rows in (slice(0, 2), slice(2, 5), slice(5, 6)):  # uneven micro-batches, one normalizer
         clipped_surrogate_loss(LossInput(logp[rows], old[rows], adv[rows], mask[rows], tokens), CLIPS).loss.backward()
     assert torch.allclose(logp.grad, full, atol=1e-7)
+
+
+def test_the_first_mini_batch_uses_its_own_forward_as_old_log_probs():
+    # Departure 6: the first mini-batch trains the policy its old log-probs would be computed
+    # from, so they are its own forward's, detached; later mini-batches keep theirs from before
+    # the first update. The gradient equals the one against a separate no-grad forward.
+    from assay.trainers.engines import resolve_model
+    from assay.trainers.grpo import Rollout, World, load_learner, micro_batches, StepBatch
+
+    config = GRPOConfig(updates_per_batch=2, micro_batch=2, temperature=1.0)
+    learner = load_learner(resolve_model("toy"), resolve_model("toy"), config, World(), "cpu")
+    rollouts = [Rollout(i % 2, f"u{i % 2}", (5, 6, 7), tuple(range(8, 8 + i)), "") for i in range(1, 5)]
+    batch = StepBatch([], {0, 1}, torch.tensor([0, 1, 0, 1]), torch.tensor([1.0, 0.0, 0.0, 1.0]), rollouts,
+                      torch.tensor([1.0, -1.0, -1.0, 1.0]), {})
+    minis = micro_batches(batch, rollouts[0], learner, config, seed=0, world=World())
+    assert [[m.old_logprobs is None for m in mini] for mini in minis] == [[True], [False]]
+    first = minis[0][0]
+    with torch.no_grad():
+        separate = token_logprobs(learner.policy, first.ids, first.attention, 1.0)
+    grads = []
+    for old in (None, separate):
+        learner.policy.zero_grad()
+        logp = token_logprobs(learner.policy, first.ids, first.attention, 1.0)
+        m = dataclasses.replace(first, old_logprobs=old)
+        clipped_surrogate_loss(m.loss_input(logp, 4.0), config).loss.backward()
+        grads.append(torch.cat([p.grad.flatten() for p in learner.policy.parameters() if p.grad is not None]))
+    assert torch.equal(grads[0], grads[1])
 
 
 def test_k3_kl_to_the_reference():
