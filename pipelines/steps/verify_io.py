@@ -59,7 +59,7 @@ def read_items(path: str | Path, labelled: bool = False, verifier: str | None = 
         raise AssayError(f"{path}: no such file")
     items = []
     known: set[str] = set()  # verifier names checked already
-    with path.open(encoding="utf-8") as f:
+    with path.open(encoding="utf-8-sig") as f:  # -sig: a byte-order mark (Windows editors write one) is not line 1's text
         for number, line in enumerate(f, start=1):
             if not line.strip():
                 continue

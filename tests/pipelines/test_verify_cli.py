@@ -77,6 +77,12 @@ def test_read_items_names_the_bad_line(tmp_path, line, message):
         read_items(path)
 
 
+def test_a_byte_order_mark_is_not_part_of_the_first_line(tmp_path):
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + b'{"response": "#### 4", "gold": "4"}\n{"response": "5", "gold": "5"}\n')
+    assert [item["response"] for item in read_items(path)] == ["#### 4", "5"]
+
+
 @pytest.mark.timeout(120)
 def test_audit_reports_agreement_statuses_and_gold_roundtrip(tmp_path):
     rows = [
