@@ -516,10 +516,11 @@ STATE_FILE = "trainer_state.json"
 OPTIMIZER_FILE = "optimizer.pt"
 
 
-def checkpoint_run(path: str | os.PathLike) -> str | None:
-    """The caller's run id saved in a checkpoint (train's `run_id`); None if it has none."""
+def checkpoint_state(path: str | os.PathLike) -> dict[str, Any]:
+    """A checkpoint's saved trainer state ({} where it has none): the steps done (`step`), the
+    caller's run id (train's `run_id`), the config, ... As written; nothing checked."""
     state = Path(path) / STATE_FILE
-    return json.loads(state.read_text()).get("run_id") if state.is_file() else None
+    return json.loads(state.read_text()) if state.is_file() else {}
 
 
 def save_checkpoint(
@@ -933,7 +934,7 @@ def train(
     per-step metrics go to the callbacks (rank 0 only under torchrun). With `checkpoint_dir`,
     checkpoints are written to checkpoint_dir/step-NNNNNN every `checkpoint_every` steps and at
     the end; `resume_from` (such a folder) continues that run exactly where it stopped.
-    `run_id`, the caller's name for the run, is saved in every checkpoint (`checkpoint_run`), so
+    `run_id`, the caller's name for the run, is saved in every checkpoint (`checkpoint_state`), so
     the caller of a resumed run can continue the same record. `initial_eval`, the caller's
     evaluation of the starting weights (evaluate at step 0 with the same eval_prompts and config),
     stands in for evaluating them again: runs from the same weights and seed share it.

@@ -55,7 +55,7 @@ from assay.pipelines.reports.summary import write_report
 from assay.pipelines.store.schema import make_uid
 from assay.pipelines.config.train_settings import BUILTIN_EVAL, TRAIN_EXAMPLE_CONFIG, TrainRunConfig, train_config  # noqa: F401  (re-exported)
 from assay.trainers.engines import EngineError, SamplingConfig, open_engine
-from assay.trainers.grpo import EvalResult, GRPOConfig, TrainError, checkpoint_run, train
+from assay.trainers.grpo import EvalResult, GRPOConfig, TrainError, checkpoint_state, train
 from assay.trainers.prompts import PromptTemplate, TemplateError
 from assay.trainers.rollout import Observation, Prompt
 from assay.verifiers import OperatorSpec, resolve_verifier, verifier_version
@@ -218,17 +218,23 @@ def held_out_prompts(
 
 
 class _Logs:
-    """metrics.jsonl, plus TensorBoard scalars when tensorboard is installed."""
+    """metrics.jsonl, plus TensorBoard scalars when tensorboard is installed. A run resumed from
+    the checkpoint after `resumed_at` steps runs the steps after it again: what the stopped run
+    logged of them goes, so every step is logged once."""
 
-    def __init__(self, out: Path) -> None:
+    def __init__(self, out: Path, resumed_at: int | None) -> None:
         out.mkdir(parents=True, exist_ok=True)
         self.path = out / "metrics.jsonl"
+        if resumed_at is not None and self.path.is_file():
+            lines = self.path.read_text().splitlines(keepends=True)
+            self.path.write_text("".join(line for line in lines if _logged_step(line) <= resumed_at))
         self.file = self.path.open("a")
         try:
             from torch.utils.tensorboard import SummaryWriter
 
             self.tb_path: Path | None = out / "tensorboard"
-            self.tb = SummaryWriter(str(self.tb_path))
+            # purge_step: TensorBoard drops the stopped run's events from that step on
+            self.tb = SummaryWriter(str(self.tb_path), purge_step=None if resumed_at is None else resumed_at + 1)
         except ImportError:  # tensorboard is optional
             self.tb_path, self.tb = None, None
 
@@ -244,6 +250,15 @@ class _Logs:
         self.file.close()
         if self.tb is not None:
             self.tb.close()
+
+
+def _logged_step(line: str) -> float:
+    """The step of a metrics.jsonl line: steps done when it was logged (a step's metrics count
+    itself, an evaluation the steps before it). A line a killed run left torn is of no step."""
+    try:
+        return json.loads(line)["step"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        return math.inf
 
 
 def _init_distributed() -> bool:
@@ -312,7 +327,7 @@ def _run(catalog: Catalog | None, config: TrainRunConfig, on_metrics, engine) ->
     run_id = _begin_run(catalog, config, args)
     base = Path(catalog.path).parent if catalog is not None else Path(".")
     out = Path(config.out) if config.out else base / "runs" / run_id
-    logs = _Logs(out) if catalog is not None else None
+    logs = _Logs(out, checkpoint_state(config.resume).get("step") if config.resume else None) if catalog is not None else None
     pending: dict[int, list[Observation]] = defaultdict(list)
 
     def flush() -> None:
@@ -384,7 +399,7 @@ def _begin_run(catalog: Catalog | None, config: TrainRunConfig, args: dict[str, 
     else a new one (torchrun processes other than rank 0 only name theirs)."""
     if catalog is None:
         return new_run_id("train")
-    earlier = checkpoint_run(config.resume) if config.resume else None
+    earlier = checkpoint_state(config.resume).get("run_id") if config.resume else None
     if earlier is not None and catalog.continue_run(earlier, "train"):
         return earlier
     return catalog.start_run("train", args)

@@ -207,3 +207,8 @@ def test_a_train_run_killed_after_a_step_and_resumed_writes_its_history_once(tmp
     # keyed, the redone step wrote its 2 rows again (6 and 24) under a second run record.
     assert (len(whole["online"]), sum(r[2] for r in whole["online"])) == (4, 16)
     assert again == whole and [r[:2] for r in again["runs"]] == [("train", "ok")]
+    # The log too: the killed run had logged step 2, which the resumed run did again; it is in
+    # metrics.jsonl once, and the lines are the uninterrupted run's.
+    logged = [(folder / "run" / "metrics.jsonl").read_text().splitlines() for folder in (clean, killed)]
+    assert [json.loads(line)["step"] for line in logged[1]] == [0, 1, 2, 2]  # start eval, 2 steps, final eval
+    assert logged[1] == logged[0]
