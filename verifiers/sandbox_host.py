@@ -414,8 +414,8 @@ def run_sandbox(job: dict[str, Any], limits: Limits, strict: bool = True, judge:
             result = SandboxResult(error="`unshare` not found on PATH")
         else:
             result = _launch(choose_plan(), unshare, job, limits, required, cgroups, folder, judge)
-        if not result.layers and not result.timed_out:  # the namespaces could not be made
-            why = f"`unshare` failed: {result.error}"
+        if not result.layers and not result.timed_out:  # no supervisor reported its layers
+            why = result.error
             if strict:
                 namespaces = ["mount_ns", "net_ns", "pid_ns", "ipc_ns"]
                 layers = {**cgroups.layers, **{name: why for name in namespaces}}
@@ -507,8 +507,12 @@ def _launch(plan: str, unshare: str, job: dict[str, Any], limits: Limits, requir
         stderr = _exchange(proc, frames, Meter(cgroups, proc.pid, sandbox_ceiling(limits)), result, judge)
     finally:
         _kill(proc)
-    if not result.layers:
-        result.error = stderr.strip()[-300:] or f"exit {proc.returncode}"
+    if not result.layers:  # `unshare` could not make the namespaces, or the supervisor died before it said what it had
+        said = stderr.strip()
+        if flags is not None and said.startswith("unshare:"):  # util-linux's unshare names itself in its errors
+            result.error = f"`unshare` failed: {said[-300:]}"
+        else:
+            result.error = f"the sandbox supervisor stopped before reporting its layers (exit {proc.returncode}): {said[-300:]}"
     elif not result.refused and not result.finished and not result.timed_out:
         result.error = f"the sandbox supervisor failed (exit {proc.returncode}): {stderr.strip()[-300:]}"
     return result

@@ -851,6 +851,23 @@ def failing_unshare(tmp_path, monkeypatch):
 
 
 @pytest.mark.timeout(120)
+def test_a_supervisor_that_dies_before_reporting_is_not_called_an_unshare_failure(tmp_path, monkeypatch):
+    # `unshare` made the namespaces and ran the supervisor, which crashed at once: its own
+    # words, not unshare's, so the verdict must not blame unshare (or the host's namespaces).
+    fake = tmp_path / "unshare"
+    fake.write_text("#!/bin/sh\necho 'Traceback (most recent call last):' >&2\necho 'MemoryError' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    monkeypatch.delenv("ASSAY_SANDBOX", raising=False)
+    verdict = verify(_program("print(1)"), '{"inputs": ["\\n"], "outputs": ["1\\n"]}', "code")
+    assert verdict.status == "error" and "`unshare` failed" not in verdict.reason
+    if not any(LAYERS[name] for name in ("memory_cgroup", "pids_cgroup", "cpu_cgroup")):  # else those are named first
+        assert "the sandbox supervisor stopped before reporting its layers (exit 1): Traceback" in verdict.reason
+        assert "MemoryError" in verdict.reason
+    assert _own_cgroups() == []
+
+
+@pytest.mark.timeout(120)
 def test_without_namespaces_strict_mode_refuses_and_names_the_opt_in(failing_unshare):
     verdict = verify(_program("print(1)"), '{"inputs": ["\\n"], "outputs": ["1\\n"]}', "code")
     assert verdict.status == "error" and verdict.score == 0.0
