@@ -839,26 +839,27 @@ def test_a_loop_is_the_same_decided_verdict_wherever_it_is(host, where):
 # ---- a host without the layers refuses, unless the operator opts in ------------------------------
 
 
+def _unshare_on_path(folder, monkeypatch, stderr_lines):
+    """An `unshare` first on PATH that prints `stderr_lines` and exits 1; the default sandbox mode."""
+    fake = folder / "unshare"
+    fake.write_text("#!/bin/sh\n" + "".join(f"echo '{line}' >&2\n" for line in stderr_lines) + "exit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}:{os.environ['PATH']}")
+    monkeypatch.delenv("ASSAY_SANDBOX", raising=False)
+    return fake
+
+
 @pytest.fixture
 def failing_unshare(tmp_path, monkeypatch):
     """A PATH whose `unshare` fails the way it does without user namespaces or CAP_SYS_ADMIN."""
-    fake = tmp_path / "unshare"
-    fake.write_text("#!/bin/sh\necho 'unshare: unshare failed: Operation not permitted' >&2\nexit 1\n")
-    fake.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
-    monkeypatch.delenv("ASSAY_SANDBOX", raising=False)
-    return fake
+    return _unshare_on_path(tmp_path, monkeypatch, ["unshare: unshare failed: Operation not permitted"])
 
 
 @pytest.mark.timeout(120)
 def test_a_supervisor_that_dies_before_reporting_is_not_called_an_unshare_failure(tmp_path, monkeypatch):
     # `unshare` made the namespaces and ran the supervisor, which crashed at once: its own
     # words, not unshare's, so the verdict must not blame unshare (or the host's namespaces).
-    fake = tmp_path / "unshare"
-    fake.write_text("#!/bin/sh\necho 'Traceback (most recent call last):' >&2\necho 'MemoryError' >&2\nexit 1\n")
-    fake.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
-    monkeypatch.delenv("ASSAY_SANDBOX", raising=False)
+    _unshare_on_path(tmp_path, monkeypatch, ["Traceback (most recent call last):", "MemoryError"])
     verdict = verify(_program("print(1)"), '{"inputs": ["\\n"], "outputs": ["1\\n"]}', "code")
     assert verdict.status == "error" and "`unshare` failed" not in verdict.reason
     if not any(LAYERS[name] for name in ("memory_cgroup", "pids_cgroup", "cpu_cgroup")):  # else those are named first
