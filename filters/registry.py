@@ -14,10 +14,11 @@ Every filter is `fn(table, config) -> Decision`. Its stage says where a curation
 a `rows` filter reads what ingestion stored, a `learnability` filter reads the pass counts that
 difficulty estimation adds, so it can only come after that step. A new filter is its function,
 its config and one entry below, nothing else: curation's step list reads the names and stages
-from this table. `contamination`'s config is its input, not
-options: the findings the decontamination step stored, which the pipeline reads from the
-catalog for the batch's uids (a field with metadata "input"); it is never built from a
-config file.
+from this table.
+
+`contamination`'s config is its input, not options: the findings the decontamination step
+stored, which the pipeline reads from the catalog for the batch's uids (a field with metadata
+"input"); it is never built from a config file.
 
 `make_config(name, params)` builds a filter's config from plain values (a parsed YAML or JSON
 curation file): an unknown filter, an unknown option or a value of the wrong type fails

@@ -29,8 +29,8 @@ supervision):
    from the rollout engine, so the engine's numerics (vLLM kernels, bf16) never enter the ratio.
    The first mini-batch trains on the policy as it was before the update, so its old log-probs
    are its own forward's, detached: the ratio is exactly 1, with no second forward. Later
-   mini-batches compare against log-probs computed before the first update. The engine/trainer mismatch is not
-   importance-corrected. Log-probs are of the softmax at the sampling temperature.
+   mini-batches compare against log-probs computed before the first update. The
+   engine/trainer mismatch is not importance-corrected. Log-probs are of the softmax at the sampling temperature.
 7. One pass over each rollout batch, split into `updates_per_batch` mini-batches (the paper's
    mu = 1 with several policy updates per batch).
 8. Only decided verdicts (correct, incorrect, no_answer) are rewards. A timeout or error (the

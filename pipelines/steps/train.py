@@ -324,10 +324,11 @@ def _run(catalog: Catalog | None, config: TrainRunConfig, on_metrics, engine) ->
     items = [SamplerItem(p.uid, p.source, *shards.offline.get(p.uid, (0, 0))) for p in train_prompts]
     sampler = OnlineSampler(items, sampler_config)
     args = {**asdict(config), "template": template.to_dict(), "model_id": model_id, "sampling_hash": config_hash}
-    run_id = _begin_run(catalog, config, args)
+    resumed = checkpoint_state(config.resume) if config.resume else {}  # its run id and steps done
+    run_id = _begin_run(catalog, args, resumed.get("run_id"))
     base = Path(catalog.path).parent if catalog is not None else Path(".")
     out = Path(config.out) if config.out else base / "runs" / run_id
-    logs = _Logs(out, checkpoint_state(config.resume).get("step") if config.resume else None) if catalog is not None else None
+    logs = _Logs(out, resumed.get("step")) if catalog is not None else None
     pending: dict[int, list[Observation]] = defaultdict(list)
 
     def flush() -> None:
@@ -394,12 +395,11 @@ def _run(catalog: Catalog | None, config: TrainRunConfig, on_metrics, engine) ->
     return run
 
 
-def _begin_run(catalog: Catalog | None, config: TrainRunConfig, args: dict[str, Any]) -> str:
-    """The run record: the one a resumed checkpoint names, when this catalog holds it unfinished;
-    else a new one (torchrun processes other than rank 0 only name theirs)."""
+def _begin_run(catalog: Catalog | None, args: dict[str, Any], earlier: str | None) -> str:
+    """The run record: `earlier`, the run a resumed checkpoint names, when this catalog holds it
+    unfinished; else a new one (torchrun processes other than rank 0 only name theirs)."""
     if catalog is None:
         return new_run_id("train")
-    earlier = checkpoint_state(config.resume).get("run_id") if config.resume else None
     if earlier is not None and catalog.continue_run(earlier, "train"):
         return earlier
     return catalog.start_run("train", args)
